@@ -1,0 +1,235 @@
+//! Sends many small GETs as Graph batch requests: at most 50 operations per call, one result
+//! per operation, and bounded re-sends of operations that came back `null`, aborted (960),
+//! throttled or transiently failed. No operation is dropped silently: each ends in a result.
+
+use super::classify::{GraphError, Verdict, classify_graph_error};
+use super::client::{Api, Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
+use crate::error::ConnectorError;
+use crate::http::{Request, encode_query};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+
+/// 50: the Graph API's batch limit.
+pub const MAX_BATCH_OPS: usize = 50;
+/// 5: rounds an operation may be re-sent after a `null`, an abort or a transient error.
+pub const MAX_OP_ROUNDS: u32 = 5;
+
+#[derive(Clone, Debug)]
+struct Op {
+    key: u64,
+    relative_url: String,
+    rounds: u32,
+}
+
+/// The batch sender.
+#[derive(Debug)]
+pub struct BatchSender {
+    url: String,
+    token: String,
+    pending: VecDeque<Op>,
+    in_flight: BTreeMap<CallId, Vec<Op>>,
+    results: VecDeque<(u64, Result<Value, CallError>)>,
+    pub batches_sent: u64,
+    pub ops_resent: u64,
+}
+
+impl BatchSender {
+    /// `url` is the versioned Graph root (`https://graph.facebook.com/v25.0/`).
+    pub fn new(url: String, token: String) -> Self {
+        BatchSender {
+            url,
+            token,
+            pending: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            results: VecDeque::new(),
+            batches_sent: 0,
+            ops_resent: 0,
+        }
+    }
+
+    /// Queues a GET of `relative_url` (e.g. `123/?fields=id`); its result comes back under `key`.
+    pub fn push(&mut self, key: u64, relative_url: String) {
+        self.pending.push_back(Op { key, relative_url, rounds: 0 });
+    }
+
+    /// Submits every queued operation, 50 to a call.
+    pub fn flush(&mut self, api: &mut Api) {
+        while !self.pending.is_empty() {
+            let n = self.pending.len().min(MAX_BATCH_OPS);
+            let ops: Vec<Op> = self.pending.drain(..n).collect();
+            let batch: Vec<Value> = ops.iter().map(|o| json!({"method": "GET", "relative_url": o.relative_url})).collect();
+            let body = encode_query(&[
+                ("access_token", self.token.as_str()),
+                ("batch", &Value::Array(batch).to_string()),
+                ("include_headers", "true"),
+            ]);
+            let mut request = Request::post_form(self.url.clone(), &[]);
+            request.body = Some(body.into_bytes());
+            let call = api.submit(Call { authenticated: false, ..Call::graph(request, CallKind::Batch) });
+            self.batches_sent += 1;
+            self.in_flight.insert(call, ops);
+        }
+    }
+
+    pub fn owns(&self, call: CallId) -> bool {
+        self.in_flight.contains_key(&call)
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_empty() && self.in_flight.is_empty() && self.results.is_empty()
+    }
+
+    /// Takes the outcome of one batch call; re-queues what must be re-sent (call `flush`).
+    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, api: &mut Api) {
+        let Some(ops) = self.in_flight.remove(&call) else { return };
+        let reply = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                for op in ops {
+                    self.results.push_back((op.key, Err(e.clone())));
+                }
+                return;
+            }
+        };
+        let elements = match reply.json {
+            Value::Array(a) if a.len() == ops.len() => a,
+            other => {
+                let e = ConnectorError::misbehaving(
+                    "the graph api answered a batch with the wrong number of results; try again later",
+                    format!("expected {} results, got {}", ops.len(), other.as_array().map_or(0, Vec::len)),
+                );
+                for op in ops {
+                    self.results.push_back((op.key, Err(CallError { failure: CallFailure::Failed, error: e.clone(), graph: None })));
+                }
+                return;
+            }
+        };
+        for (op, element) in ops.into_iter().zip(elements) {
+            self.settle(op, element, api);
+        }
+    }
+
+    fn settle(&mut self, op: Op, element: Value, api: &mut Api) {
+        if element.is_null() {
+            return self.resend(op, "the operation timed out inside the batch".into());
+        }
+        let code = element.get("code").and_then(Value::as_u64).unwrap_or(0) as u16;
+        if let Some(headers) = element.get("headers").and_then(Value::as_array) {
+            let pairs: Vec<(String, String)> = headers
+                .iter()
+                .filter_map(|h| Some((h.get("name")?.as_str()?.to_ascii_lowercase(), h.get("value")?.as_str()?.to_string())))
+                .collect();
+            api.observe_headers(&pairs);
+        }
+        let body: Option<Value> = element.get("body").and_then(Value::as_str).and_then(|b| serde_json::from_str(b).ok());
+        let Some(body) = body else {
+            return self.resend(op, format!("operation answered {code} with an unreadable body"));
+        };
+        if (200..300).contains(&code) && body.get("error").is_none() {
+            self.results.push_back((op.key, Ok(body)));
+            return;
+        }
+        let Some(graph) = GraphError::from_value(&body) else {
+            return self.resend(op, format!("operation answered {code} without an error"));
+        };
+        match classify_graph_error(code, &graph) {
+            Verdict::Transient(r) => self.resend(op, r),
+            Verdict::RateLimited { .. } => self.resend(op, graph.summary()),
+            Verdict::Permanent(error) => {
+                self.results.push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: Some(graph) })))
+            }
+            Verdict::ReportNotReady => {
+                let error = ConnectorError::misbehaving("the report was read before it was ready", graph.summary());
+                self.results.push_back((op.key, Err(CallError { failure: CallFailure::ReportNotReady, error, graph: Some(graph) })))
+            }
+            Verdict::StaleCursor | Verdict::ReduceData | Verdict::Success => {
+                let error = ConnectorError::misbehaving("a batch operation failed", graph.summary());
+                self.results.push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: Some(graph) })))
+            }
+        }
+    }
+
+    fn resend(&mut self, mut op: Op, reason: String) {
+        op.rounds += 1;
+        if op.rounds >= MAX_OP_ROUNDS {
+            let error = ConnectorError::exhausted(
+                format!("a batch operation kept failing after {} rounds ({reason}); try again later", op.rounds),
+                op.relative_url.split('?').next().unwrap_or("").to_string(),
+            );
+            self.results.push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: None })));
+        } else {
+            self.ops_resent += 1;
+            self.pending.push_back(op);
+        }
+    }
+
+    /// The next finished operation: its key and its parsed body or error.
+    pub fn poll_result(&mut self) -> Option<(u64, Result<Value, CallError>)> {
+        self.results.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{Response, split_query};
+    use crate::time::Timestamp;
+
+    fn sent_ops(req: &Request) -> Vec<Value> {
+        let (_, form) = split_query(&format!("?{}", String::from_utf8_lossy(req.body.as_deref().unwrap())));
+        let batch = &form.iter().find(|(k, _)| k == "batch").unwrap().1;
+        serde_json::from_str::<Vec<Value>>(batch).unwrap()
+    }
+
+    #[test]
+    fn fifty_five_operations_go_as_fifty_and_five() {
+        let mut api = Api::new("t".into(), 0, Timestamp(0), true);
+        let mut b = BatchSender::new("https://g/v25.0/".into(), "t".into());
+        for k in 0..55 {
+            b.push(k, format!("{k}/"));
+        }
+        b.flush(&mut api);
+        let (_, r1) = api.poll_transmit().unwrap();
+        let (_, r2) = api.poll_transmit().unwrap();
+        assert_eq!(sent_ops(&r1).len(), 50);
+        assert_eq!(sent_ops(&r2).len(), 5);
+    }
+
+    #[test]
+    fn null_and_aborted_operations_are_resent_and_others_settle() {
+        let mut api = Api::new("t".into(), 0, Timestamp(0), true);
+        let mut b = BatchSender::new("https://g/v25.0/".into(), "t".into());
+        for k in 0..3 {
+            b.push(k, format!("{k}/"));
+        }
+        b.flush(&mut api);
+        let (id, _) = api.poll_transmit().unwrap();
+        let aborted = json!({"error": {"message": "Request aborted", "type": "FacebookApiException", "code": 960}}).to_string();
+        let body = json!([{"code": 200, "body": "{\"id\":\"0\"}"}, null, {"code": 500, "body": aborted}]).to_string();
+        api.handle_response(id, Response { status: 200, headers: vec![], body: body.into_bytes() }, Timestamp(0)).unwrap();
+        let (call, out) = api.poll_completion().unwrap();
+        b.on_outcome(call, out, &mut api);
+        assert_eq!(b.poll_result().unwrap().0, 0);
+        assert!(b.poll_result().is_none());
+        b.flush(&mut api);
+        let (_, r) = api.poll_transmit().unwrap();
+        assert_eq!(sent_ops(&r).len(), 2);
+    }
+
+    #[test]
+    fn an_operation_that_never_answers_ends_in_an_error_not_a_loop() {
+        let mut api = Api::new("t".into(), 0, Timestamp(0), true);
+        let mut b = BatchSender::new("https://g/v25.0/".into(), "t".into());
+        b.push(7, "7/".into());
+        for _ in 0..MAX_OP_ROUNDS {
+            b.flush(&mut api);
+            let (id, _) = api.poll_transmit().unwrap();
+            api.handle_response(id, Response { status: 200, headers: vec![], body: b"[null]".to_vec() }, Timestamp(0)).unwrap();
+            let (call, out) = api.poll_completion().unwrap();
+            b.on_outcome(call, out, &mut api);
+        }
+        let (key, res) = b.poll_result().unwrap();
+        assert_eq!(key, 7);
+        assert!(res.is_err());
+    }
+}

@@ -1,0 +1,266 @@
+//! Sorts every Graph answer into what to do about it (graph-api.md section 6).
+//!
+//! Meta says to branch on codes, not messages; the only message checks are the ones Meta gives
+//! no code for ("reduce the amount of data", which shares code 1 with other errors).
+
+use crate::error::{ConnectorError, FailureType};
+use crate::http::FetchError;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The `error` object of a Graph error body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GraphError {
+    pub message: String,
+    pub kind: String,
+    pub code: i64,
+    pub subcode: Option<i64>,
+    pub is_transient: bool,
+    pub user_title: Option<String>,
+    pub user_msg: Option<String>,
+    pub fbtrace_id: Option<String>,
+}
+
+impl GraphError {
+    /// Parses `{"error": {...}}`; `None` if the body is not a Graph error.
+    pub fn parse(body: &[u8]) -> Option<GraphError> {
+        let v: Value = serde_json::from_slice(body).ok()?;
+        GraphError::from_value(&v)
+    }
+
+    pub fn from_value(v: &Value) -> Option<GraphError> {
+        let e = v.get("error")?;
+        let code = e.get("code").and_then(as_i64)?;
+        let text = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(GraphError {
+            message: text("message").unwrap_or_default(),
+            kind: text("type").unwrap_or_default(),
+            code,
+            subcode: e.get("error_subcode").and_then(as_i64),
+            is_transient: e.get("is_transient").and_then(Value::as_bool).unwrap_or(false),
+            user_title: text("error_user_title"),
+            user_msg: text("error_user_msg"),
+            fbtrace_id: text("fbtrace_id"),
+        })
+    }
+
+    /// A one-line summary for internal messages.
+    pub fn summary(&self) -> String {
+        let mut s = format!("graph error {}", self.code);
+        if let Some(sc) = self.subcode {
+            s.push_str(&format!("/{sc}"));
+        }
+        s.push_str(&format!(": {}", self.message));
+        if let Some(t) = &self.user_title {
+            s.push_str(&format!(" ({t}"));
+            if let Some(m) = &self.user_msg {
+                s.push_str(&format!(": {m}"));
+            }
+            s.push(')');
+        }
+        if let Some(f) = &self.fbtrace_id {
+            s.push_str(&format!(" [fbtrace_id {f}]"));
+        }
+        s
+    }
+
+    fn is_reduce_data(&self) -> bool {
+        let m = self.message.to_ascii_lowercase();
+        m.contains("reduce the amount of data")
+    }
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// Codes that mean "wait for quota" (graph-api.md section 6.2, class W).
+const RATE_LIMIT_CODES: &[i64] = &[4, 17, 32, 341, 368, 613, 80000, 80001, 80002, 80003, 80004, 80005, 80006, 80008, 80009, 80014];
+
+/// What to do with an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    /// Try again after a backoff.
+    Transient(String),
+    /// A rate limit: wait (at least `hint`, if the answer gave one) and try again.
+    RateLimited { hint: Option<Duration>, quota_block: bool },
+    /// The answer is too large: retry with half the page size, if there is one to halve.
+    ReduceData,
+    /// The paging cursor is no longer valid: restart the listing.
+    StaleCursor,
+    /// A report was read before it was ready: poll its status again.
+    ReportNotReady,
+    /// Retrying will not help.
+    Permanent(ConnectorError),
+}
+
+/// Classifies an HTTP answer. `body_is_json` tells whether a 2xx body parsed.
+pub fn classify_response(status: u16, body: &[u8]) -> Verdict {
+    if (200..300).contains(&status) {
+        return Verdict::Success;
+    }
+    match GraphError::parse(body) {
+        Some(g) => classify_graph_error(status, &g),
+        None if status >= 500 || status == 429 || status == 408 => {
+            Verdict::Transient(format!("http {status} without a graph error body"))
+        }
+        None => Verdict::Permanent(ConnectorError::misbehaving(
+            format!("the graph api answered http {status} with a body that is not a graph error; try again later and report it if it persists"),
+            format!("http {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])),
+        )),
+    }
+}
+
+/// Classifies a Graph error, whatever carried it (a response or a batch element).
+pub fn classify_graph_error(status: u16, g: &GraphError) -> Verdict {
+    let detail = g.summary();
+    let code = g.code;
+    let sub = g.subcode;
+    if code == 1 && g.is_reduce_data() {
+        return Verdict::ReduceData;
+    }
+    if code == 2642 {
+        return Verdict::StaleCursor;
+    }
+    if code == 2601 && sub == Some(1815107) {
+        return Verdict::ReportNotReady;
+    }
+    if code == 2 && matches!(sub, Some(1504041) | Some(1504042)) {
+        let what = if sub == Some(1504041) { "breakdowns" } else { "custom metrics" };
+        return Verdict::Permanent(ConnectorError::rejected(
+            format!("meta rejected the combination of {what} requested; change the breakdowns or fields of the insights stream"),
+            detail,
+        ));
+    }
+    if RATE_LIMIT_CODES.contains(&code) {
+        return Verdict::RateLimited { hint: None, quota_block: code == 17 && sub == Some(2446079) };
+    }
+    if g.is_transient || code == 1 || code == 2 || code == 104 || code == 960 || sub == Some(99) {
+        return Verdict::Transient(detail);
+    }
+    if status == 400 && g.message.contains("Cannot include") && g.message.contains("in summary param") {
+        return Verdict::Transient(detail);
+    }
+    if let Some(e) = permanent(g) {
+        return Verdict::Permanent(e);
+    }
+    if status >= 500 {
+        return Verdict::Transient(detail);
+    }
+    Verdict::Permanent(
+        ConnectorError::misbehaving(
+            format!(
+                "the graph api refused a request with error {}{}: {}{}",
+                code,
+                sub.map(|s| format!(" (subcode {s})")).unwrap_or_default(),
+                g.message,
+                g.user_msg.as_ref().map(|m| format!(". facebook says: {m}")).unwrap_or_default()
+            ),
+            detail,
+        ),
+    )
+}
+
+/// Errors the user must fix, in plain words.
+fn permanent(g: &GraphError) -> Option<ConnectorError> {
+    let detail = g.summary();
+    let msg = match (g.code, g.subcode) {
+        (190, Some(463)) | (190, Some(467)) => {
+            "the access token has expired or was invalidated; generate a new token and update credentials.access_token"
+        }
+        (190, Some(460)) => "the access token was invalidated by a password change; generate a new token",
+        (190, Some(458)) => "the app behind the access token is no longer authorised; re-authorise it and generate a new token",
+        (190, _) | (102, _) => "the access token is not valid; check credentials.access_token (a whole token, no spaces) or generate a new one",
+        (10, _) | (200..=299, _) => {
+            "the access token lacks a permission this read needs; grant ads_read (and business_management for ad account details) to the token's user or system user"
+        }
+        (100, Some(33)) => {
+            "the object does not exist or the token cannot see it; check account_ids and that the token's user has access to each ad account"
+        }
+        (100, Some(3191001)) => "the token is not allowed to read insights of this account; grant ads_read on it",
+        (100, Some(1487534)) => {
+            "meta refused the report as too large even after splitting; shorten the date range or remove breakdowns"
+        }
+        (2635, _) => "the graph api version is no longer served; remove api_version from the config or set a current version",
+        (3018, _) => "the start date is more than 37 months ago, which meta no longer serves; move start_date forward",
+        (2500, _) => "meta could not parse a request (error 2500); this is a connector bug, please report it",
+        _ if g.message.contains("Missing permissions") => {
+            "missing permissions; check the ad account id and the token's permissions on it"
+        }
+        _ => return None,
+    };
+    let failure = if g.code == 2500 { FailureType::System } else { FailureType::Config };
+    Some(ConnectorError::rejected(msg, detail).with_failure(failure))
+}
+
+/// Classifies a transport failure.
+pub fn classify_fetch_error(e: &FetchError) -> Verdict {
+    if e.is_retryable() {
+        Verdict::Transient(e.to_string())
+    } else {
+        Verdict::Permanent(ConnectorError::rejected(
+            format!("{e}; allow the destination in the host's sandbox or check --graph-url"),
+            e.to_string(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(code: i64, sub: Option<i64>, msg: &str) -> GraphError {
+        GraphError { code, subcode: sub, message: msg.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn expired_token_is_a_config_error_in_plain_words() {
+        let Verdict::Permanent(e) = classify_graph_error(400, &err(190, Some(463), "Error validating access token")) else {
+            panic!("not permanent")
+        };
+        assert_eq!(e.failure, FailureType::Config);
+        assert!(e.message.contains("expired"));
+    }
+
+    #[test]
+    fn rate_limit_codes_wait_and_quota_block_is_told_apart() {
+        assert_eq!(classify_graph_error(400, &err(80000, Some(2446079), "x")), Verdict::RateLimited { hint: None, quota_block: false });
+        assert_eq!(classify_graph_error(400, &err(17, Some(2446079), "x")), Verdict::RateLimited { hint: None, quota_block: true });
+        assert_eq!(classify_graph_error(400, &err(613, Some(1487742), "x")), Verdict::RateLimited { hint: None, quota_block: false });
+    }
+
+    #[test]
+    fn reduce_data_and_unknown_errors_are_told_apart() {
+        assert_eq!(classify_graph_error(500, &err(1, None, "Please reduce the amount of data you're asking for, then retry your request")), Verdict::ReduceData);
+        assert!(matches!(classify_graph_error(500, &err(1, Some(99), "An unknown error occurred")), Verdict::Transient(_)));
+    }
+
+    #[test]
+    fn report_not_ready_and_stale_cursor_have_their_own_verdicts() {
+        assert_eq!(classify_graph_error(400, &err(2601, Some(1815107), "Error accessing adreport job.")), Verdict::ReportNotReady);
+        assert_eq!(classify_graph_error(400, &err(2642, None, "(#2642) Invalid cursors values")), Verdict::StaleCursor);
+    }
+
+    #[test]
+    fn bare_5xx_is_transient_and_odd_4xx_is_a_system_error() {
+        assert!(matches!(classify_response(503, b"Service Unavailable"), Verdict::Transient(_)));
+        let Verdict::Permanent(e) = classify_response(404, b"<html>") else { panic!() };
+        assert_eq!(e.failure, FailureType::System);
+    }
+
+    #[test]
+    fn unknown_graph_errors_carry_facebooks_own_words() {
+        let body = json!({"error": {"message": "(#999) Odd", "type": "OAuthException", "code": 999, "error_user_msg": "Try X"}}).to_string();
+        let Verdict::Permanent(e) = classify_response(400, body.as_bytes()) else { panic!() };
+        assert_eq!(e.failure, FailureType::System);
+        assert!(e.message.contains("Try X"));
+    }
+
+    #[test]
+    fn sandbox_denials_are_not_retried() {
+        assert!(matches!(classify_fetch_error(&FetchError::DeniedByHost("x".into())), Verdict::Permanent(_)));
+        assert!(matches!(classify_fetch_error(&FetchError::ConnectionReset), Verdict::Transient(_)));
+    }
+}

@@ -1,0 +1,516 @@
+//! The client machine: every Graph call goes through it. It adds the token, classifies the
+//! answer, retries transient failures with backoff, waits out quota blocks, halves page sizes
+//! when Graph asks for less data, and reads the usage headers of every answer into the throttle.
+//!
+//! Callers `submit` a [`Call`] and later collect exactly one [`CallOutcome`] for it from
+//! `poll_completion`. The owning machine forwards the driver's inputs (`handle_response`,
+//! `handle_fetch_error`, `handle_timeout`) and drains `poll_transmit` for fetches to perform.
+
+use super::backoff::Backoff;
+use super::classify::{GraphError, Verdict, classify_fetch_error, classify_graph_error, classify_response};
+use super::throttle::Throttle;
+use crate::driver::TimeoutReason;
+use crate::error::ConnectorError;
+use crate::http::{FetchError, Request, RequestId, Response, redact_token_params, split_query, with_query_param};
+use crate::protocol::{LogLevel, Message};
+use crate::rng::Rng;
+use crate::time::Timestamp;
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+/// Identifies one logical call, across all its retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CallId(pub u64);
+
+/// What a call is for; counted per kind for progress and benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CallKind {
+    Account,
+    EdgePage,
+    Batch,
+    JobCreate,
+    JobResults,
+    InsightsSync,
+    Thumbnail,
+}
+
+impl CallKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Account => "account",
+            CallKind::EdgePage => "edge page",
+            CallKind::Batch => "batch",
+            CallKind::JobCreate => "job create",
+            CallKind::JobResults => "job results",
+            CallKind::InsightsSync => "insights sync",
+            CallKind::Thumbnail => "thumbnail",
+        }
+    }
+}
+
+/// One logical request.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub request: Request,
+    pub kind: CallKind,
+    /// Whether the 2xx body must be JSON (everything but thumbnails).
+    pub expect_json: bool,
+    /// Whether the token goes with it (only to the Graph host).
+    pub authenticated: bool,
+}
+
+impl Call {
+    pub fn graph(request: Request, kind: CallKind) -> Self {
+        Call { request, kind, expect_json: true, authenticated: true }
+    }
+
+    pub fn external(request: Request, kind: CallKind) -> Self {
+        Call { request, kind, expect_json: false, authenticated: false }
+    }
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, Default)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The parsed body (`Null` when the call did not expect JSON).
+    pub json: Value,
+}
+
+/// Why a call failed for good.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallFailure {
+    /// The paging cursor went stale: restart the listing.
+    StaleCursor,
+    /// A report was read before it was ready.
+    ReportNotReady,
+    /// Retrying does not help, or the retries ran out.
+    Failed,
+}
+
+/// A failed call: the error to report, and Graph's error if there was one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallError {
+    pub failure: CallFailure,
+    pub error: ConnectorError,
+    pub graph: Option<GraphError>,
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.error.message)
+    }
+}
+
+pub type CallOutcome = Result<Reply, CallError>;
+
+#[derive(Clone, Debug)]
+struct Entry {
+    id: CallId,
+    call: Call,
+    /// Failed attempts that count against the backoff budget.
+    failures: u32,
+}
+
+/// Counters of what the client did, for progress lines and benchmarks.
+#[derive(Clone, Debug, Default)]
+pub struct ApiStats {
+    pub requests: BTreeMap<CallKind, u64>,
+    pub retries: u64,
+    pub quota_waits: u64,
+    pub page_size_halvings: u64,
+}
+
+impl ApiStats {
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().sum()
+    }
+}
+
+/// The client machine.
+pub struct Api {
+    token: String,
+    pause_on_rate_limit: bool,
+    backoff: Backoff,
+    rng: Rng,
+    now: Timestamp,
+    next_request: u64,
+    next_call: u64,
+    ready: VecDeque<Entry>,
+    delayed: Vec<(Timestamp, Entry)>,
+    sent: BTreeMap<RequestId, Entry>,
+    done: VecDeque<(CallId, CallOutcome)>,
+    logs: VecDeque<Message>,
+    pub throttle: Throttle,
+    pub stats: ApiStats,
+}
+
+impl Api {
+    /// `pause_on_rate_limit` is off for `check`, which must answer quickly.
+    pub fn new(token: String, seed: u64, now: Timestamp, pause_on_rate_limit: bool) -> Self {
+        Api {
+            token,
+            pause_on_rate_limit,
+            backoff: Backoff::default(),
+            rng: Rng::new(seed),
+            now,
+            next_request: 0,
+            next_call: 0,
+            ready: VecDeque::new(),
+            delayed: Vec::new(),
+            sent: BTreeMap::new(),
+            done: VecDeque::new(),
+            logs: VecDeque::new(),
+            throttle: Throttle::default(),
+            stats: ApiStats::default(),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Queues a call; its outcome comes out of [`Api::poll_completion`].
+    pub fn submit(&mut self, call: Call) -> CallId {
+        self.next_call += 1;
+        let id = CallId(self.next_call);
+        self.ready.push_back(Entry { id, call, failures: 0 });
+        id
+    }
+
+    /// Whether any call is queued, waiting or in flight.
+    pub fn is_busy(&self) -> bool {
+        !self.ready.is_empty() || !self.delayed.is_empty() || !self.sent.is_empty()
+    }
+
+    /// The next request to perform, unless paused by the throttle.
+    pub fn poll_transmit(&mut self) -> Option<(RequestId, Request)> {
+        self.promote_due();
+        if self.pause_on_rate_limit && self.throttle.paused_until(self.now).is_some() {
+            return None;
+        }
+        let entry = self.ready.pop_front()?;
+        self.next_request += 1;
+        let id = RequestId(self.next_request);
+        let mut request = entry.call.request.clone();
+        if entry.call.authenticated {
+            request.headers.push(("authorization".to_string(), format!("Bearer {}", self.token)));
+        }
+        *self.stats.requests.entry(entry.call.kind).or_default() += 1;
+        self.sent.insert(id, entry);
+        Some((id, request))
+    }
+
+    fn promote_due(&mut self) {
+        let now = self.now;
+        let mut i = 0;
+        while i < self.delayed.len() {
+            if self.delayed[i].0 <= now {
+                let (_, e) = self.delayed.remove(i);
+                self.ready.push_back(e);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The next deadline: a backoff ending or a pause lifting.
+    pub fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+        let backoff = self.delayed.iter().map(|(t, _)| (*t, TimeoutReason::Backoff)).min_by_key(|(t, _)| *t);
+        let pause = if self.pause_on_rate_limit && !self.ready.is_empty() { self.throttle.paused_until(self.now) } else { None };
+        match (backoff, pause) {
+            (Some(b), Some(p)) => Some(if b.0 <= p.0 { b } else { p }),
+            (b, p) => b.or(p),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+    }
+
+    pub fn poll_completion(&mut self) -> Option<(CallId, CallOutcome)> {
+        self.done.pop_front()
+    }
+
+    /// Log messages about retries and waits, for the owner to emit.
+    pub fn poll_log(&mut self) -> Option<Message> {
+        self.logs.pop_front()
+    }
+
+    pub fn handle_response(&mut self, id: RequestId, response: Response, now: Timestamp) -> Result<(), ConnectorError> {
+        self.now = self.now.max(now);
+        let entry = self.take(id)?;
+        let mut verdict = classify_response(response.status, &response.body);
+        // A quota block names its own wait; every other answer's usage headers may call for a
+        // pause, errors included (ignoring them there is what made Airbyte re-run syncs).
+        let quota_block = matches!(verdict, Verdict::RateLimited { quota_block: true, .. });
+        if self.pause_on_rate_limit && !quota_block {
+            self.throttle.observe(&response.headers, now);
+        }
+        let mut json = Value::Null;
+        if verdict == Verdict::Success && entry.call.expect_json {
+            match serde_json::from_slice::<Value>(&response.body) {
+                // A 200 that carries a Graph error is an error.
+                Ok(v) if v.get("error").is_some() => {
+                    verdict = match GraphError::from_value(&v) {
+                        Some(g) => classify_graph_error(response.status, &g),
+                        None => Verdict::Transient("a 200 answer held a malformed error".into()),
+                    }
+                }
+                Ok(v) => json = v,
+                Err(e) => verdict = Verdict::Transient(format!("the answer was not valid JSON ({e})")),
+            }
+        }
+        let graph = GraphError::parse(&response.body);
+        match verdict {
+            Verdict::Success => {
+                self.throttle.on_success();
+                self.done.push_back((
+                    entry.id,
+                    Ok(Reply { status: response.status, headers: response.headers, body: response.body, json }),
+                ));
+            }
+            Verdict::Transient(reason) => self.retry(entry, &reason, graph),
+            Verdict::RateLimited { quota_block, .. } => {
+                if quota_block && self.pause_on_rate_limit {
+                    match self.throttle.on_quota_block(&response.headers, now) {
+                        Some(wait) => {
+                            self.stats.quota_waits += 1;
+                            self.log(LogLevel::Warn, format!(
+                                "the ad account is over its quota; waiting {} s before retrying {}",
+                                wait.as_secs(),
+                                describe(&entry.call.request)
+                            ));
+                            self.ready.push_front(entry);
+                        }
+                        None => self.fail(entry, CallFailure::Failed, ConnectorError::exhausted(
+                            "the ad account stayed over its api quota for an hour; try again later or reduce how often syncs run",
+                            graph.as_ref().map(GraphError::summary).unwrap_or_default(),
+                        ), graph),
+                    }
+                } else {
+                    let reason = graph.as_ref().map(GraphError::summary).unwrap_or_else(|| "rate limited".into());
+                    self.retry(entry, &reason, graph)
+                }
+            }
+            Verdict::ReduceData => self.reduce_data(entry, graph),
+            Verdict::StaleCursor => {
+                let e = ConnectorError::misbehaving("the paging cursor went stale", String::new());
+                self.fail(entry, CallFailure::StaleCursor, e, graph)
+            }
+            Verdict::ReportNotReady => {
+                let e = ConnectorError::misbehaving("the report was read before it was ready", String::new());
+                self.fail(entry, CallFailure::ReportNotReady, e, graph)
+            }
+            Verdict::Permanent(e) => self.fail(entry, CallFailure::Failed, e, graph),
+        }
+        Ok(())
+    }
+
+    pub fn handle_fetch_error(&mut self, id: RequestId, error: FetchError, now: Timestamp) -> Result<(), ConnectorError> {
+        self.now = self.now.max(now);
+        let entry = self.take(id)?;
+        match classify_fetch_error(&error) {
+            Verdict::Permanent(e) => self.fail(entry, CallFailure::Failed, e, None),
+            _ => self.retry(entry, &error.to_string(), None),
+        }
+        Ok(())
+    }
+
+    /// Feeds usage headers seen elsewhere (inside batch elements) to the throttle.
+    pub fn observe_headers(&mut self, headers: &[(String, String)]) {
+        if self.pause_on_rate_limit {
+            self.throttle.observe(headers, self.now);
+        }
+    }
+
+    fn take(&mut self, id: RequestId) -> Result<Entry, ConnectorError> {
+        self.sent
+            .remove(&id)
+            .ok_or_else(|| ConnectorError::contract(format!("the host answered {id}, which was never sent or was already answered")))
+    }
+
+    fn retry(&mut self, mut entry: Entry, reason: &str, graph: Option<GraphError>) {
+        entry.failures += 1;
+        match self.backoff.delay(entry.failures, &mut self.rng) {
+            Some(wait) => {
+                self.stats.retries += 1;
+                self.log(LogLevel::Warn, format!(
+                    "retrying {} in {:.1} s (attempt {} failed: {})",
+                    describe(&entry.call.request),
+                    wait.as_secs_f64(),
+                    entry.failures,
+                    redact_token_params(reason)
+                ));
+                self.delayed.push((self.now.add(wait), entry));
+            }
+            None => {
+                let e = ConnectorError::exhausted(
+                    format!(
+                        "the graph api kept failing after {} attempts ({}); try again later",
+                        entry.failures,
+                        redact_token_params(reason)
+                    ),
+                    describe(&entry.call.request),
+                );
+                self.fail(entry, CallFailure::Failed, e, graph)
+            }
+        }
+    }
+
+    /// Halves `limit` and retries, as Graph asks; without a limit to halve, the request is
+    /// simply too large for Graph.
+    fn reduce_data(&mut self, mut entry: Entry, graph: Option<GraphError>) {
+        let (_, params) = split_query(&entry.call.request.url);
+        let limit = params.iter().find(|(k, _)| k == "limit").and_then(|(_, v)| v.parse::<u32>().ok());
+        match limit {
+            Some(l) if l > 1 => {
+                let halved = (l / 2).to_string();
+                entry.call.request.url = with_query_param(&entry.call.request.url, "limit", &halved);
+                self.stats.page_size_halvings += 1;
+                self.retry(entry, &format!("graph asked for less data; page size now {halved}"), graph)
+            }
+            _ => {
+                let e = ConnectorError::rejected(
+                    "meta asks to reduce the amount of data even for the smallest request; unselect some fields of this stream in the catalog or lower page_size",
+                    graph.as_ref().map(GraphError::summary).unwrap_or_default(),
+                );
+                self.fail(entry, CallFailure::Failed, e, graph)
+            }
+        }
+    }
+
+    fn fail(&mut self, entry: Entry, failure: CallFailure, error: ConnectorError, graph: Option<GraphError>) {
+        self.done.push_back((entry.id, Err(CallError { failure, error, graph })));
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.logs.push_back(Message::log(level, message));
+    }
+}
+
+/// `GET https://graph.facebook.com/v25.0/act_1/ads` without the query (which may hold tokens).
+pub fn describe(request: &Request) -> String {
+    let path = request.url.split('?').next().unwrap_or("");
+    format!("{} {}", request.method, redact_token_params(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn api() -> Api {
+        Api::new("tok".into(), 1, Timestamp(0), true)
+    }
+
+    fn ok(body: Value) -> Response {
+        Response { status: 200, headers: vec![], body: body.to_string().into_bytes() }
+    }
+
+    fn graph_err(status: u16, code: i64, sub: Option<i64>, msg: &str) -> Response {
+        let mut e = json!({"message": msg, "type": "OAuthException", "code": code, "fbtrace_id": "x"});
+        if let Some(s) = sub {
+            e["error_subcode"] = json!(s);
+        }
+        Response { status, headers: vec![], body: json!({"error": e}).to_string().into_bytes() }
+    }
+
+    #[test]
+    fn adds_the_token_as_a_bearer_header_only_for_graph_calls() {
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_1"), CallKind::Account));
+        a.submit(Call::external(Request::get("https://cdn/x.png"), CallKind::Thumbnail));
+        let (_, r1) = a.poll_transmit().unwrap();
+        let (_, r2) = a.poll_transmit().unwrap();
+        assert!(r1.headers.contains(&("authorization".into(), "Bearer tok".into())));
+        assert!(r2.headers.iter().all(|(k, _)| k != "authorization"));
+    }
+
+    #[test]
+    fn rate_limit_80000_then_success_retries_once_after_five_seconds() {
+        let mut a = api();
+        let call = a.submit(Call::graph(Request::get("https://g/x"), CallKind::EdgePage));
+        let (id, _) = a.poll_transmit().unwrap();
+        a.handle_response(id, graph_err(400, 80000, Some(2446079), "too many calls"), Timestamp(0)).unwrap();
+        assert!(a.poll_transmit().is_none());
+        let (deadline, reason) = a.poll_timeout().unwrap();
+        assert_eq!(reason, TimeoutReason::Backoff);
+        assert!(deadline >= Timestamp(5_000) && deadline < Timestamp(5_500), "{deadline:?}");
+        a.handle_timeout(deadline);
+        let (id2, _) = a.poll_transmit().unwrap();
+        a.handle_response(id2, ok(json!({"data": []})), deadline).unwrap();
+        let (cid, out) = a.poll_completion().unwrap();
+        assert_eq!(cid, call);
+        assert!(out.is_ok());
+        assert_eq!(a.stats.total_requests(), 2);
+    }
+
+    #[test]
+    fn five_failures_in_a_row_end_as_a_transient_error() {
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/x"), CallKind::EdgePage));
+        let mut now = Timestamp(0);
+        for _ in 0..5 {
+            a.handle_timeout(now);
+            let (id, _) = a.poll_transmit().expect("a retry is due");
+            a.handle_response(id, graph_err(500, 2, None, "Service temporarily unavailable"), now).unwrap();
+            if let Some((t, _)) = a.poll_timeout() {
+                now = t;
+            }
+        }
+        let (_, out) = a.poll_completion().unwrap();
+        let e = out.unwrap_err();
+        assert_eq!(e.error.failure, crate::error::FailureType::Transient);
+        assert!(e.error.message.contains("after 5 attempts"));
+    }
+
+    #[test]
+    fn reduce_data_halves_the_page_size() {
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/act_1/ads?fields=id&limit=100"), CallKind::EdgePage));
+        let (id, _) = a.poll_transmit().unwrap();
+        a.handle_response(id, graph_err(500, 1, None, "Please reduce the amount of data you're asking for, then retry your request"), Timestamp(0)).unwrap();
+        let (t, _) = a.poll_timeout().unwrap();
+        a.handle_timeout(t);
+        let (_, req) = a.poll_transmit().unwrap();
+        assert!(req.url.ends_with("limit=50"), "{}", req.url);
+    }
+
+    #[test]
+    fn quota_block_waits_the_advertised_time_without_using_a_retry() {
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/x"), CallKind::EdgePage));
+        let (id, _) = a.poll_transmit().unwrap();
+        let mut resp = graph_err(400, 17, Some(2446079), "User request limit reached");
+        resp.headers.push((
+            "x-business-use-case-usage".into(),
+            r#"{"1":[{"type":"ads_management","call_count":100,"estimated_time_to_regain_access":2}]}"#.into(),
+        ));
+        a.handle_response(id, resp, Timestamp(0)).unwrap();
+        assert!(a.poll_transmit().is_none());
+        let (t, reason) = a.poll_timeout().unwrap();
+        assert_eq!(reason, TimeoutReason::QuotaWait);
+        assert_eq!(t, Timestamp(0).add(Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn malformed_success_bodies_are_retried() {
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/x"), CallKind::EdgePage));
+        let (id, _) = a.poll_transmit().unwrap();
+        a.handle_response(id, Response { status: 200, headers: vec![], body: b"{\"data\":[".to_vec() }, Timestamp(0)).unwrap();
+        assert!(a.poll_completion().is_none());
+        assert_eq!(a.poll_timeout().unwrap().1, TimeoutReason::Backoff);
+    }
+
+    #[test]
+    fn unknown_request_ids_are_a_contract_error() {
+        let mut a = api();
+        assert!(a.handle_response(RequestId(99), ok(json!({})), Timestamp(0)).is_err());
+    }
+}

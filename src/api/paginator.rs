@@ -1,0 +1,186 @@
+//! Follows a Graph listing page by page: `paging.next` until it is absent.
+//!
+//! The stop rule is Graph's own: a page may be empty or short and still have a `next`, so
+//! only a missing `next` ends the listing. A stale cursor restarts the listing from its first
+//! page (a bounded number of times); a `next` that repeats is a loop and ends it with an error.
+
+use super::client::{Api, Call, CallFailure, CallId, CallKind, CallOutcome};
+use crate::error::ConnectorError;
+use crate::http::{Request, redact_token_params};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// 3: a listing whose cursors keep going stale is not converging.
+pub const MAX_RESTARTS: u32 = 3;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Idle,
+    AwaitingPage { call: CallId },
+    /// A page was handed over and another follows at this URL.
+    HasNext { url: String },
+    Done,
+}
+
+/// One page of items.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<Value>,
+    /// True if this listing restarted from the first page (items may repeat).
+    pub restarted: bool,
+    /// Whether another page follows; request it with [`Paginator::request_next`].
+    pub has_next: bool,
+}
+
+/// The paginator for one listing.
+#[derive(Debug)]
+pub struct Paginator {
+    first_url: String,
+    state: State,
+    seen_next: BTreeSet<String>,
+    restarts: u32,
+    kind: CallKind,
+    pub pages: u64,
+}
+
+impl Paginator {
+    pub fn new(first_url: String, kind: CallKind) -> Self {
+        Paginator { first_url, state: State::Idle, seen_next: BTreeSet::new(), restarts: 0, kind, pages: 0 }
+    }
+
+    /// Requests the first page.
+    pub fn start(&mut self, api: &mut Api) {
+        let call = api.submit(Call::graph(Request::get(self.first_url.clone()), self.kind));
+        self.state = State::AwaitingPage { call };
+    }
+
+    /// Whether `call` is the page this paginator waits for.
+    pub fn owns(&self, call: CallId) -> bool {
+        self.state == State::AwaitingPage { call }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Requests the page that follows the last one handed over; false if there is none.
+    pub fn request_next(&mut self, api: &mut Api) -> bool {
+        match std::mem::replace(&mut self.state, State::Done) {
+            State::HasNext { url } => {
+                let call = api.submit(Call::graph(Request::get(url), self.kind));
+                self.state = State::AwaitingPage { call };
+                true
+            }
+            other => {
+                self.state = other;
+                false
+            }
+        }
+    }
+
+    /// Stops the listing early: no further page is requested.
+    pub fn stop(&mut self) {
+        self.state = State::Done;
+    }
+
+    /// Takes the outcome of the awaited page and returns its items. The next page, if any,
+    /// is requested only by [`Paginator::request_next`].
+    pub fn on_outcome(&mut self, outcome: CallOutcome, api: &mut Api) -> Result<Page, ConnectorError> {
+        let reply = match outcome {
+            Ok(r) => r,
+            Err(e) if e.failure == CallFailure::StaleCursor && self.restarts < MAX_RESTARTS => {
+                self.restarts += 1;
+                self.seen_next.clear();
+                self.start(api);
+                return Ok(Page { items: Vec::new(), restarted: true, has_next: true });
+            }
+            Err(e) => {
+                self.state = State::Done;
+                return Err(e.error);
+            }
+        };
+        self.pages += 1;
+        let Value::Object(mut body) = reply.json else {
+            self.state = State::Done;
+            return Err(ConnectorError::misbehaving(
+                "the graph api answered a listing with something other than an object; try again later",
+                String::new(),
+            ));
+        };
+        let items = match body.remove("data") {
+            Some(Value::Array(items)) => items,
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => {
+                self.state = State::Done;
+                return Err(ConnectorError::misbehaving(
+                    "the graph api answered a listing whose data is not a list; try again later",
+                    String::new(),
+                ));
+            }
+        };
+        let next = body.get("paging").and_then(|p| p.get("next")).and_then(Value::as_str).map(str::to_string);
+        match next {
+            Some(next) if !self.seen_next.insert(next.clone()) => {
+                self.state = State::Done;
+                return Err(ConnectorError::misbehaving(
+                    "the graph api returned the same next page twice; stopping to avoid a loop",
+                    redact_token_params(&next),
+                ));
+            }
+            Some(next) => self.state = State::HasNext { url: next },
+            None => self.state = State::Done,
+        }
+        let has_next = matches!(self.state, State::HasNext { .. });
+        Ok(Page { items, restarted: false, has_next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Response;
+    use crate::time::Timestamp;
+    use serde_json::json;
+
+    fn answer(api: &mut Api, body: Value) -> (CallId, CallOutcome) {
+        let (id, _) = api.poll_transmit().expect("a page request");
+        api.handle_response(id, Response { status: 200, headers: vec![], body: body.to_string().into_bytes() }, Timestamp(0)).unwrap();
+        api.poll_completion().unwrap()
+    }
+
+    #[test]
+    fn follows_next_through_an_empty_middle_page_and_stops_without_next() {
+        let mut api = Api::new("t".into(), 0, Timestamp(0), true);
+        let mut p = Paginator::new("https://g/act_1/ads?limit=2".into(), CallKind::EdgePage);
+        p.start(&mut api);
+        let mut seen = Vec::new();
+        let bodies = [
+            json!({"data": [{"id": "1"}, {"id": "2"}], "paging": {"cursors": {"after": "a"}, "next": "https://g/act_1/ads?after=a"}}),
+            json!({"data": [], "paging": {"cursors": {"after": "b"}, "next": "https://g/act_1/ads?after=b"}}),
+            json!({"data": [{"id": "3"}], "paging": {"cursors": {"after": "c"}}}),
+        ];
+        for body in bodies {
+            let (call, out) = answer(&mut api, body);
+            assert!(p.owns(call));
+            let page = p.on_outcome(out, &mut api).unwrap();
+            seen.extend(page.items);
+            assert_eq!(page.has_next, p.request_next(&mut api));
+        }
+        assert!(p.is_done());
+        assert_eq!(seen.len(), 3);
+        assert!(api.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn a_repeating_next_is_an_error_not_a_loop() {
+        let mut api = Api::new("t".into(), 0, Timestamp(0), true);
+        let mut p = Paginator::new("https://g/x".into(), CallKind::EdgePage);
+        p.start(&mut api);
+        let body = json!({"data": [], "paging": {"next": "https://g/x?after=a"}});
+        let (_, out) = answer(&mut api, body.clone());
+        p.on_outcome(out, &mut api).unwrap();
+        assert!(p.request_next(&mut api));
+        let (_, out) = answer(&mut api, body);
+        assert!(p.on_outcome(out, &mut api).is_err());
+    }
+}

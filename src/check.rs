@@ -1,0 +1,157 @@
+//! `check`: validates the config, then proves each ad account readable with the token and
+//! each custom insight's breakdowns acceptable to Meta.
+
+use crate::api::classify::GraphError;
+use crate::api::client::{Api, Call, CallId, CallKind, CallOutcome};
+use crate::commands::{Core, graph_url};
+use crate::config::Config;
+use crate::driver::{Action, Machine, TimeoutReason};
+use crate::error::ConnectorError;
+use crate::http::{FetchError, Request, RequestId, Response, encode_query};
+use crate::protocol::{LogLevel, Message};
+use crate::time::Timestamp;
+use serde_json::{Value, json};
+
+/// One probe of the API.
+#[derive(Clone, Debug)]
+enum Probe {
+    Account { account: String },
+    Breakdowns { insight: usize, today_only: bool },
+}
+
+/// The check machine. See [`Machine`] for the calling contract.
+pub struct CheckMachine {
+    core: Core,
+    config: Option<Config>,
+    probes: Vec<Probe>,
+    awaiting: Option<(CallId, Probe)>,
+}
+
+impl CheckMachine {
+    pub fn new(config_text: &str, seed: u64, now: Timestamp) -> Self {
+        match Config::parse(config_text, now) {
+            Ok(config) => {
+                let mut probes: Vec<Probe> = config.account_ids.iter().map(|a| Probe::Account { account: a.clone() }).collect();
+                probes.extend((0..config.custom_insights.len()).map(|i| Probe::Breakdowns { insight: i, today_only: false }));
+                probes.reverse();
+                // Rate-limit pauses are off: a check must answer within minutes.
+                let api = Api::new(config.access_token.clone(), seed, now, false);
+                let mut m = CheckMachine { core: Core::new(api), config: Some(config), probes, awaiting: None };
+                m.next_probe();
+                m
+            }
+            Err(e) => {
+                let mut core = Core::new(Api::new(String::new(), seed, now, false));
+                core.emit(Message::ConnectionStatus { succeeded: false, message: Some(e.message) });
+                core.finish();
+                CheckMachine { core, config: None, probes: Vec::new(), awaiting: None }
+            }
+        }
+    }
+
+    fn next_probe(&mut self) {
+        let Some(config) = &self.config else { return };
+        let Some(probe) = self.probes.pop() else {
+            self.core.emit(Message::ConnectionStatus { succeeded: true, message: None });
+            self.core.finish();
+            return;
+        };
+        let url = match &probe {
+            Probe::Account { account } => format!(
+                "{}?{}",
+                graph_url(&config.api_version, &format!("act_{account}")),
+                encode_query(&[("fields", "id,account_id,name,timezone_name,account_status")])
+            ),
+            Probe::Breakdowns { insight, today_only } => {
+                let c = &config.custom_insights[*insight];
+                let mut params = vec![
+                    ("fields", json!(["account_id"]).to_string()),
+                    ("level", c.level.as_str().to_string()),
+                    ("breakdowns", Value::from(c.breakdowns.clone()).to_string()),
+                    ("action_breakdowns", Value::from(c.action_breakdowns.clone()).to_string()),
+                ];
+                if *today_only {
+                    let today = self.core.api.now().date_utc().to_string();
+                    params.push(("time_range", json!({"since": today, "until": today}).to_string()));
+                }
+                format!(
+                    "{}?{}",
+                    graph_url(&config.api_version, &format!("act_{}/insights", config.account_ids[0])),
+                    encode_query(&params)
+                )
+            }
+        };
+        let kind = if matches!(probe, Probe::Account { .. }) { CallKind::Account } else { CallKind::InsightsSync };
+        let call = self.core.api.submit(Call::graph(Request::get(url), kind));
+        self.awaiting = Some((call, probe));
+    }
+
+    fn pump(&mut self) {
+        while let Some((call, outcome)) = self.core.api.poll_completion() {
+            match self.awaiting.take() {
+                Some((expected, probe)) if expected == call => self.on_outcome(probe, outcome),
+                other => self.awaiting = other,
+            }
+        }
+    }
+
+    fn on_outcome(&mut self, probe: Probe, outcome: CallOutcome) {
+        let Some(config) = &self.config else { return };
+        match (probe, outcome) {
+            (_, Ok(_)) => self.next_probe(),
+            (Probe::Account { account }, Err(e)) => {
+                self.fail(e.error.context(&format!("account_ids: ad account {account}")), e.graph.as_ref())
+            }
+            (Probe::Breakdowns { insight, today_only }, Err(e)) => {
+                let name = config.custom_insights[insight].name.clone();
+                let reduce = e.error.message.contains("reduce the amount of data")
+                    || e.graph.as_ref().is_some_and(|g| g.message.to_ascii_lowercase().contains("reduce the amount of data"));
+                if reduce && !today_only {
+                    self.probes.push(Probe::Breakdowns { insight, today_only: true });
+                    self.next_probe();
+                } else if reduce {
+                    self.core.emit(Message::log(
+                        LogLevel::Warn,
+                        format!("custom insight '{name}': meta could not answer a one-day probe; its breakdowns were not verified"),
+                    ));
+                    self.next_probe();
+                } else {
+                    self.fail(e.error.context(&format!("custom_insights '{name}'")), e.graph.as_ref())
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: ConnectorError, graph: Option<&GraphError>) {
+        let detail = graph.map(|g| format!(" (facebook: {})", g.message)).unwrap_or_default();
+        self.core.emit(Message::ConnectionStatus { succeeded: false, message: Some(format!("{}{detail}", e.message)) });
+        self.core.finish();
+    }
+}
+
+impl Machine for CheckMachine {
+    fn handle_response(&mut self, id: RequestId, response: Response, now: Timestamp) -> Result<(), ConnectorError> {
+        self.core.api.handle_response(id, response, now)?;
+        self.pump();
+        Ok(())
+    }
+
+    fn handle_fetch_error(&mut self, id: RequestId, error: FetchError, now: Timestamp) -> Result<(), ConnectorError> {
+        self.core.api.handle_fetch_error(id, error, now)?;
+        self.pump();
+        Ok(())
+    }
+
+    fn handle_timeout(&mut self, now: Timestamp) {
+        self.core.api.handle_timeout(now);
+        self.pump();
+    }
+
+    fn poll_action(&mut self) -> Option<Action> {
+        self.core.poll_action()
+    }
+
+    fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+        self.core.api.poll_timeout()
+    }
+}

@@ -1,0 +1,145 @@
+//! The wasm glue: WIT types in and out, the host's imports behind [`Io`]. No policy lives here.
+
+use crate::driver::{Driver, Io, TimeoutReason};
+use crate::http::{FetchError, Method, Request, Response};
+use crate::protocol::{LogLevel, Message};
+use crate::read::ReadMachine;
+use crate::time::Timestamp;
+use std::cell::RefCell;
+use std::time::Duration;
+
+wit_bindgen::generate!({ path: "wit", world: "source-facebook-marketing" });
+
+use airbyte::source_facebook_marketing::host as wit_host;
+use exports::airbyte::source_facebook_marketing::source as wit;
+
+/// 500 messages per `next`: large enough to amortise the boundary crossing, small enough to
+/// keep the guest's memory flat.
+const BATCH_MESSAGES: usize = 500;
+
+struct HostIo;
+
+impl Io for HostIo {
+    fn fetch(&mut self, request: &Request) -> Result<Response, FetchError> {
+        let req = wit_host::Request {
+            method: if request.method == Method::POST { wit_host::Method::Post } else { wit_host::Method::Get },
+            url: request.url.clone(),
+            headers: request.headers.clone(),
+            body: request.body.clone(),
+            timeout_ms: request.timeout_ms,
+        };
+        wit_host::http_fetch(&req)
+            .map(|r| Response { status: r.status, headers: r.headers, body: r.body })
+            .map_err(FetchError::from)
+    }
+
+    fn sleep(&mut self, duration: Duration, _reason: TimeoutReason) {
+        wit_host::sleep(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+    }
+
+    fn now(&mut self) -> Timestamp {
+        now()
+    }
+}
+
+/// The host's clock, through wasi:clocks (which a host may virtualise).
+#[allow(clippy::disallowed_methods)]
+fn now() -> Timestamp {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Timestamp::from_millis(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl From<wit_host::FetchError> for FetchError {
+    fn from(e: wit_host::FetchError) -> Self {
+        match e {
+            wit_host::FetchError::Timeout => FetchError::Timeout,
+            wit_host::FetchError::ConnectionRefused => FetchError::ConnectionRefused,
+            wit_host::FetchError::ConnectionReset => FetchError::ConnectionReset,
+            wit_host::FetchError::Dns(s) => FetchError::Dns(s),
+            wit_host::FetchError::Tls(s) => FetchError::Tls(s),
+            wit_host::FetchError::DeniedByHost(s) => FetchError::DeniedByHost(s),
+            wit_host::FetchError::Other(s) => FetchError::Other(s),
+        }
+    }
+}
+
+impl From<LogLevel> for wit::LogLevel {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Fatal => wit::LogLevel::Fatal,
+            LogLevel::Error => wit::LogLevel::Error,
+            LogLevel::Warn => wit::LogLevel::Warn,
+            LogLevel::Info => wit::LogLevel::Info,
+            LogLevel::Debug => wit::LogLevel::Debug,
+            LogLevel::Trace => wit::LogLevel::Trace,
+        }
+    }
+}
+
+impl From<Message> for wit::Message {
+    fn from(m: Message) -> Self {
+        match m {
+            Message::Record { stream, data, emitted_at } => {
+                wit::Message::Record(wit::RecordMessage { stream, namespace: None, data, emitted_at: emitted_at.as_millis() })
+            }
+            Message::State(s) => wit::Message::State(s),
+            Message::Log { level, message } => wit::Message::Log(wit::LogMessage { level: level.into(), message }),
+            Message::Trace(t) => wit::Message::Trace(t),
+            Message::ConnectionStatus { succeeded, message } => wit::Message::ConnectionStatus(wit::ConnectionStatus {
+                status: if succeeded { wit::Status::Succeeded } else { wit::Status::Failed },
+                message,
+            }),
+            Message::Catalog(c) => wit::Message::Catalog(c),
+            Message::Spec(s) => wit::Message::Spec(s),
+        }
+    }
+}
+
+fn convert(messages: Vec<Message>) -> Vec<wit::Message> {
+    messages.into_iter().map(wit::Message::from).collect()
+}
+
+/// The seed for retry jitter: the start time, so a virtual clock gives repeatable runs.
+fn seed(at: Timestamp) -> u64 {
+    at.as_millis() as u64
+}
+
+struct Component;
+
+impl wit::Guest for Component {
+    type Reader = ReaderResource;
+
+    fn spec() -> Vec<wit::Message> {
+        convert(crate::commands::spec())
+    }
+
+    fn check(config: String) -> Vec<wit::Message> {
+        let at = now();
+        let mut driver = Driver::new(crate::check::CheckMachine::new(&config, seed(at), at));
+        let mut out = Vec::new();
+        driver.run_to_end(&mut HostIo, |m| out.push(m));
+        convert(out)
+    }
+
+    fn discover(config: String) -> Vec<wit::Message> {
+        convert(crate::commands::discover(&config, now()))
+    }
+}
+
+struct ReaderResource {
+    driver: RefCell<Driver<ReadMachine>>,
+}
+
+impl wit::GuestReader for ReaderResource {
+    fn new(config: String, catalog: String, state: Option<String>) -> Self {
+        let at = now();
+        let machine = ReadMachine::new(&config, &catalog, state.as_deref(), seed(at), at);
+        ReaderResource { driver: RefCell::new(Driver::new(machine)) }
+    }
+
+    fn next(&self) -> Option<Vec<wit::Message>> {
+        self.driver.borrow_mut().next_batch(&mut HostIo, BATCH_MESSAGES).map(convert)
+    }
+}
+
+export!(Component);

@@ -1,0 +1,254 @@
+//! Owned, plain HTTP data that crosses between the machines and whatever performs the IO.
+
+use std::fmt;
+
+pub use http::Method;
+
+/// Identifies one fetch. The machine mints it; the driver echoes it back with the outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "req#{}", self.0)
+    }
+}
+
+/// One outgoing request. Header names are lower case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u32,
+}
+
+/// 60 s: long enough for a slow insights page, short enough that a dead connection is retried
+/// well inside Airbyte's heartbeat window.
+pub const DEFAULT_TIMEOUT_MS: u32 = 60_000;
+
+impl Request {
+    pub fn get(url: impl Into<String>) -> Self {
+        Request {
+            method: Method::GET,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+        }
+    }
+
+    /// A POST with an `application/x-www-form-urlencoded` body.
+    pub fn post_form(url: impl Into<String>, form: &[(&str, &str)]) -> Self {
+        Request {
+            method: Method::POST,
+            url: url.into(),
+            headers: vec![(
+                "content-type".to_string(),
+                "application/x-www-form-urlencoded".to_string(),
+            )],
+            body: Some(encode_query(form).into_bytes()),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+}
+
+/// A response as received.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first header with this name, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Why a request produced no response at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchError {
+    Timeout,
+    ConnectionRefused,
+    ConnectionReset,
+    Dns(String),
+    Tls(String),
+    DeniedByHost(String),
+    Other(String),
+}
+
+impl FetchError {
+    /// Whether trying again may help. A host's sandbox refusal never changes.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, FetchError::DeniedByHost(_))
+    }
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::Timeout => write!(f, "the request timed out"),
+            FetchError::ConnectionRefused => write!(f, "the connection was refused"),
+            FetchError::ConnectionReset => write!(f, "the connection was reset"),
+            FetchError::Dns(s) => write!(f, "the host name did not resolve ({s})"),
+            FetchError::Tls(s) => write!(f, "the TLS handshake failed ({s})"),
+            FetchError::DeniedByHost(s) => write!(f, "the host's sandbox refused the request ({s})"),
+            FetchError::Other(s) => write!(f, "the transport failed ({s})"),
+        }
+    }
+}
+
+/// Percent-encodes a query string or form body from `(name, value)` pairs.
+pub fn encode_query<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        percent_encode_into(k.as_ref(), &mut out);
+        out.push('=');
+        percent_encode_into(v.as_ref(), &mut out);
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub fn percent_encode_into(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[(b >> 4) as usize]));
+            out.push(char::from(HEX[(b & 0xf) as usize]));
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Decodes `%XX` escapes and `+` (as a space) in a query component; invalid escapes stay as-is.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Splits a URL into the part before `?` and its decoded query pairs.
+pub fn split_query(url: &str) -> (&str, Vec<(String, String)>) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => (url, ""),
+    };
+    let pairs = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => (percent_decode(k), percent_decode(v)),
+            None => (percent_decode(p), String::new()),
+        })
+        .collect();
+    (base, pairs)
+}
+
+/// Rebuilds `url` with query parameter `name` set to `value` (replacing or appending it).
+pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
+    let (base, mut pairs) = split_query(url);
+    match pairs.iter_mut().find(|(k, _)| k == name) {
+        Some(p) => p.1 = value.to_string(),
+        None => pairs.push((name.to_string(), value.to_string())),
+    }
+    format!("{base}?{}", encode_query(&pairs))
+}
+
+/// Replaces the value of any `access_token` parameter in `text` with `***`, so URLs that Graph
+/// hands back (its `paging.next` links embed the token) can be logged.
+pub fn redact_token_params(text: &str) -> String {
+    const KEY: &str = "access_token=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find(KEY) {
+        out.push_str(&rest[..pos + KEY.len()]);
+        out.push_str("***");
+        rest = &rest[pos + KEY.len()..];
+        let end = rest
+            .find(|c: char| c == '&' || c == '"' || c == '\'' || c.is_whitespace() || c == '\\')
+            .unwrap_or(rest.len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_and_decodes_query_round_trip() {
+        let q = encode_query(&[("fields", "id,name"), ("filtering", r#"[{"a":1}]"#)]);
+        assert_eq!(q, "fields=id%2Cname&filtering=%5B%7B%22a%22%3A1%7D%5D");
+        let (_, pairs) = split_query(&format!("https://x/y?{q}"));
+        assert_eq!(pairs[1].1, r#"[{"a":1}]"#);
+    }
+
+    #[test]
+    fn replaces_an_existing_query_param() {
+        let u = with_query_param("https://g/v1/act_1/ads?limit=100&after=abc", "limit", "50");
+        assert_eq!(u, "https://g/v1/act_1/ads?limit=50&after=abc");
+    }
+
+    #[test]
+    fn redacts_tokens_inside_urls() {
+        let s = redact_token_params("GET https://g/x?access_token=EAAsecret&limit=5 and access_token=zz");
+        assert_eq!(s, "GET https://g/x?access_token=***&limit=5 and access_token=***");
+    }
+
+    #[test]
+    fn invalid_percent_escapes_are_kept() {
+        assert_eq!(percent_decode("a%zzb%4"), "a%zzb%4");
+        assert_eq!(percent_decode("a%41+b"), "aA b");
+    }
+}

@@ -1,0 +1,199 @@
+//! Airbyte protocol messages as plain data, and their JSON form.
+//!
+//! Machines emit [`Message`]s; the wasm glue converts them to WIT types and native tests render
+//! them with [`Message::to_json_line`], which is also the format `host-test` prints.
+
+use crate::error::FailureType;
+use crate::time::Timestamp;
+use serde_json::{Map, Value, json};
+
+/// Severity of a LOG message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Fatal,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Fatal => "FATAL",
+            LogLevel::Error => "ERROR",
+            LogLevel::Warn => "WARN",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Trace => "TRACE",
+        }
+    }
+}
+
+/// One Airbyte protocol message. JSON payloads are kept serialised: they are written out as-is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    Record {
+        stream: String,
+        /// The record, a serialised JSON object.
+        data: String,
+        emitted_at: Timestamp,
+    },
+    /// The serialised `AirbyteStateMessage`.
+    State(String),
+    Log { level: LogLevel, message: String },
+    /// The serialised `AirbyteTraceMessage`.
+    Trace(String),
+    ConnectionStatus { succeeded: bool, message: Option<String> },
+    /// The serialised `AirbyteCatalog`.
+    Catalog(String),
+    /// The serialised `ConnectorSpecification`.
+    Spec(String),
+}
+
+/// Status of one stream in a sync, as Airbyte's stream status trace names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamStatus {
+    Started,
+    Running,
+    Complete,
+    Incomplete,
+}
+
+impl StreamStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamStatus::Started => "STARTED",
+            StreamStatus::Running => "RUNNING",
+            StreamStatus::Complete => "COMPLETE",
+            StreamStatus::Incomplete => "INCOMPLETE",
+        }
+    }
+}
+
+impl Message {
+    pub fn log(level: LogLevel, message: impl Into<String>) -> Self {
+        Message::Log { level, message: message.into() }
+    }
+
+    /// An error TRACE: what went wrong in words a user can act on, and the internal detail.
+    pub fn error_trace(now: Timestamp, failure: FailureType, message: &str, internal: &str) -> Self {
+        let trace = json!({
+            "type": "ERROR",
+            "emitted_at": now.as_millis() as f64,
+            "error": {
+                "message": message,
+                "internal_message": internal,
+                "failure_type": failure.as_str(),
+            }
+        });
+        Message::Trace(trace.to_string())
+    }
+
+    /// A STREAM_STATUS trace.
+    pub fn stream_status(now: Timestamp, stream: &str, status: StreamStatus) -> Self {
+        let trace = json!({
+            "type": "STREAM_STATUS",
+            "emitted_at": now.as_millis() as f64,
+            "stream_status": {
+                "stream_descriptor": {"name": stream},
+                "status": status.as_str(),
+            }
+        });
+        Message::Trace(trace.to_string())
+    }
+
+    /// A per-stream ESTIMATE trace with a row count.
+    pub fn estimate(now: Timestamp, stream: &str, rows: u64) -> Self {
+        let trace = json!({
+            "type": "ESTIMATE",
+            "emitted_at": now.as_millis() as f64,
+            "estimate": {"name": stream, "type": "STREAM", "row_estimate": rows}
+        });
+        Message::Trace(trace.to_string())
+    }
+
+    /// A per-stream STATE message.
+    pub fn stream_state(stream: &str, state: &Value) -> Self {
+        let msg = json!({
+            "type": "STREAM",
+            "stream": {
+                "stream_descriptor": {"name": stream},
+                "stream_state": state,
+            }
+        });
+        Message::State(msg.to_string())
+    }
+
+    pub fn record(stream: &str, data: &Map<String, Value>, emitted_at: Timestamp) -> Self {
+        Message::Record {
+            stream: stream.to_string(),
+            data: Value::Object(data.clone()).to_string(),
+            emitted_at,
+        }
+    }
+
+    /// Whether this is an error TRACE (the sync or command failed).
+    pub fn is_error_trace(&self) -> bool {
+        matches!(self, Message::Trace(t) if t.starts_with("{\"type\":\"ERROR\"") || t.contains("\"type\":\"ERROR\""))
+    }
+
+    /// The message as one line of Airbyte protocol JSON (no trailing newline).
+    pub fn to_json_line(&self) -> String {
+        match self {
+            Message::Record { stream, data, emitted_at } => {
+                let mut s = String::with_capacity(data.len() + stream.len() + 64);
+                s.push_str("{\"type\":\"RECORD\",\"record\":{\"stream\":");
+                s.push_str(&Value::String(stream.clone()).to_string());
+                s.push_str(",\"data\":");
+                s.push_str(data);
+                s.push_str(",\"emitted_at\":");
+                s.push_str(&emitted_at.as_millis().to_string());
+                s.push_str("}}");
+                s
+            }
+            Message::State(s) => format!("{{\"type\":\"STATE\",\"state\":{s}}}"),
+            Message::Log { level, message } => {
+                json!({"type": "LOG", "log": {"level": level.as_str(), "message": message}}).to_string()
+            }
+            Message::Trace(t) => format!("{{\"type\":\"TRACE\",\"trace\":{t}}}"),
+            Message::ConnectionStatus { succeeded, message } => {
+                let mut status = Map::new();
+                status.insert(
+                    "status".into(),
+                    Value::from(if *succeeded { "SUCCEEDED" } else { "FAILED" }),
+                );
+                if let Some(m) = message {
+                    status.insert("message".into(), Value::from(m.as_str()));
+                }
+                json!({"type": "CONNECTION_STATUS", "connectionStatus": status}).to_string()
+            }
+            Message::Catalog(c) => format!("{{\"type\":\"CATALOG\",\"catalog\":{c}}}"),
+            Message::Spec(s) => format!("{{\"type\":\"SPEC\",\"spec\":{s}}}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_line_embeds_data_verbatim() {
+        let m = Message::Record { stream: "ads".into(), data: "{\"id\":\"1\"}".into(), emitted_at: Timestamp(7) };
+        assert_eq!(
+            m.to_json_line(),
+            r#"{"type":"RECORD","record":{"stream":"ads","data":{"id":"1"},"emitted_at":7}}"#
+        );
+    }
+
+    #[test]
+    fn error_trace_is_recognised_and_carries_failure_type() {
+        let m = Message::error_trace(Timestamp(1), FailureType::Config, "bad", "detail");
+        assert!(m.is_error_trace());
+        let v: Value = serde_json::from_str(&m.to_json_line()).unwrap();
+        assert_eq!(v["trace"]["error"]["failure_type"], "config_error");
+        assert!(!Message::stream_status(Timestamp(1), "ads", StreamStatus::Complete).is_error_trace());
+    }
+}

@@ -1,0 +1,334 @@
+//! Entity streams: one Graph edge per ad account, read page by page.
+//!
+//! Per account the reader builds the listing (fields, page size, cursor and status filters),
+//! transforms each item into an Airbyte record, and, once the account's listing is complete,
+//! advances that account's cursor and emits the stream state: a checkpoint never covers a
+//! record that was not emitted, and never moves backwards.
+
+use super::Cx;
+use super::cursor;
+use crate::api::client::{CallId, CallKind, CallOutcome};
+use crate::api::paginator::Paginator;
+use crate::catalog::{Selected, SyncMode};
+use crate::commands::graph_url;
+use crate::config::{ADSET_STATUSES, AD_STATUSES, CAMPAIGN_STATUSES, Config};
+use crate::error::ConnectorError;
+use crate::http::encode_query;
+use crate::protocol::{LogLevel, Message};
+use crate::schema::{self, Properties};
+use crate::state;
+use crate::streams::{EntityStream, Incremental, StatusFilter, Stream};
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// Fields of `ad_account` that need more than ads_read; dropped after a permission error.
+const AD_ACCOUNT_PRIVILEGED_FIELDS: &[&str] = &["owner", "funding_source_details", "is_prepay_account"];
+
+#[derive(Debug)]
+enum Phase {
+    /// Reading this account's listing.
+    Listing { account: usize, paginator: Paginator, retried_without_privileged: bool },
+    Finished,
+}
+
+/// What one account's read has seen so far.
+#[derive(Debug, Default)]
+struct AccountProgress {
+    max_cursor: Option<DateTime<FixedOffset>>,
+    stopped_early: bool,
+}
+
+/// Reads one entity stream for every configured account.
+pub struct EntityReader {
+    def: &'static EntityStream,
+    name: String,
+    incremental: bool,
+    fields: Vec<String>,
+    props: Properties,
+    accounts: Vec<String>,
+    /// The incoming state per account (Airbyte's format).
+    in_state: BTreeMap<String, Map<String, Value>>,
+    /// The outgoing state per account.
+    out_state: BTreeMap<String, Value>,
+    phase: Phase,
+    progress: AccountProgress,
+    failures: Vec<ConnectorError>,
+    pub records: u64,
+}
+
+impl EntityReader {
+    pub fn new(selected: &Selected, state: Option<&Value>, config: &Config) -> Self {
+        let Stream::Entity(def) = &selected.stream else {
+            unreachable!("the read machine builds entity readers only for entity streams")
+        };
+        let props = schema::properties(def.name).clone();
+        let mut fields: Vec<String> = if selected.selected_fields.is_empty() {
+            props.keys().cloned().collect()
+        } else {
+            selected.selected_fields.clone()
+        };
+        fields.retain(|f| !def.excluded_fields.contains(&f.as_str()));
+        for must in ["id"].into_iter().chain(def.cursor) {
+            if props.contains_key(must) && !fields.iter().any(|f| f == must) {
+                fields.push(must.to_string());
+            }
+        }
+        let incremental = selected.sync_mode == SyncMode::Incremental && def.cursor.is_some();
+        let in_state = if incremental {
+            state::per_account(state, &config.account_ids, def.cursor.unwrap_or("updated_time"))
+        } else {
+            BTreeMap::new()
+        };
+        // Accounts not read this time keep their state.
+        let out_state = match state {
+            Some(Value::Object(m)) if incremental => m
+                .iter()
+                .filter(|(k, v)| v.is_object() && !config.account_ids.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        EntityReader {
+            def,
+            name: def.name.to_string(),
+            incremental,
+            fields,
+            props,
+            accounts: config.account_ids.clone(),
+            in_state,
+            out_state,
+            phase: Phase::Finished,
+            progress: AccountProgress::default(),
+            failures: Vec::new(),
+            records: 0,
+        }
+    }
+
+    pub fn start(&mut self, cx: &mut Cx) {
+        self.start_account(0, cx, false);
+    }
+
+    pub fn finished(&self) -> Option<&[ConnectorError]> {
+        matches!(self.phase, Phase::Finished).then_some(self.failures.as_slice())
+    }
+
+    fn configured_statuses<'c>(&self, config: &'c Config) -> &'c [String] {
+        match self.def.status_filter {
+            StatusFilter::None => &[],
+            StatusFilter::Campaign => &config.campaign_statuses,
+            StatusFilter::AdSet => &config.adset_statuses,
+            StatusFilter::Ad => &config.ad_statuses,
+        }
+    }
+
+    /// The stored cursor for `account`, unless statuses were added since it was written
+    /// (records of the new statuses may be older than it).
+    fn usable_cursor(&self, account: &str, config: &Config) -> Option<DateTime<FixedOffset>> {
+        let st = self.in_state.get(account)?;
+        let cursor_key = self.def.cursor?;
+        let c = cursor::parse(st.get(cursor_key)?.as_str()?)?;
+        if self.def.status_filter != StatusFilter::None {
+            let stored: Vec<&str> = st
+                .get("filter_statuses")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if self.configured_statuses(config).iter().any(|s| !stored.contains(&s.as_str())) {
+                return None;
+            }
+        }
+        Some(c)
+    }
+
+    fn first_url(&self, account: &str, config: &Config, without_privileged: bool) -> String {
+        let fields: Vec<&str> = self
+            .fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !(without_privileged && AD_ACCOUNT_PRIVILEGED_FIELDS.contains(f)))
+            .collect();
+        let fields = fields.join(",");
+        if self.def.edge.is_empty() {
+            let path = format!("act_{account}");
+            return format!("{}?{}", graph_url(&config.api_version, &path), encode_query(&[("fields", fields.as_str())]));
+        }
+        let mut params: Vec<(&str, String)> = vec![("fields", fields), ("limit", config.page_size.to_string())];
+        let since = self
+            .usable_cursor(account, config)
+            .map(|c| c.timestamp())
+            .or_else(|| config.start_date.map(|d| d.timestamp()));
+        match self.def.incremental {
+            Incremental::UpdatedTimeFilter => {
+                let mut filtering = Vec::new();
+                let statuses = self.configured_statuses(config);
+                if !statuses.is_empty() {
+                    filtering.push(json!({"field": format!("{}.effective_status", self.def.filter_prefix), "operator": "IN", "value": statuses}));
+                }
+                if let Some(since) = since {
+                    // One second earlier than the cursor: Graph compares whole seconds, and an
+                    // object updated in the cursor's own second after it was read must not be
+                    // lost. The overlap re-emits records at the cursor, which dedupe by id.
+                    filtering.push(json!({"field": format!("{}.updated_time", self.def.filter_prefix), "operator": "GREATER_THAN", "value": since - 1}));
+                }
+                if !filtering.is_empty() {
+                    params.push(("filtering", Value::Array(filtering).to_string()));
+                }
+            }
+            Incremental::SinceParam => {
+                if let Some(since) = since {
+                    params.push(("since", since.to_string()));
+                }
+            }
+            Incremental::NewestFirst | Incremental::None => {}
+        }
+        let path = format!("act_{account}/{}", self.def.edge);
+        format!("{}?{}", graph_url(&config.api_version, &path), encode_query(&params))
+    }
+
+    fn start_account(&mut self, account: usize, cx: &mut Cx, without_privileged: bool) {
+        let Some(id) = self.accounts.get(account) else {
+            self.phase = Phase::Finished;
+            return;
+        };
+        if !without_privileged {
+            self.progress = AccountProgress::default();
+        }
+        let url = self.first_url(id, cx.config, without_privileged);
+        let kind = if self.def.edge.is_empty() { CallKind::Account } else { CallKind::EdgePage };
+        let mut paginator = Paginator::new(url, kind);
+        paginator.start(cx.api);
+        self.phase = Phase::Listing { account, paginator, retried_without_privileged: without_privileged };
+    }
+
+    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
+        let Phase::Listing { account, paginator, retried_without_privileged } = &mut self.phase else { return };
+        if !paginator.owns(call) {
+            return;
+        }
+        let account = *account;
+        let retried = *retried_without_privileged;
+        let account_id = self.accounts[account].clone();
+        if self.def.edge.is_empty() {
+            // The account node: one object, not a listing.
+            match outcome {
+                Ok(reply) => {
+                    self.emit_record(reply.json, &account_id, cx);
+                    self.finish_account(account, cx);
+                }
+                Err(e) if !retried && e.graph.as_ref().is_some_and(|g| g.code == 200 || g.code == 100 || g.code == 10) => {
+                    cx.log(LogLevel::Warn, format!(
+                        "ad_account {account_id}: the token may not read {}; reading the account without them",
+                        AD_ACCOUNT_PRIVILEGED_FIELDS.join(", ")
+                    ));
+                    self.start_account(account, cx, true);
+                }
+                Err(e) => self.fail_account(account, e.error, cx),
+            }
+            return;
+        }
+        let page = match paginator.on_outcome(outcome, cx.api) {
+            Ok(p) => p,
+            Err(e) => return self.fail_account(account, e, cx),
+        };
+        let stored = if self.def.incremental == Incremental::NewestFirst && self.incremental {
+            self.usable_cursor(&account_id, cx.config)
+        } else {
+            None
+        };
+        for item in page.items {
+            if let Some(stored) = stored {
+                let c = self.def.cursor.and_then(|k| item.get(k)).and_then(Value::as_str).and_then(cursor::parse);
+                if c.is_some_and(|c| c < stored) {
+                    // Newest first: everything after this is older than the last sync saw.
+                    self.progress.stopped_early = true;
+                    break;
+                }
+            }
+            self.emit_record(item, &account_id, cx);
+        }
+        let Phase::Listing { paginator, .. } = &mut self.phase else { return };
+        if self.progress.stopped_early {
+            paginator.stop();
+        }
+        if !paginator.request_next(cx.api) && !page.restarted {
+            self.finish_account(account, cx);
+        }
+    }
+
+    fn emit_record(&mut self, item: Value, account_id: &str, cx: &mut Cx) {
+        let Value::Object(mut record) = item else {
+            cx.log(LogLevel::Warn, format!("{}: skipped an item that is not an object", self.name));
+            return;
+        };
+        let mut v = Value::Object(std::mem::take(&mut record));
+        schema::fix_date_times(&mut v);
+        let Value::Object(mut record) = v else { return };
+        if self.props.contains_key("account_id") && !record.contains_key("account_id") {
+            record.insert("account_id".into(), Value::from(account_id));
+        }
+        schema::normalise(&mut record, &self.props);
+        if let Some(c) = self.def.cursor.and_then(|k| record.get(k)).and_then(Value::as_str).and_then(cursor::parse) {
+            if self.progress.max_cursor.is_none_or(|m| c > m) {
+                self.progress.max_cursor = Some(c);
+            }
+        }
+        self.records += 1;
+        cx.emit(Message::record(&self.name, &record, cx.now));
+    }
+
+    fn finish_account(&mut self, account: usize, cx: &mut Cx) {
+        if self.incremental {
+            let id = &self.accounts[account];
+            let cursor_key = self.def.cursor.unwrap_or("updated_time");
+            let old = self.usable_cursor(id, cx.config);
+            // Never backwards, and the old cursor stays when nothing newer was seen.
+            let new = match (old, self.progress.max_cursor) {
+                (Some(o), Some(n)) => Some(o.max(n)),
+                (o, n) => o.or(n),
+            };
+            let mut entry = self.in_state.get(id).cloned().unwrap_or_default();
+            if let Some(c) = new {
+                entry.insert(cursor_key.into(), Value::from(cursor::format(&c)));
+            }
+            if self.def.status_filter != StatusFilter::None {
+                entry.insert("filter_statuses".into(), json!(self.configured_statuses(cx.config)));
+            }
+            if !entry.is_empty() {
+                self.out_state.insert(id.clone(), Value::Object(entry));
+            }
+            self.emit_state(cx);
+        }
+        self.start_account(account + 1, cx, false);
+    }
+
+    fn emit_state(&self, cx: &mut Cx) {
+        let mut state: Map<String, Value> = self.out_state.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        if self.def.incremental == Incremental::NewestFirst {
+            state.insert("filter_statuses".into(), json!([]));
+        }
+        cx.emit(Message::stream_state(&self.name, &Value::Object(state)));
+    }
+
+    fn fail_account(&mut self, account: usize, e: ConnectorError, cx: &mut Cx) {
+        let id = self.accounts[account].clone();
+        let e = e.context(&format!("{} of ad account {id}", self.name));
+        cx.log(LogLevel::Error, e.message.clone());
+        self.failures.push(e);
+        // The failed account's incoming state is carried over unchanged.
+        if let Some(old) = self.in_state.get(&id) {
+            self.out_state.insert(id, Value::Object(old.clone()));
+        }
+        self.start_account(account + 1, cx, false);
+    }
+}
+
+/// Every status a stream's filter may name, for tests and docs.
+pub fn all_statuses(filter: StatusFilter) -> &'static [&'static str] {
+    match filter {
+        StatusFilter::None => &[],
+        StatusFilter::Campaign => CAMPAIGN_STATUSES,
+        StatusFilter::AdSet => ADSET_STATUSES,
+        StatusFilter::Ad => AD_STATUSES,
+    }
+}

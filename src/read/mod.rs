@@ -1,0 +1,256 @@
+//! `read`: one sync of the selected streams, stream after stream, account after account.
+//!
+//! The [`ReadMachine`] owns the API client and hands each stream's reader a [`Cx`] through
+//! which it submits calls and emits messages. A stream that fails is reported INCOMPLETE and
+//! the sync goes on with the next; an account that fails inside a stream leaves the other
+//! accounts' state intact. A failed sync ends with one error trace naming what failed.
+
+pub mod cursor;
+pub mod entity;
+pub mod insights;
+
+use crate::api::client::{Api, CallId, CallOutcome};
+use crate::catalog::{self, Selected};
+use crate::commands::Core;
+use crate::config::Config;
+use crate::driver::{Action, Machine, TimeoutReason};
+use crate::error::{ConnectorError, FailureType};
+use crate::http::{FetchError, RequestId, Response};
+use crate::protocol::{LogLevel, Message, StreamStatus};
+use crate::state::{self, StreamStates};
+use crate::streams::Stream;
+use crate::time::Timestamp;
+use std::collections::VecDeque;
+
+/// What a stream reader may touch while handling an input.
+pub struct Cx<'a> {
+    pub api: &'a mut Api,
+    pub out: &'a mut VecDeque<Message>,
+    pub config: &'a Config,
+    pub now: Timestamp,
+}
+
+impl Cx<'_> {
+    pub fn emit(&mut self, m: Message) {
+        self.out.push_back(m);
+    }
+
+    pub fn log(&mut self, level: LogLevel, message: String) {
+        self.out.push_back(Message::log(level, message));
+    }
+}
+
+/// A stream's reader.
+pub enum Reader {
+    Entity(entity::EntityReader),
+    Insights(Box<insights::InsightsReader>),
+}
+
+impl Reader {
+    fn start(&mut self, cx: &mut Cx) {
+        match self {
+            Reader::Entity(r) => r.start(cx),
+            Reader::Insights(r) => r.start(cx),
+        }
+    }
+
+    fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
+        match self {
+            Reader::Entity(r) => r.on_outcome(call, outcome, cx),
+            Reader::Insights(r) => r.on_outcome(call, outcome, cx),
+        }
+    }
+
+    fn on_timeout(&mut self, cx: &mut Cx) {
+        if let Reader::Insights(r) = self {
+            r.on_timeout(cx)
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+        match self {
+            Reader::Entity(_) => None,
+            Reader::Insights(r) => r.poll_timeout(),
+        }
+    }
+
+    /// `Some` once the stream has finished: the per-account failures, if any.
+    fn finished(&self) -> Option<&[ConnectorError]> {
+        match self {
+            Reader::Entity(r) => r.finished(),
+            Reader::Insights(r) => r.finished(),
+        }
+    }
+
+    fn records(&self) -> u64 {
+        match self {
+            Reader::Entity(r) => r.records,
+            Reader::Insights(r) => r.records,
+        }
+    }
+}
+
+/// The read machine. See [`Machine`] for the calling contract.
+pub struct ReadMachine {
+    core: Core,
+    config: Option<Config>,
+    pending: VecDeque<Selected>,
+    states: StreamStates,
+    current: Option<(String, Reader)>,
+    running_sent: bool,
+    failed_streams: Vec<(String, ConnectorError)>,
+}
+
+impl ReadMachine {
+    /// Prepares a sync. Bad input ends it at once with a config error trace.
+    pub fn new(config_text: &str, catalog_text: &str, state_text: Option<&str>, seed: u64, now: Timestamp) -> Self {
+        let parsed = Config::parse(config_text, now).and_then(|config| {
+            let selected = catalog::parse(catalog_text, &config)?;
+            let states = state::parse(state_text.unwrap_or(""))?;
+            Ok((config, selected, states))
+        });
+        match parsed {
+            Ok((config, selected, states)) => {
+                let api = Api::new(config.access_token.clone(), seed, now, true);
+                let mut m = ReadMachine {
+                    core: Core::new(api),
+                    config: Some(config),
+                    pending: selected.into(),
+                    states,
+                    current: None,
+                    running_sent: false,
+                    failed_streams: Vec::new(),
+                };
+                m.advance(now);
+                m
+            }
+            Err(e) => {
+                let mut core = Core::new(Api::new(String::new(), seed, now, true));
+                core.fail(&e);
+                ReadMachine {
+                    core,
+                    config: None,
+                    pending: VecDeque::new(),
+                    states: StreamStates::new(),
+                    current: None,
+                    running_sent: false,
+                    failed_streams: Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// Requests made so far, by kind.
+    pub fn api(&self) -> &Api {
+        &self.core.api
+    }
+
+    /// Moves to the next stream while the current one is finished.
+    fn advance(&mut self, now: Timestamp) {
+        let Some(config) = self.config.as_ref() else { return };
+        loop {
+            if let Some((name, reader)) = &self.current {
+                let Some(failures) = reader.finished() else { return };
+                let status = if failures.is_empty() { StreamStatus::Complete } else { StreamStatus::Incomplete };
+                self.core.emit(Message::log(
+                    LogLevel::Info,
+                    format!("stream {name}: {} records, {}", reader.records(), status.as_str().to_ascii_lowercase()),
+                ));
+                self.core.emit(Message::stream_status(now, name, status));
+                if let Some(first) = failures.first() {
+                    self.failed_streams.push((name.clone(), first.clone()));
+                }
+                self.current = None;
+            }
+            let Some(selected) = self.pending.pop_front() else {
+                self.finish(now);
+                return;
+            };
+            let name = selected.stream.name().to_string();
+            let state = self.states.remove(&name);
+            self.core.emit(Message::stream_status(now, &name, StreamStatus::Started));
+            let mut reader = match &selected.stream {
+                Stream::Entity(_) => Reader::Entity(entity::EntityReader::new(&selected, state.as_ref(), config)),
+                Stream::Insight(_) => Reader::Insights(Box::new(insights::InsightsReader::new(&selected, state.as_ref(), config, now))),
+            };
+            self.running_sent = false;
+            let mut cx = Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now };
+            reader.start(&mut cx);
+            self.current = Some((name, reader));
+        }
+    }
+
+    fn finish(&mut self, now: Timestamp) {
+        if self.failed_streams.is_empty() {
+            self.core.finish();
+            return;
+        }
+        let names: Vec<&str> = self.failed_streams.iter().map(|(n, _)| n.as_str()).collect();
+        let (first_name, first) = &self.failed_streams[0];
+        let failure = if self.failed_streams.iter().any(|(_, e)| e.failure == FailureType::Config) {
+            FailureType::Config
+        } else {
+            first.failure
+        };
+        let message = format!(
+            "{} of the selected streams did not sync completely ({}); first error, in {first_name}: {}",
+            names.len(),
+            names.join(", "),
+            first.message
+        );
+        self.core.emit(Message::error_trace(now, failure, &message, &first.internal));
+        self.core.finish();
+    }
+
+    fn pump(&mut self, now: Timestamp) {
+        let Some(config) = self.config.as_ref() else { return };
+        while let Some((call, outcome)) = self.core.api.poll_completion() {
+            if let Some((name, reader)) = self.current.as_mut() {
+                let before = self.core.outbox.len();
+                let mut cx = Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now };
+                reader.on_outcome(call, outcome, &mut cx);
+                if !self.running_sent && reader.records() > 0 {
+                    self.running_sent = true;
+                    self.core.outbox.insert(before, Message::stream_status(now, name, StreamStatus::Running));
+                }
+            }
+        }
+        self.advance(now);
+    }
+}
+
+impl Machine for ReadMachine {
+    fn handle_response(&mut self, id: RequestId, response: Response, now: Timestamp) -> Result<(), ConnectorError> {
+        self.core.api.handle_response(id, response, now)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    fn handle_fetch_error(&mut self, id: RequestId, error: FetchError, now: Timestamp) -> Result<(), ConnectorError> {
+        self.core.api.handle_fetch_error(id, error, now)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    fn handle_timeout(&mut self, now: Timestamp) {
+        self.core.api.handle_timeout(now);
+        if let (Some(config), Some((_, reader))) = (self.config.as_ref(), self.current.as_mut()) {
+            let mut cx = Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now };
+            reader.on_timeout(&mut cx);
+        }
+        self.pump(now);
+    }
+
+    fn poll_action(&mut self) -> Option<Action> {
+        self.core.poll_action()
+    }
+
+    fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+        let api = self.core.api.poll_timeout();
+        let reader = self.current.as_ref().and_then(|(_, r)| r.poll_timeout());
+        match (api, reader) {
+            (Some(a), Some(r)) => Some(if a.0 <= r.0 { a } else { r }),
+            (a, r) => a.or(r),
+        }
+    }
+}

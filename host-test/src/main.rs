@@ -1,0 +1,186 @@
+//! `host-test`: runs the source-facebook-marketing component like an Airbyte source.
+//!
+//! Protocol messages go to stdout, one JSON object per line, and nothing else does; logs and
+//! progress go to stderr. A connector-reported failure exits 1, a host failure 2.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use graph_sim::{SimConfig, Simulator};
+use host_test::backend::{Backend, NetBackend, SimBackend};
+use host_test::output::{Redactor, config_secrets, host_error_line, is_error_trace, to_line};
+use host_test::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, Runtime, default_component_path, url_host};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+#[derive(Parser)]
+#[command(name = "host-test", version, about = "Run the Meta Marketing API source component like an Airbyte source",
+    after_help = "Examples:\n  host-test spec\n  host-test check --config secrets/config.json\n  host-test read --config config.json --catalog catalog.json --state state.json > messages.jsonl\n  host-test demo\n  host-test simulate --port 8080 --preset flaky")]
+struct Cli {
+    /// The component to run (default: target/wasm32-wasip2/release/source_facebook_marketing.wasm).
+    #[arg(long, global = true)]
+    component: Option<PathBuf>,
+    /// Where Graph API calls go instead of https://graph.facebook.com (a proxy or `host-test simulate`).
+    #[arg(long, global = true)]
+    graph_url: Option<String>,
+    /// Serve Graph calls from the in-process simulator with this preset (no network, virtual time).
+    #[arg(long, global = true, value_name = "PRESET")]
+    simulator: Option<String>,
+    /// Seed of the in-process simulator.
+    #[arg(long, global = true, default_value_t = 1)]
+    seed: u64,
+    /// Memory cap of the guest, in MiB.
+    #[arg(long, global = true, default_value_t = 512)]
+    memory_mb: usize,
+    /// Seconds the guest may compute without calling the host before it is stopped.
+    #[arg(long, global = true, default_value_t = 60)]
+    cpu_budget_secs: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the connector specification (one SPEC message).
+    Spec,
+    /// Validate a config and try the API with it (one CONNECTION_STATUS message).
+    Check(ConfigArg),
+    /// List the streams a config offers (one CATALOG message).
+    Discover(ConfigArg),
+    /// Run a sync.
+    Read(ReadArgs),
+    /// Serve the Graph API simulator over HTTP on 127.0.0.1.
+    Simulate(host_test::server::SimulateArgs),
+    /// A full sync of a sample config against the in-process simulator, with a summary.
+    Demo(host_test::demo::DemoArgs),
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// The connector config (JSON file).
+    #[arg(long)]
+    config: PathBuf,
+}
+
+#[derive(Args)]
+struct ReadArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// The configured catalog (JSON file).
+    #[arg(long)]
+    catalog: PathBuf,
+    /// The state the last sync left (JSON file).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Write messages to this file instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+fn read_file(path: &PathBuf, what: &str) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let line = host_error_line("system_error", &format!("host-test failed: {e:#}"), &format!("{e:?}"));
+            println!("{line}");
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Simulate(args) => return host_test::server::run(args),
+        Command::Demo(args) => {
+            let component = cli.component.clone().unwrap_or_else(default_component_path);
+            return host_test::demo::run(&component, args);
+        }
+        _ => {}
+    }
+    let component = cli.component.clone().unwrap_or_else(default_component_path);
+    let runtime = Runtime::load(&component)?;
+    let limits = Limits { memory_bytes: cli.memory_mb << 20, cpu_budget: std::time::Duration::from_secs(cli.cpu_budget_secs) };
+    let config_text = match &cli.command {
+        Command::Check(a) | Command::Discover(a) => Some(read_file(&a.config, "config")?),
+        Command::Read(a) => Some(read_file(&a.config, "config")?),
+        _ => None,
+    };
+    let redactor = Redactor::new(config_text.as_deref().map(config_secrets).unwrap_or_default());
+    let thumbnails = config_text
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|v| v.get("fetch_thumbnail_images").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false);
+    let mut allow = Allowlist { hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()], suffixes: Vec::new() };
+    if let Some(u) = &cli.graph_url {
+        allow.hosts.push(url_host(u).with_context(|| format!("--graph-url {u} is not an absolute URL"))?.to_string());
+    }
+    if thumbnails {
+        allow.suffixes.extend([".fbcdn.net".to_string(), ".facebook.com".to_string()]);
+    }
+    let backend: Box<dyn Backend> = match &cli.simulator {
+        Some(preset) => {
+            let mut cfg = SimConfig::preset(preset).with_context(|| {
+                format!("--simulator {preset}: no such preset; use one of {}", SimConfig::preset_names().join(", "))
+            })?;
+            cfg.seed = cli.seed;
+            Box::new(SimBackend::new(Arc::new(Mutex::new(Simulator::new(cfg)))))
+        }
+        None => Box::new(NetBackend::new()),
+    };
+    let mut guest = runtime.instantiate(backend, allow, cli.graph_url.clone(), &limits)?;
+    let mut out: Box<dyn Write> = match &cli.command {
+        Command::Read(ReadArgs { output: Some(path), .. }) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut failed = false;
+    let mut emit = |batch: Vec<Message>, out: &mut dyn Write| -> Result<()> {
+        for m in &batch {
+            failed |= is_error_trace(m);
+            if let Message::Log(l) = m {
+                eprintln!("{}", redactor.redact(l.message.clone()));
+            }
+            writeln!(out, "{}", redactor.redact(to_line(m)))?;
+        }
+        Ok(())
+    };
+    let result = match &cli.command {
+        Command::Spec => guest.spec().and_then(|b| emit(b, &mut out)),
+        Command::Check(_) => guest.check(config_text.as_deref().unwrap_or_default()).and_then(|b| emit(b, &mut out)),
+        Command::Discover(_) => guest.discover(config_text.as_deref().unwrap_or_default()).and_then(|b| emit(b, &mut out)),
+        Command::Read(a) => {
+            let catalog = read_file(&a.catalog, "catalog")?;
+            let state = a.state.as_ref().map(|p| read_file(p, "state")).transpose()?;
+            let mut write_err = None;
+            let r = guest.read(config_text.as_deref().unwrap_or_default(), &catalog, state.as_deref(), |batch| {
+                match emit(batch, &mut out) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        write_err = Some(e);
+                        false
+                    }
+                }
+            });
+            r.and(write_err.map_or(Ok(()), Err))
+        }
+        Command::Simulate(_) | Command::Demo(_) => Ok(()),
+    };
+    if let Err(e) = result {
+        let msg = redactor.redact(format!("the connector stopped abnormally: {e:#}"));
+        writeln!(out, "{}", host_error_line("system_error", &msg, &redactor.redact(format!("{e:?}"))))?;
+        out.flush()?;
+        eprintln!("error: {msg}");
+        return Ok(ExitCode::from(2));
+    }
+    out.flush()?;
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

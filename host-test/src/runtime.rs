@@ -1,0 +1,306 @@
+//! The wasmtime embedding: engine, component cache, sandbox limits, and calls into the guest.
+
+use crate::backend::{Backend, HostFetchError, HostRequest};
+use anyhow::{Context, Result, anyhow};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceAny};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({ path: "../wit", world: "source-facebook-marketing" });
+
+pub use exports::airbyte::source_facebook_marketing::source::{LogLevel, Message, Status};
+use airbyte::source_facebook_marketing::host as wit_host;
+
+/// The Graph API origin the component calls; `--graph-url` routes it elsewhere.
+pub const GRAPH_ORIGIN: &str = "https://graph.facebook.com";
+
+/// 100 ms: the epoch tick that bounds guest compute between host calls.
+const EPOCH_TICK: Duration = Duration::from_millis(100);
+
+/// Sandbox limits for one guest.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Most linear memory the guest may hold.
+    pub memory_bytes: usize,
+    /// Most compute time the guest may spend between two host calls.
+    pub cpu_budget: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // 512 MiB and 60 s: generous for a connector whose memory stays flat, small enough to
+        // stop a runaway guest long before it harms the machine.
+        Limits { memory_bytes: 512 << 20, cpu_budget: Duration::from_secs(60) }
+    }
+}
+
+/// Which hosts the guest may reach.
+#[derive(Clone, Debug, Default)]
+pub struct Allowlist {
+    /// Exact host names (the Graph host, the `--graph-url` host).
+    pub hosts: Vec<String>,
+    /// Host suffixes (image CDNs, only when thumbnails are fetched).
+    pub suffixes: Vec<String>,
+}
+
+impl Allowlist {
+    pub fn permits(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.hosts.iter().any(|h| *h == host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
+    }
+}
+
+/// The host side of one guest.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    backend: Box<dyn Backend>,
+    allow: Allowlist,
+    /// Replaces [`GRAPH_ORIGIN`] in URLs (proxy or simulator); `None` keeps it.
+    graph_url: Option<String>,
+    last_host_return: Instant,
+    cpu_budget: Duration,
+    /// Requests performed, for summaries.
+    pub requests: u64,
+    /// What was denied, for tests of the sandbox.
+    pub denied: Vec<String>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// The host name of an absolute URL.
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if let Some(stripped) = authority.strip_prefix('[') {
+        return stripped.split(']').next();
+    }
+    Some(authority.split(':').next().unwrap_or(authority))
+}
+
+impl wit_host::Host for HostState {
+    fn http_fetch(&mut self, req: wit_host::Request) -> Result<wit_host::Response, wit_host::FetchError> {
+        let mut url = req.url;
+        if let Some(base) = &self.graph_url {
+            if let Some(rest) = url.strip_prefix(GRAPH_ORIGIN) {
+                url = format!("{}{rest}", base.trim_end_matches('/'));
+            }
+        }
+        let host = url_host(&url).unwrap_or("").to_string();
+        let out = if !self.allow.permits(&host) {
+            self.denied.push(host.clone());
+            Err(HostFetchError::Denied(format!("{host} is not on the host's allowlist")))
+        } else {
+            self.requests += 1;
+            let request = HostRequest {
+                method: match req.method {
+                    wit_host::Method::Get => "GET".into(),
+                    wit_host::Method::Post => "POST".into(),
+                },
+                url,
+                headers: req.headers,
+                body: req.body.unwrap_or_default(),
+                timeout_ms: req.timeout_ms,
+            };
+            self.backend.fetch(&request)
+        };
+        self.last_host_return = Instant::now();
+        out.map(|r| wit_host::Response { status: r.status, headers: r.headers, body: r.body }).map_err(|e| match e {
+            HostFetchError::Timeout => wit_host::FetchError::Timeout,
+            HostFetchError::ConnectionRefused => wit_host::FetchError::ConnectionRefused,
+            HostFetchError::ConnectionReset => wit_host::FetchError::ConnectionReset,
+            HostFetchError::Dns(s) => wit_host::FetchError::Dns(s),
+            HostFetchError::Tls(s) => wit_host::FetchError::Tls(s),
+            HostFetchError::Denied(s) => wit_host::FetchError::DeniedByHost(s),
+            HostFetchError::Other(s) => wit_host::FetchError::Other(s),
+        })
+    }
+
+    fn sleep(&mut self, ms: u64) {
+        self.backend.sleep(ms);
+        self.last_host_return = Instant::now();
+    }
+}
+
+/// A compiled component and the engine it belongs to; compile once, instantiate many times.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    component: Component,
+    linker: Arc<Linker<HostState>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// Where the component is looked for when `--component` is not given.
+pub fn default_component_path() -> PathBuf {
+    if let Ok(p) = std::env::var("SFM_COMPONENT") {
+        return PathBuf::from(p);
+    }
+    let rel = Path::new("wasm32-wasip2").join("release").join("source_facebook_marketing.wasm");
+    if let Ok(exe) = std::env::current_exe() {
+        // target/<profile>/host-test (or target/<profile>/deps/<test>) -> target/wasm32-wasip2/release
+        for dir in exe.ancestors().skip(1).take(3) {
+            let candidate = dir.join(&rel);
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+    }
+    Path::new("target").join(rel)
+}
+
+impl Runtime {
+    /// Loads the component at `path`, reusing a precompiled copy cached beside it.
+    pub fn load(path: &Path) -> Result<Runtime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the component at {}; build it with `cargo build --release --target wasm32-wasip2 -p source-facebook-marketing` or pass --component",
+                path.display()
+            )
+        })?;
+        let component = load_cached(&engine, path, &bytes)?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        SourceFacebookMarketing::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (e, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                e.increment_epoch();
+            }
+        });
+        Ok(Runtime { engine, component, linker: Arc::new(linker), ticker_stop })
+    }
+
+    /// A fresh guest instance with its own store.
+    pub fn instantiate(&self, backend: Box<dyn Backend>, allow: Allowlist, graph_url: Option<String>, limits: &Limits) -> Result<Guest> {
+        let clock = backend.clock();
+        let wasi = WasiCtxBuilder::new()
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+            backend,
+            allow,
+            graph_url,
+            last_host_return: Instant::now(),
+            cpu_budget: limits.cpu_budget,
+            requests: 0,
+            denied: Vec::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            if state.last_host_return.elapsed() > state.cpu_budget {
+                Err(wasmtime::Error::msg(format!(
+                    "the connector computed for over {} s without calling the host; it was stopped",
+                    state.cpu_budget.as_secs()
+                )))
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
+        let bindings = SourceFacebookMarketing::instantiate(&mut store, &self.component, &self.linker)?;
+        Ok(Guest { store, bindings })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.ticker_stop) == 1 {
+            self.ticker_stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn load_cached(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component> {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    let mut engine_hash = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut engine_hash);
+    h.update(std::hash::Hasher::finish(&engine_hash).to_le_bytes());
+    let digest = h.finalize();
+    let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let cached = path.with_extension(format!("{key}.cwasm"));
+    if cached.exists() {
+        // SAFETY: the file was written by `Component::serialize` of this same engine
+        // configuration (the key hashes the wasm and the engine's compatibility hash); a
+        // corrupt or foreign file fails deserialisation and is recompiled below.
+        if let Ok(c) = unsafe { Component::deserialize_file(engine, &cached) } {
+            return Ok(c);
+        }
+    }
+    let component = Component::new(engine, bytes).map_err(|e| anyhow!("compiling the component: {e:#}"))?;
+    if let Ok(serialized) = component.serialize() {
+        let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, serialized).is_ok() {
+            let _ = std::fs::rename(&tmp, &cached);
+        }
+    }
+    Ok(component)
+}
+
+/// One instantiated guest.
+pub struct Guest {
+    store: Store<HostState>,
+    bindings: SourceFacebookMarketing,
+}
+
+impl Guest {
+    pub fn spec(&mut self) -> Result<Vec<Message>> {
+        Ok(self.bindings.airbyte_source_facebook_marketing_source().call_spec(&mut self.store)?)
+    }
+
+    pub fn check(&mut self, config: &str) -> Result<Vec<Message>> {
+        Ok(self.bindings.airbyte_source_facebook_marketing_source().call_check(&mut self.store, config)?)
+    }
+
+    pub fn discover(&mut self, config: &str) -> Result<Vec<Message>> {
+        Ok(self.bindings.airbyte_source_facebook_marketing_source().call_discover(&mut self.store, config)?)
+    }
+
+    /// Runs a sync, handing each batch of messages to `sink`; `sink` returns false to stop early.
+    pub fn read(&mut self, config: &str, catalog: &str, state: Option<&str>, mut sink: impl FnMut(Vec<Message>) -> bool) -> Result<()> {
+        let source = self.bindings.airbyte_source_facebook_marketing_source();
+        let reader: ResourceAny = source.reader().call_constructor(&mut self.store, config, catalog, state)?;
+        loop {
+            match source.reader().call_next(&mut self.store, reader)? {
+                Some(batch) => {
+                    if !sink(batch) {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        reader.resource_drop(&mut self.store)?;
+        Ok(())
+    }
+
+    pub fn state(&self) -> &HostState {
+        self.store.data()
+    }
+}

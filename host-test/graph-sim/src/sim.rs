@@ -1,0 +1,650 @@
+//! The simulator: request handling, routing, auth, version checks and response assembly.
+//!
+//! `handle` is the single entry point. It advances the virtual clock by the configured latency,
+//! draws this request's fault from the seeded fault stream, and then serves the request exactly
+//! as a batch operation would be served (`serve`), so both paths share auth, rate limits and
+//! routing. Faults are injected before any state changes (or, for corrupted bodies, only on
+//! reads), so retrying after a fault always gets the right answer.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use crate::config::SimConfig;
+use crate::edges::{Edge, edge, list_activities, list_objects, list_query};
+use crate::errors::ApiError;
+use crate::insights;
+use crate::jobs::{Jobs, Outcome, RUN_EXPIRY_MS, ReportRun};
+use crate::log::{CallLogEntry, CallStatus, Counters, RequestKind};
+use crate::paging::Listing;
+use crate::params::{FieldSpec, Params, parse_fields, split_url};
+use crate::ratelimit::{CallClass, RateLimiter};
+use crate::render::{ACCOUNT_NODE, ACTIVITY_NODE, check_fields, render_account, render_activity, render_object, select};
+use crate::rng::{SplitMix64, mix, unit};
+use crate::time::utc_human;
+use crate::world::{Kind, World};
+use crate::{SimRequest, SimResponse, TransportFault};
+
+/// A 1×1 transparent PNG served for creative thumbnails.
+const PNG_1X1: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+    0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00,
+    0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D,
+    0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+/// Salt mixed into the seed for the fault stream, so faults and world facts are independent.
+const FAULT_STREAM: u64 = 0xFA17_5EED;
+
+/// Where a request goes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Route {
+    Batch,
+    Thumbnail,
+    Account(usize),
+    Edge(usize, Edge, String),
+    Object(usize),
+    Insights { account: usize, object: Option<usize>, node: String },
+    ReportStatus(String),
+    ReportResults(String),
+    /// A fixed answer (the token's user and its businesses).
+    Static(Value),
+    Error(ApiError),
+}
+
+/// A served request before transport concerns.
+#[derive(Debug, Clone)]
+pub(crate) struct Served {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub kind: RequestKind,
+    pub content_type: &'static str,
+}
+
+/// An error chosen by the fault stream for this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Injected {
+    None,
+    Http500,
+    Transient,
+    Malformed,
+    Truncated,
+}
+
+/// A deterministic, seeded Graph Marketing API on a virtual clock.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    pub(crate) cfg: SimConfig,
+    pub(crate) world: World,
+    pub(crate) now_ms: i64,
+    pub(crate) faults: SplitMix64,
+    pub(crate) seq: u64,
+    pub(crate) jobs: Jobs,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) log: Vec<CallLogEntry>,
+    pub(crate) counters: Counters,
+}
+
+impl Simulator {
+    /// Builds the world of `cfg` with the clock at `cfg.start_time_ms`.
+    pub fn new(cfg: SimConfig) -> Simulator {
+        let world = World::generate(&cfg);
+        let limiter = RateLimiter::new(cfg.effective_limits());
+        Simulator {
+            now_ms: cfg.start_time_ms,
+            faults: SplitMix64::new(mix(cfg.seed, &[FAULT_STREAM])),
+            world,
+            seq: 0,
+            jobs: Jobs::default(),
+            limiter,
+            log: Vec::new(),
+            counters: Counters::default(),
+            cfg,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// The virtual clock, UTC ms.
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    /// Moves the virtual clock forward (the host's `sleep`).
+    pub fn advance(&mut self, ms: u64) {
+        self.now_ms += ms as i64;
+    }
+
+    /// Every call so far, in arrival order.
+    pub fn call_log(&self) -> &[CallLogEntry] {
+        &self.log
+    }
+
+    /// Aggregate counts.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Bare numeric ids of the accounts.
+    pub fn account_ids(&self) -> Vec<String> {
+        self.world.accounts.iter().map(|a| a.id.clone()).collect()
+    }
+
+    /// The last `n` log lines, one call per line, for test failure messages.
+    pub fn render_call_log_tail(&self, n: usize) -> String {
+        let start = self.log.len().saturating_sub(n);
+        self.log[start..]
+            .iter()
+            .map(|e| {
+                format!(
+                    "{:>12} {}{} {} [{}] -> {}",
+                    e.at_ms - self.cfg.start_time_ms,
+                    if e.in_batch { "  batch-op " } else { "" },
+                    e.method,
+                    e.path,
+                    e.kind,
+                    e.status
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// `GET /me`: the system user behind the token.
+    fn me(&self) -> Value {
+        json!({"id": (100_000_000_000_000u64 + self.cfg.seed % 1000).to_string(), "name": "Sim System User"})
+    }
+
+    /// `GET /me/business_users`: one business per account, the token's user an admin of each.
+    fn business_users(&self) -> Value {
+        let me = self.me();
+        let data: Vec<Value> = (0..self.world.accounts.len())
+            .map(|a| {
+                json!({
+                    "id": me["id"], "name": me["name"], "role": "ADMIN",
+                    "business": {"id": (900_000_000_000_000u64 + a as u64).to_string(), "name": format!("Sim Business {}", a + 1)},
+                })
+            })
+            .collect();
+        json!({ "data": data })
+    }
+
+    /// `GET /act_X/assigned_users`: the token's user with full tasks.
+    fn assigned_users(&self) -> Value {
+        let me = self.me();
+        json!({"data": [{"id": me["id"], "name": me["name"], "tasks": ["MANAGE", "ADVERTISE", "ANALYZE", "DRAFT"]}]})
+    }
+
+    /// A trace id unique to (request, operation).
+    pub(crate) fn trace_id(&self, op: u64) -> String {
+        let h = mix(self.cfg.seed, &[800, self.seq, op]);
+        format!("A{}", URL_SAFE_NO_PAD.encode(h.to_be_bytes()))
+    }
+
+    /// Handles one HTTP request. The host part of the URL is ignored.
+    pub fn handle(&mut self, req: &SimRequest) -> Result<SimResponse, TransportFault> {
+        self.now_ms += self.cfg.latency_ms as i64;
+        self.seq += 1;
+        let method = req.method.to_ascii_uppercase();
+        let target = split_url(&req.url);
+        let mut params = Params::parse(&target.query);
+        if !req.body.is_empty() && method != "GET" {
+            params.extend(Params::parse(&String::from_utf8_lossy(&req.body)));
+        }
+        let bearer = req
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, v)| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(|s| s.trim().to_string());
+        let log_path = log_path(target.version.as_deref(), &target.segments);
+
+        let f = self.cfg.faults.clone();
+        let r = self.faults.next_f64();
+        let mut edge = f.connection_reset;
+        let transport = if r < edge {
+            Some(TransportFault::ConnectionReset)
+        } else if r < {
+            edge += f.timeout;
+            edge
+        } {
+            Some(TransportFault::Timeout)
+        } else {
+            None
+        };
+        if let Some(t) = transport {
+            let (_, kind, _) = self.classify(&method, &target.segments);
+            self.counters.request(&kind);
+            self.counters.fault(match t {
+                TransportFault::Timeout => "timeout",
+                TransportFault::ConnectionReset => "connection_reset",
+                TransportFault::ConnectionRefused => "connection_refused",
+            });
+            self.log.push(CallLogEntry {
+                at_ms: self.now_ms,
+                method,
+                path: log_path,
+                kind,
+                status: CallStatus::Fault(t),
+                in_batch: false,
+            });
+            return Err(t);
+        }
+        let mut injected = Injected::None;
+        for (p, kind) in [
+            (f.http_500, Injected::Http500),
+            (f.transient_code, Injected::Transient),
+            (f.malformed_body, Injected::Malformed),
+            (f.truncated_body, Injected::Truncated),
+        ] {
+            edge += p;
+            if r < edge {
+                injected = kind;
+                break;
+            }
+        }
+        let token = params.get("access_token").map(str::to_string).or(bearer);
+        let mut served = self.serve(&method, target.version.as_deref(), &target.segments, &params, token.as_deref(), injected, 0);
+        if served.status == 200 && method == "GET" && served.content_type.starts_with("application/json") {
+            match injected {
+                Injected::Malformed => {
+                    self.counters.fault("malformed_body");
+                    served.body = b"<html><head><title>Service Unavailable</title></head><body>Sorry, something went wrong.</body></html>".to_vec();
+                }
+                Injected::Truncated => {
+                    self.counters.fault("truncated_body");
+                    let keep = (served.body.len() / 2).max(1);
+                    served.body.truncate(keep);
+                }
+                _ => {}
+            }
+        }
+        self.log.push(CallLogEntry {
+            at_ms: self.now_ms,
+            method,
+            path: log_path,
+            kind: served.kind.clone(),
+            status: CallStatus::Http(served.status),
+            in_batch: false,
+        });
+        let version = target.version.clone().unwrap_or_else(|| self.cfg.default_version().to_string());
+        let mut headers = vec![
+            ("content-type".to_string(), served.content_type.to_string()),
+            ("facebook-api-version".to_string(), version),
+            ("x-fb-trace-id".to_string(), self.trace_id(0)),
+            ("x-fb-rev".to_string(), (1_020_000_000 + mix(self.cfg.seed, &[801]) % 10_000_000).to_string()),
+            ("x-fb-debug".to_string(), URL_SAFE_NO_PAD.encode(mix(self.cfg.seed, &[802, self.seq]).to_le_bytes())),
+        ];
+        if served.status >= 400 {
+            headers.push(("cache-control".into(), "private, no-cache, no-store, must-revalidate".into()));
+        }
+        headers.extend(served.headers);
+        Ok(SimResponse { status: served.status, headers, body: served.body })
+    }
+
+    /// Routes a path to a [`Route`], its [`RequestKind`] and the account it concerns.
+    pub(crate) fn classify(&self, method: &str, seg: &[String]) -> (Route, RequestKind, Option<usize>) {
+        let post = method == "POST";
+        match seg {
+            [] if post => (Route::Batch, RequestKind::Batch, None),
+            [] => (Route::Error(ApiError::unknown_path("")), RequestKind::Unknown, None),
+            [first, ..] if first == "sim-cdn" => (Route::Thumbnail, RequestKind::Thumbnail, None),
+            [me] if me == "me" && !post => (Route::Static(self.me()), RequestKind::ObjectRead, None),
+            [me, e] if me == "me" && e == "business_users" && !post => {
+                (Route::Static(self.business_users()), RequestKind::EdgeList(e.clone()), None)
+            }
+            [node, e] if e == "assigned_users" && node.starts_with("act_") && !post => match self.world.account_index(node) {
+                Some(a) => (Route::Static(self.assigned_users()), RequestKind::EdgeList(e.clone()), Some(a)),
+                None => (Route::Error(ApiError::unsupported_get(node)), RequestKind::EdgeList(e.clone()), None),
+            },
+            [node] => {
+                if node.starts_with("act_") {
+                    return match self.world.account_index(node) {
+                        Some(a) if !post => (Route::Account(a), RequestKind::AccountRead, Some(a)),
+                        Some(a) => (Route::Error(ApiError::unsupported_post(node)), RequestKind::AccountRead, Some(a)),
+                        None => (Route::Error(ApiError::unsupported_get(node)), RequestKind::AccountRead, None),
+                    };
+                }
+                if let Some(&i) = self.world.by_id.get(node.as_str()) {
+                    let a = self.world.objs[i].account;
+                    if post {
+                        return (Route::Error(ApiError::unsupported_post(node)), RequestKind::ObjectRead, Some(a));
+                    }
+                    return (Route::Object(i), RequestKind::ObjectRead, Some(a));
+                }
+                if let Some(run) = self.jobs.runs.get(node.as_str()) {
+                    if post {
+                        return (Route::Error(ApiError::unsupported_post(node)), RequestKind::JobStatus, Some(run.account));
+                    }
+                    return (Route::ReportStatus(node.clone()), RequestKind::JobStatus, Some(run.account));
+                }
+                (Route::Error(ApiError::unsupported_get(node)), RequestKind::Unknown, None)
+            }
+            [node, e] if e == "insights" => {
+                let kind = if post { RequestKind::JobCreate } else { RequestKind::InsightsSync };
+                if node.starts_with("act_") {
+                    return match self.world.account_index(node) {
+                        Some(a) => (Route::Insights { account: a, object: None, node: node.clone() }, kind, Some(a)),
+                        None => (Route::Error(ApiError::unsupported_get(node)), kind, None),
+                    };
+                }
+                if let Some(&i) = self.world.by_id.get(node.as_str()) {
+                    let o = &self.world.objs[i];
+                    if matches!(o.kind, Kind::Campaign | Kind::AdSet | Kind::Ad) {
+                        return (Route::Insights { account: o.account, object: Some(i), node: node.clone() }, kind, Some(o.account));
+                    }
+                    let err = ApiError::nonexisting_field("insights", o.kind.node_type());
+                    return (Route::Error(err), kind, Some(o.account));
+                }
+                if let Some(run) = self.jobs.runs.get(node.as_str()) {
+                    if post {
+                        return (Route::Error(ApiError::unsupported_post(node)), RequestKind::JobResults, Some(run.account));
+                    }
+                    return (Route::ReportResults(node.clone()), RequestKind::JobResults, Some(run.account));
+                }
+                (Route::Error(ApiError::unsupported_get(node)), kind, None)
+            }
+            [node, e] if node.starts_with("act_") => {
+                let kind = RequestKind::EdgeList(e.clone());
+                match (self.world.account_index(node), edge(e)) {
+                    (Some(a), Some(ed)) if !post => (Route::Edge(a, ed, e.clone()), kind, Some(a)),
+                    (Some(a), Some(_)) => (Route::Error(ApiError::unsupported_post(node)), kind, Some(a)),
+                    (Some(a), None) => (Route::Error(ApiError::nonexisting_field(e, ACCOUNT_NODE)), RequestKind::Unknown, Some(a)),
+                    (None, _) => (Route::Error(ApiError::unsupported_get(node)), kind, None),
+                }
+            }
+            _ => (Route::Error(ApiError::unknown_path(&seg.join("/"))), RequestKind::Unknown, None),
+        }
+    }
+
+    /// Serves a request or batch operation: auth, version, rate limits, injected errors, routing.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn serve(
+        &mut self,
+        method: &str,
+        version: Option<&str>,
+        seg: &[String],
+        params: &Params,
+        token: Option<&str>,
+        injected: Injected,
+        op: u64,
+    ) -> Served {
+        let (route, kind, account) = self.classify(method, seg);
+        self.counters.request(&kind);
+        if route == Route::Thumbnail {
+            return Served { status: 200, headers: Vec::new(), body: PNG_1X1.to_vec(), kind, content_type: "image/png" };
+        }
+        let insights_call = matches!(
+            kind,
+            RequestKind::InsightsSync | RequestKind::JobCreate | RequestKind::JobStatus | RequestKind::JobResults
+        );
+        let class = CallClass { account, insights: insights_call, job_create: kind == RequestKind::JobCreate };
+        let auth = if self.cfg.faults.token_expired {
+            Err(ApiError::token_expired(&utc_human(self.now_ms)))
+        } else {
+            match token {
+                None | Some("") => Err(ApiError::token_missing()),
+                Some(t) if t == self.cfg.access_token => Ok(()),
+                Some(t) if t.len() < 8 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+                    Err(ApiError::token_garbage())
+                }
+                Some(_) => Err(ApiError::token_invalid()),
+            }
+        };
+        if let Err(e) = auth {
+            return self.error(e, kind, class, op);
+        }
+        if let Some(v) = version
+            && !self.cfg.api_versions.iter().any(|x| x == v)
+        {
+            let latest = self.cfg.default_version().to_string();
+            return self.error(ApiError::deprecated_version(&latest), kind, class, op);
+        }
+        let (acc_load, _) = self.loads(account);
+        if let Err(e) = self.limiter.admit(class, acc_load, self.now_ms) {
+            self.counters.throttled_responses += 1;
+            return self.error(e, kind, class, op);
+        }
+        match injected {
+            Injected::Http500 => {
+                self.counters.fault("http_500");
+                let e = ApiError::new(500, 2, "An unexpected error has occurred. Please retry your request later.").transient(true);
+                return self.error(e, kind, class, op);
+            }
+            Injected::Transient => {
+                self.counters.fault("transient_code");
+                let e = match mix(self.cfg.seed, &[803, self.seq]) % 3 {
+                    0 => ApiError::new(500, 1, "An unknown error has occurred.").transient(true),
+                    1 => ApiError::new(500, 1, "An unknown error occurred").sub(99).transient(false),
+                    _ => ApiError::new(503, 2, "Service temporarily unavailable").transient(true),
+                };
+                return self.error(e, kind, class, op);
+            }
+            _ => {}
+        }
+        let v = version.unwrap_or(self.cfg.default_version()).to_string();
+        let result = match route {
+            Route::Batch => {
+                if op > 0 {
+                    Err(ApiError::invalid_param("batch requests cannot be nested"))
+                } else {
+                    self.batch(params, token)
+                }
+            }
+            other => self.execute(other, method, &v, seg, params),
+        };
+        match result {
+            Ok(body) => {
+                let headers = self.usage_headers(class);
+                Served { status: 200, headers, body: body.to_string().into_bytes(), kind, content_type: "application/json; charset=UTF-8" }
+            }
+            Err(e) => self.error(e, kind, class, op),
+        }
+    }
+
+    /// Insights loads (account, app) in percent at the current instant.
+    fn loads(&self, account: Option<usize>) -> (f64, f64) {
+        let l = self.cfg.effective_limits();
+        let acc = account.map_or(0, |a| self.jobs.loading(Some(a), self.now_ms)) as f64 * l.insights_load_per_job_pct;
+        let app = self.jobs.loading(None, self.now_ms) as f64 * l.app_insights_load_per_job_pct;
+        (acc, app)
+    }
+
+    fn usage_headers(&self, class: CallClass) -> Vec<(String, String)> {
+        let (acc_load, app_load) = self.loads(class.account);
+        let id = class.account.map(|a| self.world.accounts[a].id.clone());
+        self.limiter.headers(class, id.as_deref(), acc_load, app_load, self.now_ms)
+    }
+
+    fn error(&self, e: ApiError, kind: RequestKind, class: CallClass, op: u64) -> Served {
+        let mut headers = vec![("www-authenticate".to_string(), e.www_authenticate())];
+        headers.extend(self.usage_headers(class));
+        Served {
+            status: e.http,
+            headers,
+            body: e.body(&self.trace_id(op)).to_string().into_bytes(),
+            kind,
+            content_type: "application/json; charset=UTF-8",
+        }
+    }
+
+    fn execute(&mut self, route: Route, method: &str, version: &str, seg: &[String], params: &Params) -> Result<Value, ApiError> {
+        let t_s = self.now_ms.div_euclid(1000);
+        let path = seg.join("/");
+        match route {
+            Route::Error(e) => Err(e),
+            Route::Static(v) => Ok(v),
+            Route::Batch | Route::Thumbnail => Err(ApiError::unknown_path(&path)),
+            Route::Account(a) => {
+                let specs = fields_or(params, &["id", "account_id"])?;
+                check_fields(&specs, ACCOUNT_NODE)?;
+                Ok(select(&self.world, render_account(&self.world, a, t_s), &specs, t_s))
+            }
+            Route::Object(i) => {
+                let node = self.world.objs[i].kind.node_type();
+                let specs = fields_or(params, &["id", "name"])?;
+                if params.has("fields") {
+                    check_fields(&specs, node)?;
+                }
+                Ok(select(&self.world, render_object(&self.world, i, t_s), &specs, t_s))
+            }
+            Route::Edge(a, ed, _) => {
+                let lst = Listing { seed: self.cfg.seed, version, path: &path, params, empty_middle_pages: self.cfg.faults.empty_middle_pages };
+                let specs = fields_or(params, &["id"])?;
+                let node = match ed {
+                    Edge::Objects(k) => k.node_type(),
+                    Edge::Activities => ACTIVITY_NODE,
+                };
+                if params.has("fields") {
+                    check_fields(&specs, node)?;
+                }
+                self.page_guard(lst.limit()?, specs.len())?;
+                match ed {
+                    Edge::Objects(k) => {
+                        let q = list_query(k, params)?;
+                        let items = list_objects(&self.world, a, k, &q, t_s);
+                        let w = &self.world;
+                        lst.page(items.len(), |i| select(w, render_object(w, items[i], t_s), &specs, t_s))
+                    }
+                    Edge::Activities => {
+                        let items = list_activities(&self.world, a, params, t_s)?;
+                        let w = &self.world;
+                        let acts = &w.accounts[a].activities;
+                        lst.page(items.len(), |i| {
+                            let mut full = render_activity(w, a, &acts[items[i]]);
+                            // Activities have no id; keep `select` from inventing one.
+                            full.remove("id");
+                            select(w, full, &specs, t_s)
+                        })
+                    }
+                }
+            }
+            Route::Insights { account, object, node } => {
+                let spec = insights::parse(&self.world, &self.cfg, account, object, params, self.now_ms)?;
+                if method == "POST" {
+                    return Ok(self.create_job(spec, &node));
+                }
+                let rows = insights::run(&self.world, &self.cfg, &spec, self.now_ms);
+                if rows.len() as u64 * spec.field_count() > self.cfg.max_job_cells {
+                    return Err(ApiError::too_many_rows());
+                }
+                let lst = Listing { seed: self.cfg.seed, version, path: &path, params, empty_middle_pages: self.cfg.faults.empty_middle_pages };
+                self.page_guard(lst.limit()?, spec.fields.len())?;
+                lst.page(rows.len(), |i| rows[i].clone())
+            }
+            Route::ReportStatus(id) => {
+                let run = self.live_run(&id)?;
+                let acc = self.world.accounts[run.account].id.clone();
+                Ok(run.status_body(&acc, self.now_ms))
+            }
+            Route::ReportResults(id) => {
+                let run = self.live_run(&id)?;
+                if !run.status(self.now_ms).completed {
+                    return Err(ApiError::report_not_ready());
+                }
+                let lst = Listing { seed: self.cfg.seed, version, path: &path, params, empty_middle_pages: self.cfg.faults.empty_middle_pages };
+                self.page_guard(lst.limit()?, run.spec.fields.len())?;
+                lst.page(run.rows.len(), |i| run.rows[i].clone())
+            }
+        }
+    }
+
+    fn live_run(&self, id: &str) -> Result<&ReportRun, ApiError> {
+        match self.jobs.runs.get(id) {
+            Some(r) if self.now_ms - r.created_ms <= RUN_EXPIRY_MS => Ok(r),
+            _ => Err(ApiError::unsupported_get(id)),
+        }
+    }
+
+    /// HTTP 500 code 1 when a page would carry more than `page_size_cells_limit` cells.
+    fn page_guard(&self, limit: usize, fields: usize) -> Result<(), ApiError> {
+        if (limit as u64).saturating_mul(fields.max(1) as u64) > self.cfg.page_size_cells_limit {
+            return Err(ApiError::reduce_data());
+        }
+        Ok(())
+    }
+
+    /// Creates a report run and decides its fate.
+    fn create_job(&mut self, spec: insights::Spec, node: &str) -> Value {
+        let (seq, id) = self.jobs.next_id(self.cfg.seed);
+        let key = format!("{node}|{}|{}|{}", spec.since, spec.until, spec.level.as_str());
+        let before = self.jobs.attempt(key);
+        let rows = insights::run(&self.world, &self.cfg, &spec, self.now_ms);
+        let f = &self.cfg.faults;
+        let u = unit(mix(self.cfg.seed, &[701, seq]));
+        let outcome = if rows.len() as u64 * spec.field_count() > self.cfg.max_job_cells {
+            Outcome::TooLarge
+        } else if before < f.job_fail_first_attempts {
+            Outcome::Failed
+        } else if u < f.stuck_jobs {
+            Outcome::Stuck
+        } else if u < f.stuck_jobs + f.job_skipped {
+            Outcome::Skipped
+        } else {
+            Outcome::Completed
+        };
+        self.counters.jobs_created += 1;
+        match outcome {
+            Outcome::TooLarge | Outcome::Failed => self.counters.jobs_failed += 1,
+            Outcome::Skipped => self.counters.jobs_skipped += 1,
+            Outcome::Stuck => self.counters.jobs_stuck += 1,
+            Outcome::Completed => {}
+        }
+        let rows = if outcome == Outcome::Completed { rows } else { Vec::new() };
+        let run = ReportRun {
+            id: id.clone(),
+            account: spec.account,
+            spec,
+            created_ms: self.now_ms,
+            duration_ms: self.cfg.job_duration_ms as i64,
+            outcome,
+            rows,
+        };
+        self.jobs.runs.insert(id.clone(), run);
+        json!({ "report_run_id": id })
+    }
+
+    /// Logs one batch operation.
+    pub(crate) fn log_op(&mut self, method: &str, path: String, kind: RequestKind, status: u16) {
+        self.log.push(CallLogEntry { at_ms: self.now_ms, method: method.to_string(), path, kind, status: CallStatus::Http(status), in_batch: true });
+    }
+
+    /// Serves one batch operation (no transport faults, no corrupted bodies).
+    pub(crate) fn serve_op(&mut self, method: &str, url: &str, body: &str, token: Option<&str>, op: u64) -> (Served, String) {
+        let target = split_url(url);
+        let mut params = Params::parse(&target.query);
+        if !body.is_empty() {
+            params.extend(Params::parse(body));
+        }
+        let op_token = params.get("access_token").map(str::to_string);
+        let tok = op_token.as_deref().or(token);
+        let served = self.serve(method, target.version.as_deref(), &target.segments, &params, tok, Injected::None, op);
+        (served, log_path(target.version.as_deref(), &target.segments))
+    }
+}
+
+/// `fields` as specs, or the defaults when absent.
+fn fields_or(params: &Params, default: &[&str]) -> Result<Vec<FieldSpec>, ApiError> {
+    match params.get("fields") {
+        Some(raw) => parse_fields(raw),
+        None => Ok(default.iter().map(|n| FieldSpec { name: (*n).to_string(), sub: None }).collect()),
+    }
+}
+
+/// The logged path: version (if any) and segments, never the query.
+fn log_path(version: Option<&str>, seg: &[String]) -> String {
+    let mut p = String::new();
+    if let Some(v) = version {
+        p.push('/');
+        p.push_str(v);
+    }
+    for s in seg {
+        p.push('/');
+        p.push_str(s);
+    }
+    if p.is_empty() { String::from("/") } else { p }
+}

@@ -1,0 +1,168 @@
+//! One async report job: what it asks for, and where it is in its life.
+//!
+//! A job covers one object (the account, a campaign, an ad set or an ad), a run of consecutive
+//! slices of one account, and a set of fields. It is created (`POST <object>/insights`), polled
+//! until Graph says `Job Completed` at 100 %, then its result pages are read. A job that fails,
+//! is skipped or outlives the timeout is started again once; after that it is split.
+
+use crate::api::client::CallId;
+use crate::api::paginator::Paginator;
+use crate::config::Level;
+use crate::time::Timestamp;
+use chrono::NaiveDate;
+use std::ops::Range;
+
+/// Identifies a job within one stream's manager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobId(pub u64);
+
+/// Identifies a group of field-split jobs whose rows are merged by primary key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub u64);
+
+/// What the job's rows are for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Stream rows; merged into `group` first when the job is a field-split half.
+    Rows { group: Option<GroupId> },
+    /// Lists the ids of `child` objects with data, to split the job `parent`.
+    ChildIds { child: Level, parent: JobId },
+}
+
+/// What one job asks Graph for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobSpec {
+    /// Index of the account in the reader's account list.
+    pub account: usize,
+    /// `act_<id>` or a campaign, ad set or ad id.
+    pub object_id: String,
+    pub object_level: Level,
+    /// The account's slices this job covers (indexes into its slice list).
+    pub slices: Range<usize>,
+    pub since: NaiveDate,
+    pub until: NaiveDate,
+    /// Fields requested (primary-key fields included).
+    pub fields: Vec<String>,
+    pub purpose: Purpose,
+}
+
+/// Where a job is.
+#[derive(Debug)]
+pub enum JobState {
+    /// Waiting for a free slot.
+    Queued,
+    /// `POST .../insights` is under way.
+    Creating { call: CallId },
+    /// Graph is computing the report.
+    Running { run_id: String, created_at: Timestamp, percent: u32 },
+    /// Reading the result pages.
+    Reading { run_id: String, paginator: Paginator },
+    /// Every row was handed over.
+    Done,
+    /// Replaced by its children (or waiting for the id listing that finds them).
+    Split,
+}
+
+/// Why a job attempt failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailureReason {
+    Failed { code: Option<i64>, subcode: Option<i64>, message: String },
+    Skipped,
+    TimedOut,
+}
+
+impl FailureReason {
+    /// Graph's "Report Too Large" (-3/1504045): retrying the same shape cannot succeed.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, FailureReason::Failed { subcode: Some(1504045), .. })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            FailureReason::Failed { code, subcode, message } => {
+                let mut s = "Job Failed".to_string();
+                if let Some(c) = code {
+                    s.push_str(&format!(" (error {c}"));
+                    if let Some(sc) = subcode {
+                        s.push_str(&format!("/{sc}"));
+                    }
+                    s.push(')');
+                }
+                if !message.is_empty() {
+                    s.push_str(&format!(": {message}"));
+                }
+                s
+            }
+            FailureReason::Skipped => "Job Skipped".into(),
+            FailureReason::TimedOut => "timed out".into(),
+        }
+    }
+}
+
+/// One job.
+#[derive(Debug)]
+pub struct Job {
+    pub spec: JobSpec,
+    pub state: JobState,
+    /// Failed attempts so far.
+    pub failures: u32,
+    /// Ids collected by a `ChildIds` job.
+    pub child_ids: Vec<String>,
+}
+
+impl Job {
+    pub fn new(spec: JobSpec) -> Self {
+        Job { spec, state: JobState::Queued, failures: 0, child_ids: Vec::new() }
+    }
+
+    pub fn is_in_flight(&self) -> bool {
+        matches!(self.state, JobState::Creating { .. } | JobState::Running { .. })
+    }
+}
+
+/// A report run's status as Graph reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Pending { percent: u32 },
+    Completed,
+    Failed(FailureReason),
+}
+
+/// Reads `GET /<report_run_id>`. Only `Job Completed` at 100 % means done: Graph shows 100 %
+/// while still `Job Running`, and `Job Failed` may show 100 % too.
+pub fn parse_status(body: &serde_json::Value) -> Option<RunStatus> {
+    let status = body.get("async_status")?.as_str()?;
+    let percent = body
+        .get("async_percent_completion")
+        .and_then(|p| p.as_u64().or_else(|| p.as_str().and_then(|s| s.parse().ok())))
+        .unwrap_or(0) as u32;
+    let num = |k: &str| body.get(k).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    Some(match status {
+        "Job Completed" if percent >= 100 => RunStatus::Completed,
+        "Job Failed" => RunStatus::Failed(FailureReason::Failed {
+            code: num("error_code"),
+            subcode: num("error_subcode"),
+            message: body.get("error_message").and_then(|m| m.as_str()).unwrap_or("").to_string(),
+        }),
+        "Job Skipped" => RunStatus::Failed(FailureReason::Skipped),
+        _ => RunStatus::Pending { percent },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_completed_at_one_hundred_percent_is_done() {
+        assert_eq!(parse_status(&json!({"async_status": "Job Running", "async_percent_completion": 100})), Some(RunStatus::Pending { percent: 100 }));
+        assert_eq!(parse_status(&json!({"async_status": "Job Completed", "async_percent_completion": 100})), Some(RunStatus::Completed));
+        assert_eq!(parse_status(&json!({"async_status": "Job Completed", "async_percent_completion": 90})), Some(RunStatus::Pending { percent: 90 }));
+        let failed = parse_status(&json!({"async_status": "Job Failed", "async_percent_completion": 100, "error_code": -3, "error_subcode": 1504045})).unwrap();
+        let RunStatus::Failed(reason) = failed else { panic!() };
+        assert!(reason.is_too_large());
+        assert_eq!(parse_status(&json!({"async_status": "Job Skipped"})), Some(RunStatus::Failed(FailureReason::Skipped)));
+        assert_eq!(parse_status(&json!({"id": "1"})), None);
+    }
+}

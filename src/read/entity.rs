@@ -80,8 +80,9 @@ impl EntityReader {
         } else {
             BTreeMap::new()
         };
-        // Accounts not read this time keep their state.
-        let out_state = match state {
+        // Every account keeps its old state until a completed read replaces it: accounts not
+        // configured now, and accounts whose read fails.
+        let mut out_state: BTreeMap<String, Value> = match state {
             Some(Value::Object(m)) if incremental => m
                 .iter()
                 .filter(|(k, v)| v.is_object() && !config.account_ids.contains(k))
@@ -89,6 +90,9 @@ impl EntityReader {
                 .collect(),
             _ => BTreeMap::new(),
         };
+        for (acct, old) in &in_state {
+            out_state.insert(acct.clone(), Value::Object(old.clone()));
+        }
         EntityReader {
             def,
             name: def.name.to_string(),
@@ -315,9 +319,10 @@ impl EntityReader {
         let e = e.context(&format!("{} of ad account {id}", self.name));
         cx.log(LogLevel::Error, e.message.clone());
         self.failures.push(e);
-        // The failed account's incoming state is carried over unchanged.
-        if let Some(old) = self.in_state.get(&id) {
-            self.out_state.insert(id, Value::Object(old.clone()));
+        // The failed account's incoming state stays in `out_state` unchanged; say so now, in
+        // case no later account checkpoints.
+        if self.incremental {
+            self.emit_state(cx);
         }
         self.start_account(account + 1, cx, false);
     }

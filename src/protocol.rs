@@ -126,12 +126,8 @@ impl Message {
         Message::State(msg.to_string())
     }
 
-    pub fn record(stream: &str, data: &Map<String, Value>, emitted_at: Timestamp) -> Self {
-        Message::Record {
-            stream: stream.to_string(),
-            data: Value::Object(data.clone()).to_string(),
-            emitted_at,
-        }
+    pub fn record(stream: &str, data: Map<String, Value>, emitted_at: Timestamp) -> Self {
+        Message::Record { stream: stream.to_string(), data: Value::Object(data).to_string(), emitted_at }
     }
 
     /// Whether this is an error TRACE (the sync or command failed).

@@ -75,6 +75,7 @@ impl Call {
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The raw body, kept only when the call did not expect JSON.
     pub body: Vec<u8>,
     /// The parsed body (`Null` when the call did not expect JSON).
     pub json: Value,
@@ -264,14 +265,14 @@ impl Api {
                 Err(e) => verdict = Verdict::Transient(format!("the answer was not valid JSON ({e})")),
             }
         }
-        let graph = GraphError::parse(&response.body);
+        // Only an error body is parsed as a Graph error; success bodies were parsed once above.
+        let graph = if verdict == Verdict::Success { None } else { GraphError::parse(&response.body) };
         match verdict {
             Verdict::Success => {
                 self.throttle.on_success();
-                self.done.push_back((
-                    entry.id,
-                    Ok(Reply { status: response.status, headers: response.headers, body: response.body, json }),
-                ));
+                // A JSON answer lives on as `json` only: no second copy of a large page.
+                let body = if entry.call.expect_json { Vec::new() } else { response.body };
+                self.done.push_back((entry.id, Ok(Reply { status: response.status, headers: response.headers, body, json })));
             }
             Verdict::Transient(reason) => self.retry(entry, &reason, graph),
             Verdict::RateLimited { quota_block, .. } => {

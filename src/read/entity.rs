@@ -278,7 +278,7 @@ impl EntityReader {
             }
         }
         self.records += 1;
-        cx.emit(Message::record(&self.name, &record, cx.now));
+        cx.emit(Message::record(&self.name, record, cx.now));
     }
 
     fn finish_account(&mut self, account: usize, cx: &mut Cx) {

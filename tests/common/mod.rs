@@ -19,6 +19,8 @@ use std::time::Duration;
 pub struct SimIo<'a> {
     pub sim: &'a mut Simulator,
     pub slept: Vec<(Duration, TimeoutReason)>,
+    /// Real time spent inside the simulator, to tell it apart from the core's.
+    pub sim_time: Duration,
 }
 
 impl Io for SimIo<'_> {
@@ -29,7 +31,10 @@ impl Io for SimIo<'_> {
             headers: request.headers.clone(),
             body: request.body.clone().unwrap_or_default(),
         };
-        match self.sim.handle(&req) {
+        let t = std::time::Instant::now();
+        let answer = self.sim.handle(&req);
+        self.sim_time += t.elapsed();
+        match answer {
             Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
             Err(TransportFault::Timeout) => Err(FetchError::Timeout),
             Err(TransportFault::ConnectionReset) => Err(FetchError::ConnectionReset),
@@ -58,6 +63,7 @@ pub struct Output {
     pub state_log: Vec<(String, Value, usize)>,
     pub errors: Vec<Value>,
     pub slept: Vec<(Duration, TimeoutReason)>,
+    pub sim_time: Duration,
 }
 
 impl Output {
@@ -114,7 +120,7 @@ pub fn read(sim: &mut Simulator, config: &Value, catalog: &Value, state: Option<
     let now = Timestamp::from_millis(sim.now_ms());
     let machine = ReadMachine::new(&config.to_string(), &catalog.to_string(), state, 7, now);
     let mut driver = Driver::new(machine);
-    let mut io = SimIo { sim, slept: Vec::new() };
+    let mut io = SimIo { sim, slept: Vec::new(), sim_time: Duration::ZERO };
     let mut out = Output::default();
     'outer: while let Some(batch) = driver.next_batch(&mut io, 64) {
         for m in batch {
@@ -141,5 +147,6 @@ pub fn read(sim: &mut Simulator, config: &Value, catalog: &Value, state: Option<
         }
     }
     out.slept = io.slept;
+    out.sim_time = io.sim_time;
     out
 }

@@ -435,7 +435,7 @@ impl InsightsReader {
 
     pub(crate) fn emit_row(&mut self, row: Map<String, Value>, cx: &mut Cx) {
         self.records += 1;
-        cx.emit(Message::record(&self.params.name, &row, cx.now));
+        cx.emit(Message::record(&self.params.name, row, cx.now));
     }
 
     /// The `POST <object>/insights` that creates a job.

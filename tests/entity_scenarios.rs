@@ -244,3 +244,19 @@ fn an_expired_token_ends_the_sync_with_a_config_error_in_plain_words() {
     assert_eq!(out.errors[0]["failure_type"], "config_error");
     assert!(out.errors[0]["message"].as_str().unwrap().contains("expired"), "{}", out.errors[0]);
 }
+
+#[test]
+fn thumbnails_are_fetched_into_data_urls_when_asked() {
+    let mut sim = sim("calm");
+    let mut cfg = config(&sim, 30, json!({"fetch_thumbnail_images": true}));
+    cfg.as_object_mut().unwrap().remove("start_date");
+    let cat = catalog(&cfg, sim.now_ms(), &["ad_creatives"]);
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(out.ids("ad_creatives"), truth_ids(&sim, "ad_creatives", &[], None));
+    for r in &out.records["ad_creatives"] {
+        let url = r["thumbnail_data_url"].as_str().expect("a data url");
+        assert!(url.starts_with("data:image/png;base64,iVBORw0KGgo"), "{url}");
+    }
+    assert_eq!(sim.counters().of(&graph_sim::RequestKind::Thumbnail), out.count("ad_creatives") as u64);
+}

@@ -7,13 +7,13 @@
 
 use super::Cx;
 use super::cursor;
-use crate::api::client::{CallId, CallKind, CallOutcome};
+use crate::api::client::{Call, CallId, CallKind, CallOutcome};
 use crate::api::paginator::Paginator;
 use crate::catalog::{Selected, SyncMode};
 use crate::commands::graph_url;
 use crate::config::{ADSET_STATUSES, AD_STATUSES, CAMPAIGN_STATUSES, Config};
 use crate::error::ConnectorError;
-use crate::http::encode_query;
+use crate::http::{Request, encode_query};
 use crate::protocol::{LogLevel, Message};
 use crate::schema::{self, Properties};
 use crate::state;
@@ -53,6 +53,9 @@ pub struct EntityReader {
     out_state: BTreeMap<String, Value>,
     phase: Phase,
     progress: AccountProgress,
+    /// Records of the current page waiting for their thumbnails.
+    held: Vec<(Map<String, Value>, Option<CallId>)>,
+    page_restarted: bool,
     failures: Vec<ConnectorError>,
     pub records: u64,
 }
@@ -104,6 +107,8 @@ impl EntityReader {
             out_state,
             phase: Phase::Finished,
             progress: AccountProgress::default(),
+            held: Vec::new(),
+            page_restarted: false,
             failures: Vec::new(),
             records: 0,
         }
@@ -208,7 +213,8 @@ impl EntityReader {
     pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
         let Phase::Listing { account, paginator, retried_without_privileged } = &mut self.phase else { return };
         if !paginator.owns(call) {
-            return;
+            let account = *account;
+            return self.on_thumbnail(account, call, outcome, cx);
         }
         let account = *account;
         let retried = *retried_without_privileged;
@@ -217,7 +223,9 @@ impl EntityReader {
             // The account node: one object, not a listing.
             match outcome {
                 Ok(reply) => {
-                    self.emit_record(reply.json, &account_id, cx);
+                    if let Some(record) = self.prepare(reply.json, &account_id, cx) {
+                        self.emit(record, cx);
+                    }
                     self.finish_account(account, cx);
                 }
                 Err(e) if !retried && e.graph.as_ref().is_some_and(|g| g.code == 200 || g.code == 100 || g.code == 10) => {
@@ -240,6 +248,7 @@ impl EntityReader {
         } else {
             None
         };
+        let thumbnails = self.def.name == "ad_creatives" && cx.config.fetch_thumbnail_images;
         for item in page.items {
             if let Some(stored) = stored {
                 let c = self.def.cursor.and_then(|k| item.get(k)).and_then(Value::as_str).and_then(cursor::parse);
@@ -249,25 +258,65 @@ impl EntityReader {
                     break;
                 }
             }
-            self.emit_record(item, &account_id, cx);
+            let Some(record) = self.prepare(item, &account_id, cx) else { continue };
+            if thumbnails {
+                // Held until its thumbnail arrives, so the page's records leave in order.
+                let call = record.get("thumbnail_url").and_then(Value::as_str).map(|url| {
+                    cx.api.submit(Call::external(Request::get(url.to_string()), CallKind::Thumbnail))
+                });
+                self.held.push((record, call));
+            } else {
+                self.emit(record, cx);
+            }
+        }
+        self.page_restarted = page.restarted;
+        self.continue_listing(account, cx);
+    }
+
+    /// Emits held records once their thumbnails are in, then asks for the next page.
+    fn continue_listing(&mut self, account: usize, cx: &mut Cx) {
+        if self.held.iter().any(|(_, call)| call.is_some()) {
+            return;
+        }
+        for (record, _) in std::mem::take(&mut self.held) {
+            self.emit(record, cx);
         }
         let Phase::Listing { paginator, .. } = &mut self.phase else { return };
         if self.progress.stopped_early {
             paginator.stop();
         }
-        if !paginator.request_next(cx.api) && !page.restarted {
+        if !paginator.request_next(cx.api) && !self.page_restarted {
             self.finish_account(account, cx);
         }
     }
 
-    fn emit_record(&mut self, item: Value, account_id: &str, cx: &mut Cx) {
+    /// A thumbnail arrived (or failed): store it as a data URL in its record.
+    fn on_thumbnail(&mut self, account: usize, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
+        let Some(slot) = self.held.iter_mut().find(|(_, c)| *c == Some(call)) else { return };
+        slot.1 = None;
+        let data_url = match outcome {
+            Ok(reply) => {
+                let content_type = reply.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map_or("image/png", |(_, v)| v.as_str());
+                Value::from(format!("data:{content_type};base64,{}", base64(&reply.body)))
+            }
+            Err(e) => {
+                let id = slot.0.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
+                cx.log(LogLevel::Warn, format!("ad_creatives: thumbnail of creative {id} could not be fetched ({}); thumbnail_data_url is null", e.error.message));
+                Value::Null
+            }
+        };
+        slot.0.insert("thumbnail_data_url".into(), data_url);
+        self.continue_listing(account, cx);
+    }
+
+    fn prepare(&mut self, item: Value, account_id: &str, cx: &mut Cx) -> Option<Map<String, Value>> {
         let Value::Object(mut record) = item else {
             cx.log(LogLevel::Warn, format!("{}: skipped an item that is not an object", self.name));
-            return;
+            return None;
         };
         let mut v = Value::Object(std::mem::take(&mut record));
         schema::fix_date_times(&mut v);
-        let Value::Object(mut record) = v else { return };
+        let Value::Object(mut record) = v else { return None };
         if self.props.contains_key("account_id") && !record.contains_key("account_id") {
             record.insert("account_id".into(), Value::from(account_id));
         }
@@ -277,6 +326,10 @@ impl EntityReader {
                 self.progress.max_cursor = Some(c);
             }
         }
+        Some(record)
+    }
+
+    fn emit(&mut self, record: Map<String, Value>, cx: &mut Cx) {
         self.records += 1;
         cx.emit(Message::record(&self.name, record, cx.now));
     }
@@ -335,5 +388,37 @@ pub fn all_statuses(filter: StatusFilter) -> &'static [&'static str] {
         StatusFilter::Campaign => CAMPAIGN_STATUSES,
         StatusFilter::AdSet => ADSET_STATUSES,
         StatusFilter::Ad => AD_STATUSES,
+    }
+}
+
+/// Standard base64 with padding, for thumbnail data URLs.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet_and_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
     }
 }

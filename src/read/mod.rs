@@ -88,6 +88,17 @@ impl Reader {
             Reader::Insights(r) => r.records,
         }
     }
+
+    /// What the stream took beyond records: report jobs, for insights.
+    fn summary(&self) -> String {
+        match self {
+            Reader::Entity(_) => String::new(),
+            Reader::Insights(r) => format!(
+                "; report jobs: {} started, {} read, {} retried, {} split",
+                r.stats.started, r.stats.completed, r.stats.retried, r.stats.split
+            ),
+        }
+    }
 }
 
 /// The read machine. See [`Machine`] for the calling contract.
@@ -154,7 +165,12 @@ impl ReadMachine {
                 let status = if failures.is_empty() { StreamStatus::Complete } else { StreamStatus::Incomplete };
                 self.core.emit(Message::log(
                     LogLevel::Info,
-                    format!("stream {name}: {} records, {}", reader.records(), status.as_str().to_ascii_lowercase()),
+                    format!(
+                        "stream {name}: {} records, {}{}",
+                        reader.records(),
+                        status.as_str().to_ascii_lowercase(),
+                        reader.summary()
+                    ),
                 ));
                 self.core.emit(Message::stream_status(now, name, status));
                 if let Some(first) = failures.first() {

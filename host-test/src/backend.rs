@@ -136,6 +136,8 @@ impl Backend for SimBackend {
 /// Real HTTPS (rustls), gzip, timeouts.
 pub struct NetBackend {
     agent: ureq::Agent,
+    /// Tests run real HTTP on a virtual clock: sleeps then only move this clock.
+    clock: Clock,
 }
 
 impl Default for NetBackend {
@@ -151,7 +153,12 @@ impl NetBackend {
             .timeout_connect(Some(Duration::from_secs(20)))
             .user_agent("source-facebook-marketing-wasm/0.1")
             .build();
-        NetBackend { agent: config.into() }
+        NetBackend { agent: config.into(), clock: Clock::Real }
+    }
+
+    /// Real HTTP, virtual time: for tests against `host-test simulate --clock virtual`.
+    pub fn with_virtual_clock(start_ms: i64) -> Self {
+        NetBackend { clock: Clock::virtual_at(start_ms), ..Self::new() }
     }
 }
 
@@ -200,10 +207,15 @@ impl Backend for NetBackend {
     }
 
     fn sleep(&mut self, ms: u64) {
-        std::thread::sleep(Duration::from_millis(ms));
+        match &self.clock {
+            Clock::Real => std::thread::sleep(Duration::from_millis(ms)),
+            Clock::Virtual(v) => {
+                v.fetch_add(i64::try_from(ms).unwrap_or(i64::MAX), Ordering::SeqCst);
+            }
+        }
     }
 
     fn clock(&self) -> Clock {
-        Clock::Real
+        self.clock.clone()
     }
 }

@@ -29,6 +29,13 @@ pub struct SimulateArgs {
     /// Stop after this many requests (for tests and scripts).
     #[arg(long)]
     pub max_requests: Option<u64>,
+    /// `wall`: the simulator's clock follows real time (jobs take real seconds; for real
+    /// clients). `virtual`: it moves only by the preset's latency per request (for tests).
+    #[arg(long, default_value = "wall")]
+    pub clock: String,
+    /// How long a report job runs, in simulated milliseconds.
+    #[arg(long)]
+    pub job_duration_ms: Option<u64>,
 }
 
 impl SimulateArgs {
@@ -43,14 +50,32 @@ impl SimulateArgs {
         if let Some(n) = self.ads_per_adset {
             cfg.ads_per_adset = n;
         }
+        if let Some(ms) = self.job_duration_ms {
+            cfg.job_duration_ms = ms;
+        }
+        match self.clock.as_str() {
+            // The world starts now, so a client on real time sees today's data.
+            "wall" => cfg.start_time_ms = chrono::Utc::now().timestamp_millis(),
+            "virtual" => {}
+            other => anyhow::bail!("--clock {other}: use wall or virtual"),
+        }
         Ok(cfg)
     }
 }
 
-/// Serves `sim` on `server` until `max_requests` (if any) have been answered.
-pub fn serve(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, latency: Duration, max_requests: Option<u64>) -> Result<()> {
+/// Serves `sim` on `server` until `max_requests` (if any) have been answered. With
+/// `wall_clock`, the simulator's clock first catches up with the real time that passed.
+pub fn serve(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, latency: Duration, max_requests: Option<u64>, wall_clock: bool) -> Result<()> {
     let mut served = 0u64;
+    let mut last = std::time::Instant::now();
     for mut request in server.incoming_requests() {
+        if wall_clock {
+            let elapsed = last.elapsed();
+            last = std::time::Instant::now();
+            if let Ok(mut s) = sim.lock() {
+                s.advance(elapsed.as_millis() as u64);
+            }
+        }
         let mut body = Vec::new();
         request.as_reader().read_to_end(&mut body)?;
         let sim_req = SimRequest {
@@ -90,6 +115,6 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(args.port);
     eprintln!("simulating the Graph API on http://127.0.0.1:{port} (preset {}, seed {}); token: {}", args.preset, args.seed,
         sim.lock().map(|s| s.config().access_token.clone()).unwrap_or_default());
-    serve(&server, sim, Duration::from_millis(args.latency_ms), args.max_requests)?;
+    serve(&server, sim, Duration::from_millis(args.latency_ms), args.max_requests, args.clock == "wall")?;
     Ok(ExitCode::SUCCESS)
 }

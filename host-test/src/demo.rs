@@ -101,6 +101,7 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
         std::fs::File::create(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?,
     );
     let mut records: BTreeMap<String, u64> = BTreeMap::new();
+    let mut jobs = [0u64; 4];
     let mut failed = Vec::new();
     let mut total = 0u64;
     let mut guest = harness.guest()?;
@@ -113,6 +114,14 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
                     total += 1;
                 }
                 m if is_error_trace(m) => failed.push(to_line(m)),
+                Message::Log(l) => {
+                    if let Some(tail) = l.message.split("report jobs: ").nth(1) {
+                        let counts: Vec<u64> = tail.split(", ").filter_map(|p| p.split(' ').next()?.parse().ok()).collect();
+                        for (slot, n) in jobs.iter_mut().zip(counts) {
+                            *slot += n;
+                        }
+                    }
+                }
                 _ => {}
             }
             if let Err(e) = writeln!(out, "{}", to_line(m)) {
@@ -120,7 +129,9 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
                 return false;
             }
         }
-        eprint!("\rrecords: {total}");
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprint!("\rrecords: {total}");
+        }
         true
     })?;
     if let Some(e) = io_error {
@@ -136,8 +147,17 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
     }
     println!("{:<55} {:>10}", "total", total);
     println!();
-    println!("{:?}", sim.counters());
-    println!("requests made by the guest: {}", guest.state().requests);
+    let counters = sim.counters();
+    println!("{:<40} {:>10}", "requests by kind (simulator)", "count");
+    for (kind, n) in &counters.requests {
+        println!("{:<40} {n:>10}", kind.to_string());
+    }
+    println!("{:<40} {:>10}", "http requests from the guest", guest.state().requests);
+    println!();
+    println!(
+        "report jobs: {} started, {} read, {} restarted, {} split (simulator: {} created, {} failed, {} skipped, {} stuck)",
+        jobs[0], jobs[1], jobs[2], jobs[3], counters.jobs_created, counters.jobs_failed, counters.jobs_skipped, counters.jobs_stuck
+    );
     println!("virtual duration: {virtual_secs:.0} s; real duration: {:.2} s", started.elapsed().as_secs_f64());
     println!("messages written to {}", args.output.display());
     for f in &failed {

@@ -5,6 +5,9 @@
 //! two-step read (list ids, then fetch details in batches of 50) would need; and for insights
 //! the requests by kind, report jobs, and the virtual duration against the shortest possible.
 
+// Benchmarks measure real time.
+#![allow(clippy::disallowed_methods)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -12,16 +15,27 @@ use graph_sim::RequestKind;
 use serde_json::json;
 
 const ENTITY: &[(&str, &str)] = &[
-    ("campaigns", "campaigns"), ("ad_sets", "adsets"), ("ads", "ads"), ("ad_creatives", "adcreatives"),
-    ("activities", "activities"), ("images", "adimages"), ("videos", "advideos"),
-    ("custom_conversions", "customconversions"), ("custom_audiences", "customaudiences"),
+    ("campaigns", "campaigns"),
+    ("ad_sets", "adsets"),
+    ("ads", "ads"),
+    ("ad_creatives", "adcreatives"),
+    ("activities", "activities"),
+    ("images", "adimages"),
+    ("videos", "advideos"),
+    ("custom_conversions", "customconversions"),
+    ("custom_audiences", "customaudiences"),
 ];
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: u64| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(d);
     let (accounts, days, ads) = (arg(1, 3) as usize, arg(2, 30) as i64, arg(3, 4) as usize);
-    let sim_cfg = graph_sim::SimConfig { accounts, ads_per_adset: ads, campaigns_per_account: 5, ..graph_sim::SimConfig::default() };
+    let sim_cfg = graph_sim::SimConfig {
+        accounts,
+        ads_per_adset: ads,
+        campaigns_per_account: 5,
+        ..graph_sim::SimConfig::default()
+    };
     let page = 100u64;
 
     // Entity streams, no start date: everything.
@@ -61,7 +75,9 @@ fn main() {
         .messages
         .iter()
         .find_map(|m| match m {
-            source_facebook_marketing::protocol::Message::Log { message, .. } if message.contains("report jobs") => Some(message.clone()),
+            source_facebook_marketing::protocol::Message::Log { message, .. } if message.contains("report jobs") => {
+                Some(message.clone())
+            }
             _ => None,
         })
         .unwrap_or_default();

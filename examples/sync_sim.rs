@@ -2,6 +2,9 @@
 //! `cargo run --release --example sync_sim -- [days] [accounts] [ads_per_adset]`.
 //! Used to profile the core without wasmtime in the way.
 
+// Benchmarks measure real time.
+#![allow(clippy::disallowed_methods)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

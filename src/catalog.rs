@@ -26,7 +26,9 @@ pub fn parse(text: &str, config: &Config) -> Result<Vec<Selected>, ConnectorErro
     let v: Value = serde_json::from_str(text)
         .map_err(|e| ConnectorError::config(format!("catalog: not valid JSON ({e}); pass a configured catalog")))?;
     let Some(entries) = v.get("streams").and_then(Value::as_array) else {
-        return Err(ConnectorError::config("catalog: expected an object with a \"streams\" list; pass a configured catalog"));
+        return Err(ConnectorError::config(
+            "catalog: expected an object with a \"streams\" list; pass a configured catalog",
+        ));
     };
     let offered = streams::all_streams(config);
     let mut out: Vec<Selected> = Vec::new();

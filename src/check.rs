@@ -31,8 +31,11 @@ impl CheckMachine {
     pub fn new(config_text: &str, seed: u64, now: Timestamp) -> Self {
         match Config::parse(config_text, now) {
             Ok(config) => {
-                let mut probes: Vec<Probe> = config.account_ids.iter().map(|a| Probe::Account { account: a.clone() }).collect();
-                probes.extend((0..config.custom_insights.len()).map(|i| Probe::Breakdowns { insight: i, today_only: false }));
+                let mut probes: Vec<Probe> =
+                    config.account_ids.iter().map(|a| Probe::Account { account: a.clone() }).collect();
+                probes.extend(
+                    (0..config.custom_insights.len()).map(|i| Probe::Breakdowns { insight: i, today_only: false }),
+                );
                 probes.reverse();
                 // Rate-limit pauses are off: a check must answer within minutes.
                 let api = Api::new(config.access_token.clone(), seed, now, false);
@@ -105,7 +108,9 @@ impl CheckMachine {
             (Probe::Breakdowns { insight, today_only }, Err(e)) => {
                 let name = config.custom_insights[insight].name.clone();
                 let reduce = e.error.message.contains("reduce the amount of data")
-                    || e.graph.as_ref().is_some_and(|g| g.message.to_ascii_lowercase().contains("reduce the amount of data"));
+                    || e.graph
+                        .as_ref()
+                        .is_some_and(|g| g.message.to_ascii_lowercase().contains("reduce the amount of data"));
                 if reduce && !today_only {
                     self.probes.push(Probe::Breakdowns { insight, today_only: true });
                     self.next_probe();

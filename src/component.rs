@@ -79,9 +79,12 @@ impl From<LogLevel> for wit::LogLevel {
 impl From<Message> for wit::Message {
     fn from(m: Message) -> Self {
         match m {
-            Message::Record { stream, data, emitted_at } => {
-                wit::Message::Record(wit::RecordMessage { stream, namespace: None, data, emitted_at: emitted_at.as_millis() })
-            }
+            Message::Record { stream, data, emitted_at } => wit::Message::Record(wit::RecordMessage {
+                stream,
+                namespace: None,
+                data,
+                emitted_at: emitted_at.as_millis(),
+            }),
             Message::State(s) => wit::Message::State(s),
             Message::Log { level, message } => wit::Message::Log(wit::LogMessage { level: level.into(), message }),
             Message::Trace(t) => wit::Message::Trace(t),

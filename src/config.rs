@@ -3,7 +3,7 @@
 
 use crate::error::ConnectorError;
 use crate::schema;
-use crate::streams::{DEFAULT_ACTION_BREAKDOWNS, ENTITY_STREAMS, BUILTIN_INSIGHTS, OBJECT_BREAKDOWNS, TimeIncrement};
+use crate::streams::{BUILTIN_INSIGHTS, DEFAULT_ACTION_BREAKDOWNS, ENTITY_STREAMS, OBJECT_BREAKDOWNS, TimeIncrement};
 use crate::time::Timestamp;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
@@ -24,16 +24,38 @@ pub const CAMPAIGN_STATUSES: &[&str] = &["ACTIVE", "ARCHIVED", "DELETED", "IN_PR
 pub const ADSET_STATUSES: &[&str] =
     &["ACTIVE", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "IN_PROCESS", "PAUSED", "WITH_ISSUES"];
 pub const AD_STATUSES: &[&str] = &[
-    "ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "DISAPPROVED", "IN_PROCESS", "PAUSED",
-    "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED", "WITH_ISSUES",
+    "ACTIVE",
+    "ADSET_PAUSED",
+    "ARCHIVED",
+    "CAMPAIGN_PAUSED",
+    "DELETED",
+    "DISAPPROVED",
+    "IN_PROCESS",
+    "PAUSED",
+    "PENDING_BILLING_INFO",
+    "PENDING_REVIEW",
+    "PREAPPROVED",
+    "WITH_ISSUES",
 ];
 
 /// The action breakdowns the spec offers.
 pub const ACTION_BREAKDOWNS: &[&str] = &[
-    "action_canvas_component_name", "action_carousel_card_id", "action_carousel_card_name", "action_destination",
-    "action_device", "action_reaction", "action_target_id", "action_type", "action_video_sound",
-    "action_video_type", "conversion_destination", "is_business_ai_assisted", "matched_persona_id",
-    "matched_persona_name", "signal_source_bucket", "standard_event_content_type",
+    "action_canvas_component_name",
+    "action_carousel_card_id",
+    "action_carousel_card_name",
+    "action_destination",
+    "action_device",
+    "action_reaction",
+    "action_target_id",
+    "action_type",
+    "action_video_sound",
+    "action_video_type",
+    "conversion_destination",
+    "is_business_ai_assisted",
+    "matched_persona_id",
+    "matched_persona_name",
+    "signal_source_bucket",
+    "standard_event_content_type",
 ];
 
 /// Fields Meta refuses in custom insights (Airbyte rejects them too).
@@ -189,11 +211,9 @@ impl<'a> Obj<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(other) => Err(ConnectorError::config(format!(
-                "{}: expected a string, got {}",
-                self.field(key),
-                kind_of(other)
-            ))),
+            Some(other) => {
+                Err(ConnectorError::config(format!("{}: expected a string, got {}", self.field(key), kind_of(other))))
+            }
         }
     }
 
@@ -246,7 +266,12 @@ impl<'a> Obj<'a> {
     }
 
     /// A list whose every item is one of `allowed`, deduplicated in order.
-    fn enum_list(&self, key: &str, allowed: &[&str], hint: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, ConnectorError> {
+    fn enum_list(
+        &self,
+        key: &str,
+        allowed: &[&str],
+        hint: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<String>, ConnectorError> {
         let mut out: Vec<String> = Vec::new();
         for (i, item) in self.string_list(key)?.into_iter().enumerate() {
             if !allowed.contains(&item.as_str()) {
@@ -328,32 +353,33 @@ impl Config {
         let start_date = root.date_time("start_date")?;
         let end_date = root.date_time("end_date")?;
         let now_dt = now.to_datetime();
-        if let Some(s) = start_date {
-            if s > now_dt {
-                return Err(ConnectorError::config(format!(
-                    "start_date: {} is in the future; use a date on or before today",
-                    s.format("%Y-%m-%dT%H:%M:%SZ")
-                )));
-            }
+        if let Some(s) = start_date
+            && s > now_dt
+        {
+            return Err(ConnectorError::config(format!(
+                "start_date: {} is in the future; use a date on or before today",
+                s.format("%Y-%m-%dT%H:%M:%SZ")
+            )));
         }
-        if let Some(e) = end_date {
-            if e > now_dt + chrono::Duration::days(1) {
-                return Err(ConnectorError::config(format!(
-                    "end_date: {} is in the future; leave it empty to read up to today",
-                    e.format("%Y-%m-%dT%H:%M:%SZ")
-                )));
-            }
+        if let Some(e) = end_date
+            && e > now_dt + chrono::Duration::days(1)
+        {
+            return Err(ConnectorError::config(format!(
+                "end_date: {} is in the future; leave it empty to read up to today",
+                e.format("%Y-%m-%dT%H:%M:%SZ")
+            )));
         }
-        if let (Some(s), Some(e)) = (start_date, end_date) {
-            if e < s {
-                return Err(ConnectorError::config("end_date: must be on or after start_date"));
-            }
+        if let (Some(s), Some(e)) = (start_date, end_date)
+            && e < s
+        {
+            return Err(ConnectorError::config("end_date: must be on or after start_date"));
         }
         let no_hint = |_: &str| None;
         let campaign_statuses = root.enum_list("campaign_statuses", CAMPAIGN_STATUSES, &no_hint)?;
         let adset_statuses = root.enum_list("adset_statuses", ADSET_STATUSES, &no_hint)?;
         let ad_statuses = root.enum_list("ad_statuses", AD_STATUSES, &no_hint)?;
-        let default_ads_insights_action_breakdowns = if root.map.contains_key("default_ads_insights_action_breakdowns") {
+        let default_ads_insights_action_breakdowns = if root.map.contains_key("default_ads_insights_action_breakdowns")
+        {
             root.enum_list("default_ads_insights_action_breakdowns", ACTION_BREAKDOWNS, &no_hint)?
         } else {
             DEFAULT_ACTION_BREAKDOWNS.iter().map(|s| s.to_string()).collect()
@@ -404,14 +430,16 @@ fn is_api_version(v: &str) -> bool {
 /// Airbyte's runtime migrations: `account_id` -> `account_ids`, `include_deleted` -> every
 /// status, top-level secrets -> `credentials`, and no `action_report_time` in custom insights.
 fn migrate(map: &mut Map<String, Value>) {
-    if !map.contains_key("account_ids") {
-        if let Some(Value::String(id)) = map.get("account_id") {
-            let id = id.clone();
-            map.insert("account_ids".into(), Value::Array(vec![Value::String(id)]));
-        }
+    if !map.contains_key("account_ids")
+        && let Some(Value::String(id)) = map.get("account_id")
+    {
+        let id = id.clone();
+        map.insert("account_ids".into(), Value::Array(vec![Value::String(id)]));
     }
     if map.get("include_deleted") == Some(&Value::Bool(true)) && !map.contains_key("ad_statuses") {
-        for (key, all) in [("campaign_statuses", CAMPAIGN_STATUSES), ("adset_statuses", ADSET_STATUSES), ("ad_statuses", AD_STATUSES)] {
+        for (key, all) in
+            [("campaign_statuses", CAMPAIGN_STATUSES), ("adset_statuses", ADSET_STATUSES), ("ad_statuses", AD_STATUSES)]
+        {
             map.insert(key.into(), Value::Array(all.iter().map(|s| Value::from(*s)).collect()));
         }
     }
@@ -419,22 +447,20 @@ fn migrate(map: &mut Map<String, Value>) {
         .get("credentials")
         .and_then(|c| c.get("access_token"))
         .is_some_and(|t| t.as_str().is_some_and(|s| !s.is_empty()));
-    if !has_credentials_token {
-        if let Some(token) = map.get("access_token").cloned() {
-            let mut creds = match map.get("credentials") {
-                Some(Value::Object(c)) => c.clone(),
-                _ => Map::new(),
-            };
-            let client = map.contains_key("client_id") || creds.contains_key("client_id");
-            creds.entry("auth_type").or_insert_with(|| Value::from(if client { "Client" } else { "Service" }));
-            for key in ["client_id", "client_secret"] {
-                if let Some(v) = map.get(key) {
-                    creds.entry(key).or_insert_with(|| v.clone());
-                }
+    if !has_credentials_token && let Some(token) = map.get("access_token").cloned() {
+        let mut creds = match map.get("credentials") {
+            Some(Value::Object(c)) => c.clone(),
+            _ => Map::new(),
+        };
+        let client = map.contains_key("client_id") || creds.contains_key("client_id");
+        creds.entry("auth_type").or_insert_with(|| Value::from(if client { "Client" } else { "Service" }));
+        for key in ["client_id", "client_secret"] {
+            if let Some(v) = map.get(key) {
+                creds.entry(key).or_insert_with(|| v.clone());
             }
-            creds.insert("access_token".into(), token);
-            map.insert("credentials".into(), Value::Object(creds));
         }
+        creds.insert("access_token".into(), token);
+        map.insert("credentials".into(), Value::Object(creds));
     }
     if let Some(Value::Array(items)) = map.get_mut("custom_insights") {
         for item in items.iter_mut() {
@@ -521,23 +547,30 @@ fn parse_custom_insights(root: &Obj) -> Result<Vec<CustomInsight>, ConnectorErro
         let o = Obj { map, path };
         let name = match o.string("name")? {
             Some(n) if !n.trim().is_empty() => n.trim().to_string(),
-            _ => return Err(ConnectorError::config(format!("{}: missing; give the custom insight a name", o.field("name")))),
+            _ => {
+                return Err(ConnectorError::config(format!(
+                    "{}: missing; give the custom insight a name",
+                    o.field("name")
+                )));
+            }
         };
         let level = match o.string("level")? {
             None => Level::Ad,
             Some(l) => Level::parse(l).ok_or_else(|| {
-                ConnectorError::config(format!("{}: '{l}' is not a level; use ad, adset, campaign or account", o.field("level")))
+                ConnectorError::config(format!(
+                    "{}: '{l}' is not a level; use ad, adset, campaign or account",
+                    o.field("level")
+                ))
             })?,
         };
         let field_hint = |f: &str| {
-            UNSUPPORTED_CUSTOM_FIELDS.contains(&f).then(|| {
-                "Meta does not allow this field in custom insights; remove it".to_string()
-            })
+            UNSUPPORTED_CUSTOM_FIELDS
+                .contains(&f)
+                .then(|| "Meta does not allow this field in custom insights; remove it".to_string())
         };
         let c_fields = o.enum_list("fields", &fields, &field_hint)?;
-        let breakdown_hint = |b: &str| {
-            (b == "dma").then(|| "Meta retired dma on 2026-06-22; use comscore_market instead".to_string())
-        };
+        let breakdown_hint =
+            |b: &str| (b == "dma").then(|| "Meta retired dma on 2026-06-22; use comscore_market instead".to_string());
         let c_breakdowns = o.enum_list("breakdowns", &breakdowns, &breakdown_hint)?;
         let no_hint = |_: &str| None;
         let c_action_breakdowns = o.enum_list("action_breakdowns", ACTION_BREAKDOWNS, &no_hint)?;
@@ -563,10 +596,10 @@ fn parse_custom_insights(root: &Obj) -> Result<Vec<CustomInsight>, ConnectorErro
         };
         let start_date = o.date_time("start_date")?;
         let end_date = o.date_time("end_date")?;
-        if let (Some(s), Some(e)) = (start_date, end_date) {
-            if e < s {
-                return Err(ConnectorError::config(format!("{}: must be on or after start_date", o.field("end_date"))));
-            }
+        if let (Some(s), Some(e)) = (start_date, end_date)
+            && e < s
+        {
+            return Err(ConnectorError::config(format!("{}: must be on or after start_date", o.field("end_date"))));
         }
         let c = CustomInsight {
             name,
@@ -583,7 +616,8 @@ fn parse_custom_insights(root: &Obj) -> Result<Vec<CustomInsight>, ConnectorErro
             include_engaged_view: o.bool("include_engaged_view", false)?,
         };
         let stream = c.stream_name();
-        let clashes_builtin = ENTITY_STREAMS.iter().any(|e| e.name == stream) || BUILTIN_INSIGHTS.iter().any(|b| b.name == stream);
+        let clashes_builtin =
+            ENTITY_STREAMS.iter().any(|e| e.name == stream) || BUILTIN_INSIGHTS.iter().any(|b| b.name == stream);
         if clashes_builtin || out.iter().any(|other| other.stream_name() == stream) {
             return Err(ConnectorError::config(format!(
                 "{}: '{}' makes the stream name '{stream}', which another stream already has; rename it",
@@ -661,14 +695,35 @@ mod tests {
             (json!({"credentials": {"access_token": "t"}}), "account_ids"),
             (json!({"account_ids": ["1"]}), "credentials"),
             (json!({"account_ids": ["1"], "credentials": {"access_token": ""}}), "credentials.access_token"),
-            (json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "start_date": "2024-13-01"}), "start_date"),
-            (json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "start_date": "2030-01-01T00:00:00Z"}), "start_date"),
-            (json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "start_date": "2025-01-02T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"}), "end_date"),
-            (json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "ad_statuses": ["NOPE"]}), "ad_statuses[0]"),
+            (
+                json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "start_date": "2024-13-01"}),
+                "start_date",
+            ),
+            (
+                json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "start_date": "2030-01-01T00:00:00Z"}),
+                "start_date",
+            ),
+            (
+                json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "start_date": "2025-01-02T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"}),
+                "end_date",
+            ),
+            (
+                json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "ad_statuses": ["NOPE"]}),
+                "ad_statuses[0]",
+            ),
             (json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "page_size": 0}), "page_size"),
-            (json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "insights_lookback_window": 29}), "insights_lookback_window"),
-            (json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "custom_insights": [{"name": "x", "fields": ["nope"]}]}), "custom_insights[0].fields[0]"),
-            (json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "custom_insights": [{"name": "x", "breakdowns": ["dma"]}]}), "comscore_market"),
+            (
+                json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "insights_lookback_window": 29}),
+                "insights_lookback_window",
+            ),
+            (
+                json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "custom_insights": [{"name": "x", "fields": ["nope"]}]}),
+                "custom_insights[0].fields[0]",
+            ),
+            (
+                json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "custom_insights": [{"name": "x", "breakdowns": ["dma"]}]}),
+                "comscore_market",
+            ),
         ];
         for (v, needle) in cases {
             let e = parse(v.clone()).expect_err(&v.to_string());

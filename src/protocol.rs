@@ -42,10 +42,16 @@ pub enum Message {
     },
     /// The serialised `AirbyteStateMessage`.
     State(String),
-    Log { level: LogLevel, message: String },
+    Log {
+        level: LogLevel,
+        message: String,
+    },
     /// The serialised `AirbyteTraceMessage`.
     Trace(String),
-    ConnectionStatus { succeeded: bool, message: Option<String> },
+    ConnectionStatus {
+        succeeded: bool,
+        message: Option<String>,
+    },
     /// The serialised `AirbyteCatalog`.
     Catalog(String),
     /// The serialised `ConnectorSpecification`.
@@ -156,10 +162,7 @@ impl Message {
             Message::Trace(t) => format!("{{\"type\":\"TRACE\",\"trace\":{t}}}"),
             Message::ConnectionStatus { succeeded, message } => {
                 let mut status = Map::new();
-                status.insert(
-                    "status".into(),
-                    Value::from(if *succeeded { "SUCCEEDED" } else { "FAILED" }),
-                );
+                status.insert("status".into(), Value::from(if *succeeded { "SUCCEEDED" } else { "FAILED" }));
                 if let Some(m) = message {
                     status.insert("message".into(), Value::from(m.as_str()));
                 }
@@ -178,10 +181,7 @@ mod tests {
     #[test]
     fn record_line_embeds_data_verbatim() {
         let m = Message::Record { stream: "ads".into(), data: "{\"id\":\"1\"}".into(), emitted_at: Timestamp(7) };
-        assert_eq!(
-            m.to_json_line(),
-            r#"{"type":"RECORD","record":{"stream":"ads","data":{"id":"1"},"emitted_at":7}}"#
-        );
+        assert_eq!(m.to_json_line(), r#"{"type":"RECORD","record":{"stream":"ads","data":{"id":"1"},"emitted_at":7}}"#);
     }
 
     #[test]

@@ -153,12 +153,11 @@ pub fn normalise(record: &mut Map<String, Value>, props: &Properties) {
 fn normalise_value(value: &mut Value, node: &Node) {
     match (node, &mut *value) {
         (Node::Number, Value::String(s)) => {
-            if let Ok(f) = s.trim().parse::<f64>() {
-                if f.is_finite() {
-                    if let Some(n) = serde_json::Number::from_f64(f) {
-                        *value = Value::Number(integral_number(s).unwrap_or(n));
-                    }
-                }
+            if let Ok(f) = s.trim().parse::<f64>()
+                && f.is_finite()
+                && let Some(n) = serde_json::Number::from_f64(f)
+            {
+                *value = Value::Number(integral_number(s).unwrap_or(n));
             }
         }
         (Node::Integer, Value::String(s)) => {
@@ -194,8 +193,15 @@ fn integral_number(s: &str) -> Option<serde_json::Number> {
 }
 
 /// Keys whose date-times Graph sometimes sends as `2023-01-19t20:38:59 0000`.
-const DATE_TIME_KEYS: &[&str] =
-    &["created_time", "creation_time", "updated_time", "event_time", "start_time", "first_fired_time", "last_fired_time"];
+const DATE_TIME_KEYS: &[&str] = &[
+    "created_time",
+    "creation_time",
+    "updated_time",
+    "event_time",
+    "start_time",
+    "first_fired_time",
+    "last_fired_time",
+];
 
 /// Repairs Graph's malformed date-times at any depth: a lowercase `t` becomes `T` and a
 /// `" 0000"` offset becomes `"+0000"`.
@@ -204,10 +210,10 @@ pub fn fix_date_times(value: &mut Value) {
         Value::Object(map) => {
             for (k, v) in map.iter_mut() {
                 if let Value::String(s) = v {
-                    if DATE_TIME_KEYS.contains(&k.as_str()) {
-                        if let Some(fixed) = fixed_date_time(s) {
-                            *s = fixed;
-                        }
+                    if DATE_TIME_KEYS.contains(&k.as_str())
+                        && let Some(fixed) = fixed_date_time(s)
+                    {
+                        *s = fixed;
                     }
                 } else {
                     fix_date_times(v);
@@ -242,9 +248,20 @@ mod tests {
     #[test]
     fn every_stream_of_the_table_is_parsed() {
         for name in [
-            "activities", "ad_account", "ad_creatives", "ad_sets", "ads", "ads_insights",
-            "ads_insights_action_breakdowns", "ads_insights_breakdowns", "ads_insights_custom_fields",
-            "campaigns", "custom_audiences", "custom_conversions", "images", "videos",
+            "activities",
+            "ad_account",
+            "ad_creatives",
+            "ad_sets",
+            "ads",
+            "ads_insights",
+            "ads_insights_action_breakdowns",
+            "ads_insights_breakdowns",
+            "ads_insights_custom_fields",
+            "campaigns",
+            "custom_audiences",
+            "custom_conversions",
+            "images",
+            "videos",
         ] {
             assert!(!properties(name).is_empty(), "{name}");
         }
@@ -268,8 +285,10 @@ mod tests {
         )
         .unwrap();
         normalise(&mut rec, properties("ads_insights"));
-        assert_eq!(Value::Object(rec.clone()).to_string(),
-            r#"{"actions":[{"action_type":"like","value":10}],"ad_id":"238","impressions":185,"spend":14.35,"x":"1"}"#);
+        assert_eq!(
+            Value::Object(rec.clone()).to_string(),
+            r#"{"actions":[{"action_type":"like","value":10}],"ad_id":"238","impressions":185,"spend":14.35,"x":"1"}"#
+        );
     }
 
     #[test]

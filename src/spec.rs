@@ -134,10 +134,12 @@ mod tests {
     #[test]
     fn breakdown_enum_has_no_dma_and_every_value_has_a_schema() {
         let s = spec();
-        let enum_values = s["connectionSpecification"]["properties"]["custom_insights"]["items"]["properties"]["breakdowns"]["items"]["enum"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let enum_values =
+            s["connectionSpecification"]["properties"]["custom_insights"]["items"]["properties"]["breakdowns"]["items"]
+                ["enum"]
+                .as_array()
+                .unwrap()
+                .clone();
         assert!(!enum_values.contains(&json!("dma")));
         assert!(enum_values.contains(&json!("comscore_market")));
         let props = crate::schema::properties("ads_insights_breakdowns");

@@ -13,8 +13,9 @@ pub fn parse(text: &str) -> Result<StreamStates, ConnectorError> {
     if text.trim().is_empty() {
         return Ok(StreamStates::new());
     }
-    let v: Value = serde_json::from_str(text)
-        .map_err(|e| ConnectorError::config(format!("state: not valid JSON ({e}); pass the state the last sync emitted")))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        ConnectorError::config(format!("state: not valid JSON ({e}); pass the state the last sync emitted"))
+    })?;
     let mut out = StreamStates::new();
     match v {
         Value::Null => {}
@@ -64,9 +65,10 @@ fn take_message(item: &Value, out: &mut StreamStates) -> Result<(), String> {
         "GLOBAL" => {
             let streams = item.get("global").and_then(|g| g.get("stream_states")).and_then(Value::as_array);
             for s in streams.into_iter().flatten() {
-                if let (Some(name), Some(state)) =
-                    (s.get("stream_descriptor").and_then(|d| d.get("name")).and_then(Value::as_str), s.get("stream_state"))
-                {
+                if let (Some(name), Some(state)) = (
+                    s.get("stream_descriptor").and_then(|d| d.get("name")).and_then(Value::as_str),
+                    s.get("stream_state"),
+                ) {
                     out.insert(name.to_string(), state.clone());
                 }
             }
@@ -86,7 +88,11 @@ fn take_message(item: &Value, out: &mut StreamStates) -> Result<(), String> {
 
 /// A stream's state split per account. Legacy flat state (not keyed by account) is adopted
 /// only when exactly one account is configured, as Airbyte does.
-pub fn per_account(state: Option<&Value>, accounts: &[String], cursor_key: &str) -> BTreeMap<String, Map<String, Value>> {
+pub fn per_account(
+    state: Option<&Value>,
+    accounts: &[String],
+    cursor_key: &str,
+) -> BTreeMap<String, Map<String, Value>> {
     let mut out = BTreeMap::new();
     let Some(Value::Object(map)) = state else { return out };
     if map.contains_key(cursor_key) || map.contains_key("slices") {

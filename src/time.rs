@@ -25,7 +25,7 @@ impl Timestamp {
     }
 
     /// This instant plus `d`, saturating rather than overflowing.
-    pub fn add(self, d: Duration) -> Self {
+    pub fn plus(self, d: Duration) -> Self {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_add(ms))
     }
@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn add_saturates() {
-        assert_eq!(Timestamp(i64::MAX - 1).add(Duration::from_secs(10)), Timestamp(i64::MAX));
+        assert_eq!(Timestamp(i64::MAX - 1).plus(Duration::from_secs(10)), Timestamp(i64::MAX));
     }
 
     #[test]

@@ -8,11 +8,24 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 const ENTITY_STREAMS: &[&str] = &[
-    "ad_account", "campaigns", "ad_sets", "ads", "ad_creatives", "activities", "images", "videos",
-    "custom_conversions", "custom_audiences",
+    "ad_account",
+    "campaigns",
+    "ad_sets",
+    "ads",
+    "ad_creatives",
+    "activities",
+    "images",
+    "videos",
+    "custom_conversions",
+    "custom_audiences",
 ];
 
-fn truth_ids(sim: &graph_sim::Simulator, stream: &str, statuses: &[&str], updated_since: Option<i64>) -> BTreeSet<String> {
+fn truth_ids(
+    sim: &graph_sim::Simulator,
+    stream: &str,
+    statuses: &[&str],
+    updated_since: Option<i64>,
+) -> BTreeSet<String> {
     let q = TruthQuery {
         stream: stream.into(),
         account_ids: sim.account_ids(),
@@ -61,7 +74,8 @@ fn full_refresh_of_every_entity_stream_equals_ground_truth() {
 #[test]
 fn status_filters_select_archived_and_deleted_objects() {
     let mut sim = sim("calm");
-    let mut cfg = config(&sim, 30, json!({"ad_statuses": ["ARCHIVED", "DELETED", "ACTIVE"], "campaign_statuses": ["PAUSED"]}));
+    let mut cfg =
+        config(&sim, 30, json!({"ad_statuses": ["ARCHIVED", "DELETED", "ACTIVE"], "campaign_statuses": ["PAUSED"]}));
     cfg.as_object_mut().unwrap().remove("start_date");
     let cat = catalog(&cfg, sim.now_ms(), &["ads", "campaigns"]);
     let out = read(&mut sim, &cfg, &cat, None, None);
@@ -96,7 +110,10 @@ fn incremental_sync_picks_up_exactly_the_changed_records() {
         for id in got.difference(&changed) {
             assert!(all_first.contains(id), "{stream}: {id} was neither changed nor at the cursor");
         }
-        assert!(got.len() < all_first.len() || changed.len() >= all_first.len() / 2, "{stream}: incremental re-read everything");
+        assert!(
+            got.len() < all_first.len() || changed.len() >= all_first.len() / 2,
+            "{stream}: incremental re-read everything"
+        );
     }
 }
 
@@ -169,19 +186,26 @@ fn an_airbyte_state_file_is_accepted_and_filters_like_airbyte() {
     let cat = catalog(&cfg, sim.now_ms(), &["ads"]);
     let out = read(&mut sim, &cfg, &cat, Some(&state.to_string()), None);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
-    let first_ads_request = sim
-        .call_log()
-        .iter()
-        .find(|e| e.path.ends_with("/ads"))
-        .map(|e| e.path.clone())
-        .expect("an ads listing");
+    let first_ads_request =
+        sim.call_log().iter().find(|e| e.path.ends_with("/ads")).map(|e| e.path.clone()).expect("an ads listing");
     assert!(first_ads_request.contains(&format!("act_{acct}")));
     // 2026-06-10T07:00:00Z = 1781074800; the filter starts one second earlier.
     let since = chrono::DateTime::parse_from_rfc3339("2026-06-10T00:00:00-07:00").unwrap().timestamp();
-    let expected = truth_ids(&sim, "ads", &["ACTIVE"], Some(since - 1));
-    let got: BTreeSet<String> = out.records["ads"].iter().filter(|r| r["account_id"] == json!(acct)).filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
-    let expected_acct: BTreeSet<String> = expected.into_iter().filter(|id| got.contains(id) || true).collect();
-    assert!(got.is_subset(&expected_acct));
+    let q = TruthQuery {
+        stream: "ads".into(),
+        account_ids: vec![acct.clone()],
+        statuses: vec!["ACTIVE".into()],
+        updated_since: Some(since - 1),
+        ..Default::default()
+    };
+    let expected: BTreeSet<String> =
+        sim.ground_truth(&q).iter().filter_map(|r| r["id"].as_str().map(str::to_string)).collect();
+    let got: BTreeSet<String> = out.records["ads"]
+        .iter()
+        .filter(|r| r["account_id"] == json!(acct))
+        .filter_map(|r| r["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(got, expected, "exactly the active ads updated since the stored cursor");
     assert!(out.states["ads"][&acct]["updated_time"].as_str().unwrap() >= "2026-06-10");
 }
 
@@ -220,17 +244,25 @@ fn flaky_api_still_gives_every_record() {
 #[test]
 fn a_polite_client_never_trips_the_throttled_api() {
     let tight = graph_sim::SimConfig::preset("throttled").unwrap();
-    let mut sim = graph_sim::Simulator::new(graph_sim::SimConfig { campaigns_per_account: 6, ads_per_adset: 4, ..tight });
+    let mut sim =
+        graph_sim::Simulator::new(graph_sim::SimConfig { campaigns_per_account: 6, ads_per_adset: 4, ..tight });
     let mut cfg = config(&sim, 30, json!({"page_size": 1}));
     cfg.as_object_mut().unwrap().remove("start_date");
-    let streams = ["campaigns", "ad_sets", "ads", "ad_creatives", "images", "videos", "custom_audiences", "custom_conversions"];
+    let streams =
+        ["campaigns", "ad_sets", "ads", "ad_creatives", "images", "videos", "custom_audiences", "custom_conversions"];
     let cat = catalog(&cfg, sim.now_ms(), &streams);
     let out = read(&mut sim, &cfg, &cat, None, None);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     for stream in streams {
         assert_eq!(out.ids(stream), truth_ids(&sim, stream, &[], None), "{stream}");
     }
-    assert!(out.slept.iter().any(|(_, r)| *r == source_facebook_marketing::driver::TimeoutReason::ThrottlePause), "paused before the limit: {:?} {:?} {}", out.slept, sim.counters(), sim.render_call_log_tail(3));
+    assert!(
+        out.slept.iter().any(|(_, r)| *r == source_facebook_marketing::driver::TimeoutReason::ThrottlePause),
+        "paused before the limit: {:?} {:?} {}",
+        out.slept,
+        sim.counters(),
+        sim.render_call_log_tail(3)
+    );
     assert_eq!(sim.counters().throttled_responses, 0, "never throttled");
 }
 

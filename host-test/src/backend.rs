@@ -198,11 +198,7 @@ impl Backend for NetBackend {
             .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         let mut body = Vec::new();
-        response
-            .into_body()
-            .into_reader()
-            .read_to_end(&mut body)
-            .map_err(|e| map_ureq_error(ureq::Error::Io(e)))?;
+        response.into_body().into_reader().read_to_end(&mut body).map_err(|e| map_ureq_error(ureq::Error::Io(e)))?;
         Ok(HostResponse { status, headers, body })
     }
 

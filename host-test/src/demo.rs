@@ -75,7 +75,10 @@ impl SimHarness {
     }
 
     pub fn guest(&self) -> Result<crate::runtime::Guest> {
-        let allow = Allowlist { hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()], suffixes: vec![".fbcdn.net".into()] };
+        let allow = Allowlist {
+            hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()],
+            suffixes: vec![".fbcdn.net".into()],
+        };
         self.runtime.instantiate(Box::new(SimBackend::new(self.sim.clone())), allow, None, &Limits::default())
     }
 }
@@ -83,8 +86,9 @@ impl SimHarness {
 pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let runtime = Runtime::load(component)?;
-    let mut cfg = SimConfig::preset(&args.preset)
-        .with_context(|| format!("--preset {}: no such preset; use one of {}", args.preset, SimConfig::preset_names().join(", ")))?;
+    let mut cfg = SimConfig::preset(&args.preset).with_context(|| {
+        format!("--preset {}: no such preset; use one of {}", args.preset, SimConfig::preset_names().join(", "))
+    })?;
     cfg.seed = args.seed;
     let harness = SimHarness::new(runtime, cfg);
     let (config, virtual_start) = {
@@ -116,7 +120,8 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
                 m if is_error_trace(m) => failed.push(to_line(m)),
                 Message::Log(l) => {
                     if let Some(tail) = l.message.split("report jobs: ").nth(1) {
-                        let counts: Vec<u64> = tail.split(", ").filter_map(|p| p.split(' ').next()?.parse().ok()).collect();
+                        let counts: Vec<u64> =
+                            tail.split(", ").filter_map(|p| p.split(' ').next()?.parse().ok()).collect();
                         for (slot, n) in jobs.iter_mut().zip(counts) {
                             *slot += n;
                         }
@@ -156,7 +161,14 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
     println!();
     println!(
         "report jobs: {} started, {} read, {} restarted, {} split (simulator: {} created, {} failed, {} skipped, {} stuck)",
-        jobs[0], jobs[1], jobs[2], jobs[3], counters.jobs_created, counters.jobs_failed, counters.jobs_skipped, counters.jobs_stuck
+        jobs[0],
+        jobs[1],
+        jobs[2],
+        jobs[3],
+        counters.jobs_created,
+        counters.jobs_failed,
+        counters.jobs_skipped,
+        counters.jobs_stuck
     );
     println!("virtual duration: {virtual_secs:.0} s; real duration: {:.2} s", started.elapsed().as_secs_f64());
     println!("messages written to {}", args.output.display());

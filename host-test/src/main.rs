@@ -15,8 +15,12 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 #[derive(Parser)]
-#[command(name = "host-test", version, about = "Run the Meta Marketing API source component like an Airbyte source",
-    after_help = "Examples:\n  host-test spec\n  host-test check --config secrets/config.json\n  host-test read --config config.json --catalog catalog.json --state state.json > messages.jsonl\n  host-test demo\n  host-test simulate --port 8080 --preset flaky")]
+#[command(
+    name = "host-test",
+    version,
+    about = "Run the Meta Marketing API source component like an Airbyte source",
+    after_help = "Examples:\n  host-test spec\n  host-test check --config secrets/config.json\n  host-test read --config config.json --catalog catalog.json --state state.json > messages.jsonl\n  host-test demo\n  host-test simulate --port 8080 --preset flaky"
+)]
 struct Cli {
     /// The component to run (default: target/wasm32-wasip2/release/source_facebook_marketing.wasm).
     #[arg(long, global = true)]
@@ -106,7 +110,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let component = cli.component.clone().unwrap_or_else(default_component_path);
     let runtime = Runtime::load(&component)?;
-    let limits = Limits { memory_bytes: cli.memory_mb << 20, cpu_budget: std::time::Duration::from_secs(cli.cpu_budget_secs) };
+    let limits =
+        Limits { memory_bytes: cli.memory_mb << 20, cpu_budget: std::time::Duration::from_secs(cli.cpu_budget_secs) };
     let config_text = match &cli.command {
         Command::Check(a) | Command::Discover(a) => Some(read_file(&a.config, "config")?),
         Command::Read(a) => Some(read_file(&a.config, "config")?),
@@ -118,7 +123,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
         .and_then(|v| v.get("fetch_thumbnail_images").and_then(serde_json::Value::as_bool))
         .unwrap_or(false);
-    let mut allow = Allowlist { hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()], suffixes: Vec::new() };
+    let mut allow =
+        Allowlist { hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()], suffixes: Vec::new() };
     if let Some(u) = &cli.graph_url {
         allow.hosts.push(url_host(u).with_context(|| format!("--graph-url {u} is not an absolute URL"))?.to_string());
     }
@@ -156,20 +162,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let result = match &cli.command {
         Command::Spec => guest.spec().and_then(|b| emit(b, &mut out)),
         Command::Check(_) => guest.check(config_text.as_deref().unwrap_or_default()).and_then(|b| emit(b, &mut out)),
-        Command::Discover(_) => guest.discover(config_text.as_deref().unwrap_or_default()).and_then(|b| emit(b, &mut out)),
+        Command::Discover(_) => {
+            guest.discover(config_text.as_deref().unwrap_or_default()).and_then(|b| emit(b, &mut out))
+        }
         Command::Read(a) => {
             let catalog = read_file(&a.catalog, "catalog")?;
             let state = a.state.as_ref().map(|p| read_file(p, "state")).transpose()?;
             let mut write_err = None;
-            let r = guest.read(config_text.as_deref().unwrap_or_default(), &catalog, state.as_deref(), |batch| {
-                match emit(batch, &mut out) {
+            let r =
+                guest.read(config_text.as_deref().unwrap_or_default(), &catalog, state.as_deref(), |batch| match emit(
+                    batch, &mut out,
+                ) {
                     Ok(()) => true,
                     Err(e) => {
                         write_err = Some(e);
                         false
                     }
-                }
-            });
+                });
             r.and(write_err.map_or(Ok(()), Err))
         }
         Command::Simulate(_) | Command::Demo(_) => Ok(()),

@@ -29,7 +29,9 @@ impl Redactor {
 pub fn config_secrets(config: &str) -> Vec<String> {
     let Ok(v) = serde_json::from_str::<Value>(config) else { return Vec::new() };
     let mut out = Vec::new();
-    for path in [&["credentials", "access_token"][..], &["access_token"], &["credentials", "client_secret"], &["client_secret"]] {
+    for path in
+        [&["credentials", "access_token"][..], &["access_token"], &["credentials", "client_secret"], &["client_secret"]]
+    {
         let mut cur = &v;
         for key in path {
             cur = cur.get(*key).unwrap_or(&Value::Null);
@@ -75,7 +77,10 @@ pub fn to_line(m: &Message) -> String {
         Message::Trace(t) => format!("{{\"type\":\"TRACE\",\"trace\":{t}}}"),
         Message::ConnectionStatus(c) => {
             let mut status = serde_json::Map::new();
-            status.insert("status".into(), Value::from(if c.status == Status::Succeeded { "SUCCEEDED" } else { "FAILED" }));
+            status.insert(
+                "status".into(),
+                Value::from(if c.status == Status::Succeeded { "SUCCEEDED" } else { "FAILED" }),
+            );
             if let Some(m) = &c.message {
                 status.insert("message".into(), Value::from(m.as_str()));
             }

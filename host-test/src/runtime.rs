@@ -13,8 +13,8 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 
 wasmtime::component::bindgen!({ path: "../wit", world: "source-facebook-marketing" });
 
-pub use exports::airbyte::source_facebook_marketing::source::{LogLevel, Message, Status};
 use airbyte::source_facebook_marketing::host as wit_host;
+pub use exports::airbyte::source_facebook_marketing::source::{LogLevel, Message, Status};
 
 /// The Graph API origin the component calls; `--graph-url` routes it elsewhere.
 pub const GRAPH_ORIGIN: &str = "https://graph.facebook.com";
@@ -51,7 +51,7 @@ pub struct Allowlist {
 impl Allowlist {
     pub fn permits(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        self.hosts.iter().any(|h| *h == host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
+        self.hosts.contains(&host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
     }
 }
 
@@ -92,10 +92,10 @@ pub fn url_host(url: &str) -> Option<&str> {
 impl wit_host::Host for HostState {
     fn http_fetch(&mut self, req: wit_host::Request) -> Result<wit_host::Response, wit_host::FetchError> {
         let mut url = req.url;
-        if let Some(base) = &self.graph_url {
-            if let Some(rest) = url.strip_prefix(GRAPH_ORIGIN) {
-                url = format!("{}{rest}", base.trim_end_matches('/'));
-            }
+        if let Some(base) = &self.graph_url
+            && let Some(rest) = url.strip_prefix(GRAPH_ORIGIN)
+        {
+            url = format!("{}{rest}", base.trim_end_matches('/'));
         }
         let host = url_host(&url).unwrap_or("").to_string();
         let out = if !self.allow.permits(&host) {
@@ -175,7 +175,10 @@ impl Runtime {
         let component = load_cached(&engine, path, &bytes)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        SourceFacebookMarketing::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(&mut linker, |s| s)?;
+        SourceFacebookMarketing::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         let (e, stop) = (engine.clone(), ticker_stop.clone());
         std::thread::spawn(move || {
@@ -188,7 +191,13 @@ impl Runtime {
     }
 
     /// A fresh guest instance with its own store.
-    pub fn instantiate(&self, backend: Box<dyn Backend>, allow: Allowlist, graph_url: Option<String>, limits: &Limits) -> Result<Guest> {
+    pub fn instantiate(
+        &self,
+        backend: Box<dyn Backend>,
+        allow: Allowlist,
+        graph_url: Option<String>,
+        limits: &Limits,
+    ) -> Result<Guest> {
         let clock = backend.clock();
         let wasi = WasiCtxBuilder::new()
             .wall_clock(clock.clone())
@@ -283,17 +292,18 @@ impl Guest {
     }
 
     /// Runs a sync, handing each batch of messages to `sink`; `sink` returns false to stop early.
-    pub fn read(&mut self, config: &str, catalog: &str, state: Option<&str>, mut sink: impl FnMut(Vec<Message>) -> bool) -> Result<()> {
+    pub fn read(
+        &mut self,
+        config: &str,
+        catalog: &str,
+        state: Option<&str>,
+        mut sink: impl FnMut(Vec<Message>) -> bool,
+    ) -> Result<()> {
         let source = self.bindings.airbyte_source_facebook_marketing_source();
         let reader: ResourceAny = source.reader().call_constructor(&mut self.store, config, catalog, state)?;
-        loop {
-            match source.reader().call_next(&mut self.store, reader)? {
-                Some(batch) => {
-                    if !sink(batch) {
-                        break;
-                    }
-                }
-                None => break,
+        while let Some(batch) = source.reader().call_next(&mut self.store, reader)? {
+            if !sink(batch) {
+                break;
             }
         }
         reader.resource_drop(&mut self.store)?;

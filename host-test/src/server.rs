@@ -65,10 +65,15 @@ impl SimulateArgs {
 
 /// Serves `sim` on `server` until `max_requests` (if any) have been answered. With
 /// `wall_clock`, the simulator's clock first catches up with the real time that passed.
-pub fn serve(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, latency: Duration, max_requests: Option<u64>, wall_clock: bool) -> Result<()> {
-    let mut served = 0u64;
+pub fn serve(
+    server: &tiny_http::Server,
+    sim: Arc<Mutex<Simulator>>,
+    latency: Duration,
+    max_requests: Option<u64>,
+    wall_clock: bool,
+) -> Result<()> {
     let mut last = std::time::Instant::now();
-    for mut request in server.incoming_requests() {
+    for (served, mut request) in server.incoming_requests().enumerate() {
         if wall_clock {
             let elapsed = last.elapsed();
             last = std::time::Instant::now();
@@ -81,7 +86,11 @@ pub fn serve(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, latency: Du
         let sim_req = SimRequest {
             method: request.method().as_str().to_string(),
             url: format!("http://127.0.0.1{}", request.url()),
-            headers: request.headers().iter().map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string())).collect(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+                .collect(),
             body,
         };
         let outcome = sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?.handle(&sim_req);
@@ -99,10 +108,11 @@ pub fn serve(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, latency: Du
                 let _ = request.respond(r);
             }
             // A transport fault: drop the connection without an answer.
-            Err(TransportFault::Timeout | TransportFault::ConnectionReset | TransportFault::ConnectionRefused) => drop(request),
+            Err(TransportFault::Timeout | TransportFault::ConnectionReset | TransportFault::ConnectionRefused) => {
+                drop(request)
+            }
         }
-        served += 1;
-        if max_requests.is_some_and(|m| served >= m) {
+        if max_requests.is_some_and(|m| served as u64 + 1 >= m) {
             break;
         }
     }
@@ -111,10 +121,15 @@ pub fn serve(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, latency: Du
 
 pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     let sim = Arc::new(Mutex::new(Simulator::new(args.sim_config()?)));
-    let server = tiny_http::Server::http(("127.0.0.1", args.port)).map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let server = tiny_http::Server::http(("127.0.0.1", args.port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(args.port);
-    eprintln!("simulating the Graph API on http://127.0.0.1:{port} (preset {}, seed {}); token: {}", args.preset, args.seed,
-        sim.lock().map(|s| s.config().access_token.clone()).unwrap_or_default());
+    eprintln!(
+        "simulating the Graph API on http://127.0.0.1:{port} (preset {}, seed {}); token: {}",
+        args.preset,
+        args.seed,
+        sim.lock().map(|s| s.config().access_token.clone()).unwrap_or_default()
+    );
     serve(&server, sim, Duration::from_millis(args.latency_ms), args.max_requests, args.clock == "wall")?;
     Ok(ExitCode::SUCCESS)
 }

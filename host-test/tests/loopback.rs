@@ -10,7 +10,10 @@ use std::time::Duration;
 
 fn runtime() -> Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| Runtime::load(&default_component_path()).expect("the component is built (scripts/test.sh builds it)")).clone()
+    RT.get_or_init(|| {
+        Runtime::load(&default_component_path()).expect("the component is built (scripts/test.sh builds it)")
+    })
+    .clone()
 }
 
 fn sim_config() -> SimConfig {
@@ -49,10 +52,14 @@ fn a_read_over_loopback_http_equals_the_in_process_read() {
     let discovered = harness.guest().unwrap().discover(&config).unwrap();
     let catalog = catalog_from(&discovered, &streams).unwrap().to_string();
     let mut local = Vec::new();
-    harness.guest().unwrap().read(&config, &catalog, None, |b| {
-        local.extend(b);
-        true
-    }).unwrap();
+    harness
+        .guest()
+        .unwrap()
+        .read(&config, &catalog, None, |b| {
+            local.extend(b);
+            true
+        })
+        .unwrap();
 
     // Over HTTP, from a fresh simulator with the same seed.
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
@@ -62,18 +69,29 @@ fn a_read_over_loopback_http_equals_the_in_process_read() {
     let handle = std::thread::spawn(move || host_test::server::serve(&server, served, Duration::ZERO, None, false));
     let allow = Allowlist { hosts: vec!["127.0.0.1".into()], suffixes: vec![] };
     let mut guest = runtime()
-        .instantiate(Box::new(NetBackend::with_virtual_clock(start_ms)), allow, Some(format!("http://127.0.0.1:{port}")), &Limits::default())
+        .instantiate(
+            Box::new(NetBackend::with_virtual_clock(start_ms)),
+            allow,
+            Some(format!("http://127.0.0.1:{port}")),
+            &Limits::default(),
+        )
         .unwrap();
     let mut remote = Vec::new();
-    guest.read(&config, &catalog, None, |b| {
-        remote.extend(b);
-        true
-    }).unwrap();
+    guest
+        .read(&config, &catalog, None, |b| {
+            remote.extend(b);
+            true
+        })
+        .unwrap();
     drop(handle);
 
     let (l, r) = (summarise(&local), summarise(&remote));
     // Entity streams read only what changed since the start date three days ago.
-    assert!(l.contains_key("ad_account") && l.contains_key("ads_insights") && l.contains_key("ad_creatives"), "{:?}", l.keys());
+    assert!(
+        l.contains_key("ad_account") && l.contains_key("ads_insights") && l.contains_key("ad_creatives"),
+        "{:?}",
+        l.keys()
+    );
     assert_eq!(l, r);
     assert!(remote.iter().all(|m| !host_test::output::is_error_trace(m)));
     assert!(sim.lock().unwrap().counters().requests.values().sum::<u64>() > 10);

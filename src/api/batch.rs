@@ -57,7 +57,8 @@ impl BatchSender {
         while !self.pending.is_empty() {
             let n = self.pending.len().min(MAX_BATCH_OPS);
             let ops: Vec<Op> = self.pending.drain(..n).collect();
-            let batch: Vec<Value> = ops.iter().map(|o| json!({"method": "GET", "relative_url": o.relative_url})).collect();
+            let batch: Vec<Value> =
+                ops.iter().map(|o| json!({"method": "GET", "relative_url": o.relative_url})).collect();
             let body = encode_query(&[
                 ("access_token", self.token.as_str()),
                 ("batch", &Value::Array(batch).to_string()),
@@ -99,7 +100,10 @@ impl BatchSender {
                     format!("expected {} results, got {}", ops.len(), other.as_array().map_or(0, Vec::len)),
                 );
                 for op in ops {
-                    self.results.push_back((op.key, Err(CallError { failure: CallFailure::Failed, error: e.clone(), graph: None })));
+                    self.results.push_back((
+                        op.key,
+                        Err(CallError { failure: CallFailure::Failed, error: e.clone(), graph: None }),
+                    ));
                 }
                 return;
             }
@@ -117,11 +121,14 @@ impl BatchSender {
         if let Some(headers) = element.get("headers").and_then(Value::as_array) {
             let pairs: Vec<(String, String)> = headers
                 .iter()
-                .filter_map(|h| Some((h.get("name")?.as_str()?.to_ascii_lowercase(), h.get("value")?.as_str()?.to_string())))
+                .filter_map(|h| {
+                    Some((h.get("name")?.as_str()?.to_ascii_lowercase(), h.get("value")?.as_str()?.to_string()))
+                })
                 .collect();
             api.observe_headers(&pairs);
         }
-        let body: Option<Value> = element.get("body").and_then(Value::as_str).and_then(|b| serde_json::from_str(b).ok());
+        let body: Option<Value> =
+            element.get("body").and_then(Value::as_str).and_then(|b| serde_json::from_str(b).ok());
         let Some(body) = body else {
             return self.resend(op, format!("operation answered {code} with an unreadable body"));
         };
@@ -135,16 +142,20 @@ impl BatchSender {
         match classify_graph_error(code, &graph) {
             Verdict::Transient(r) => self.resend(op, r),
             Verdict::RateLimited { .. } => self.resend(op, graph.summary()),
-            Verdict::Permanent(error) => {
-                self.results.push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: Some(graph) })))
-            }
+            Verdict::Permanent(error) => self
+                .results
+                .push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: Some(graph) }))),
             Verdict::ReportNotReady => {
                 let error = ConnectorError::misbehaving("the report was read before it was ready", graph.summary());
-                self.results.push_back((op.key, Err(CallError { failure: CallFailure::ReportNotReady, error, graph: Some(graph) })))
+                self.results.push_back((
+                    op.key,
+                    Err(CallError { failure: CallFailure::ReportNotReady, error, graph: Some(graph) }),
+                ))
             }
             Verdict::StaleCursor | Verdict::ReduceData | Verdict::Success => {
                 let error = ConnectorError::misbehaving("a batch operation failed", graph.summary());
-                self.results.push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: Some(graph) })))
+                self.results
+                    .push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: Some(graph) })))
             }
         }
     }
@@ -204,9 +215,11 @@ mod tests {
         }
         b.flush(&mut api);
         let (id, _) = api.poll_transmit().unwrap();
-        let aborted = json!({"error": {"message": "Request aborted", "type": "FacebookApiException", "code": 960}}).to_string();
+        let aborted =
+            json!({"error": {"message": "Request aborted", "type": "FacebookApiException", "code": 960}}).to_string();
         let body = json!([{"code": 200, "body": "{\"id\":\"0\"}"}, null, {"code": 500, "body": aborted}]).to_string();
-        api.handle_response(id, Response { status: 200, headers: vec![], body: body.into_bytes() }, Timestamp(0)).unwrap();
+        api.handle_response(id, Response { status: 200, headers: vec![], body: body.into_bytes() }, Timestamp(0))
+            .unwrap();
         let (call, out) = api.poll_completion().unwrap();
         b.on_outcome(call, out, &mut api);
         assert_eq!(b.poll_result().unwrap().0, 0);
@@ -224,7 +237,8 @@ mod tests {
         for _ in 0..MAX_OP_ROUNDS {
             b.flush(&mut api);
             let (id, _) = api.poll_transmit().unwrap();
-            api.handle_response(id, Response { status: 200, headers: vec![], body: b"[null]".to_vec() }, Timestamp(0)).unwrap();
+            api.handle_response(id, Response { status: 200, headers: vec![], body: b"[null]".to_vec() }, Timestamp(0))
+                .unwrap();
             let (call, out) = api.poll_completion().unwrap();
             b.on_outcome(call, out, &mut api);
         }

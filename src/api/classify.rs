@@ -75,7 +75,8 @@ fn as_i64(v: &Value) -> Option<i64> {
 }
 
 /// Codes that mean "wait for quota" (graph-api.md section 6.2, class W).
-const RATE_LIMIT_CODES: &[i64] = &[4, 17, 32, 341, 368, 613, 80000, 80001, 80002, 80003, 80004, 80005, 80006, 80008, 80009, 80014];
+const RATE_LIMIT_CODES: &[i64] =
+    &[4, 17, 32, 341, 368, 613, 80000, 80001, 80002, 80003, 80004, 80005, 80006, 80008, 80009, 80014];
 
 /// What to do with an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +85,10 @@ pub enum Verdict {
     /// Try again after a backoff.
     Transient(String),
     /// A rate limit: wait (at least `hint`, if the answer gave one) and try again.
-    RateLimited { hint: Option<Duration>, quota_block: bool },
+    RateLimited {
+        hint: Option<Duration>,
+        quota_block: bool,
+    },
     /// The answer is too large: retry with half the page size, if there is one to halve.
     ReduceData,
     /// The paging cursor is no longer valid: restart the listing.
@@ -106,7 +110,9 @@ pub fn classify_response(status: u16, body: &[u8]) -> Verdict {
             Verdict::Transient(format!("http {status} without a graph error body"))
         }
         None => Verdict::Permanent(ConnectorError::misbehaving(
-            format!("the graph api answered http {status} with a body that is not a graph error; try again later and report it if it persists"),
+            format!(
+                "the graph api answered http {status} with a body that is not a graph error; try again later and report it if it persists"
+            ),
             format!("http {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])),
         )),
     }
@@ -129,7 +135,9 @@ pub fn classify_graph_error(status: u16, g: &GraphError) -> Verdict {
     if code == 2 && matches!(sub, Some(1504041) | Some(1504042)) {
         let what = if sub == Some(1504041) { "breakdowns" } else { "custom metrics" };
         return Verdict::Permanent(ConnectorError::rejected(
-            format!("meta rejected the combination of {what} requested; change the breakdowns or fields of the insights stream"),
+            format!(
+                "meta rejected the combination of {what} requested; change the breakdowns or fields of the insights stream"
+            ),
             detail,
         ));
     }
@@ -148,18 +156,16 @@ pub fn classify_graph_error(status: u16, g: &GraphError) -> Verdict {
     if status >= 500 {
         return Verdict::Transient(detail);
     }
-    Verdict::Permanent(
-        ConnectorError::misbehaving(
-            format!(
-                "the graph api refused a request with error {}{}: {}{}",
-                code,
-                sub.map(|s| format!(" (subcode {s})")).unwrap_or_default(),
-                g.message,
-                g.user_msg.as_ref().map(|m| format!(". facebook says: {m}")).unwrap_or_default()
-            ),
-            detail,
+    Verdict::Permanent(ConnectorError::misbehaving(
+        format!(
+            "the graph api refused a request with error {}{}: {}{}",
+            code,
+            sub.map(|s| format!(" (subcode {s})")).unwrap_or_default(),
+            g.message,
+            g.user_msg.as_ref().map(|m| format!(". facebook says: {m}")).unwrap_or_default()
         ),
-    )
+        detail,
+    ))
 }
 
 /// Errors the user must fix, in plain words.
@@ -170,8 +176,12 @@ fn permanent(g: &GraphError) -> Option<ConnectorError> {
             "the access token has expired or was invalidated; generate a new token and update credentials.access_token"
         }
         (190, Some(460)) => "the access token was invalidated by a password change; generate a new token",
-        (190, Some(458)) => "the app behind the access token is no longer authorised; re-authorise it and generate a new token",
-        (190, _) | (102, _) => "the access token is not valid; check credentials.access_token (a whole token, no spaces) or generate a new one",
+        (190, Some(458)) => {
+            "the app behind the access token is no longer authorised; re-authorise it and generate a new token"
+        }
+        (190, _) | (102, _) => {
+            "the access token is not valid; check credentials.access_token (a whole token, no spaces) or generate a new one"
+        }
         (10, _) | (200..=299, _) => {
             "the access token lacks a permission this read needs; grant ads_read (and business_management for ad account details) to the token's user or system user"
         }
@@ -182,7 +192,9 @@ fn permanent(g: &GraphError) -> Option<ConnectorError> {
         (100, Some(1487534)) => {
             "meta refused the report as too large even after splitting; shorten the date range or remove breakdowns"
         }
-        (2635, _) => "the graph api version is no longer served; remove api_version from the config or set a current version",
+        (2635, _) => {
+            "the graph api version is no longer served; remove api_version from the config or set a current version"
+        }
         (3018, _) => "the start date is more than 37 months ago, which meta no longer serves; move start_date forward",
         (2500, _) => "meta could not parse a request (error 2500); this is a connector bug, please report it",
         _ if g.message.contains("Missing permissions") => {
@@ -217,7 +229,8 @@ mod tests {
 
     #[test]
     fn expired_token_is_a_config_error_in_plain_words() {
-        let Verdict::Permanent(e) = classify_graph_error(400, &err(190, Some(463), "Error validating access token")) else {
+        let Verdict::Permanent(e) = classify_graph_error(400, &err(190, Some(463), "Error validating access token"))
+        else {
             panic!("not permanent")
         };
         assert_eq!(e.failure, FailureType::Config);
@@ -226,20 +239,41 @@ mod tests {
 
     #[test]
     fn rate_limit_codes_wait_and_quota_block_is_told_apart() {
-        assert_eq!(classify_graph_error(400, &err(80000, Some(2446079), "x")), Verdict::RateLimited { hint: None, quota_block: false });
-        assert_eq!(classify_graph_error(400, &err(17, Some(2446079), "x")), Verdict::RateLimited { hint: None, quota_block: true });
-        assert_eq!(classify_graph_error(400, &err(613, Some(1487742), "x")), Verdict::RateLimited { hint: None, quota_block: false });
+        assert_eq!(
+            classify_graph_error(400, &err(80000, Some(2446079), "x")),
+            Verdict::RateLimited { hint: None, quota_block: false }
+        );
+        assert_eq!(
+            classify_graph_error(400, &err(17, Some(2446079), "x")),
+            Verdict::RateLimited { hint: None, quota_block: true }
+        );
+        assert_eq!(
+            classify_graph_error(400, &err(613, Some(1487742), "x")),
+            Verdict::RateLimited { hint: None, quota_block: false }
+        );
     }
 
     #[test]
     fn reduce_data_and_unknown_errors_are_told_apart() {
-        assert_eq!(classify_graph_error(500, &err(1, None, "Please reduce the amount of data you're asking for, then retry your request")), Verdict::ReduceData);
-        assert!(matches!(classify_graph_error(500, &err(1, Some(99), "An unknown error occurred")), Verdict::Transient(_)));
+        assert_eq!(
+            classify_graph_error(
+                500,
+                &err(1, None, "Please reduce the amount of data you're asking for, then retry your request")
+            ),
+            Verdict::ReduceData
+        );
+        assert!(matches!(
+            classify_graph_error(500, &err(1, Some(99), "An unknown error occurred")),
+            Verdict::Transient(_)
+        ));
     }
 
     #[test]
     fn report_not_ready_and_stale_cursor_have_their_own_verdicts() {
-        assert_eq!(classify_graph_error(400, &err(2601, Some(1815107), "Error accessing adreport job.")), Verdict::ReportNotReady);
+        assert_eq!(
+            classify_graph_error(400, &err(2601, Some(1815107), "Error accessing adreport job.")),
+            Verdict::ReportNotReady
+        );
         assert_eq!(classify_graph_error(400, &err(2642, None, "(#2642) Invalid cursors values")), Verdict::StaleCursor);
     }
 

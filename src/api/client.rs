@@ -221,7 +221,11 @@ impl Api {
     /// The next deadline: a backoff ending or a pause lifting.
     pub fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
         let backoff = self.delayed.iter().map(|(t, _)| (*t, TimeoutReason::Backoff)).min_by_key(|(t, _)| *t);
-        let pause = if self.pause_on_rate_limit && !self.ready.is_empty() { self.throttle.paused_until(self.now) } else { None };
+        let pause = if self.pause_on_rate_limit && !self.ready.is_empty() {
+            self.throttle.paused_until(self.now)
+        } else {
+            None
+        };
         match (backoff, pause) {
             (Some(b), Some(p)) => Some(if b.0 <= p.0 { b } else { p }),
             (b, p) => b.or(p),
@@ -272,7 +276,10 @@ impl Api {
                 self.throttle.on_success();
                 // A JSON answer lives on as `json` only: no second copy of a large page.
                 let body = if entry.call.expect_json { Vec::new() } else { response.body };
-                self.done.push_back((entry.id, Ok(Reply { status: response.status, headers: response.headers, body, json })));
+                self.done.push_back((
+                    entry.id,
+                    Ok(Reply { status: response.status, headers: response.headers, body, json }),
+                ));
             }
             Verdict::Transient(reason) => self.retry(entry, &reason, graph),
             Verdict::RateLimited { quota_block, .. } => {
@@ -311,7 +318,12 @@ impl Api {
         Ok(())
     }
 
-    pub fn handle_fetch_error(&mut self, id: RequestId, error: FetchError, now: Timestamp) -> Result<(), ConnectorError> {
+    pub fn handle_fetch_error(
+        &mut self,
+        id: RequestId,
+        error: FetchError,
+        now: Timestamp,
+    ) -> Result<(), ConnectorError> {
         self.now = self.now.max(now);
         let entry = self.take(id)?;
         match classify_fetch_error(&error) {
@@ -329,9 +341,9 @@ impl Api {
     }
 
     fn take(&mut self, id: RequestId) -> Result<Entry, ConnectorError> {
-        self.sent
-            .remove(&id)
-            .ok_or_else(|| ConnectorError::contract(format!("the host answered {id}, which was never sent or was already answered")))
+        self.sent.remove(&id).ok_or_else(|| {
+            ConnectorError::contract(format!("the host answered {id}, which was never sent or was already answered"))
+        })
     }
 
     fn retry(&mut self, mut entry: Entry, reason: &str, graph: Option<GraphError>) {
@@ -339,14 +351,17 @@ impl Api {
         match self.backoff.delay(entry.failures, &mut self.rng) {
             Some(wait) => {
                 self.stats.retries += 1;
-                self.log(LogLevel::Warn, format!(
-                    "retrying {} in {:.1} s (attempt {} failed: {})",
-                    describe(&entry.call.request),
-                    wait.as_secs_f64(),
-                    entry.failures,
-                    redact_token_params(reason)
-                ));
-                self.delayed.push((self.now.add(wait), entry));
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "retrying {} in {:.1} s (attempt {} failed: {})",
+                        describe(&entry.call.request),
+                        wait.as_secs_f64(),
+                        entry.failures,
+                        redact_token_params(reason)
+                    ),
+                );
+                self.delayed.push((self.now.plus(wait), entry));
             }
             None => {
                 let e = ConnectorError::exhausted(
@@ -475,7 +490,12 @@ mod tests {
         let mut a = api();
         a.submit(Call::graph(Request::get("https://g/act_1/ads?fields=id&limit=100"), CallKind::EdgePage));
         let (id, _) = a.poll_transmit().unwrap();
-        a.handle_response(id, graph_err(500, 1, None, "Please reduce the amount of data you're asking for, then retry your request"), Timestamp(0)).unwrap();
+        a.handle_response(
+            id,
+            graph_err(500, 1, None, "Please reduce the amount of data you're asking for, then retry your request"),
+            Timestamp(0),
+        )
+        .unwrap();
         let (t, _) = a.poll_timeout().unwrap();
         a.handle_timeout(t);
         let (_, req) = a.poll_transmit().unwrap();
@@ -496,7 +516,7 @@ mod tests {
         assert!(a.poll_transmit().is_none());
         let (t, reason) = a.poll_timeout().unwrap();
         assert_eq!(reason, TimeoutReason::QuotaWait);
-        assert_eq!(t, Timestamp(0).add(Duration::from_secs(120)));
+        assert_eq!(t, Timestamp(0).plus(Duration::from_secs(120)));
     }
 
     #[test]
@@ -504,7 +524,8 @@ mod tests {
         let mut a = api();
         a.submit(Call::graph(Request::get("https://g/x"), CallKind::EdgePage));
         let (id, _) = a.poll_transmit().unwrap();
-        a.handle_response(id, Response { status: 200, headers: vec![], body: b"{\"data\":[".to_vec() }, Timestamp(0)).unwrap();
+        a.handle_response(id, Response { status: 200, headers: vec![], body: b"{\"data\":[".to_vec() }, Timestamp(0))
+            .unwrap();
         assert!(a.poll_completion().is_none());
         assert_eq!(a.poll_timeout().unwrap().1, TimeoutReason::Backoff);
     }

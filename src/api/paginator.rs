@@ -16,9 +16,13 @@ pub const MAX_RESTARTS: u32 = 3;
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     Idle,
-    AwaitingPage { call: CallId },
+    AwaitingPage {
+        call: CallId,
+    },
     /// A page was handed over and another follows at this URL.
-    HasNext { url: String },
+    HasNext {
+        url: String,
+    },
     Done,
 }
 
@@ -144,7 +148,12 @@ mod tests {
 
     fn answer(api: &mut Api, body: Value) -> (CallId, CallOutcome) {
         let (id, _) = api.poll_transmit().expect("a page request");
-        api.handle_response(id, Response { status: 200, headers: vec![], body: body.to_string().into_bytes() }, Timestamp(0)).unwrap();
+        api.handle_response(
+            id,
+            Response { status: 200, headers: vec![], body: body.to_string().into_bytes() },
+            Timestamp(0),
+        )
+        .unwrap();
         api.poll_completion().unwrap()
     }
 

@@ -48,7 +48,10 @@ pub fn parse_usage(headers: &[(String, String)]) -> Option<Usage> {
         }
     };
     if let Some(v) = header(headers, "x-app-usage").and_then(|h| serde_json::from_str::<Value>(h).ok()) {
-        let pct = ["call_count", "total_time", "total_cputime"].iter().filter_map(|k| v.get(*k).and_then(num)).fold(0.0, f64::max);
+        let pct = ["call_count", "total_time", "total_cputime"]
+            .iter()
+            .filter_map(|k| v.get(*k).and_then(num))
+            .fold(0.0, f64::max);
         raise(pct, None);
     }
     if let Some(v) = header(headers, "x-ad-account-usage").and_then(|h| serde_json::from_str::<Value>(h).ok()) {
@@ -56,10 +59,15 @@ pub fn parse_usage(headers: &[(String, String)]) -> Option<Usage> {
         let reset = v.get("reset_time_duration").and_then(num).filter(|s| *s > 0.0).map(Duration::from_secs_f64);
         raise(pct, if pct >= MIN_RATE { reset } else { None });
     }
-    if let Some(Value::Object(map)) = header(headers, "x-business-use-case-usage").and_then(|h| serde_json::from_str::<Value>(h).ok()) {
+    if let Some(Value::Object(map)) =
+        header(headers, "x-business-use-case-usage").and_then(|h| serde_json::from_str::<Value>(h).ok())
+    {
         for entries in map.values() {
             for e in entries.as_array().into_iter().flatten() {
-                let pct = ["call_count", "total_time", "total_cputime"].iter().filter_map(|k| e.get(*k).and_then(num)).fold(0.0, f64::max);
+                let pct = ["call_count", "total_time", "total_cputime"]
+                    .iter()
+                    .filter_map(|k| e.get(*k).and_then(num))
+                    .fold(0.0, f64::max);
                 let eta = e
                     .get("estimated_time_to_regain_access")
                     .and_then(num)
@@ -114,7 +122,7 @@ impl Throttle {
         if let Some(usage) = parse_usage(headers) {
             self.last_usage = usage.pct;
             if let Some(pause) = pause_for(usage) {
-                self.pause(now.add(pause), TimeoutReason::ThrottlePause);
+                self.pause(now.plus(pause), TimeoutReason::ThrottlePause);
             }
         }
     }
@@ -133,7 +141,7 @@ impl Throttle {
             return None;
         }
         self.quota_waited += wait;
-        self.pause(now.add(wait), TimeoutReason::QuotaWait);
+        self.pause(now.plus(wait), TimeoutReason::QuotaWait);
         Some(wait)
     }
 
@@ -171,7 +179,13 @@ mod tests {
     fn reads_numbers_sent_as_strings_and_missing_keys() {
         let u = parse_usage(&h("x-app-usage", r#"{"call_count":"28","total_time":91}"#)).unwrap();
         assert_eq!(u.pct, 91.0);
-        assert_eq!(parse_insights_throttle(&h("x-fb-ads-insights-throttle", r#"{"app_id_util_pct":"100","acc_id_util_pct":10}"#)), Some(100.0));
+        assert_eq!(
+            parse_insights_throttle(&h(
+                "x-fb-ads-insights-throttle",
+                r#"{"app_id_util_pct":"100","acc_id_util_pct":10}"#
+            )),
+            Some(100.0)
+        );
         assert_eq!(parse_usage(&[]), None);
     }
 
@@ -206,7 +220,10 @@ mod tests {
     #[test]
     fn quota_blocks_wait_the_hint_and_give_up_after_an_hour() {
         let mut t = Throttle::default();
-        let eta = h("x-business-use-case-usage", r#"{"1":[{"type":"ads_insights","call_count":100,"estimated_time_to_regain_access":2}]}"#);
+        let eta = h(
+            "x-business-use-case-usage",
+            r#"{"1":[{"type":"ads_insights","call_count":100,"estimated_time_to_regain_access":2}]}"#,
+        );
         assert_eq!(t.on_quota_block(&eta, Timestamp(0)), Some(Duration::from_secs(120)));
         let mut waits = 1;
         while t.on_quota_block(&[], Timestamp(0)).is_some() {

@@ -11,7 +11,7 @@ use crate::api::client::{Call, CallId, CallKind, CallOutcome};
 use crate::api::paginator::Paginator;
 use crate::catalog::{Selected, SyncMode};
 use crate::commands::graph_url;
-use crate::config::{ADSET_STATUSES, AD_STATUSES, CAMPAIGN_STATUSES, Config};
+use crate::config::{AD_STATUSES, ADSET_STATUSES, CAMPAIGN_STATUSES, Config};
 use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
 use crate::protocol::{LogLevel, Message};
@@ -28,7 +28,11 @@ const AD_ACCOUNT_PRIVILEGED_FIELDS: &[&str] = &["owner", "funding_source_details
 #[derive(Debug)]
 enum Phase {
     /// Reading this account's listing.
-    Listing { account: usize, paginator: Paginator, retried_without_privileged: bool },
+    Listing {
+        account: usize,
+        paginator: Paginator,
+        retried_without_privileged: bool,
+    },
     Finished,
 }
 
@@ -160,7 +164,11 @@ impl EntityReader {
         let fields = fields.join(",");
         if self.def.edge.is_empty() {
             let path = format!("act_{account}");
-            return format!("{}?{}", graph_url(&config.api_version, &path), encode_query(&[("fields", fields.as_str())]));
+            return format!(
+                "{}?{}",
+                graph_url(&config.api_version, &path),
+                encode_query(&[("fields", fields.as_str())])
+            );
         }
         let mut params: Vec<(&str, String)> = vec![("fields", fields), ("limit", config.page_size.to_string())];
         let since = self
@@ -228,11 +236,16 @@ impl EntityReader {
                     }
                     self.finish_account(account, cx);
                 }
-                Err(e) if !retried && e.graph.as_ref().is_some_and(|g| g.code == 200 || g.code == 100 || g.code == 10) => {
-                    cx.log(LogLevel::Warn, format!(
-                        "ad_account {account_id}: the token may not read {}; reading the account without them",
-                        AD_ACCOUNT_PRIVILEGED_FIELDS.join(", ")
-                    ));
+                Err(e)
+                    if !retried && e.graph.as_ref().is_some_and(|g| g.code == 200 || g.code == 100 || g.code == 10) =>
+                {
+                    cx.log(
+                        LogLevel::Warn,
+                        format!(
+                            "ad_account {account_id}: the token may not read {}; reading the account without them",
+                            AD_ACCOUNT_PRIVILEGED_FIELDS.join(", ")
+                        ),
+                    );
                     self.start_account(account, cx, true);
                 }
                 Err(e) => self.fail_account(account, e.error, cx),
@@ -261,9 +274,10 @@ impl EntityReader {
             let Some(record) = self.prepare(item, &account_id, cx) else { continue };
             if thumbnails {
                 // Held until its thumbnail arrives, so the page's records leave in order.
-                let call = record.get("thumbnail_url").and_then(Value::as_str).map(|url| {
-                    cx.api.submit(Call::external(Request::get(url.to_string()), CallKind::Thumbnail))
-                });
+                let call = record
+                    .get("thumbnail_url")
+                    .and_then(Value::as_str)
+                    .map(|url| cx.api.submit(Call::external(Request::get(url.to_string()), CallKind::Thumbnail)));
                 self.held.push((record, call));
             } else {
                 self.emit(record, cx);
@@ -296,7 +310,11 @@ impl EntityReader {
         slot.1 = None;
         let data_url = match outcome {
             Ok(reply) => {
-                let content_type = reply.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")).map_or("image/png", |(_, v)| v.as_str());
+                let content_type = reply
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                    .map_or("image/png", |(_, v)| v.as_str());
                 Value::from(format!("data:{content_type};base64,{}", base64(&reply.body)))
             }
             Err(e) => {
@@ -321,10 +339,10 @@ impl EntityReader {
             record.insert("account_id".into(), Value::from(account_id));
         }
         schema::normalise(&mut record, &self.props);
-        if let Some(c) = self.def.cursor.and_then(|k| record.get(k)).and_then(Value::as_str).and_then(cursor::parse) {
-            if self.progress.max_cursor.is_none_or(|m| c > m) {
-                self.progress.max_cursor = Some(c);
-            }
+        if let Some(c) = self.def.cursor.and_then(|k| record.get(k)).and_then(Value::as_str).and_then(cursor::parse)
+            && self.progress.max_cursor.is_none_or(|m| c > m)
+        {
+            self.progress.max_cursor = Some(c);
         }
         Some(record)
     }

@@ -42,7 +42,7 @@ impl Cx<'_> {
 
 /// A stream's reader.
 pub enum Reader {
-    Entity(entity::EntityReader),
+    Entity(Box<entity::EntityReader>),
     Insights(Box<insights::InsightsReader>),
 }
 
@@ -186,8 +186,12 @@ impl ReadMachine {
             let state = self.states.remove(&name);
             self.core.emit(Message::stream_status(now, &name, StreamStatus::Started));
             let mut reader = match &selected.stream {
-                Stream::Entity(_) => Reader::Entity(entity::EntityReader::new(&selected, state.as_ref(), config)),
-                Stream::Insight(_) => Reader::Insights(Box::new(insights::InsightsReader::new(&selected, state.as_ref(), config, now))),
+                Stream::Entity(_) => {
+                    Reader::Entity(Box::new(entity::EntityReader::new(&selected, state.as_ref(), config)))
+                }
+                Stream::Insight(_) => {
+                    Reader::Insights(Box::new(insights::InsightsReader::new(&selected, state.as_ref(), config, now)))
+                }
             };
             self.running_sent = false;
             let mut cx = Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now };

@@ -31,6 +31,8 @@ impl Io for SimIo<'_> {
             headers: request.headers.clone(),
             body: request.body.clone().unwrap_or_default(),
         };
+        // Real time, to report how much of a benchmark the simulator itself costs.
+        #[allow(clippy::disallowed_methods)]
         let t = std::time::Instant::now();
         let answer = self.sim.handle(&req);
         self.sim_time += t.elapsed();
@@ -116,7 +118,13 @@ pub fn catalog(config: &Value, now: i64, streams: &[&str]) -> Value {
 }
 
 /// Runs a read to the end (or until `stop_after` messages) and sorts out what it emitted.
-pub fn read(sim: &mut Simulator, config: &Value, catalog: &Value, state: Option<&str>, stop_after: Option<usize>) -> Output {
+pub fn read(
+    sim: &mut Simulator,
+    config: &Value,
+    catalog: &Value,
+    state: Option<&str>,
+    stop_after: Option<usize>,
+) -> Output {
     let now = Timestamp::from_millis(sim.now_ms());
     let machine = ReadMachine::new(&config.to_string(), &catalog.to_string(), state, 7, now);
     let mut driver = Driver::new(machine);

@@ -172,15 +172,8 @@ impl Default for SimConfig {
 }
 
 /// Names accepted by [`SimConfig::preset`].
-const PRESET_NAMES: &[&str] = &[
-    "calm",
-    "flaky",
-    "throttled",
-    "failing_jobs",
-    "stuck_jobs",
-    "huge_account",
-    "token_expired",
-];
+const PRESET_NAMES: &[&str] =
+    &["calm", "flaky", "throttled", "failing_jobs", "stuck_jobs", "huge_account", "token_expired"];
 
 impl SimConfig {
     /// The named preset, or `None` for an unknown name. See [`SimConfig::preset_names`].

@@ -86,7 +86,8 @@ fn apply_filter(kind: Kind, f: &Filter, q: &mut ListQuery) -> Result<(), ApiErro
         ("effective_status", "IN") if hierarchical(kind) => q.statuses.extend(f.strings()),
         ("effective_status", "NOT_IN") if hierarchical(kind) => q.not_statuses.extend(f.strings()),
         ("updated_time", op) => {
-            let v = f.int().ok_or_else(|| ApiError::invalid_param("updated_time filter value must be a unix timestamp"))?;
+            let v =
+                f.int().ok_or_else(|| ApiError::invalid_param("updated_time filter value must be a unix timestamp"))?;
             match op {
                 "GREATER_THAN" => q.updated_after = Some(q.updated_after.map_or(v, |x| x.max(v))),
                 "GREATER_THAN_OR_EQUAL" => q.updated_from = Some(v),
@@ -160,7 +161,13 @@ pub fn list_activities(world: &World, account: usize, params: &Params, t_s: i64)
 }
 
 /// Activity indices newest first within optional inclusive bounds.
-pub fn activities_between(world: &World, account: usize, since: Option<i64>, until: Option<i64>, t_s: i64) -> Vec<usize> {
+pub fn activities_between(
+    world: &World,
+    account: usize,
+    since: Option<i64>,
+    until: Option<i64>,
+    t_s: i64,
+) -> Vec<usize> {
     let acts = &world.accounts[account].activities;
     let mut idx: Vec<usize> = (0..acts.len())
         .filter(|&i| {

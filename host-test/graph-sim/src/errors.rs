@@ -195,7 +195,9 @@ impl ApiError {
         ApiError::new(
             400,
             2635,
-            format!("(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: {latest}."),
+            format!(
+                "(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: {latest}."
+            ),
         )
     }
 
@@ -232,15 +234,19 @@ impl ApiError {
 
     /// Start date beyond 37 months (3018).
     pub fn beyond_37_months() -> Self {
-        ApiError::new(400, 3018, "(#3018) The start date of the time range cannot be beyond 37 months from the current date")
+        ApiError::new(
+            400,
+            3018,
+            "(#3018) The start date of the time range cannot be beyond 37 months from the current date",
+        )
     }
 
     /// Invalid breakdown combination (2/1504041).
     pub fn invalid_breakdowns(detail: &str) -> Self {
-        ApiError::new(400, 2, format!("(#2) Invalid Breakdowns: {detail}"))
-            .sub(1_504_041)
-            .transient(false)
-            .user("Invalid Breakdowns", "The breakdowns requested cannot be combined. Please check the breakdown combinations supported.")
+        ApiError::new(400, 2, format!("(#2) Invalid Breakdowns: {detail}")).sub(1_504_041).transient(false).user(
+            "Invalid Breakdowns",
+            "The breakdowns requested cannot be combined. Please check the breakdown combinations supported.",
+        )
     }
 
     /// Batch with more than 50 operations.

@@ -614,14 +614,8 @@ pub const ACTION_BREAKDOWN: &[&str] = &[
 ];
 
 /// Graph fields the schemas above leave out but real clients ask for.
-pub const AD_SET_EXTRA: &[&str] = &[
-    "status",
-    "configured_status",
-    "campaign",
-    "optimization_goal",
-    "billing_event",
-    "account",
-];
+pub const AD_SET_EXTRA: &[&str] =
+    &["status", "configured_status", "campaign", "optimization_goal", "billing_event", "account"];
 
 /// Graph fields of Ad that the `ads` schema leaves out.
 pub const AD_EXTRA: &[&str] = &["configured_status", "adset", "campaign", "preview_shareable_link"];

@@ -33,7 +33,16 @@ const BREAKDOWN_VALUES: &[(&str, &[&str])] = &[
     ("publisher_platform", &["facebook", "instagram", "audience_network", "messenger"]),
     (
         "platform_position",
-        &["feed", "facebook_stories", "marketplace", "stream", "instagram_stories", "instagram_reels", "classic", "messenger_inbox"],
+        &[
+            "feed",
+            "facebook_stories",
+            "marketplace",
+            "stream",
+            "instagram_stories",
+            "instagram_reels",
+            "classic",
+            "messenger_inbox",
+        ],
     ),
     ("impression_device", &["iphone", "android_smartphone", "desktop", "ipad"]),
     ("device_platform", &["mobile_app", "mobile_web", "desktop"]),
@@ -44,12 +53,30 @@ const BREAKDOWN_VALUES: &[(&str, &[&str])] = &[
 
 /// Hour buckets as Graph labels them.
 const HOURS: &[&str] = &[
-    "00:00:00 - 00:59:59", "01:00:00 - 01:59:59", "02:00:00 - 02:59:59", "03:00:00 - 03:59:59",
-    "04:00:00 - 04:59:59", "05:00:00 - 05:59:59", "06:00:00 - 06:59:59", "07:00:00 - 07:59:59",
-    "08:00:00 - 08:59:59", "09:00:00 - 09:59:59", "10:00:00 - 10:59:59", "11:00:00 - 11:59:59",
-    "12:00:00 - 12:59:59", "13:00:00 - 13:59:59", "14:00:00 - 14:59:59", "15:00:00 - 15:59:59",
-    "16:00:00 - 16:59:59", "17:00:00 - 17:59:59", "18:00:00 - 18:59:59", "19:00:00 - 19:59:59",
-    "20:00:00 - 20:59:59", "21:00:00 - 21:59:59", "22:00:00 - 22:59:59", "23:00:00 - 23:59:59",
+    "00:00:00 - 00:59:59",
+    "01:00:00 - 01:59:59",
+    "02:00:00 - 02:59:59",
+    "03:00:00 - 03:59:59",
+    "04:00:00 - 04:59:59",
+    "05:00:00 - 05:59:59",
+    "06:00:00 - 06:59:59",
+    "07:00:00 - 07:59:59",
+    "08:00:00 - 08:59:59",
+    "09:00:00 - 09:59:59",
+    "10:00:00 - 10:59:59",
+    "11:00:00 - 11:59:59",
+    "12:00:00 - 12:59:59",
+    "13:00:00 - 13:59:59",
+    "14:00:00 - 14:59:59",
+    "15:00:00 - 15:59:59",
+    "16:00:00 - 16:59:59",
+    "17:00:00 - 17:59:59",
+    "18:00:00 - 18:59:59",
+    "19:00:00 - 19:59:59",
+    "20:00:00 - 20:59:59",
+    "21:00:00 - 21:59:59",
+    "22:00:00 - 22:59:59",
+    "23:00:00 - 23:59:59",
 ];
 
 /// The publisher platform each placement belongs to (pairs `platform_position` with its platform).
@@ -225,7 +252,11 @@ pub fn parse(
         Some("monthly") => Increment::Monthly,
         Some(n) => match n.parse::<u32>() {
             Ok(d @ 1..=90) => Increment::Days(d),
-            _ => return Err(ApiError::invalid_param("time_increment must be an integer between 1 and 90, monthly or all_days")),
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "time_increment must be an integer between 1 and 90, monthly or all_days",
+                ));
+            }
         },
     };
     let filters = match params.get("filtering") {
@@ -236,7 +267,19 @@ pub fn parse(
         check_filter(f)?;
     }
     let _ = cfg;
-    Ok(Spec { account, object, level, fields, breakdowns, action_breakdowns, windows, since, until, increment, filters })
+    Ok(Spec {
+        account,
+        object,
+        level,
+        fields,
+        breakdowns,
+        action_breakdowns,
+        windows,
+        since,
+        until,
+        increment,
+        filters,
+    })
 }
 
 /// Rejects breakdown combinations Graph refuses (code 2 / 1504041).
@@ -299,7 +342,9 @@ fn date_range(params: &Params, today: NaiveDate) -> Result<(NaiveDate, NaiveDate
             "maximum" | "data_maximum" => (days(RETENTION_DAYS), today),
             "this_month" => (today.with_day(1).unwrap_or(today), today),
             other => {
-                return Err(ApiError::invalid_param(format!("date_preset must be one of the supported presets, got {other}")));
+                return Err(ApiError::invalid_param(format!(
+                    "date_preset must be one of the supported presets, got {other}"
+                )));
             }
         }
     };
@@ -342,7 +387,10 @@ fn action_tuples(ab: &[String]) -> (Vec<String>, Vec<Vec<String>>) {
     }
     // Paired dimensions move together: a target and its destination, a card id and its name.
     let paired = |a: &str, b: &str| (keys.iter().position(|k| k == a), keys.iter().position(|k| k == b));
-    for (a, b) in [paired("action_target_id", "action_destination"), paired("action_carousel_card_id", "action_carousel_card_name")] {
+    for (a, b) in [
+        paired("action_target_id", "action_destination"),
+        paired("action_carousel_card_id", "action_carousel_card_name"),
+    ] {
         if let (Some(a), Some(b)) = (a, b) {
             idx.retain(|t| t[a] == t[b]);
         }
@@ -387,7 +435,17 @@ fn base_cell(seed: u64, ad_h: u64, day: i64) -> Option<Cell> {
         unique_clicks: clicks * 9 / 10,
         unique_link_clicks: link_clicks * 9 / 10,
         outbound: link_clicks * 8 / 10,
-        video: [plays, plays * 7 / 10, plays / 2, plays * 3 / 10, plays / 5, plays / 6, plays / 4, plays / 8, plays * 8 / 10],
+        video: [
+            plays,
+            plays * 7 / 10,
+            plays / 2,
+            plays * 3 / 10,
+            plays / 5,
+            plays / 6,
+            plays / 4,
+            plays / 8,
+            plays * 8 / 10,
+        ],
         ..Cell::default()
     };
     for (t, _) in ACTION_TYPES.iter().enumerate() {
@@ -550,8 +608,7 @@ pub fn run(world: &World, cfg: &SimConfig, spec: &Spec, now_ms: i64) -> Vec<Valu
             }
         }
     }
-    let windows: Vec<usize> =
-        spec.windows.iter().filter_map(|w| WINDOWS.iter().position(|x| x == w)).collect();
+    let windows: Vec<usize> = spec.windows.iter().filter_map(|w| WINDOWS.iter().position(|x| x == w)).collect();
     let labels = ActionLabels { keys: ab_keys, tuples: ab_tuples, windows };
     groups
         .into_iter()
@@ -598,7 +655,9 @@ fn render_row(
             "attribution_setting" => adset.map(|_| json!("7d_click_1d_view")),
             "quality_ranking" | "engagement_rate_ranking" | "conversion_rate_ranking" => ad.map(|_| json!("UNKNOWN")),
             "created_time" => ad.map(|a| json!(graph_time(world.objs[a].created_s, acc.offset_s)[..10].to_string())),
-            "updated_time" => ad.map(|a| json!(graph_time(world.state(a, t_s).updated_s, acc.offset_s)[..10].to_string())),
+            "updated_time" => {
+                ad.map(|a| json!(graph_time(world.state(a, t_s).updated_s, acc.offset_s)[..10].to_string()))
+            }
             "date_start" | "date_stop" => None,
             other => metric(other, cell, labels),
         };

@@ -106,7 +106,10 @@ impl ReportRun {
         m.insert("async_percent_completion".into(), json!(st.percent));
         m.insert("date_start".into(), json!(date_str(self.spec.since)));
         m.insert("date_stop".into(), json!(date_str(self.spec.until)));
-        m.insert("is_running".into(), json!(st.status != "Job Completed" && st.status != "Job Failed" && st.status != "Job Skipped"));
+        m.insert(
+            "is_running".into(),
+            json!(st.status != "Job Completed" && st.status != "Job Failed" && st.status != "Job Skipped"),
+        );
         if st.completed {
             m.insert("time_completed".into(), json!((self.created_ms + self.duration_ms).div_euclid(1000)));
         }
@@ -159,9 +162,6 @@ impl Jobs {
 
     /// Runs of an account loading the backend at `now_ms`.
     pub fn loading(&self, account: Option<usize>, now_ms: i64) -> usize {
-        self.runs
-            .values()
-            .filter(|r| account.is_none_or(|a| r.account == a) && r.is_loading(now_ms))
-            .count()
+        self.runs.values().filter(|r| account.is_none_or(|a| r.account == a) && r.is_loading(now_ms)).count()
     }
 }

@@ -180,8 +180,7 @@ pub fn split_count(total: u64, weights: &[u64]) -> Vec<u64> {
     let s = u128::from(sum);
     let mut shares: Vec<u64> = weights.iter().map(|w| (t * u128::from(*w) / s) as u64).collect();
     let assigned: u64 = shares.iter().sum();
-    let mut order: Vec<(u128, usize)> =
-        weights.iter().enumerate().map(|(i, w)| (t * u128::from(*w) % s, i)).collect();
+    let mut order: Vec<(u128, usize)> = weights.iter().enumerate().map(|(i, w)| (t * u128::from(*w) % s, i)).collect();
     order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for (_, i) in order.into_iter().take((total - assigned) as usize) {
         shares[i] += 1;
@@ -313,11 +312,13 @@ pub fn metric(field: &str, c: &Cell, labels: &ActionLabels) -> Option<Value> {
         "cost_per_conversion" => Some(labels.cost_list(c, Some(conv))),
         "outbound_clicks" => Some(single("outbound_click", c.outbound.to_string())),
         "unique_outbound_clicks" => Some(single("outbound_click", (c.outbound * 9 / 10).to_string())),
-        "outbound_clicks_ctr" => {
-            r(c.outbound as f64 * 100.0, c.impressions).map(|v| single("outbound_click", v.as_str().unwrap_or("0").into()))
+        "outbound_clicks_ctr" => r(c.outbound as f64 * 100.0, c.impressions)
+            .map(|v| single("outbound_click", v.as_str().unwrap_or("0").into())),
+        "cost_per_outbound_click" => {
+            r(dollars, c.outbound).map(|v| single("outbound_click", v.as_str().unwrap_or("0").into()))
         }
-        "cost_per_outbound_click" => r(dollars, c.outbound).map(|v| single("outbound_click", v.as_str().unwrap_or("0").into())),
-        "website_ctr" => r(c.link_clicks as f64 * 100.0, c.impressions).map(|v| single("link_click", v.as_str().unwrap_or("0").into())),
+        "website_ctr" => r(c.link_clicks as f64 * 100.0, c.impressions)
+            .map(|v| single("link_click", v.as_str().unwrap_or("0").into())),
         "purchase_roas" | "website_purchase_roas" => {
             if purchases == 0 {
                 None
@@ -333,10 +334,16 @@ pub fn metric(field: &str, c: &Cell, labels: &ActionLabels) -> Option<Value> {
         "video_p100_watched_actions" => (c.video[5] > 0).then(|| single("video_view", c.video[5].to_string())),
         "video_15_sec_watched_actions" => (c.video[6] > 0).then(|| single("video_view", c.video[6].to_string())),
         "video_30_sec_watched_actions" => (c.video[7] > 0).then(|| single("video_view", c.video[7].to_string())),
-        "video_continuous_2_sec_watched_actions" => (c.video[8] > 0).then(|| single("video_view", c.video[8].to_string())),
+        "video_continuous_2_sec_watched_actions" => {
+            (c.video[8] > 0).then(|| single("video_view", c.video[8].to_string()))
+        }
         "cost_per_thruplay" => r(dollars, c.video[6]).map(|v| single("video_view", v.as_str().unwrap_or("0").into())),
-        "cost_per_15_sec_video_view" => r(dollars, c.video[6]).map(|v| single("video_view", v.as_str().unwrap_or("0").into())),
-        "cost_per_2_sec_continuous_video_view" => r(dollars, c.video[8]).map(|v| single("video_view", v.as_str().unwrap_or("0").into())),
+        "cost_per_15_sec_video_view" => {
+            r(dollars, c.video[6]).map(|v| single("video_view", v.as_str().unwrap_or("0").into()))
+        }
+        "cost_per_2_sec_continuous_video_view" => {
+            r(dollars, c.video[8]).map(|v| single("video_view", v.as_str().unwrap_or("0").into()))
+        }
         "social_spend" => Some(json!("0")),
         _ => None,
     }

@@ -95,10 +95,7 @@ impl Listing<'_> {
         {
             let c = self.cursor(offset, 1);
             body.insert("data".into(), json!([]));
-            body.insert(
-                "paging".into(),
-                json!({"cursors": {"before": c, "after": c}, "next": self.next_url(&c)}),
-            );
+            body.insert("paging".into(), json!({"cursors": {"before": c, "after": c}, "next": self.next_url(&c)}));
             return Ok(self.with_summary(body, total));
         }
         let end = (offset + limit).min(total);
@@ -107,10 +104,7 @@ impl Listing<'_> {
         body.insert("data".into(), Value::Array(data));
         if !(empty && offset == 0) {
             let mut paging = Map::new();
-            paging.insert(
-                "cursors".into(),
-                json!({"before": self.cursor(offset, 0), "after": self.cursor(end, 0)}),
-            );
+            paging.insert("cursors".into(), json!({"before": self.cursor(offset, 0), "after": self.cursor(end, 0)}));
             if end < total {
                 paging.insert("next".into(), json!(self.next_url(&self.cursor(end, 0))));
             }

@@ -20,9 +20,7 @@ pub struct Params {
 impl Params {
     /// Parses an `application/x-www-form-urlencoded` string.
     pub fn parse(s: &str) -> Params {
-        let pairs = form_urlencoded::parse(s.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let pairs = form_urlencoded::parse(s.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         Params { pairs }
     }
 
@@ -79,11 +77,9 @@ impl Params {
 pub fn parse_list(name: &str, raw: &str) -> Result<Vec<String>, ApiError> {
     let t = raw.trim();
     if t.starts_with('[') {
-        let v: Value = serde_json::from_str(t)
-            .map_err(|_| ApiError::invalid_param(format!("Param {name} must be an array.")))?;
-        let arr = v
-            .as_array()
-            .ok_or_else(|| ApiError::invalid_param(format!("Param {name} must be an array.")))?;
+        let v: Value =
+            serde_json::from_str(t).map_err(|_| ApiError::invalid_param(format!("Param {name} must be an array.")))?;
+        let arr = v.as_array().ok_or_else(|| ApiError::invalid_param(format!("Param {name} must be an array.")))?;
         let mut out = Vec::with_capacity(arr.len());
         for item in arr {
             match item {
@@ -248,11 +244,7 @@ pub fn split_url(url: &str) -> Target {
         Some((p, q)) => (p, q.to_string()),
         None => (rest, String::new()),
     };
-    let mut segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
+    let mut segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
     let mut version = None;
     if let Some(first) = segments.first()
         && is_version(first)
@@ -268,7 +260,10 @@ pub fn is_version(s: &str) -> bool {
     let Some(rest) = s.strip_prefix('v') else { return false };
     match rest.split_once('.') {
         Some((a, b)) => {
-            !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit())
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
         }
         None => false,
     }

@@ -102,11 +102,15 @@ impl RateLimiter {
                 return Err(if c.insights {
                     ApiError::new(400, 613, "(#613) Calls to this api have exceeded the rate limit.")
                         .sub(1_487_742)
-                        .user("Too many calls", "There have been too many calls from this ad-account. Please wait a bit and try again.")
+                        .user(
+                            "Too many calls",
+                            "There have been too many calls from this ad-account. Please wait a bit and try again.",
+                        )
                 } else {
-                    ApiError::new(400, 17, "(#17) User request limit reached")
-                        .sub(2_446_079)
-                        .user("Ad Account Has Too Many API Calls", "There have been too many calls from this ad-account. Please wait a bit and try again.")
+                    ApiError::new(400, 17, "(#17) User request limit reached").sub(2_446_079).user(
+                        "Ad Account Has Too Many API Calls",
+                        "There have been too many calls from this ad-account. Please wait a bit and try again.",
+                    )
                 });
             }
             let (drain, quota, code, what) = if c.insights {
@@ -124,10 +128,10 @@ impl RateLimiter {
                 .transient(false));
             }
             if c.job_create && acc_load >= 100.0 {
-                return Err(ApiError::new(400, 4, "(#4) Too many API requests")
-                    .sub(1_504_022)
-                    .transient(true)
-                    .user("Too many API requests", "The insights backend is busy for this ad account; wait for running reports to finish."));
+                return Err(ApiError::new(400, 4, "(#4) Too many API requests").sub(1_504_022).transient(true).user(
+                    "Too many API requests",
+                    "The insights backend is busy for this ad account; wait for running reports to finish.",
+                ));
             }
         }
         self.charge(c, now_ms);

@@ -19,7 +19,9 @@ use crate::log::{CallLogEntry, CallStatus, Counters, RequestKind};
 use crate::paging::Listing;
 use crate::params::{FieldSpec, Params, parse_fields, split_url};
 use crate::ratelimit::{CallClass, RateLimiter};
-use crate::render::{ACCOUNT_NODE, ACTIVITY_NODE, check_fields, render_account, render_activity, render_object, select};
+use crate::render::{
+    ACCOUNT_NODE, ACTIVITY_NODE, check_fields, render_account, render_activity, render_object, select,
+};
 use crate::rng::{SplitMix64, mix, unit};
 use crate::time::utc_human;
 use crate::world::{Kind, World};
@@ -27,10 +29,10 @@ use crate::{SimRequest, SimResponse, TransportFault};
 
 /// A 1×1 transparent PNG served for creative thumbnails.
 const PNG_1X1: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
-    0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00,
-    0x0A, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D,
-    0xB4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0A, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0x00, 0x01, 0x00, 0x00, 0x05, 0x00, 0x01, 0x0D, 0x0A, 0x2D, 0xB4, 0x00, 0x00,
+    0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
 /// Salt mixed into the seed for the fault stream, so faults and world facts are independent.
@@ -44,7 +46,11 @@ pub(crate) enum Route {
     Account(usize),
     Edge(usize, Edge, String),
     Object(usize),
-    Insights { account: usize, object: Option<usize>, node: String },
+    Insights {
+        account: usize,
+        object: Option<usize>,
+        node: String,
+    },
     ReportStatus(String),
     ReportResults(String),
     /// A fixed answer (the token's user and its businesses).
@@ -248,7 +254,8 @@ impl Simulator {
             }
         }
         let token = params.get("access_token").map(str::to_string).or(bearer);
-        let mut served = self.serve(&method, target.version.as_deref(), &target.segments, &params, token.as_deref(), injected, 0);
+        let mut served =
+            self.serve(&method, target.version.as_deref(), &target.segments, &params, token.as_deref(), injected, 0);
         if served.status == 200 && method == "GET" && served.content_type.starts_with("application/json") {
             match injected {
                 Injected::Malformed => {
@@ -297,10 +304,12 @@ impl Simulator {
             [me, e] if me == "me" && e == "business_users" && !post => {
                 (Route::Static(self.business_users()), RequestKind::EdgeList(e.clone()), None)
             }
-            [node, e] if e == "assigned_users" && node.starts_with("act_") && !post => match self.world.account_index(node) {
-                Some(a) => (Route::Static(self.assigned_users()), RequestKind::EdgeList(e.clone()), Some(a)),
-                None => (Route::Error(ApiError::unsupported_get(node)), RequestKind::EdgeList(e.clone()), None),
-            },
+            [node, e] if e == "assigned_users" && node.starts_with("act_") && !post => {
+                match self.world.account_index(node) {
+                    Some(a) => (Route::Static(self.assigned_users()), RequestKind::EdgeList(e.clone()), Some(a)),
+                    None => (Route::Error(ApiError::unsupported_get(node)), RequestKind::EdgeList(e.clone()), None),
+                }
+            }
             [node] => {
                 if node.starts_with("act_") {
                     return match self.world.account_index(node) {
@@ -318,7 +327,11 @@ impl Simulator {
                 }
                 if let Some(run) = self.jobs.runs.get(node.as_str()) {
                     if post {
-                        return (Route::Error(ApiError::unsupported_post(node)), RequestKind::JobStatus, Some(run.account));
+                        return (
+                            Route::Error(ApiError::unsupported_post(node)),
+                            RequestKind::JobStatus,
+                            Some(run.account),
+                        );
                     }
                     return (Route::ReportStatus(node.clone()), RequestKind::JobStatus, Some(run.account));
                 }
@@ -335,14 +348,22 @@ impl Simulator {
                 if let Some(&i) = self.world.by_id.get(node.as_str()) {
                     let o = &self.world.objs[i];
                     if matches!(o.kind, Kind::Campaign | Kind::AdSet | Kind::Ad) {
-                        return (Route::Insights { account: o.account, object: Some(i), node: node.clone() }, kind, Some(o.account));
+                        return (
+                            Route::Insights { account: o.account, object: Some(i), node: node.clone() },
+                            kind,
+                            Some(o.account),
+                        );
                     }
                     let err = ApiError::nonexisting_field("insights", o.kind.node_type());
                     return (Route::Error(err), kind, Some(o.account));
                 }
                 if let Some(run) = self.jobs.runs.get(node.as_str()) {
                     if post {
-                        return (Route::Error(ApiError::unsupported_post(node)), RequestKind::JobResults, Some(run.account));
+                        return (
+                            Route::Error(ApiError::unsupported_post(node)),
+                            RequestKind::JobResults,
+                            Some(run.account),
+                        );
                     }
                     return (Route::ReportResults(node.clone()), RequestKind::JobResults, Some(run.account));
                 }
@@ -353,7 +374,9 @@ impl Simulator {
                 match (self.world.account_index(node), edge(e)) {
                     (Some(a), Some(ed)) if !post => (Route::Edge(a, ed, e.clone()), kind, Some(a)),
                     (Some(a), Some(_)) => (Route::Error(ApiError::unsupported_post(node)), kind, Some(a)),
-                    (Some(a), None) => (Route::Error(ApiError::nonexisting_field(e, ACCOUNT_NODE)), RequestKind::Unknown, Some(a)),
+                    (Some(a), None) => {
+                        (Route::Error(ApiError::nonexisting_field(e, ACCOUNT_NODE)), RequestKind::Unknown, Some(a))
+                    }
                     (None, _) => (Route::Error(ApiError::unsupported_get(node)), kind, None),
                 }
             }
@@ -376,7 +399,13 @@ impl Simulator {
         let (route, kind, account) = self.classify(method, seg);
         self.counters.request(&kind);
         if route == Route::Thumbnail {
-            return Served { status: 200, headers: Vec::new(), body: PNG_1X1.to_vec(), kind, content_type: "image/png" };
+            return Served {
+                status: 200,
+                headers: Vec::new(),
+                body: PNG_1X1.to_vec(),
+                kind,
+                content_type: "image/png",
+            };
         }
         let insights_call = matches!(
             kind,
@@ -412,7 +441,8 @@ impl Simulator {
         match injected {
             Injected::Http500 => {
                 self.counters.fault("http_500");
-                let e = ApiError::new(500, 2, "An unexpected error has occurred. Please retry your request later.").transient(true);
+                let e = ApiError::new(500, 2, "An unexpected error has occurred. Please retry your request later.")
+                    .transient(true);
                 return self.error(e, kind, class, op);
             }
             Injected::Transient => {
@@ -440,7 +470,13 @@ impl Simulator {
         match result {
             Ok(body) => {
                 let headers = self.usage_headers(class);
-                Served { status: 200, headers, body: body.to_string().into_bytes(), kind, content_type: "application/json; charset=UTF-8" }
+                Served {
+                    status: 200,
+                    headers,
+                    body: body.to_string().into_bytes(),
+                    kind,
+                    content_type: "application/json; charset=UTF-8",
+                }
             }
             Err(e) => self.error(e, kind, class, op),
         }
@@ -472,7 +508,14 @@ impl Simulator {
         }
     }
 
-    fn execute(&mut self, route: Route, method: &str, version: &str, seg: &[String], params: &Params) -> Result<Value, ApiError> {
+    fn execute(
+        &mut self,
+        route: Route,
+        method: &str,
+        version: &str,
+        seg: &[String],
+        params: &Params,
+    ) -> Result<Value, ApiError> {
         let t_s = self.now_ms.div_euclid(1000);
         let path = seg.join("/");
         match route {
@@ -493,7 +536,13 @@ impl Simulator {
                 Ok(select(&self.world, render_object(&self.world, i, t_s), &specs, t_s))
             }
             Route::Edge(a, ed, _) => {
-                let lst = Listing { seed: self.cfg.seed, version, path: &path, params, empty_middle_pages: self.cfg.faults.empty_middle_pages };
+                let lst = Listing {
+                    seed: self.cfg.seed,
+                    version,
+                    path: &path,
+                    params,
+                    empty_middle_pages: self.cfg.faults.empty_middle_pages,
+                };
                 let specs = fields_or(params, &["id"])?;
                 let node = match ed {
                     Edge::Objects(k) => k.node_type(),
@@ -532,7 +581,13 @@ impl Simulator {
                 if rows.len() as u64 * spec.field_count() > self.cfg.max_job_cells {
                     return Err(ApiError::too_many_rows());
                 }
-                let lst = Listing { seed: self.cfg.seed, version, path: &path, params, empty_middle_pages: self.cfg.faults.empty_middle_pages };
+                let lst = Listing {
+                    seed: self.cfg.seed,
+                    version,
+                    path: &path,
+                    params,
+                    empty_middle_pages: self.cfg.faults.empty_middle_pages,
+                };
                 self.page_guard(lst.limit()?, spec.fields.len())?;
                 lst.page(rows.len(), |i| rows[i].clone())
             }
@@ -546,7 +601,13 @@ impl Simulator {
                 if !run.status(self.now_ms).completed {
                     return Err(ApiError::report_not_ready());
                 }
-                let lst = Listing { seed: self.cfg.seed, version, path: &path, params, empty_middle_pages: self.cfg.faults.empty_middle_pages };
+                let lst = Listing {
+                    seed: self.cfg.seed,
+                    version,
+                    path: &path,
+                    params,
+                    empty_middle_pages: self.cfg.faults.empty_middle_pages,
+                };
                 self.page_guard(lst.limit()?, run.spec.fields.len())?;
                 lst.page(run.rows.len(), |i| run.rows[i].clone())
             }
@@ -610,11 +671,25 @@ impl Simulator {
 
     /// Logs one batch operation.
     pub(crate) fn log_op(&mut self, method: &str, path: String, kind: RequestKind, status: u16) {
-        self.log.push(CallLogEntry { at_ms: self.now_ms, method: method.to_string(), path, kind, status: CallStatus::Http(status), in_batch: true });
+        self.log.push(CallLogEntry {
+            at_ms: self.now_ms,
+            method: method.to_string(),
+            path,
+            kind,
+            status: CallStatus::Http(status),
+            in_batch: true,
+        });
     }
 
     /// Serves one batch operation (no transport faults, no corrupted bodies).
-    pub(crate) fn serve_op(&mut self, method: &str, url: &str, body: &str, token: Option<&str>, op: u64) -> (Served, String) {
+    pub(crate) fn serve_op(
+        &mut self,
+        method: &str,
+        url: &str,
+        body: &str,
+        token: Option<&str>,
+        op: u64,
+    ) -> (Served, String) {
         let target = split_url(url);
         let mut params = Params::parse(&target.query);
         if !body.is_empty() {

@@ -89,7 +89,10 @@ impl InsightsQuery {
             push("action_attribution_windows", json!(self.action_attribution_windows).to_string());
         }
         push("time_range", json!({"since": self.since.to_string(), "until": self.until.to_string()}).to_string());
-        push("time_increment", if self.time_increment == 0 { "all_days".into() } else { self.time_increment.to_string() });
+        push(
+            "time_increment",
+            if self.time_increment == 0 { "all_days".into() } else { self.time_increment.to_string() },
+        );
         if !self.ad_statuses.is_empty() {
             push(
                 "filtering",

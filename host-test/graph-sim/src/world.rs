@@ -379,7 +379,8 @@ impl World {
                 let h = mix(self.seed, &[200, a as u64, i as u64]);
                 let o = hier[(h % hier.len() as u64) as usize];
                 let obj = &self.objs[o];
-                let event_s = obj.created_s + ((obj.updated_s - obj.created_s).max(1) as f64 * unit(mix(h, &[1]))) as i64;
+                let event_s =
+                    obj.created_s + ((obj.updated_s - obj.created_s).max(1) as f64 * unit(mix(h, &[1]))) as i64;
                 let (event_type, translated) = match (obj.kind, i % 3) {
                     (Kind::Campaign, 0) => ("create_campaign_group", "Campaign created"),
                     (Kind::AdSet, 0) => ("create_campaign", "Ad set created"),

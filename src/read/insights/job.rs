@@ -156,13 +156,25 @@ mod tests {
 
     #[test]
     fn only_completed_at_one_hundred_percent_is_done() {
-        assert_eq!(parse_status(&json!({"async_status": "Job Running", "async_percent_completion": 100})), Some(RunStatus::Pending { percent: 100 }));
-        assert_eq!(parse_status(&json!({"async_status": "Job Completed", "async_percent_completion": 100})), Some(RunStatus::Completed));
-        assert_eq!(parse_status(&json!({"async_status": "Job Completed", "async_percent_completion": 90})), Some(RunStatus::Pending { percent: 90 }));
+        assert_eq!(
+            parse_status(&json!({"async_status": "Job Running", "async_percent_completion": 100})),
+            Some(RunStatus::Pending { percent: 100 })
+        );
+        assert_eq!(
+            parse_status(&json!({"async_status": "Job Completed", "async_percent_completion": 100})),
+            Some(RunStatus::Completed)
+        );
+        assert_eq!(
+            parse_status(&json!({"async_status": "Job Completed", "async_percent_completion": 90})),
+            Some(RunStatus::Pending { percent: 90 })
+        );
         let failed = parse_status(&json!({"async_status": "Job Failed", "async_percent_completion": 100, "error_code": -3, "error_subcode": 1504045})).unwrap();
         let RunStatus::Failed(reason) = failed else { panic!() };
         assert!(reason.is_too_large());
-        assert_eq!(parse_status(&json!({"async_status": "Job Skipped"})), Some(RunStatus::Failed(FailureReason::Skipped)));
+        assert_eq!(
+            parse_status(&json!({"async_status": "Job Skipped"})),
+            Some(RunStatus::Failed(FailureReason::Skipped))
+        );
         assert_eq!(parse_status(&json!({"id": "1"})), None);
     }
 }

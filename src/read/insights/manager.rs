@@ -81,7 +81,7 @@ impl InsightsReader {
         if load >= INSIGHTS_THROTTLE_LIMIT {
             if self.in_flight() == 0 && self.ping.is_none() && self.throttle_wait.is_none() && !self.queue.is_empty() {
                 cx.log(LogLevel::Info, format!("{}: insights load at {load:.0} %; holding new jobs", self.params.name));
-                self.throttle_wait = Some(cx.now.add(THROTTLE_RECHECK));
+                self.throttle_wait = Some(cx.now.plus(THROTTLE_RECHECK));
             }
         } else {
             while self.in_flight() < MAX_IN_FLIGHT {
@@ -102,7 +102,7 @@ impl InsightsReader {
         let running = self.jobs.values().any(|j| matches!(j.state, JobState::Running { .. }));
         let polling = self.polls.as_ref().is_some_and(|p| !p.is_idle());
         if running && !polling && self.next_poll.is_none() {
-            self.next_poll = Some(cx.now.add(self.poll_interval(cx.now)));
+            self.next_poll = Some(cx.now.plus(self.poll_interval(cx.now)));
         }
         if !running {
             self.next_poll = None;
@@ -188,9 +188,10 @@ impl InsightsReader {
     fn on_created(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Cx) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
         let run_id = match &outcome {
-            Ok(reply) => reply.json.get("report_run_id").and_then(|r| {
-                r.as_str().map(str::to_string).or_else(|| r.as_u64().map(|n| n.to_string()))
-            }),
+            Ok(reply) => reply
+                .json
+                .get("report_run_id")
+                .and_then(|r| r.as_str().map(str::to_string).or_else(|| r.as_u64().map(|n| n.to_string()))),
             Err(_) => None,
         };
         match (run_id, outcome) {
@@ -253,12 +254,12 @@ impl InsightsReader {
     fn on_result_page(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Cx) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
         let JobState::Reading { run_id, paginator } = &mut job.state else { return };
-        if let Err(e) = &outcome {
-            if e.failure == CallFailure::ReportNotReady {
-                // Read too early: back to polling.
-                job.state = JobState::Running { run_id: run_id.clone(), created_at: cx.now, percent: 0 };
-                return;
-            }
+        if let Err(e) = &outcome
+            && e.failure == CallFailure::ReportNotReady
+        {
+            // Read too early: back to polling.
+            job.state = JobState::Running { run_id: run_id.clone(), created_at: cx.now, percent: 0 };
+            return;
         }
         let page = match paginator.on_outcome(outcome, cx.api) {
             Ok(p) => p,
@@ -273,7 +274,8 @@ impl InsightsReader {
         match &spec.purpose {
             Purpose::ChildIds { child, .. } => {
                 let field = child.id_field().unwrap_or("id");
-                let ids: Vec<String> = page.items.iter().filter_map(|r| r.get(field)?.as_str().map(str::to_string)).collect();
+                let ids: Vec<String> =
+                    page.items.iter().filter_map(|r| r.get(field)?.as_str().map(str::to_string)).collect();
                 if let Some(job) = self.jobs.get_mut(&id) {
                     for i in ids {
                         if !job.child_ids.contains(&i) {
@@ -383,7 +385,10 @@ impl InsightsReader {
                 let account = job.spec.account;
                 job.state = JobState::Done;
                 let e = ConnectorError::exhausted(
-                    format!("could not list the objects needed to split a failing report ({}); try again later", reason.describe()),
+                    format!(
+                        "could not list the objects needed to split a failing report ({}); try again later",
+                        reason.describe()
+                    ),
                     what,
                 );
                 return self.fail_account(account, e, cx);
@@ -440,7 +445,11 @@ impl InsightsReader {
         let (keys, rest): (Vec<String>, Vec<String>) = spec.fields.iter().cloned().partition(|f| pk.contains(f));
         if rest.len() <= 1 {
             let field = rest.first().cloned().unwrap_or_default();
-            let hint = if self.params.windows.iter().any(|w| w == "incrementality") { " or turn off include_incrementality" } else { "" };
+            let hint = if self.params.windows.iter().any(|w| w == "incrementality") {
+                " or turn off include_incrementality"
+            } else {
+                ""
+            };
             let e = ConnectorError::config(format!(
                 "{}: meta cannot build the report even for the single field '{field}' ({}); unselect '{field}' in the catalog{hint}",
                 self.params.name,
@@ -468,7 +477,15 @@ impl InsightsReader {
         let Some(job) = self.jobs.get(&parent) else { return };
         let spec = job.spec.clone();
         if ids.is_empty() {
-            cx.log(LogLevel::Info, format!("{}: {} has no {} with data; nothing to read", self.params.name, describe(&spec), child.as_str()));
+            cx.log(
+                LogLevel::Info,
+                format!(
+                    "{}: {} has no {} with data; nothing to read",
+                    self.params.name,
+                    describe(&spec),
+                    child.as_str()
+                ),
+            );
         }
         for object_id in ids {
             self.add_job(JobSpec { object_id, object_level: child, ..spec.clone() });
@@ -478,7 +495,8 @@ impl InsightsReader {
 }
 
 fn describe(spec: &JobSpec) -> String {
-    let days = if spec.since == spec.until { spec.since.to_string() } else { format!("{}..{}", spec.since, spec.until) };
+    let days =
+        if spec.since == spec.until { spec.since.to_string() } else { format!("{}..{}", spec.since, spec.until) };
     let what = match &spec.purpose {
         Purpose::ChildIds { child, .. } => format!("{} id listing", child.as_str()),
         Purpose::Rows { group: Some(_), .. } => format!("report of {} fields", spec.fields.len()),

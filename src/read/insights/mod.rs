@@ -146,9 +146,9 @@ impl InsightsReader {
         if engaged {
             windows.push("1d_ev".into());
         }
-        let filtering = def.status_filtered.then(|| {
-            json!([{"field": "ad.effective_status", "operator": "IN", "value": AD_STATUSES}]).to_string()
-        });
+        let filtering = def
+            .status_filtered
+            .then(|| json!([{"field": "ad.effective_status", "operator": "IN", "value": AD_STATUSES}]).to_string());
         let lookback_days = custom.and_then(|c| c.insights_lookback_window).unwrap_or(config.insights_lookback_window);
         let timeout_min = custom.and_then(|c| c.insights_job_timeout).unwrap_or(config.insights_job_timeout);
         let start = custom.and_then(|c| c.start_date).or(config.start_date).map(|d| d.date_naive());
@@ -238,7 +238,10 @@ impl InsightsReader {
 
     pub fn finished(&self) -> Option<&[ConnectorError]> {
         let lookups_done = self.accounts.iter().all(|a| a.ready || a.failed);
-        let jobs_done = self.stream_failed || self.jobs.values().all(|j| matches!(j.state, job::JobState::Done | job::JobState::Split) || self.accounts[j.spec.account].failed);
+        let jobs_done = self.stream_failed
+            || self.jobs.values().all(|j| {
+                matches!(j.state, job::JobState::Done | job::JobState::Split) || self.accounts[j.spec.account].failed
+            });
         (lookups_done && jobs_done && self.ping.is_none()).then_some(self.failures.as_slice())
     }
 
@@ -272,7 +275,7 @@ impl InsightsReader {
     /// Builds the account's slices from its local "today" and its stored cursor.
     fn plan_account(&mut self, i: usize, body: &Value, cx: &mut Cx) {
         let offset_hours = body.get("timezone_offset_hours_utc").and_then(Value::as_f64).unwrap_or(0.0);
-        let local_now = cx.now.add(Duration::ZERO).as_millis() + (offset_hours * 3_600_000.0) as i64;
+        let local_now = cx.now.plus(Duration::ZERO).as_millis() + (offset_hours * 3_600_000.0) as i64;
         let today_local = Timestamp::from_millis(local_now).date_utc();
         let today_utc = cx.now.date_utc();
         let earliest = today_utc - Days::days(RETENTION_DAYS - 1);
@@ -284,7 +287,8 @@ impl InsightsReader {
         let stream_start = self.start.unwrap_or(today_utc - Days::days(DEFAULT_HISTORY_DAYS));
         let acct_id = self.accounts[i].id.clone();
         let stored = self.incoming.get(&acct_id);
-        let cursor = stored.and_then(|s| s.get("date_start")).and_then(Value::as_str).and_then(|d| d.parse::<NaiveDate>().ok());
+        let cursor =
+            stored.and_then(|s| s.get("date_start")).and_then(Value::as_str).and_then(|d| d.parse::<NaiveDate>().ok());
         let mut start = match cursor {
             Some(c) => (c - Days::days(i64::from(self.params.lookback_days))).max(stream_start),
             None => stream_start,
@@ -302,7 +306,9 @@ impl InsightsReader {
         acct.done_after_cursor = stored
             .and_then(|s| s.get("slices"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|d| d.as_str()?.parse().ok()).filter(|d| cursor.is_none_or(|c| *d > c)).collect())
+            .map(|a| {
+                a.iter().filter_map(|d| d.as_str()?.parse().ok()).filter(|d| cursor.is_none_or(|c| *d > c)).collect()
+            })
             .unwrap_or_default();
         acct.outstanding = vec![0; starts.len()];
         acct.complete = vec![false; starts.len()];
@@ -379,7 +385,10 @@ impl InsightsReader {
             if let Some(c) = acct.cursor {
                 entry.insert("date_start".into(), Value::from(c.to_string()));
             }
-            entry.insert("slices".into(), Value::from(acct.done_after_cursor.iter().map(|d| d.to_string()).collect::<Vec<_>>()));
+            entry.insert(
+                "slices".into(),
+                Value::from(acct.done_after_cursor.iter().map(|d| d.to_string()).collect::<Vec<_>>()),
+            );
             if acct.cursor.is_some() || !acct.done_after_cursor.is_empty() {
                 state.insert(acct.id.clone(), Value::Object(entry));
             } else if let Some(old) = self.incoming.get(&acct.id) {
@@ -412,16 +421,18 @@ impl InsightsReader {
             row.insert("account_id".into(), Value::from(account));
         }
         for b in &self.params.breakdowns {
-            if OBJECT_BREAKDOWNS.contains(&b.as_str()) {
-                if let Some(id) = row.get(b).and_then(|o| o.get("id")).cloned() {
-                    row.insert(format!("{b}_id"), id);
-                }
+            if OBJECT_BREAKDOWNS.contains(&b.as_str())
+                && let Some(id) = row.get(b).and_then(|o| o.get("id")).cloned()
+            {
+                row.insert(format!("{b}_id"), id);
             }
         }
-        if self.params.custom && self.params.wants_objective_results && !row.contains_key("objective_results") {
-            if let Some(r) = row.remove("results") {
-                row.insert("objective_results".into(), r);
-            }
+        if self.params.custom
+            && self.params.wants_objective_results
+            && !row.contains_key("objective_results")
+            && let Some(r) = row.remove("results")
+        {
+            row.insert("objective_results".into(), r);
         }
         crate::schema::normalise(&mut row, &self.params.props);
         Some(row)
@@ -429,7 +440,8 @@ impl InsightsReader {
 
     /// The primary key of a record as one string.
     pub(crate) fn key(&self, row: &Map<String, Value>) -> String {
-        let parts: Vec<String> = self.params.pk.iter().map(|k| row.get(k).map(Value::to_string).unwrap_or_default()).collect();
+        let parts: Vec<String> =
+            self.params.pk.iter().map(|k| row.get(k).map(Value::to_string).unwrap_or_default()).collect();
         parts.join("\u{1f}")
     }
 
@@ -540,7 +552,13 @@ mod tests {
     fn state_with_another_increment_is_ignored() {
         assert!(state_increment_matches(&json!({"time_increment": 1}), TimeIncrement::Days(1)));
         assert!(!state_increment_matches(&json!({"time_increment": 7}), TimeIncrement::Days(1)));
-        assert!(!state_increment_matches(&json!({"time_increment": 7, "time_increment_period": "weekly"}), TimeIncrement::Days(7)));
-        assert!(state_increment_matches(&json!({"time_increment": 7, "time_increment_period": "weekly"}), TimeIncrement::Weekly));
+        assert!(!state_increment_matches(
+            &json!({"time_increment": 7, "time_increment_period": "weekly"}),
+            TimeIncrement::Days(7)
+        ));
+        assert!(state_increment_matches(
+            &json!({"time_increment": 7, "time_increment_period": "weekly"}),
+            TimeIncrement::Weekly
+        ));
     }
 }

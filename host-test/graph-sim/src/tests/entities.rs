@@ -80,7 +80,11 @@ fn updated_time_filter_is_strictly_greater_and_later_syncs_find_edits() {
     let mut s = many();
     let a = act(&s);
     let start = s.now_ms() / 1000;
-    let f = |t: i64| format!("[{{\"field\":\"ad.updated_time\",\"operator\":\"GREATER_THAN\",\"value\":{t}}},{{\"field\":\"ad.effective_status\",\"operator\":\"IN\",\"value\":{ALL}}}]");
+    let f = |t: i64| {
+        format!(
+            "[{{\"field\":\"ad.updated_time\",\"operator\":\"GREATER_THAN\",\"value\":{t}}},{{\"field\":\"ad.effective_status\",\"operator\":\"IN\",\"value\":{ALL}}}]"
+        )
+    };
     let before = page_all(&mut s, &format!("{a}/ads?fields=updated_time&filtering={}", f(start)));
     assert!(before.is_empty(), "nothing was edited after the start yet");
     s.advance(10 * 86_400_000);
@@ -101,7 +105,10 @@ fn updated_time_filter_is_strictly_greater_and_later_syncs_find_edits() {
 fn unsupported_filtering_is_rejected_with_1487390() {
     let mut s = many();
     let a = act(&s);
-    let r = get(&mut s, &format!("{a}/campaigns?filtering=[{{\"field\":\"campaign.id\",\"operator\":\"IN\",\"value\":[\"1\"]}}]"));
+    let r = get(
+        &mut s,
+        &format!("{a}/campaigns?filtering=[{{\"field\":\"campaign.id\",\"operator\":\"IN\",\"value\":[\"1\"]}}]"),
+    );
     assert_eq!(r.json()["error"]["error_subcode"].as_i64(), Some(1_487_390));
 }
 

@@ -27,7 +27,10 @@ fn sums(rows: &[Value], key: &str) -> BTreeMap<(String, String), (u64, u64, u64,
         e.0 += n("impressions");
         e.1 += n("clicks");
         e.2 += (r["spend"].as_str().and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0) * 100.0).round() as u64;
-        e.3 += r["actions"].as_array().map(|a| a.iter().filter_map(|x| x["value"].as_str()?.parse::<u64>().ok()).sum()).unwrap_or(0);
+        e.3 += r["actions"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x["value"].as_str()?.parse::<u64>().ok()).sum())
+            .unwrap_or(0);
     }
     m
 }
@@ -51,7 +54,8 @@ fn ad_level_rows_sum_to_adset_campaign_and_account_rows() {
 fn level_ad_hides_deleted_and_archived_ads_unless_filtered() {
     let mut s = Simulator::new(SimConfig { campaigns_per_account: 8, ..SimConfig::default() });
     let a = act(&s);
-    let plain = "level=ad&fields=[\"ad_id\",\"impressions\"]&time_range={\"since\":\"2026-06-01\",\"until\":\"2026-06-10\"}";
+    let plain =
+        "level=ad&fields=[\"ad_id\",\"impressions\"]&time_range={\"since\":\"2026-06-01\",\"until\":\"2026-06-10\"}";
     let visible = run_job(&mut s, &a, plain);
     let all = run_job(&mut s, &a, &form("ad", ""));
     assert!(all.len() > visible.len());
@@ -67,8 +71,16 @@ fn breakdown_rows_carry_their_keys_and_add_up_to_the_unbroken_rows() {
     let imp = |rows: &[Value]| rows.iter().filter_map(|r| r["impressions"].as_str()?.parse::<u64>().ok()).sum::<u64>();
     assert_eq!(imp(&plain), imp(&broken));
     let hourly = run_job(&mut s, &a, &form("ad", "&breakdowns=hourly_stats_aggregated_by_advertiser_time_zone"));
-    assert!(hourly.iter().all(|r| r["hourly_stats_aggregated_by_advertiser_time_zone"].as_str().is_some_and(|h| h.contains(" - "))));
-    let placements = run_job(&mut s, &a, &form("ad", "&breakdowns=[\"publisher_platform\",\"platform_position\",\"impression_device\"]"));
+    assert!(
+        hourly
+            .iter()
+            .all(|r| r["hourly_stats_aggregated_by_advertiser_time_zone"].as_str().is_some_and(|h| h.contains(" - ")))
+    );
+    let placements = run_job(
+        &mut s,
+        &a,
+        &form("ad", "&breakdowns=[\"publisher_platform\",\"platform_position\",\"impression_device\"]"),
+    );
     assert!(placements.iter().all(|r| r["platform_position"].is_string()));
 }
 
@@ -79,10 +91,16 @@ fn action_breakdowns_and_attribution_windows_add_keys_to_action_entries() {
     let rows = run_job(
         &mut s,
         &a,
-        &form("ad", "&action_breakdowns=[\"action_type\",\"action_device\"]&action_attribution_windows=[\"1d_click\",\"7d_click\",\"28d_click\",\"1d_view\"]"),
+        &form(
+            "ad",
+            "&action_breakdowns=[\"action_type\",\"action_device\"]&action_attribution_windows=[\"1d_click\",\"7d_click\",\"28d_click\",\"1d_view\"]",
+        ),
     );
     let entry = rows.iter().find_map(|r| r["actions"].as_array().and_then(|a| a.first().cloned())).unwrap_or_default();
-    assert!(entry["action_type"].is_string() && entry["action_device"].is_string() && entry["value"].is_string(), "{entry}");
+    assert!(
+        entry["action_type"].is_string() && entry["action_device"].is_string() && entry["value"].is_string(),
+        "{entry}"
+    );
     assert!(entry["28d_click"].is_string(), "{entry}");
 }
 
@@ -92,7 +110,12 @@ fn invalid_breakdowns_are_rejected_like_graph() {
     let a = act(&s);
     let r = post(&mut s, &format!("{a}/insights"), &form("ad", "&breakdowns=[\"dma\"]"));
     assert_eq!(r.json()["error"]["code"].as_i64(), Some(100));
-    assert!(r.json()["error"]["message"].as_str().unwrap_or("").contains("breakdowns[0] must be one of the following values"));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("breakdowns[0] must be one of the following values")
+    );
     for b in ["[\"platform_position\"]", "[\"impression_device\"]"] {
         let r = post(&mut s, &format!("{a}/insights"), &form("ad", &format!("&breakdowns={b}")));
         let e = &r.json()["error"];
@@ -106,9 +129,17 @@ fn invalid_breakdowns_are_rejected_like_graph() {
 fn a_start_date_beyond_37_months_is_rejected_with_3018() {
     let mut s = Simulator::new(SimConfig::default());
     let a = act(&s);
-    let r = post(&mut s, &format!("{a}/insights"), "level=ad&time_range={\"since\":\"2023-01-01\",\"until\":\"2023-01-31\"}");
+    let r = post(
+        &mut s,
+        &format!("{a}/insights"),
+        "level=ad&time_range={\"since\":\"2023-01-01\",\"until\":\"2023-01-31\"}",
+    );
     assert_eq!(r.json()["error"]["code"].as_i64(), Some(3018));
-    let ok = post(&mut s, &format!("{a}/insights"), "level=ad&time_range={\"since\":\"2023-06-01\",\"until\":\"2023-06-30\"}");
+    let ok = post(
+        &mut s,
+        &format!("{a}/insights"),
+        "level=ad&time_range={\"since\":\"2023-06-01\",\"until\":\"2023-06-30\"}",
+    );
     assert_eq!(ok.status, 200);
 }
 
@@ -139,10 +170,20 @@ fn ground_truth_equals_paging_through_the_job_results() {
             breakdowns: vec!["country".into()],
             since: chrono::NaiveDate::from_ymd_opt(2026, 6, 1).unwrap_or_default(),
             until: chrono::NaiveDate::from_ymd_opt(2026, 6, 10).unwrap_or_default(),
-            fields: ["account_id", "campaign_id", "adset_id", "ad_id", "impressions", "clicks", "spend", "actions", "cpc"]
-                .iter()
-                .map(|f| f.to_string())
-                .collect(),
+            fields: [
+                "account_id",
+                "campaign_id",
+                "adset_id",
+                "ad_id",
+                "impressions",
+                "clicks",
+                "spend",
+                "actions",
+                "cpc",
+            ]
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
             ad_statuses: serde_json::from_str(STATUSES).unwrap_or_default(),
             action_attribution_windows: vec!["1d_click".into(), "7d_click".into()],
             ..InsightsQuery::default()

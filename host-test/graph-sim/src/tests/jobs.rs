@@ -40,7 +40,10 @@ fn a_job_goes_from_not_started_through_running_to_completed_on_virtual_time() {
     assert!((1..100).contains(&pct));
     s.advance(10_000);
     let st = get(&mut s, &format!("{id}/")).json();
-    assert_eq!((st["async_status"].as_str(), st["async_percent_completion"].as_u64()), (Some("Job Completed"), Some(100)));
+    assert_eq!(
+        (st["async_status"].as_str(), st["async_percent_completion"].as_u64()),
+        (Some("Job Completed"), Some(100))
+    );
     let rows = page_all(&mut s, &format!("{id}/insights?limit=100"));
     assert!(!rows.is_empty());
 }
@@ -61,8 +64,15 @@ fn reading_results_before_completion_gives_2601_1815107() {
 fn huge_account_fails_account_jobs_as_too_large_but_passes_ad_jobs() {
     let mut s = sim("huge_account");
     let a = act(&s);
-    let fields = crate::fields::INSIGHTS.iter().filter(|f| !f.contains("7d_view")).map(|f| format!("\"{f}\"")).collect::<Vec<_>>().join(",");
-    let form = format!("level=ad&fields=[{fields}]&time_range={{\"since\":\"2026-06-10\",\"until\":\"2026-06-10\"}}&time_increment=1");
+    let fields = crate::fields::INSIGHTS
+        .iter()
+        .filter(|f| !f.contains("7d_view"))
+        .map(|f| format!("\"{f}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    let form = format!(
+        "level=ad&fields=[{fields}]&time_range={{\"since\":\"2026-06-10\",\"until\":\"2026-06-10\"}}&time_increment=1"
+    );
     let id = create_job(&mut s, &a, &form);
     let st = wait_job(&mut s, &id, 60);
     assert_eq!(st["async_status"].as_str(), Some("Job Failed"));
@@ -92,7 +102,10 @@ fn stuck_jobs_stay_running_at_100_forever() {
     let id = stuck.expect("some job is stuck");
     s.advance(3_600_000);
     let st = get(&mut s, &format!("{id}/")).json();
-    assert_eq!((st["async_status"].as_str(), st["async_percent_completion"].as_u64()), (Some("Job Running"), Some(100)));
+    assert_eq!(
+        (st["async_status"].as_str(), st["async_percent_completion"].as_u64()),
+        (Some("Job Running"), Some(100))
+    );
     assert!(s.counters().jobs_stuck > 0);
 }
 

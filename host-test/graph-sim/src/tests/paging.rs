@@ -30,7 +30,12 @@ fn next_url_is_absolute_and_echoes_every_param_including_the_token() {
 fn last_page_has_cursors_but_no_next() {
     let mut s = Simulator::new(SimConfig::default());
     let a = act(&s);
-    let r = get(&mut s, &format!("{a}/campaigns?limit=100&effective_status=[\"ACTIVE\",\"PAUSED\",\"ARCHIVED\",\"DELETED\",\"WITH_ISSUES\"]"));
+    let r = get(
+        &mut s,
+        &format!(
+            "{a}/campaigns?limit=100&effective_status=[\"ACTIVE\",\"PAUSED\",\"ARCHIVED\",\"DELETED\",\"WITH_ISSUES\"]"
+        ),
+    );
     let b = r.json();
     assert!(b["paging"]["cursors"]["after"].is_string());
     assert!(b["paging"]["cursors"]["before"].is_string());
@@ -47,7 +52,11 @@ fn following_next_visits_every_row_exactly_once() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), n);
-    let truth = s.ground_truth(&crate::TruthQuery { stream: "campaigns".into(), account_ids: vec![s.account_ids()[0].clone()], ..Default::default() });
+    let truth = s.ground_truth(&crate::TruthQuery {
+        stream: "campaigns".into(),
+        account_ids: vec![s.account_ids()[0].clone()],
+        ..Default::default()
+    });
     assert_eq!(n, truth.len());
 }
 

@@ -46,14 +46,29 @@ fn flaky_injects_every_fault_kind_and_retries_get_the_right_answer() {
 fn two_simulators_with_the_same_seed_are_byte_identical() {
     let run = || {
         let mut s = Simulator::new(SimConfig {
-            faults: Faults { http_500: 0.1, timeout: 0.1, batch_null: 0.2, empty_middle_pages: true, ..Faults::default() },
+            faults: Faults {
+                http_500: 0.1,
+                timeout: 0.1,
+                batch_null: 0.2,
+                empty_middle_pages: true,
+                ..Faults::default()
+            },
             ..SimConfig::default()
         });
         let a = act(&s);
         let mut bodies = Vec::new();
-        for url in [format!("{a}/campaigns?limit=2"), format!("{a}/ads?fields=name,creative"), format!("{a}/adimages"), a.clone()] {
+        for url in [
+            format!("{a}/campaigns?limit=2"),
+            format!("{a}/ads?fields=name,creative"),
+            format!("{a}/adimages"),
+            a.clone(),
+        ] {
             for _ in 0..5 {
-                let r = s.handle(&SimRequest::get(format!("/v25.0/{url}&access_token={TOKEN}").replacen(&format!("{a}&"), &format!("{a}?"), 1)));
+                let r = s.handle(&SimRequest::get(format!("/v25.0/{url}&access_token={TOKEN}").replacen(
+                    &format!("{a}&"),
+                    &format!("{a}?"),
+                    1,
+                )));
                 bodies.push(r.map(|r| (r.status, r.headers, r.body)));
             }
         }
@@ -69,5 +84,8 @@ fn different_seeds_make_different_worlds() {
     let mut a = Simulator::new(SimConfig { seed: 1, ..SimConfig::default() });
     let mut b = Simulator::new(SimConfig { seed: 2, ..SimConfig::default() });
     let node = act(&a);
-    assert_ne!(get(&mut a, &format!("{node}/ads?fields=name,updated_time")).body, get(&mut b, &format!("{node}/ads?fields=name,updated_time")).body);
+    assert_ne!(
+        get(&mut a, &format!("{node}/ads?fields=name,updated_time")).body,
+        get(&mut b, &format!("{node}/ads?fields=name,updated_time")).body
+    );
 }

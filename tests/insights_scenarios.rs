@@ -305,3 +305,97 @@ fn a_throttled_insights_api_holds_new_jobs_and_still_gives_every_row() {
     let out = equals_ground_truth("throttled", "ads_insights", &[], 20);
     assert!(logs(&out).iter().any(|l| l.contains("holding new jobs")) || !out.slept.is_empty());
 }
+
+#[test]
+fn jobs_failing_twice_at_every_level_split_down_to_ads_then_fields_and_merge() {
+    let mut cfg = graph_sim::SimConfig {
+        accounts: 1,
+        campaigns_per_account: 2,
+        adsets_per_campaign: 2,
+        ads_per_adset: 2,
+        ..Default::default()
+    };
+    cfg.faults.job_fail_first_attempts = 2;
+    let out = equals_ground_truth_with(cfg, "ads_insights", &[], 1);
+    let logs = logs(&out);
+    let split = |what: &str| logs.iter().any(|l| l.contains(what) && l.contains("splitting it"));
+    assert!(logs.iter().any(|l| l.contains("report of account") && l.contains("starting it again")), "restart first");
+    assert!(split("report of account"), "account -> campaigns");
+    assert!(split("report of campaign"), "campaign -> ad sets");
+    assert!(split("report of adset"), "ad set -> ads");
+    assert!(split("report of ad "), "ad -> halves of its fields");
+}
+
+#[test]
+fn a_stuck_job_is_restarted_after_the_timeout_even_while_status_polls_fail() {
+    let mut cfg = graph_sim::SimConfig::preset("stuck_jobs").unwrap();
+    cfg.faults.batch_null = 0.5;
+    cfg.faults.batch_aborted_960 = 0.2;
+    let out = equals_ground_truth_with(cfg, "ads_insights", &[], 3);
+    assert!(logs(&out).iter().any(|l| l.contains("timed out")), "a job timed out");
+}
+
+#[test]
+fn a_field_that_fails_alone_ends_the_stream_with_a_config_error_naming_it() {
+    let cfg_sim = graph_sim::SimConfig {
+        accounts: 1,
+        campaigns_per_account: 1,
+        adsets_per_campaign: 1,
+        ads_per_adset: 1,
+        max_job_cells: 1,
+        ..Default::default()
+    };
+    let mut sim = graph_sim::Simulator::new(cfg_sim);
+    let cfg = config(&sim, 1, json!({}));
+    let mut cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    // Select only the key fields and one metric.
+    let props = json!({"date_start": {}, "account_id": {}, "ad_id": {}, "impressions": {}});
+    cat["streams"][0]["stream"]["json_schema"]["properties"] = props;
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert_eq!(out.errors.len(), 1);
+    assert_eq!(out.errors[0]["failure_type"], "config_error");
+    assert!(out.errors[0]["message"].as_str().unwrap().contains("'impressions'"), "{}", out.errors[0]);
+}
+
+#[test]
+fn every_builtin_insight_stream_equals_ground_truth_on_hard_presets() {
+    let streams: Vec<(&str, Vec<&str>)> =
+        source_facebook_marketing::streams::BUILTIN_INSIGHTS.iter().map(|b| (b.name, b.breakdowns.to_vec())).collect();
+    for preset in ["failing_jobs", "stuck_jobs", "huge_account"] {
+        for (stream, breakdowns) in &streams {
+            equals_ground_truth(preset, stream, breakdowns, 1);
+        }
+    }
+}
+
+#[test]
+fn a_custom_insight_at_adset_level_by_week_equals_ground_truth() {
+    let mut sim = sim("calm");
+    let start = sim.now_ms();
+    let cfg = config(
+        &sim,
+        20,
+        json!({"custom_insights": [{
+            "name": "WeeklyAdsets", "level": "adset", "fields": ["impressions", "spend", "clicks"],
+            "breakdowns": ["country"], "time_increment_period": "weekly"
+        }]}),
+    );
+    let cat = catalog(&cfg, start, &["custom_weekly_adsets"]);
+    let pk = cat["streams"][0]["stream"]["source_defined_primary_key"].clone();
+    assert_eq!(pk, json!([["date_start"], ["account_id"], ["adset_id"], ["country"]]));
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let rows = &out.records["custom_weekly_adsets"];
+    let keys: BTreeSet<String> = rows
+        .iter()
+        .map(|r| format!("{}|{}|{}|{}", r["date_start"], r["account_id"], r["adset_id"], r["country"]))
+        .collect();
+    assert_eq!(keys.len(), rows.len(), "unique keys");
+    for r in rows {
+        let d: chrono::NaiveDate = r["date_start"].as_str().unwrap().parse().unwrap();
+        assert_eq!(chrono::Datelike::weekday(&d), chrono::Weekday::Mon, "weeks start on Monday");
+        assert!(r["adset_id"].is_string(), "the level id is always requested");
+    }
+    let state = &out.states["custom_weekly_adsets"];
+    assert_eq!(state["time_increment_period"], "weekly");
+}

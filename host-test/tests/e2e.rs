@@ -1,0 +1,217 @@
+//! End to end: the built wasm component in wasmtime, served by the in-process simulator on a
+//! virtual clock. Needs `cargo build --release --target wasm32-wasip2 -p source-facebook-marketing`
+//! first (scripts/test.sh does it); no test reaches the network or sleeps for real.
+
+use graph_sim::{SimConfig, Simulator};
+use host_test::backend::SimBackend;
+use host_test::demo::{SimHarness, catalog_from, sample_config};
+use host_test::output::{is_error_trace, to_line};
+use host_test::runtime::{Allowlist, Limits, Message, Runtime, Status, default_component_path};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The component, compiled once per test binary (and cached to disk by `Runtime::load`).
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+
+/// Every stream discover lists without custom insights, in Airbyte's names.
+const BUILTIN_STREAMS: [&str; 30] = [
+    "ad_account",
+    "campaigns",
+    "ad_sets",
+    "ads",
+    "ad_creatives",
+    "activities",
+    "images",
+    "videos",
+    "custom_conversions",
+    "custom_audiences",
+    "ads_insights",
+    "ads_insights_age_and_gender",
+    "ads_insights_country",
+    "ads_insights_region",
+    "ads_insights_comscore_market",
+    "ads_insights_platform_and_device",
+    "ads_insights_action_type",
+    "ads_insights_action_carousel_card",
+    "ads_insights_action_conversion_device",
+    "ads_insights_action_product_id",
+    "ads_insights_action_reaction",
+    "ads_insights_action_video_sound",
+    "ads_insights_action_video_type",
+    "ads_insights_delivery_device",
+    "ads_insights_delivery_platform",
+    "ads_insights_delivery_platform_and_device_platform",
+    "ads_insights_demographics_age",
+    "ads_insights_demographics_country",
+    "ads_insights_demographics_comscore_market_region",
+    "ads_insights_demographics_gender",
+];
+
+/// The entity streams a read test selects: one per kind of listing (node, filtered edge, newest-first edge).
+const ENTITY_READ_STREAMS: [&str; 5] = ["ad_account", "campaigns", "ad_sets", "ads", "images"];
+
+fn runtime() -> &'static Runtime {
+    RUNTIME.get_or_init(|| {
+        let path = default_component_path();
+        Runtime::load(&path).unwrap_or_else(|e| {
+            panic!(
+                "cannot load the component at {}: {e:#}\nbuild it first: cargo build --release --target wasm32-wasip2 -p source-facebook-marketing",
+                path.display()
+            )
+        })
+    })
+}
+
+fn calm_harness() -> SimHarness {
+    let cfg = SimConfig::preset("calm").expect("calm is a preset");
+    SimHarness::new(runtime().clone(), cfg)
+}
+
+/// The demo's config over the simulator's whole history, so that every object it made is in range.
+fn sample_config_text(harness: &SimHarness) -> String {
+    let sim = harness.sim.lock().expect("simulator lock");
+    let days = i64::from(sim.config().history_days);
+    sample_config(&sim, days).to_string()
+}
+
+fn account_ids(harness: &SimHarness) -> Vec<String> {
+    harness.sim.lock().expect("simulator lock").account_ids()
+}
+
+fn config_with_accounts(harness: &SimHarness, ids: &[&str]) -> String {
+    let mut config: Value = serde_json::from_str(&sample_config_text(harness)).expect("sample config is JSON");
+    config["account_ids"] = json!(ids);
+    config.to_string()
+}
+
+/// The one CONNECTION_STATUS among `messages`, failing the test unless there is exactly one.
+fn connection_status(messages: &[Message]) -> (Status, Option<String>) {
+    let statuses: Vec<_> = messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::ConnectionStatus(c) => Some((c.status, c.message.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses.len(), 1, "expected one CONNECTION_STATUS, got {}", lines(messages));
+    statuses.into_iter().next().expect("length checked above")
+}
+
+fn lines(messages: &[Message]) -> String {
+    messages.iter().map(to_line).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn spec_returns_one_spec_message() {
+    let messages = calm_harness().guest().expect("instantiate").spec().expect("spec");
+    assert_eq!(messages.len(), 1, "spec returned {}", lines(&messages));
+    let Message::Spec(spec) = &messages[0] else { panic!("not a SPEC: {}", lines(&messages)) };
+    let spec: Value = serde_json::from_str(spec).expect("the spec is JSON");
+    assert!(spec["connectionSpecification"]["properties"]["account_ids"].is_object(), "spec: {spec}");
+    let line: Value = serde_json::from_str(&to_line(&messages[0])).expect("the SPEC line is JSON");
+    assert_eq!(line["type"], "SPEC");
+}
+
+#[test]
+fn discover_lists_the_thirty_builtin_streams() {
+    let harness = calm_harness();
+    let messages = harness.guest().expect("instantiate").discover(&sample_config_text(&harness)).expect("discover");
+    let catalogs: Vec<&String> = messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Catalog(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(catalogs.len(), 1, "discover returned {}", lines(&messages));
+    let catalog: Value = serde_json::from_str(catalogs[0]).expect("the catalog is JSON");
+    let mut names: Vec<&str> =
+        catalog["streams"].as_array().expect("streams is a list").iter().filter_map(|s| s["name"].as_str()).collect();
+    names.sort_unstable();
+    let mut expected = BUILTIN_STREAMS.to_vec();
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn check_succeeds_with_the_simulators_account_ids() {
+    let harness = calm_harness();
+    let ids = account_ids(&harness);
+    assert!(!ids.is_empty(), "the calm simulator has accounts");
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let messages = harness.guest().expect("instantiate").check(&config_with_accounts(&harness, &ids)).expect("check");
+    let (status, message) = connection_status(&messages);
+    assert_eq!(status, Status::Succeeded, "check failed: {message:?}");
+}
+
+#[test]
+fn check_fails_naming_account_ids_for_an_unknown_account() {
+    let harness = calm_harness();
+    let unknown = "4242424242";
+    assert!(!account_ids(&harness).iter().any(|id| id == unknown), "{unknown} must not be a simulator account");
+    let messages =
+        harness.guest().expect("instantiate").check(&config_with_accounts(&harness, &[unknown])).expect("check");
+    let (status, message) = connection_status(&messages);
+    assert_eq!(status, Status::Failed);
+    let message = message.unwrap_or_default();
+    assert!(message.contains("account_ids"), "the message should name account_ids: {message}");
+    assert!(message.contains(unknown), "the message should name the account: {message}");
+}
+
+#[test]
+fn guest_whose_allowlist_excludes_the_graph_host_gets_every_request_denied() {
+    let harness = calm_harness();
+    let config = sample_config_text(&harness);
+    let sim = Arc::new(Mutex::new(Simulator::new(SimConfig::preset("calm").expect("calm is a preset"))));
+    let allow = Allowlist { hosts: vec!["example.invalid".into()], suffixes: Vec::new() };
+    let mut guest = runtime()
+        .instantiate(Box::new(SimBackend::new(sim.clone())), allow, None, &Limits::default())
+        .expect("instantiate");
+    let messages = guest.check(&config).expect("check");
+    let (status, message) = connection_status(&messages);
+    assert_eq!(status, Status::Failed, "check passed without reaching the API: {message:?}");
+    let state = guest.state();
+    assert!(!state.denied.is_empty(), "no request was denied");
+    assert!(state.denied.iter().all(|h| h == "graph.facebook.com"), "denied: {:?}", state.denied);
+    assert_eq!(state.requests, 0, "a request got past the allowlist");
+    assert!(sim.lock().expect("simulator lock").call_log().is_empty(), "the simulator saw a request");
+}
+
+#[test]
+fn read_of_entity_streams_emits_records_for_each_without_an_error_trace() {
+    let harness = calm_harness();
+    let config = sample_config_text(&harness);
+    let discovered = harness.guest().expect("instantiate").discover(&config).expect("discover");
+    let catalog = catalog_from(&discovered, &ENTITY_READ_STREAMS).expect("configured catalog");
+    assert_eq!(catalog["streams"].as_array().map(Vec::len), Some(ENTITY_READ_STREAMS.len()), "catalog: {catalog}");
+
+    let mut records: BTreeMap<String, u64> = BTreeMap::new();
+    let mut errors = Vec::new();
+    let mut unparsable = Vec::new();
+    let mut guest = harness.guest().expect("instantiate");
+    guest
+        .read(&config, &catalog.to_string(), None, |batch| {
+            assert!(!batch.is_empty(), "next returned an empty batch");
+            for m in &batch {
+                let line = to_line(m);
+                if serde_json::from_str::<Value>(&line).is_err() {
+                    unparsable.push(line.clone());
+                }
+                match m {
+                    Message::Record(r) => *records.entry(r.stream.clone()).or_default() += 1,
+                    m if is_error_trace(m) => errors.push(line),
+                    _ => {}
+                }
+            }
+            true
+        })
+        .expect("read");
+    assert!(errors.is_empty(), "the read failed:\n{}", errors.join("\n"));
+    assert!(unparsable.is_empty(), "lines that are not JSON:\n{}", unparsable.join("\n"));
+    for stream in ENTITY_READ_STREAMS {
+        assert!(records.get(stream).copied().unwrap_or(0) > 0, "no records for {stream}; got {records:?}");
+    }
+    let other: Vec<&String> = records.keys().filter(|s| !ENTITY_READ_STREAMS.contains(&s.as_str())).collect();
+    assert!(other.is_empty(), "records for streams not selected: {other:?}");
+}

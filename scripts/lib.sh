@@ -1,0 +1,31 @@
+# Steps shared by scripts/test.sh and scripts/demo.sh; sourced from the repository root.
+
+# The component's compilation target, added when the toolchain lacks it.
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    echo "==> rustup target add wasm32-wasip2"
+    rustup target add wasm32-wasip2
+  fi
+}
+
+# .venv with the pinned packages of tests/python/requirements.txt; a copy of the file inside the
+# venv records what was installed, so an unchanged venv costs no pip call (and no network).
+ensure_python_venv() {
+  local requirements=tests/python/requirements.txt
+  if [[ ! -x .venv/bin/python ]]; then
+    echo "==> python3 -m venv .venv"
+    python3 -m venv .venv
+  fi
+  if ! cmp -s "$requirements" .venv/installed-requirements.txt; then
+    echo "==> pip install -r $requirements"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" .venv/installed-requirements.txt
+  fi
+}
+
+build_component_and_host() {
+  echo "==> cargo build --release --target wasm32-wasip2 -p source-facebook-marketing"
+  cargo build --release --target wasm32-wasip2 -p source-facebook-marketing
+  echo "==> cargo build -p host-test"
+  cargo build -p host-test
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks, builds the component and host-test, then runs every test:
+# `cargo test --workspace` (unit, scenario and end-to-end tests) and `pytest tests/python`
+# (the CLI's protocol output, validated with Airbyte's models). Runnable from any directory.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+
+ensure_wasm_target
+ensure_python_venv
+build_component_and_host
+
+# Both runners always run, so one failure does not hide the other's results; the script fails
+# if either did.
+failed=()
+
+echo "==> cargo test --workspace"
+cargo test --workspace --no-fail-fast || failed+=("cargo test")
+
+echo "==> pytest tests/python"
+.venv/bin/python -m pytest tests/python || failed+=("pytest")
+
+if ((${#failed[@]})); then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
+fi

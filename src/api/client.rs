@@ -520,6 +520,21 @@ mod tests {
     }
 
     #[test]
+    fn usage_at_ninety_percent_pauses_two_minutes_before_the_next_call() {
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/1"), CallKind::EdgePage));
+        a.submit(Call::graph(Request::get("https://g/2"), CallKind::EdgePage));
+        let (id, _) = a.poll_transmit().unwrap();
+        let mut resp = ok(json!({"data": []}));
+        resp.headers.push(("x-ad-account-usage".into(), r#"{"acc_id_util_pct":90,"reset_time_duration":20}"#.into()));
+        a.handle_response(id, resp, Timestamp(1_000)).unwrap();
+        assert!(a.poll_transmit().is_none(), "the second call waits");
+        assert_eq!(a.poll_timeout(), Some((Timestamp(121_000), TimeoutReason::ThrottlePause)));
+        a.handle_timeout(Timestamp(121_000));
+        assert!(a.poll_transmit().is_some());
+    }
+
+    #[test]
     fn malformed_success_bodies_are_retried() {
         let mut a = api();
         a.submit(Call::graph(Request::get("https://g/x"), CallKind::EdgePage));

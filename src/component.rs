@@ -3,7 +3,7 @@
 use crate::driver::{Driver, Io, TimeoutReason};
 use crate::http::{FetchError, Method, Request, Response};
 use crate::protocol::{LogLevel, Message};
-use crate::read::ReadMachine;
+use crate::read::{Progress, ReadMachine};
 use crate::time::Timestamp;
 use std::cell::RefCell;
 use std::time::Duration;
@@ -98,6 +98,33 @@ impl From<Message> for wit::Message {
     }
 }
 
+impl From<Progress> for wit::Progress {
+    fn from(p: Progress) -> Self {
+        wit::Progress {
+            streams: p
+                .streams
+                .into_iter()
+                .map(|s| wit::StreamProgress {
+                    name: s.name,
+                    records: s.records,
+                    status: s.status.map_or("pending", |st| st.as_str()).to_ascii_lowercase(),
+                })
+                .collect(),
+            current: p.current,
+            accounts_done: p.accounts_done,
+            accounts_total: p.accounts_total,
+            jobs_running: p.jobs_running,
+            jobs_completed: p.jobs_completed,
+            jobs_retried: p.jobs_retried,
+            jobs_split: p.jobs_split,
+            requests: p.requests,
+            retries: p.retries,
+            pauses: p.pauses,
+            last_pause: p.last_pause,
+        }
+    }
+}
+
 fn convert(messages: Vec<Message>) -> Vec<wit::Message> {
     messages.into_iter().map(wit::Message::from).collect()
 }
@@ -142,6 +169,10 @@ impl wit::GuestReader for ReaderResource {
 
     fn next(&self) -> Option<Vec<wit::Message>> {
         self.driver.borrow_mut().next_batch(&mut HostIo, BATCH_MESSAGES).map(convert)
+    }
+
+    fn progress(&self) -> wit::Progress {
+        self.driver.borrow().machine().progress().into()
     }
 }
 

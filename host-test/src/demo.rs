@@ -110,40 +110,44 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
     let mut total = 0u64;
     let mut guest = harness.guest()?;
     let mut io_error = None;
-    guest.read(&config_text, &catalog.to_string(), None, |batch| {
-        for m in &batch {
-            match m {
-                Message::Record(r) => {
-                    *records.entry(r.stream.clone()).or_default() += 1;
-                    total += 1;
-                }
-                m if is_error_trace(m) => failed.push(to_line(m)),
-                Message::Log(l) => {
-                    if let Some(tail) = l.message.split("report jobs: ").nth(1) {
-                        let counts: Vec<u64> =
-                            tail.split(", ").filter_map(|p| p.split(' ').next()?.parse().ok()).collect();
-                        for (slot, n) in jobs.iter_mut().zip(counts) {
-                            *slot += n;
+    let view = std::cell::RefCell::new(crate::progress::ProgressView::default());
+    guest.read_with_progress(
+        &config_text,
+        &catalog.to_string(),
+        None,
+        |batch| {
+            for m in &batch {
+                match m {
+                    Message::Record(r) => {
+                        *records.entry(r.stream.clone()).or_default() += 1;
+                        total += 1;
+                    }
+                    m if is_error_trace(m) => failed.push(to_line(m)),
+                    Message::Log(l) => {
+                        if let Some(tail) = l.message.split("report jobs: ").nth(1) {
+                            let counts: Vec<u64> =
+                                tail.split(", ").filter_map(|p| p.split(' ').next()?.parse().ok()).collect();
+                            for (slot, n) in jobs.iter_mut().zip(counts) {
+                                *slot += n;
+                            }
                         }
                     }
+                    _ => {}
                 }
-                _ => {}
+                if let Err(e) = writeln!(out, "{}", to_line(m)) {
+                    io_error = Some(e);
+                    return false;
+                }
             }
-            if let Err(e) = writeln!(out, "{}", to_line(m)) {
-                io_error = Some(e);
-                return false;
-            }
-        }
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            eprint!("\rrecords: {total}");
-        }
-        true
-    })?;
+            true
+        },
+        |p| view.borrow_mut().update(p),
+    )?;
+    view.borrow_mut().clear();
     if let Some(e) = io_error {
         return Err(e.into());
     }
     out.flush()?;
-    eprintln!();
     let sim = harness.sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
     let virtual_secs = (sim.now_ms() - virtual_start) as f64 / 1000.0;
     println!("{:<55} {:>10}", "stream", "records");

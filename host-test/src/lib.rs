@@ -4,5 +4,6 @@
 pub mod backend;
 pub mod demo;
 pub mod output;
+pub mod progress;
 pub mod runtime;
 pub mod server;

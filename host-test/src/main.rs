@@ -47,16 +47,32 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the connector specification (one SPEC message).
+    #[command(after_help = "Example:\n  host-test spec | jq .spec.connectionSpecification.required")]
     Spec,
     /// Validate a config and try the API with it (one CONNECTION_STATUS message).
+    #[command(
+        after_help = "Examples:\n  host-test check --config secrets/config.json\n  host-test --simulator calm check --config config.json   # against the in-process simulator"
+    )]
     Check(ConfigArg),
     /// List the streams a config offers (one CATALOG message).
+    #[command(
+        after_help = "Example:\n  host-test discover --config secrets/config.json | jq -r '.catalog.streams[].name'"
+    )]
     Discover(ConfigArg),
-    /// Run a sync.
+    /// Run a sync. Progress and a closing summary go to stderr.
+    #[command(
+        after_help = "Examples:\n  host-test read --config config.json --catalog catalog.json > messages.jsonl\n  host-test read --config config.json --catalog catalog.json --state state.json --output messages.jsonl\n  host-test --graph-url http://127.0.0.1:8080 read --config config.json --catalog catalog.json"
+    )]
     Read(ReadArgs),
     /// Serve the Graph API simulator over HTTP on 127.0.0.1.
+    #[command(
+        after_help = "Examples:\n  host-test simulate --port 8080 --preset flaky\n  curl 'http://127.0.0.1:8080/v25.0/act_1000000000000001/campaigns?fields=id,name&access_token=sim-token'"
+    )]
     Simulate(host_test::server::SimulateArgs),
     /// A full sync of a sample config against the in-process simulator, with a summary.
+    #[command(
+        after_help = "Examples:\n  host-test demo\n  host-test demo --preset huge_account --days 7 --output out/huge.jsonl"
+    )]
     Demo(host_test::demo::DemoArgs),
 }
 
@@ -149,10 +165,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut failed = false;
+    let view = std::cell::RefCell::new(host_test::progress::ProgressView::default());
     let mut emit = |batch: Vec<Message>, out: &mut dyn Write| -> Result<()> {
         for m in &batch {
             failed |= is_error_trace(m);
             if let Message::Log(l) = m {
+                view.borrow_mut().clear();
                 eprintln!("{}", redactor.redact(l.message.clone()));
             }
             writeln!(out, "{}", redactor.redact(to_line(m)))?;
@@ -169,16 +187,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let catalog = read_file(&a.catalog, "catalog")?;
             let state = a.state.as_ref().map(|p| read_file(p, "state")).transpose()?;
             let mut write_err = None;
-            let r =
-                guest.read(config_text.as_deref().unwrap_or_default(), &catalog, state.as_deref(), |batch| match emit(
-                    batch, &mut out,
-                ) {
+            let r = guest.read_with_progress(
+                config_text.as_deref().unwrap_or_default(),
+                &catalog,
+                state.as_deref(),
+                |batch| match emit(batch, &mut out) {
                     Ok(()) => true,
                     Err(e) => {
                         write_err = Some(e);
                         false
                     }
-                });
+                },
+                |p| view.borrow_mut().update(p),
+            );
+            view.borrow_mut().finish();
             r.and(write_err.map_or(Ok(()), Err))
         }
         Command::Simulate(_) | Command::Demo(_) => Ok(()),

@@ -14,7 +14,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiVie
 wasmtime::component::bindgen!({ path: "../wit", world: "source-facebook-marketing" });
 
 use airbyte::source_facebook_marketing::host as wit_host;
-pub use exports::airbyte::source_facebook_marketing::source::{LogLevel, Message, Status};
+pub use exports::airbyte::source_facebook_marketing::source::{LogLevel, Message, Progress, Status, StreamProgress};
 
 /// The Graph API origin the component calls; `--graph-url` routes it elsewhere.
 pub const GRAPH_ORIGIN: &str = "https://graph.facebook.com";
@@ -297,12 +297,26 @@ impl Guest {
         config: &str,
         catalog: &str,
         state: Option<&str>,
+        sink: impl FnMut(Vec<Message>) -> bool,
+    ) -> Result<()> {
+        self.read_with_progress(config, catalog, state, sink, |_| {})
+    }
+
+    /// As [`Guest::read`], and hands a progress snapshot to `on_progress` after every batch.
+    pub fn read_with_progress(
+        &mut self,
+        config: &str,
+        catalog: &str,
+        state: Option<&str>,
         mut sink: impl FnMut(Vec<Message>) -> bool,
+        mut on_progress: impl FnMut(&Progress),
     ) -> Result<()> {
         let source = self.bindings.airbyte_source_facebook_marketing_source();
         let reader: ResourceAny = source.reader().call_constructor(&mut self.store, config, catalog, state)?;
         while let Some(batch) = source.reader().call_next(&mut self.store, reader)? {
-            if !sink(batch) {
+            let go_on = sink(batch);
+            on_progress(&source.reader().call_progress(&mut self.store, reader)?);
+            if !go_on {
                 break;
             }
         }

@@ -110,6 +110,8 @@ pub struct Throttle {
     quota_waited: Duration,
     /// How many pauses were taken, for progress reports.
     pub pauses: u64,
+    /// The latest pause: why and how long.
+    pub last_pause: Option<(TimeoutReason, Duration)>,
     pub last_usage: f64,
 }
 
@@ -122,7 +124,7 @@ impl Throttle {
         if let Some(usage) = parse_usage(headers) {
             self.last_usage = usage.pct;
             if let Some(pause) = pause_for(usage) {
-                self.pause(now.plus(pause), TimeoutReason::ThrottlePause);
+                self.pause(now, now.plus(pause), TimeoutReason::ThrottlePause);
             }
         }
     }
@@ -141,15 +143,16 @@ impl Throttle {
             return None;
         }
         self.quota_waited += wait;
-        self.pause(now.plus(wait), TimeoutReason::QuotaWait);
+        self.pause(now, now.plus(wait), TimeoutReason::QuotaWait);
         Some(wait)
     }
 
-    fn pause(&mut self, until: Timestamp, reason: TimeoutReason) {
+    fn pause(&mut self, now: Timestamp, until: Timestamp, reason: TimeoutReason) {
         if self.paused_until.is_none_or(|p| until > p) {
             self.paused_until = Some(until);
             self.reason = Some(reason);
             self.pauses += 1;
+            self.last_pause = Some((reason, until.since(now)));
         }
     }
 

@@ -122,6 +122,15 @@ impl EntityReader {
         self.start_account(0, cx, false);
     }
 
+    /// Accounts finished (read or failed) out of all.
+    pub fn accounts_progress(&self) -> (u32, u32) {
+        let total = self.accounts.len() as u32;
+        match &self.phase {
+            Phase::Listing { account, .. } => (*account as u32, total),
+            Phase::Finished => (total, total),
+        }
+    }
+
     pub fn finished(&self) -> Option<&[ConnectorError]> {
         matches!(self.phase, Phase::Finished).then_some(self.failures.as_slice())
     }

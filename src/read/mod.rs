@@ -40,6 +40,33 @@ impl Cx<'_> {
     }
 }
 
+/// Where one stream of the sync stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamProgress {
+    pub name: String,
+    pub records: u64,
+    pub status: Option<StreamStatus>,
+}
+
+/// A snapshot of a sync for people watching it: what is done, what runs, what waits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub streams: Vec<StreamProgress>,
+    /// The stream being read, if any.
+    pub current: Option<String>,
+    pub accounts_done: u32,
+    pub accounts_total: u32,
+    pub jobs_running: u32,
+    pub jobs_completed: u64,
+    pub jobs_retried: u64,
+    pub jobs_split: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub pauses: u64,
+    /// The latest throttle pause or quota wait, in words.
+    pub last_pause: Option<String>,
+}
+
 /// A stream's reader.
 pub enum Reader {
     Entity(Box<entity::EntityReader>),
@@ -82,6 +109,14 @@ impl Reader {
         }
     }
 
+    /// Accounts finished (read or failed) out of all.
+    fn accounts(&self) -> (u32, u32) {
+        match self {
+            Reader::Entity(r) => r.accounts_progress(),
+            Reader::Insights(r) => r.accounts_progress(),
+        }
+    }
+
     fn records(&self) -> u64 {
         match self {
             Reader::Entity(r) => r.records,
@@ -110,6 +145,10 @@ pub struct ReadMachine {
     current: Option<(String, Reader)>,
     running_sent: bool,
     failed_streams: Vec<(String, ConnectorError)>,
+    /// Streams in catalog order with their record counts so far.
+    streams: Vec<StreamProgress>,
+    /// Report-job counts of finished insights streams.
+    jobs_done: [u64; 3],
 }
 
 impl ReadMachine {
@@ -123,6 +162,10 @@ impl ReadMachine {
         match parsed {
             Ok((config, selected, states)) => {
                 let api = Api::new(config.access_token.clone(), seed, now, true);
+                let streams = selected
+                    .iter()
+                    .map(|s| StreamProgress { name: s.stream.name().to_string(), records: 0, status: None })
+                    .collect();
                 let mut m = ReadMachine {
                     core: Core::new(api),
                     config: Some(config),
@@ -131,6 +174,8 @@ impl ReadMachine {
                     current: None,
                     running_sent: false,
                     failed_streams: Vec::new(),
+                    streams,
+                    jobs_done: [0; 3],
                 };
                 m.advance(now);
                 m
@@ -146,9 +191,38 @@ impl ReadMachine {
                     current: None,
                     running_sent: false,
                     failed_streams: Vec::new(),
+                    streams: Vec::new(),
+                    jobs_done: [0; 3],
                 }
             }
         }
+    }
+
+    /// Where the sync stands, for progress displays.
+    pub fn progress(&self) -> Progress {
+        let mut p = Progress { streams: self.streams.clone(), ..Progress::default() };
+        let [mut completed, mut retried, mut split] = self.jobs_done;
+        if let Some((name, reader)) = &self.current {
+            p.current = Some(name.clone());
+            (p.accounts_done, p.accounts_total) = reader.accounts();
+            if let Some(s) = p.streams.iter_mut().find(|s| &s.name == name) {
+                s.records = reader.records();
+                s.status.get_or_insert(StreamStatus::Running);
+            }
+            if let Reader::Insights(r) = reader {
+                p.jobs_running = r.jobs_running();
+                completed += r.stats.completed;
+                retried += r.stats.retried;
+                split += r.stats.split;
+            }
+        }
+        (p.jobs_completed, p.jobs_retried, p.jobs_split) = (completed, retried, split);
+        let api = &self.core.api;
+        p.requests = api.stats.total_requests();
+        p.retries = api.stats.retries;
+        p.pauses = api.throttle.pauses;
+        p.last_pause = api.throttle.last_pause.map(|(reason, d)| format!("{} {} s", reason.as_str(), d.as_secs()));
+        p
     }
 
     /// Requests made so far, by kind.
@@ -175,6 +249,15 @@ impl ReadMachine {
                 self.core.emit(Message::stream_status(now, name, status));
                 if let Some(first) = failures.first() {
                     self.failed_streams.push((name.clone(), first.clone()));
+                }
+                if let Some(s) = self.streams.iter_mut().find(|s| &s.name == name) {
+                    s.records = reader.records();
+                    s.status = Some(status);
+                }
+                if let Reader::Insights(r) = reader {
+                    self.jobs_done[0] += r.stats.completed;
+                    self.jobs_done[1] += r.stats.retried;
+                    self.jobs_done[2] += r.stats.split;
                 }
                 self.current = None;
             }

@@ -236,6 +236,17 @@ impl InsightsReader {
         }
     }
 
+    /// Accounts finished (every slice read, or failed) out of all.
+    pub fn accounts_progress(&self) -> (u32, u32) {
+        let done = self.accounts.iter().filter(|a| a.failed || (a.ready && a.complete.iter().all(|c| *c))).count();
+        (done as u32, self.accounts.len() as u32)
+    }
+
+    /// Report runs Graph is computing now.
+    pub fn jobs_running(&self) -> u32 {
+        self.jobs.values().filter(|j| j.is_in_flight()).count() as u32
+    }
+
     pub fn finished(&self) -> Option<&[ConnectorError]> {
         let lookups_done = self.accounts.iter().all(|a| a.ready || a.failed);
         let jobs_done = self.stream_failed

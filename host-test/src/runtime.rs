@@ -165,6 +165,10 @@ impl Runtime {
     pub fn load(path: &Path) -> Result<Runtime> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // `HOST_TEST_PERFMAP=1` names guest functions for `perf` (profiling builds only).
+        if std::env::var_os("HOST_TEST_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let bytes = std::fs::read(path).with_context(|| {
             format!(

@@ -154,13 +154,7 @@ fn a_sync_stopped_after_any_state_message_and_resumed_misses_nothing() {
     let streams = ["campaigns", "ads", "images"];
     let cat = catalog(&cfg, sim.now_ms(), &streams);
     let full = read(&mut sim, &cfg, &cat, None, None);
-    let state_positions: Vec<usize> = full
-        .messages
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| matches!(m, source_facebook_marketing::protocol::Message::State(_)))
-        .map(|(i, _)| i + 1)
-        .collect();
+    let state_positions = full.state_stops();
     assert!(state_positions.len() >= 3);
     for stop in state_positions {
         let mut s = common::sim("calm");

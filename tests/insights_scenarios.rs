@@ -257,13 +257,7 @@ fn an_insights_sync_stopped_at_any_state_message_and_resumed_misses_nothing() {
     let cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
     let full = read(&mut sim, &cfg, &cat, None, None);
     let all: BTreeSet<String> = full.records["ads_insights"].iter().map(|r| key(r, &[])).collect();
-    let stops: Vec<usize> = full
-        .messages
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| matches!(m, source_facebook_marketing::protocol::Message::State(_)))
-        .map(|(i, _)| i + 1)
-        .collect();
+    let stops = full.state_stops();
     assert!(stops.len() >= 2);
     for stop in stops {
         let mut s = common::sim("calm");

@@ -100,10 +100,7 @@ impl BatchSender {
                     format!("expected {} results, got {}", ops.len(), other.as_array().map_or(0, Vec::len)),
                 );
                 for op in ops {
-                    self.results.push_back((
-                        op.key,
-                        Err(CallError { failure: CallFailure::Failed, error: e.clone(), graph: None }),
-                    ));
+                    self.fail(op.key, CallFailure::Failed, e.clone(), None);
                 }
                 return;
             }
@@ -142,22 +139,20 @@ impl BatchSender {
         match classify_graph_error(code, &graph) {
             Verdict::Transient(r) => self.resend(op, r),
             Verdict::RateLimited { .. } => self.resend(op, graph.summary()),
-            Verdict::Permanent(error) => self
-                .results
-                .push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: Some(graph) }))),
+            Verdict::Permanent(error) => self.fail(op.key, CallFailure::Failed, error, Some(graph)),
             Verdict::ReportNotReady => {
                 let error = ConnectorError::misbehaving("the report was read before it was ready", graph.summary());
-                self.results.push_back((
-                    op.key,
-                    Err(CallError { failure: CallFailure::ReportNotReady, error, graph: Some(graph) }),
-                ))
+                self.fail(op.key, CallFailure::ReportNotReady, error, Some(graph))
             }
             Verdict::StaleCursor | Verdict::ReduceData | Verdict::Success => {
                 let error = ConnectorError::misbehaving("a batch operation failed", graph.summary());
-                self.results
-                    .push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: Some(graph) })))
+                self.fail(op.key, CallFailure::Failed, error, Some(graph))
             }
         }
+    }
+
+    fn fail(&mut self, key: u64, failure: CallFailure, error: ConnectorError, graph: Option<GraphError>) {
+        self.results.push_back((key, Err(CallError { failure, error, graph })));
     }
 
     fn resend(&mut self, mut op: Op, reason: String) {
@@ -167,7 +162,7 @@ impl BatchSender {
                 format!("a batch operation kept failing after {} rounds ({reason}); try again later", op.rounds),
                 op.relative_url.split('?').next().unwrap_or("").to_string(),
             );
-            self.results.push_back((op.key, Err(CallError { failure: CallFailure::Failed, error, graph: None })));
+            self.fail(op.key, CallFailure::Failed, error, None);
         } else {
             self.ops_resent += 1;
             self.pending.push_back(op);

@@ -77,6 +77,17 @@ impl Output {
         self.records.get(stream).map_or(0, Vec::len)
     }
 
+    /// The message counts after which a STATE message was emitted: the points where stopping
+    /// and resuming must lose nothing.
+    pub fn state_stops(&self) -> Vec<usize> {
+        self.messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| matches!(m, Message::State(_)))
+            .map(|(i, _)| i + 1)
+            .collect()
+    }
+
     /// The state messages as Airbyte would pass them to the next sync.
     pub fn state_messages(&self) -> String {
         let msgs: Vec<Value> = self

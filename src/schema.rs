@@ -153,11 +153,8 @@ pub fn normalise(record: &mut Map<String, Value>, props: &Properties) {
 fn normalise_value(value: &mut Value, node: &Node) {
     match (node, &mut *value) {
         (Node::Number, Value::String(s)) => {
-            if let Ok(f) = s.trim().parse::<f64>()
-                && f.is_finite()
-                && let Some(n) = serde_json::Number::from_f64(f)
-            {
-                *value = Value::Number(integral_number(s).unwrap_or(n));
+            if let Some(n) = parse_number(s) {
+                *value = Value::Number(n);
             }
         }
         (Node::Integer, Value::String(s)) => {
@@ -187,9 +184,14 @@ fn normalise_value(value: &mut Value, node: &Node) {
     }
 }
 
-/// `"185"` stays an integer-valued number (`185`, not `185.0`) so output matches the input.
-fn integral_number(s: &str) -> Option<serde_json::Number> {
-    s.trim().parse::<i64>().ok().map(serde_json::Number::from)
+/// A number from Graph's string form: `"185"` stays an integer (`185`, not `185.0`), `"14.35"`
+/// becomes a float; anything else (or a non-finite value) is not a number.
+fn parse_number(s: &str) -> Option<serde_json::Number> {
+    let s = s.trim();
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(serde_json::Number::from(i));
+    }
+    s.parse::<f64>().ok().filter(|f| f.is_finite()).and_then(serde_json::Number::from_f64)
 }
 
 /// Keys whose date-times Graph sometimes sends as `2023-01-19t20:38:59 0000`.

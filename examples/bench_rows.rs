@@ -19,11 +19,16 @@ fn main() {
         urlencode(&fields),
         urlencode(r#"{"since":"2026-06-01","until":"2026-06-14"}"#)
     );
-    let run: Value = sim.handle(&SimRequest::post_form(format!("https://graph.facebook.com/v25.0/act_{acct}/insights"), body)).unwrap().json();
+    let run: Value = sim
+        .handle(&SimRequest::post_form(format!("https://graph.facebook.com/v25.0/act_{acct}/insights"), body))
+        .unwrap()
+        .json();
     let id = run["report_run_id"].as_str().unwrap().to_string();
     sim.advance(60_000);
     let page = sim
-        .handle(&SimRequest::get(format!("https://graph.facebook.com/v25.0/{id}/insights?limit=100&access_token=sim-token")))
+        .handle(&SimRequest::get(format!(
+            "https://graph.facebook.com/v25.0/{id}/insights?limit=100&access_token=sim-token"
+        )))
         .unwrap();
     let bytes = page.body;
     let props = schema::properties("ads_insights");
@@ -49,8 +54,32 @@ fn main() {
             out_bytes += s.len();
         }
     }
+    let rules = source_facebook_marketing::read::transcode::RowRules {
+        props,
+        required: &[],
+        object_breakdowns: &[],
+        account_id: &acct,
+        rename_results: false,
+    };
+    let (mut validate, mut transcode) = (0.0, 0.0);
+    for _ in 0..iters {
+        let t = Instant::now();
+        let _: serde::de::IgnoredAny = serde_json::from_slice(&bytes).unwrap();
+        validate += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let page = source_facebook_marketing::read::transcode::page(&bytes, &rules).unwrap();
+        transcode += t.elapsed().as_secs_f64();
+        assert_eq!(page.rows.len(), n_rows);
+    }
     let per = |x: f64| x * 1e6 / (iters * n_rows) as f64;
-    println!("per row: parse {:.1} us, normalise {:.1} us, serialise {:.1} us ({} bytes out)", per(parse), per(norm), per(ser), out_bytes / (iters * n_rows));
+    println!("per row, one pass: validate {:.1} us, transcode {:.1} us", per(validate), per(transcode));
+    println!(
+        "per row: parse {:.1} us, normalise {:.1} us, serialise {:.1} us ({} bytes out)",
+        per(parse),
+        per(norm),
+        per(ser),
+        out_bytes / (iters * n_rows)
+    );
 }
 
 fn urlencode(s: &str) -> String {

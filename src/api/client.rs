@@ -58,15 +58,23 @@ pub struct Call {
     pub expect_json: bool,
     /// Whether the token goes with it (only to the Graph host).
     pub authenticated: bool,
+    /// Whether the caller reads the JSON body itself: it is then only checked (well-formed,
+    /// not a Graph error) and handed over as bytes, without building a `Value`.
+    pub raw_json: bool,
 }
 
 impl Call {
     pub fn graph(request: Request, kind: CallKind) -> Self {
-        Call { request, kind, expect_json: true, authenticated: true }
+        Call { request, kind, expect_json: true, authenticated: true, raw_json: false }
     }
 
     pub fn external(request: Request, kind: CallKind) -> Self {
-        Call { request, kind, expect_json: false, authenticated: false }
+        Call { request, kind, expect_json: false, authenticated: false, raw_json: false }
+    }
+
+    /// A Graph call whose body the caller transcodes itself (see [`Call::raw_json`]).
+    pub fn graph_raw(request: Request, kind: CallKind) -> Self {
+        Call { raw_json: true, ..Call::graph(request, kind) }
     }
 }
 
@@ -256,7 +264,19 @@ impl Api {
             self.throttle.observe(&response.headers, now);
         }
         let mut json = Value::Null;
-        if verdict == Verdict::Success && entry.call.expect_json {
+        if verdict == Verdict::Success && entry.call.raw_json {
+            // One pass that allocates nothing: well-formed, and not an error in disguise.
+            match serde_json::from_slice::<TopLevel>(&response.body) {
+                Ok(TopLevel { error: None }) => {}
+                Ok(_) => {
+                    verdict = match GraphError::parse(&response.body) {
+                        Some(g) => classify_graph_error(response.status, &g),
+                        None => Verdict::Transient("a 200 answer held a malformed error".into()),
+                    }
+                }
+                Err(e) => verdict = Verdict::Transient(format!("the answer was not valid JSON ({e})")),
+            }
+        } else if verdict == Verdict::Success && entry.call.expect_json {
             match serde_json::from_slice::<Value>(&response.body) {
                 // A 200 that carries a Graph error is an error.
                 Ok(v) if v.get("error").is_some() => {
@@ -274,8 +294,8 @@ impl Api {
         match verdict {
             Verdict::Success => {
                 self.throttle.on_success();
-                // A JSON answer lives on as `json` only: no second copy of a large page.
-                let body = if entry.call.expect_json { Vec::new() } else { response.body };
+                // A parsed answer lives on as `json` only: no second copy of a large page.
+                let body = if entry.call.expect_json && !entry.call.raw_json { Vec::new() } else { response.body };
                 self.done.push_back((
                     entry.id,
                     Ok(Reply { status: response.status, headers: response.headers, body, json }),
@@ -406,6 +426,13 @@ impl Api {
     fn log(&mut self, level: LogLevel, message: String) {
         self.logs.push_back(Message::log(level, message));
     }
+}
+
+/// The top level of a JSON object, values skipped: enough to tell a Graph error from data.
+#[derive(serde::Deserialize)]
+struct TopLevel {
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
 }
 
 /// `GET https://graph.facebook.com/v25.0/act_1/ads` without the query (which may hold tokens).

@@ -44,17 +44,28 @@ pub struct Paginator {
     seen_next: BTreeSet<String>,
     restarts: u32,
     kind: CallKind,
+    /// Pages are handed over as bytes for the caller to transcode ([`Paginator::on_raw_outcome`]).
+    raw: bool,
     pub pages: u64,
 }
 
 impl Paginator {
     pub fn new(first_url: String, kind: CallKind) -> Self {
-        Paginator { first_url, state: State::Idle, seen_next: BTreeSet::new(), restarts: 0, kind, pages: 0 }
+        Paginator { first_url, state: State::Idle, seen_next: BTreeSet::new(), restarts: 0, kind, raw: false, pages: 0 }
+    }
+
+    /// A paginator whose pages the caller transcodes from bytes.
+    pub fn new_raw(first_url: String, kind: CallKind) -> Self {
+        Paginator { raw: true, ..Paginator::new(first_url, kind) }
+    }
+
+    fn call(&self, url: String) -> Call {
+        if self.raw { Call::graph_raw(Request::get(url), self.kind) } else { Call::graph(Request::get(url), self.kind) }
     }
 
     /// Requests the first page.
     pub fn start(&mut self, api: &mut Api) {
-        let call = api.submit(Call::graph(Request::get(self.first_url.clone()), self.kind));
+        let call = api.submit(self.call(self.first_url.clone()));
         self.state = State::AwaitingPage { call };
     }
 
@@ -71,7 +82,7 @@ impl Paginator {
     pub fn request_next(&mut self, api: &mut Api) -> bool {
         match std::mem::replace(&mut self.state, State::Done) {
             State::HasNext { url } => {
-                let call = api.submit(Call::graph(Request::get(url), self.kind));
+                let call = api.submit(self.call(url));
                 self.state = State::AwaitingPage { call };
                 true
             }
@@ -90,13 +101,55 @@ impl Paginator {
     /// Takes the outcome of the awaited page and returns its items. The next page, if any,
     /// is requested only by [`Paginator::request_next`].
     pub fn on_outcome(&mut self, outcome: CallOutcome, api: &mut Api) -> Result<Page, ConnectorError> {
+        let (items, restarted, has_next) = self.take(outcome, api, |reply| {
+            let Value::Object(mut body) = reply.json else {
+                return Err(ConnectorError::misbehaving(
+                    "the graph api answered a listing with something other than an object; try again later",
+                    String::new(),
+                ));
+            };
+            let items = match body.remove("data") {
+                Some(Value::Array(items)) => items,
+                None | Some(Value::Null) => Vec::new(),
+                Some(_) => {
+                    return Err(ConnectorError::misbehaving(
+                        "the graph api answered a listing whose data is not a list; try again later",
+                        String::new(),
+                    ));
+                }
+            };
+            let next = body.get("paging").and_then(|p| p.get("next")).and_then(Value::as_str).map(str::to_string);
+            Ok((items, next))
+        })?;
+        Ok(Page { items: items.unwrap_or_default(), restarted, has_next })
+    }
+
+    /// As [`Paginator::on_outcome`] for a raw paginator: `read` turns the page's bytes into the
+    /// caller's items and the `paging.next` link. `None` items means the listing restarted.
+    pub fn on_raw_outcome<T>(
+        &mut self,
+        outcome: CallOutcome,
+        api: &mut Api,
+        read: impl FnOnce(&[u8]) -> Result<(T, Option<String>), ConnectorError>,
+    ) -> Result<(Option<T>, bool), ConnectorError> {
+        let (items, _, has_next) = self.take(outcome, api, |reply| read(&reply.body))?;
+        Ok((items, has_next))
+    }
+
+    /// The shared part: restart on a stale cursor, stop on errors and repeating links.
+    fn take<T>(
+        &mut self,
+        outcome: CallOutcome,
+        api: &mut Api,
+        read: impl FnOnce(super::client::Reply) -> Result<(T, Option<String>), ConnectorError>,
+    ) -> Result<(Option<T>, bool, bool), ConnectorError> {
         let reply = match outcome {
             Ok(r) => r,
             Err(e) if e.failure == CallFailure::StaleCursor && self.restarts < MAX_RESTARTS => {
                 self.restarts += 1;
                 self.seen_next.clear();
                 self.start(api);
-                return Ok(Page { items: Vec::new(), restarted: true, has_next: true });
+                return Ok((None, true, true));
             }
             Err(e) => {
                 self.state = State::Done;
@@ -104,25 +157,13 @@ impl Paginator {
             }
         };
         self.pages += 1;
-        let Value::Object(mut body) = reply.json else {
-            self.state = State::Done;
-            return Err(ConnectorError::misbehaving(
-                "the graph api answered a listing with something other than an object; try again later",
-                String::new(),
-            ));
-        };
-        let items = match body.remove("data") {
-            Some(Value::Array(items)) => items,
-            None | Some(Value::Null) => Vec::new(),
-            Some(_) => {
+        let (items, next) = match read(reply) {
+            Ok(x) => x,
+            Err(e) => {
                 self.state = State::Done;
-                return Err(ConnectorError::misbehaving(
-                    "the graph api answered a listing whose data is not a list; try again later",
-                    String::new(),
-                ));
+                return Err(e);
             }
         };
-        let next = body.get("paging").and_then(|p| p.get("next")).and_then(Value::as_str).map(str::to_string);
         match next {
             Some(next) if !self.seen_next.insert(next.clone()) => {
                 self.state = State::Done;
@@ -135,7 +176,7 @@ impl Paginator {
             None => self.state = State::Done,
         }
         let has_next = matches!(self.state, State::HasNext { .. });
-        Ok(Page { items, restarted: false, has_next })
+        Ok((Some(items), false, has_next))
     }
 }
 

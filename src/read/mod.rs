@@ -8,6 +8,7 @@
 pub mod cursor;
 pub mod entity;
 pub mod insights;
+pub mod transcode;
 
 use crate::api::client::{Api, CallId, CallOutcome};
 use crate::catalog::{self, Selected};

@@ -18,7 +18,8 @@ use crate::commands::graph_url;
 use crate::config::Level;
 use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
-use crate::protocol::LogLevel;
+use crate::protocol::{LogLevel, Message};
+use crate::read::transcode::{self, RowRules};
 use crate::time::Timestamp;
 use chrono::Duration as Days;
 use serde_json::{Map, Value};
@@ -246,7 +247,12 @@ impl InsightsReader {
             graph_url(&cx.config.api_version, &format!("{run_id}/insights")),
             encode_query(&[("limit", RESULT_PAGE_SIZE.to_string())])
         );
-        let mut paginator = Paginator::new(url, CallKind::JobResults);
+        // Stream rows, the bulk of a sync, are transcoded from bytes; the rest goes through `Value`.
+        let mut paginator = if job.spec.purpose == (Purpose::Rows { group: None }) {
+            Paginator::new_raw(url, CallKind::JobResults)
+        } else {
+            Paginator::new(url, CallKind::JobResults)
+        };
         paginator.start(cx.api);
         job.state = JobState::Reading { run_id, paginator };
     }
@@ -259,6 +265,38 @@ impl InsightsReader {
         {
             // Read too early: back to polling.
             job.state = JobState::Running { run_id: run_id.clone(), created_at: cx.now, percent: 0 };
+            return;
+        }
+        if job.spec.purpose == (Purpose::Rows { group: None }) {
+            let params = &self.params;
+            let rules = RowRules {
+                props: &params.props,
+                required: &params.breakdowns,
+                object_breakdowns: &params.object_breakdowns,
+                account_id: &self.accounts[job.spec.account].id,
+                rename_results: params.custom && params.wants_objective_results,
+            };
+            let read = |bytes: &[u8]| match transcode::page(bytes, &rules) {
+                Ok(p) if !p.error => Ok((p.rows, p.next)),
+                Ok(_) => Err(ConnectorError::misbehaving("a result page held an error instead of rows", String::new())),
+                Err(e) => Err(ConnectorError::misbehaving("a result page could not be read", e.to_string())),
+            };
+            let (rows, more) = match paginator.on_raw_outcome(outcome, cx.api, read) {
+                // Restarted on a stale cursor: the first page is on its way again.
+                Ok((None, _)) => (None, true),
+                Ok((rows, _)) => (rows, paginator.request_next(cx.api)),
+                Err(e) => {
+                    let reason = FailureReason::Failed { code: None, subcode: None, message: e.message.clone() };
+                    return self.job_failed(id, reason, cx);
+                }
+            };
+            for data in rows.into_iter().flatten() {
+                self.records += 1;
+                cx.emit(Message::Record { stream: self.params.name.clone(), data, emitted_at: cx.now });
+            }
+            if !more {
+                self.job_read(id, cx);
+            }
             return;
         }
         let page = match paginator.on_outcome(outcome, cx.api) {

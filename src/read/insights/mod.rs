@@ -46,6 +46,8 @@ pub(crate) struct Params {
     pub name: String,
     pub level: Level,
     pub breakdowns: Vec<String>,
+    /// The breakdowns that report an object (their `<name>_id` joins the key).
+    pub object_breakdowns: Vec<String>,
     pub action_breakdowns: Vec<String>,
     pub windows: Vec<String>,
     pub increment: TimeIncrement,
@@ -174,6 +176,12 @@ impl InsightsReader {
                 name: def.name.clone(),
                 level: def.level,
                 breakdowns: def.breakdowns.clone(),
+                object_breakdowns: def
+                    .breakdowns
+                    .iter()
+                    .filter(|b| OBJECT_BREAKDOWNS.contains(&b.as_str()))
+                    .cloned()
+                    .collect(),
                 action_breakdowns: def.action_breakdowns.clone(),
                 windows,
                 increment: def.time_increment,

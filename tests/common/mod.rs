@@ -80,12 +80,7 @@ impl Output {
     /// The message counts after which a STATE message was emitted: the points where stopping
     /// and resuming must lose nothing.
     pub fn state_stops(&self) -> Vec<usize> {
-        self.messages
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| matches!(m, Message::State(_)))
-            .map(|(i, _)| i + 1)
-            .collect()
+        self.messages.iter().enumerate().filter(|(_, m)| matches!(m, Message::State(_))).map(|(i, _)| i + 1).collect()
     }
 
     /// The state messages as Airbyte would pass them to the next sync.

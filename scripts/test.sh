@@ -13,6 +13,7 @@ source scripts/lib.sh
 ensure_wasm_target
 ensure_python_venv
 build_component_and_host
+bash scripts/build-command.sh
 
 # Both runners always run, so one failure does not hide the other's results; the script fails
 # if either did.

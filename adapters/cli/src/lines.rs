@@ -1,0 +1,154 @@
+//! Airbyte protocol lines, byte for byte as `host-test` writes them
+//! (`host-test/src/output.rs::to_line`), and the access token kept out of them.
+//!
+//! The payloads the connector hands over as JSON text (a record's data, a state, a trace, a
+//! catalog, a spec) are written as they are, without re-encoding.
+
+use serde_json::{Value, json};
+
+/// One RECORD line (no newline).
+pub fn record(stream: &str, namespace: Option<&str>, data: &str, emitted_at: i64) -> String {
+    let mut s = String::with_capacity(data.len() + stream.len() + 64);
+    s.push_str("{\"type\":\"RECORD\",\"record\":{\"stream\":");
+    s.push_str(&Value::from(stream).to_string());
+    if let Some(ns) = namespace {
+        s.push_str(",\"namespace\":");
+        s.push_str(&Value::from(ns).to_string());
+    }
+    s.push_str(",\"data\":");
+    s.push_str(data);
+    s.push_str(",\"emitted_at\":");
+    s.push_str(&emitted_at.to_string());
+    s.push_str("}}");
+    s
+}
+
+pub fn state(state: &str) -> String {
+    format!("{{\"type\":\"STATE\",\"state\":{state}}}")
+}
+
+/// One LOG line; `level` is Airbyte's (`INFO`, `WARN`, ...).
+pub fn log(level: &str, message: &str) -> String {
+    json!({"type": "LOG", "log": {"level": level, "message": message}}).to_string()
+}
+
+pub fn trace(trace: &str) -> String {
+    format!("{{\"type\":\"TRACE\",\"trace\":{trace}}}")
+}
+
+pub fn connection_status(succeeded: bool, message: Option<&str>) -> String {
+    let mut status = serde_json::Map::new();
+    status.insert("status".into(), Value::from(if succeeded { "SUCCEEDED" } else { "FAILED" }));
+    if let Some(m) = message {
+        status.insert("message".into(), Value::from(m));
+    }
+    json!({"type": "CONNECTION_STATUS", "connectionStatus": status}).to_string()
+}
+
+pub fn catalog(catalog: &str) -> String {
+    format!("{{\"type\":\"CATALOG\",\"catalog\":{catalog}}}")
+}
+
+pub fn spec(spec: &str) -> String {
+    format!("{{\"type\":\"SPEC\",\"spec\":{spec}}}")
+}
+
+/// Whether a trace payload is an error TRACE (rather than an estimate or a stream status).
+pub fn is_error_trace(trace: &str) -> bool {
+    trace.contains("\"type\":\"ERROR\"")
+}
+
+/// An error TRACE line written by the command itself (a file it could not read).
+pub fn error_trace(failure_type: &str, message: &str, emitted_at_ms: i64) -> String {
+    json!({
+        "type": "TRACE",
+        "trace": {
+            "type": "ERROR",
+            "emitted_at": emitted_at_ms as f64,
+            "error": {"message": message, "internal_message": message, "failure_type": failure_type}
+        }
+    })
+    .to_string()
+}
+
+/// Removes every occurrence of the secrets from printed text.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// Secrets shorter than 4 characters are ignored: redacting them would mangle ordinary text.
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        Redactor { secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect() }
+    }
+
+    pub fn redact(&self, mut text: String) -> String {
+        for s in &self.secrets {
+            if text.contains(s.as_str()) {
+                text = text.replace(s.as_str(), "**********");
+            }
+        }
+        text
+    }
+}
+
+/// The access token and client secret of a config document, wherever Airbyte's forms put them.
+pub fn config_secrets(config: &str) -> Vec<String> {
+    let Ok(v) = serde_json::from_str::<Value>(config) else { return Vec::new() };
+    [&["credentials", "access_token"][..], &["access_token"], &["credentials", "client_secret"], &["client_secret"]]
+        .into_iter()
+        .filter_map(|path| path.iter().try_fold(&v, |cur, key| cur.get(*key))?.as_str().map(str::to_string))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_payloads_verbatim_inside_their_envelopes() {
+        assert_eq!(
+            record("ads", None, r#"{"id":"1"}"#, 1700000000000),
+            r#"{"type":"RECORD","record":{"stream":"ads","data":{"id":"1"},"emitted_at":1700000000000}}"#
+        );
+        assert_eq!(
+            record("a\"b", Some("ns"), "{}", 1),
+            r#"{"type":"RECORD","record":{"stream":"a\"b","namespace":"ns","data":{},"emitted_at":1}}"#
+        );
+        assert_eq!(state(r#"{"type":"STREAM"}"#), r#"{"type":"STATE","state":{"type":"STREAM"}}"#);
+        assert_eq!(trace(r#"{"type":"ERROR"}"#), r#"{"type":"TRACE","trace":{"type":"ERROR"}}"#);
+        assert_eq!(catalog(r#"{"streams":[]}"#), r#"{"type":"CATALOG","catalog":{"streams":[]}}"#);
+        assert_eq!(spec("{}"), r#"{"type":"SPEC","spec":{}}"#);
+    }
+
+    #[test]
+    fn escapes_log_and_status_text() {
+        let line: Value = serde_json::from_str(&log("WARN", "say \"hi\"\n")).unwrap();
+        assert_eq!(line, json!({"type": "LOG", "log": {"level": "WARN", "message": "say \"hi\"\n"}}));
+        let line: Value = serde_json::from_str(&connection_status(false, Some("bad token"))).unwrap();
+        assert_eq!(
+            line,
+            json!({"type": "CONNECTION_STATUS", "connectionStatus": {"status": "FAILED", "message": "bad token"}})
+        );
+        let line: Value = serde_json::from_str(&connection_status(true, None)).unwrap();
+        assert_eq!(line, json!({"type": "CONNECTION_STATUS", "connectionStatus": {"status": "SUCCEEDED"}}));
+    }
+
+    #[test]
+    fn tells_error_traces_from_other_traces() {
+        assert!(is_error_trace(r#"{"type":"ERROR","error":{}}"#));
+        assert!(!is_error_trace(r#"{"type":"STREAM_STATUS"}"#));
+        let line: Value = serde_json::from_str(&error_trace("config_error", "cannot read c.json", 5)).unwrap();
+        assert_eq!(line["trace"]["error"]["failure_type"], "config_error");
+        assert_eq!(line["trace"]["emitted_at"], 5.0);
+    }
+
+    #[test]
+    fn redacts_the_access_token_wherever_the_config_puts_it() {
+        let config = r#"{"credentials":{"access_token":"EAAB-secret"},"client_secret":"cs-1234","access_token":"abc"}"#;
+        let r = Redactor::new(config_secrets(config));
+        assert_eq!(r.redact("token EAAB-secret and cs-1234, abc".into()), "token ********** and **********, abc");
+        assert!(config_secrets("not json").is_empty());
+    }
+}

@@ -158,6 +158,11 @@ impl ReadMachine {
         let parsed = Config::parse(config_text, now).and_then(|config| {
             let selected = catalog::parse(catalog_text, &config)?;
             let states = state::parse(state_text.unwrap_or(""))?;
+            for s in &selected {
+                if let (Stream::Insight(_), Some(st)) = (&s.stream, states.get(s.stream.name())) {
+                    check_insights_state(s.stream.name(), st)?;
+                }
+            }
             Ok((config, selected, states))
         });
         match parsed {
@@ -321,6 +326,30 @@ impl ReadMachine {
         }
         self.advance(now);
     }
+}
+
+/// Insights cursors must be dates this connector can count back from; anything else is a
+/// state the user has to repair, said before any call is made.
+fn check_insights_state(stream: &str, state: &serde_json::Value) -> Result<(), ConnectorError> {
+    let Some(map) = state.as_object() else { return Ok(()) };
+    let entries: Vec<(&str, &serde_json::Value)> = if map.contains_key("date_start") {
+        vec![("(all accounts)", state)]
+    } else {
+        map.iter().filter(|(_, v)| v.is_object()).map(|(k, v)| (k.as_str(), v)).collect()
+    };
+    for (account, entry) in entries {
+        let Some(value) = entry.get("date_start").filter(|v| !v.is_null()) else { continue };
+        let usable = value
+            .as_str()
+            .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+            .is_some_and(|d| (1970..=9000).contains(&chrono::Datelike::year(&d)));
+        if !usable {
+            return Err(ConnectorError::config(format!(
+                "state: {stream}, account {account}: date_start {value} is not a usable date; remove that entry to read from start_date again"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Machine for ReadMachine {

@@ -309,7 +309,10 @@ impl InsightsReader {
         let cursor =
             stored.and_then(|s| s.get("date_start")).and_then(Value::as_str).and_then(|d| d.parse::<NaiveDate>().ok());
         let mut start = match cursor {
-            Some(c) => (c - Days::days(i64::from(self.params.lookback_days))).max(stream_start),
+            // A cursor too far in the past for date arithmetic is as good as none.
+            Some(c) => c
+                .checked_sub_days(chrono::Days::new(u64::from(self.params.lookback_days)))
+                .map_or(stream_start, |d| d.max(stream_start)),
             None => stream_start,
         };
         if start < earliest {

@@ -7,3 +7,4 @@ pub mod output;
 pub mod progress;
 pub mod runtime;
 pub mod server;
+pub mod soak;

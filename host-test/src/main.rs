@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
     name = "host-test",
     version,
     about = "Run the Meta Marketing API source component like an Airbyte source",
-    after_help = "Examples:\n  host-test spec\n  host-test check --config secrets/config.json\n  host-test read --config config.json --catalog catalog.json --state state.json > messages.jsonl\n  host-test demo\n  host-test simulate --port 8080 --preset flaky"
+    after_help = "Examples:\n  host-test spec\n  host-test check --config secrets/config.json\n  host-test read --config config.json --catalog catalog.json --state state.json > messages.jsonl\n  host-test demo\n  host-test soak --seeds 1..=100\n  host-test simulate --port 8080 --preset flaky"
 )]
 struct Cli {
     /// The component to run (default: target/wasm32-wasip2/release/source_facebook_marketing.wasm).
@@ -74,6 +74,11 @@ enum Command {
         after_help = "Examples:\n  host-test demo\n  host-test demo --preset huge_account --days 7 --output out/huge.jsonl"
     )]
     Demo(host_test::demo::DemoArgs),
+    /// Seeded syncs with random faults, each also stopped and resumed, checked against ground truth.
+    #[command(
+        after_help = "Examples:\n  host-test soak --seeds 1..=1000\n  host-test soak --seeds 17..=17 --verbose   # reproduce one seed"
+    )]
+    Soak(host_test::soak::SoakArgs),
 }
 
 #[derive(Args)]
@@ -121,6 +126,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => {
             let component = cli.component.clone().unwrap_or_else(default_component_path);
             return host_test::demo::run(&component, args);
+        }
+        Command::Soak(args) => {
+            let component = cli.component.clone().unwrap_or_else(default_component_path);
+            return host_test::soak::run(&component, args);
         }
         _ => {}
     }
@@ -203,7 +212,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             view.borrow_mut().finish();
             r.and(write_err.map_or(Ok(()), Err))
         }
-        Command::Simulate(_) | Command::Demo(_) => Ok(()),
+        Command::Simulate(_) | Command::Demo(_) | Command::Soak(_) => Ok(()),
     };
     if let Err(e) = result {
         let msg = redactor.redact(format!("the connector stopped abnormally: {e:#}"));

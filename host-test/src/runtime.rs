@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceAny};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({ path: "../wit", world: "source-facebook-marketing" });
@@ -18,6 +19,9 @@ pub use exports::airbyte::source_facebook_marketing::source::{LogLevel, Message,
 
 /// The Graph API origin the component calls; `--graph-url` routes it elsewhere.
 pub const GRAPH_ORIGIN: &str = "https://graph.facebook.com";
+
+/// 64 KiB: room for a panic message and its location; the guest writes nothing else to stderr.
+const GUEST_STDERR_BYTES: usize = 64 << 10;
 
 /// 100 ms: the epoch tick that bounds guest compute between host calls.
 const EPOCH_TICK: Duration = Duration::from_millis(100);
@@ -55,21 +59,87 @@ impl Allowlist {
     }
 }
 
+/// wasmtime's [`StoreLimits`], remembering a refused memory growth so that the error can say
+/// which limit stopped the guest.
+struct SandboxLimits {
+    inner: StoreLimits,
+    memory_cap: usize,
+    /// The size the guest asked its memory to grow to when the cap refused it.
+    memory_refused: Option<usize>,
+}
+
+impl wasmtime::ResourceLimiter for SandboxLimits {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.memory_cap {
+            self.memory_refused = Some(desired);
+        }
+        self.inner.memory_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+/// A duration as people read a limit: `250 ms`, `60 s`.
+fn human(d: Duration) -> String {
+    if d < Duration::from_secs(1) { format!("{} ms", d.as_millis()) } else { format!("{} s", d.as_secs()) }
+}
+
+/// Bytes as MiB, one decimal.
+fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+}
+
 /// The host side of one guest.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: SandboxLimits,
     backend: Box<dyn Backend>,
     allow: Allowlist,
     /// Replaces [`GRAPH_ORIGIN`] in URLs (proxy or simulator); `None` keeps it.
     graph_url: Option<String>,
     last_host_return: Instant,
     cpu_budget: Duration,
+    /// The guest's stderr: only Rust's panic hook writes there, so a trap can say why.
+    guest_stderr: MemoryOutputPipe,
     /// Requests performed, for summaries.
     pub requests: u64,
     /// What was denied, for tests of the sandbox.
     pub denied: Vec<String>,
+}
+
+impl HostState {
+    /// The guest's stderr on one line, without the hint about `RUST_BACKTRACE`.
+    pub fn guest_stderr(&self) -> String {
+        let text = String::from_utf8_lossy(&self.guest_stderr.contents()).into_owned();
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 impl WasiView for HostState {
@@ -203,7 +273,9 @@ impl Runtime {
         limits: &Limits,
     ) -> Result<Guest> {
         let clock = backend.clock();
+        let guest_stderr = MemoryOutputPipe::new(GUEST_STDERR_BYTES);
         let wasi = WasiCtxBuilder::new()
+            .stderr(guest_stderr.clone())
             .wall_clock(clock.clone())
             .monotonic_clock(clock)
             .allow_tcp(false)
@@ -213,12 +285,17 @@ impl Runtime {
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+            limits: SandboxLimits {
+                inner: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
+                memory_cap: limits.memory_bytes,
+                memory_refused: None,
+            },
             backend,
             allow,
             graph_url,
             last_host_return: Instant::now(),
             cpu_budget: limits.cpu_budget,
+            guest_stderr,
             requests: 0,
             denied: Vec::new(),
         };
@@ -229,14 +306,17 @@ impl Runtime {
             let state = ctx.data();
             if state.last_host_return.elapsed() > state.cpu_budget {
                 Err(wasmtime::Error::msg(format!(
-                    "the connector computed for over {} s without calling the host; it was stopped",
-                    state.cpu_budget.as_secs()
+                    "the connector computed for over {} without calling the host (its CPU budget, --cpu-budget-secs); it was stopped",
+                    human(state.cpu_budget)
                 )))
             } else {
                 Ok(UpdateDeadline::Continue(1))
             }
         });
-        let bindings = SourceFacebookMarketing::instantiate(&mut store, &self.component, &self.linker)?;
+        let bindings = match SourceFacebookMarketing::instantiate(&mut store, &self.component, &self.linker) {
+            Ok(b) => b,
+            Err(e) => return Err(explain(store.data(), e)),
+        };
         Ok(Guest { store, bindings })
     }
 }
@@ -276,6 +356,26 @@ fn load_cached(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component> 
     Ok(component)
 }
 
+/// Names the sandbox limit behind a trap, if one was hit: wasmtime's own words come after a
+/// wasm backtrace, which hides them.
+fn explain(state: &HostState, e: wasmtime::Error) -> anyhow::Error {
+    let e = anyhow::Error::from(e);
+    if let Some(wanted) = state.limits.memory_refused {
+        return e.context(format!(
+            "the connector was stopped at its memory limit of {} (it asked for {}); raise --memory-mb",
+            mib(state.limits.memory_cap),
+            mib(wanted)
+        ));
+    }
+    let panic = state.guest_stderr();
+    if panic.is_empty() { e } else { e.context(format!("the connector panicked: {panic}")) }
+}
+
+/// Starts the guest's CPU budget afresh on entering it.
+fn enter(store: &mut Store<HostState>) {
+    store.data_mut().last_host_return = Instant::now();
+}
+
 /// One instantiated guest.
 pub struct Guest {
     store: Store<HostState>,
@@ -283,16 +383,31 @@ pub struct Guest {
 }
 
 impl Guest {
+    /// Starts the CPU budget afresh: the host's own time between calls is not the guest's.
+    fn enter(&mut self) {
+        enter(&mut self.store);
+    }
+
+    fn explain(&self, e: wasmtime::Error) -> anyhow::Error {
+        explain(self.store.data(), e)
+    }
+
     pub fn spec(&mut self) -> Result<Vec<Message>> {
-        Ok(self.bindings.airbyte_source_facebook_marketing_source().call_spec(&mut self.store)?)
+        self.enter();
+        let r = self.bindings.airbyte_source_facebook_marketing_source().call_spec(&mut self.store);
+        r.map_err(|e| self.explain(e))
     }
 
     pub fn check(&mut self, config: &str) -> Result<Vec<Message>> {
-        Ok(self.bindings.airbyte_source_facebook_marketing_source().call_check(&mut self.store, config)?)
+        self.enter();
+        let r = self.bindings.airbyte_source_facebook_marketing_source().call_check(&mut self.store, config);
+        r.map_err(|e| self.explain(e))
     }
 
     pub fn discover(&mut self, config: &str) -> Result<Vec<Message>> {
-        Ok(self.bindings.airbyte_source_facebook_marketing_source().call_discover(&mut self.store, config)?)
+        self.enter();
+        let r = self.bindings.airbyte_source_facebook_marketing_source().call_discover(&mut self.store, config);
+        r.map_err(|e| self.explain(e))
     }
 
     /// Runs a sync, handing each batch of messages to `sink`; `sink` returns false to stop early.
@@ -316,16 +431,35 @@ impl Guest {
         mut on_progress: impl FnMut(&Progress),
     ) -> Result<()> {
         let source = self.bindings.airbyte_source_facebook_marketing_source();
-        let reader: ResourceAny = source.reader().call_constructor(&mut self.store, config, catalog, state)?;
-        while let Some(batch) = source.reader().call_next(&mut self.store, reader)? {
+        enter(&mut self.store);
+        let reader: ResourceAny = match source.reader().call_constructor(&mut self.store, config, catalog, state) {
+            Ok(r) => r,
+            Err(e) => return Err(explain(self.store.data(), e)),
+        };
+        loop {
+            enter(&mut self.store);
+            let batch = match source.reader().call_next(&mut self.store, reader) {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(e) => return Err(explain(self.store.data(), e)),
+            };
             let go_on = sink(batch);
-            on_progress(&source.reader().call_progress(&mut self.store, reader)?);
+            enter(&mut self.store);
+            match source.reader().call_progress(&mut self.store, reader) {
+                Ok(p) => on_progress(&p),
+                Err(e) => return Err(explain(self.store.data(), e)),
+            }
             if !go_on {
                 break;
             }
         }
-        reader.resource_drop(&mut self.store)?;
+        reader.resource_drop(&mut self.store).map_err(|e| explain(self.store.data(), e))?;
         Ok(())
+    }
+
+    /// What the guest wrote to stderr (a panic message, if it panicked), on one line.
+    pub fn guest_stderr(&self) -> String {
+        self.store.data().guest_stderr()
     }
 
     pub fn state(&self) -> &HostState {

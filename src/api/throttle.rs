@@ -56,7 +56,7 @@ pub fn parse_usage(headers: &[(String, String)]) -> Option<Usage> {
     }
     if let Some(v) = header(headers, "x-ad-account-usage").and_then(|h| serde_json::from_str::<Value>(h).ok()) {
         let pct = v.get("acc_id_util_pct").and_then(num).unwrap_or(0.0);
-        let reset = v.get("reset_time_duration").and_then(num).filter(|s| *s > 0.0).map(Duration::from_secs_f64);
+        let reset = v.get("reset_time_duration").and_then(num).filter(|s| *s > 0.0).map(hint_secs);
         raise(pct, if pct >= MIN_RATE { reset } else { None });
     }
     if let Some(Value::Object(map)) =
@@ -72,12 +72,18 @@ pub fn parse_usage(headers: &[(String, String)]) -> Option<Usage> {
                     .get("estimated_time_to_regain_access")
                     .and_then(num)
                     .filter(|m| *m > 0.0)
-                    .map(|m| Duration::from_secs_f64(m * 60.0));
+                    .map(|m| hint_secs(m * 60.0));
                 raise(pct, eta);
             }
         }
     }
     usage
+}
+
+/// A wait Graph advises, in seconds, as a duration. Absurd values (`1e20`, found by fuzzing:
+/// `Duration::from_secs_f64` panics on them) are held to a day; waits are capped far lower anyway.
+fn hint_secs(secs: f64) -> Duration {
+    Duration::from_secs_f64(secs.clamp(0.0, 86_400.0))
 }
 
 /// The stricter of app and account load from `x-fb-ads-insights-throttle`.
@@ -190,6 +196,14 @@ mod tests {
             Some(100.0)
         );
         assert_eq!(parse_usage(&[]), None);
+    }
+
+    #[test]
+    fn absurd_waits_in_usage_headers_do_not_panic() {
+        let u = parse_usage(&h("x-ad-account-usage", r#"{"acc_id_util_pct":99,"reset_time_duration":1e20}"#)).unwrap();
+        assert_eq!(u.hint, Some(Duration::from_secs(86_400)));
+        let u = parse_usage(&h("x-business-use-case-usage", r#"{"1":[{"call_count":1,"estimated_time_to_regain_access":1e20}]}"#));
+        assert_eq!(u.unwrap().hint, Some(Duration::from_secs(86_400)));
     }
 
     #[test]

@@ -27,6 +27,21 @@ pub struct DemoArgs {
     /// Days of insights to read.
     #[arg(long, default_value_t = 30)]
     pub days: i64,
+    /// Number of ad accounts (default: the preset's).
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// Campaigns per account (default: the preset's).
+    #[arg(long)]
+    pub campaigns_per_account: Option<usize>,
+    /// Ad sets per campaign (default: the preset's).
+    #[arg(long)]
+    pub adsets_per_campaign: Option<usize>,
+    /// Ads per ad set (default: the preset's).
+    #[arg(long)]
+    pub ads_per_adset: Option<usize>,
+    /// Read only these streams (comma-separated; default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub streams: Vec<String>,
 }
 
 /// A config for the simulator's world: every account, `days` of insights.
@@ -90,6 +105,16 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
         format!("--preset {}: no such preset; use one of {}", args.preset, SimConfig::preset_names().join(", "))
     })?;
     cfg.seed = args.seed;
+    for (slot, arg) in [
+        (&mut cfg.accounts, args.accounts),
+        (&mut cfg.campaigns_per_account, args.campaigns_per_account),
+        (&mut cfg.adsets_per_campaign, args.adsets_per_campaign),
+        (&mut cfg.ads_per_adset, args.ads_per_adset),
+    ] {
+        if let Some(n) = arg {
+            *slot = n;
+        }
+    }
     let harness = SimHarness::new(runtime, cfg);
     let (config, virtual_start) = {
         let sim = harness.sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
@@ -97,7 +122,8 @@ pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
     };
     let config_text = config.to_string();
     let discovered = harness.guest()?.discover(&config_text)?;
-    let catalog = catalog_from(&discovered, &[])?;
+    let streams: Vec<&str> = args.streams.iter().map(String::as_str).collect();
+    let catalog = catalog_from(&discovered, &streams)?;
     if let Some(dir) = args.output.parent() {
         std::fs::create_dir_all(dir).ok();
     }

@@ -1,8 +1,13 @@
 //! `host-test simulate`: the simulator over real HTTP on 127.0.0.1.
+//!
+//! Besides the Graph API, the server answers one path of its own, `GET /__sim/counters`: the
+//! simulator's request counters as JSON, for benchmarks. That path never reaches the simulator,
+//! so reading the counters changes neither them nor the simulated clock.
 
 use anyhow::{Context, Result};
 use clap::Args;
-use graph_sim::{SimConfig, SimRequest, Simulator, TransportFault};
+use graph_sim::{Counters, SimConfig, SimRequest, Simulator, TransportFault};
+use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,12 +22,19 @@ pub struct SimulateArgs {
     /// A fault preset: calm, flaky, throttled, failing_jobs, stuck_jobs, huge_account, token_expired.
     #[arg(long, default_value = "calm")]
     pub preset: String,
-    /// Real time each request takes (virtual time always advances by the preset's latency).
+    /// Real time each request takes. With `--clock virtual` the simulated clock advances by the
+    /// preset's latency per request; with `--clock wall` it follows real time only.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
     /// Number of ad accounts.
     #[arg(long)]
     pub accounts: Option<usize>,
+    /// Campaigns per account.
+    #[arg(long)]
+    pub campaigns_per_account: Option<usize>,
+    /// Ad sets per campaign.
+    #[arg(long)]
+    pub adsets_per_campaign: Option<usize>,
     /// Ads per ad set.
     #[arg(long)]
     pub ads_per_adset: Option<usize>,
@@ -36,6 +48,15 @@ pub struct SimulateArgs {
     /// How long a report job runs, in simulated milliseconds.
     #[arg(long)]
     pub job_duration_ms: Option<u64>,
+    /// Where the simulated clock starts, UTC ms (default: now with `--clock wall`, the preset's
+    /// fixed instant with `--clock virtual`). Two servers given the same start and seed serve
+    /// the same world, however far apart they are started.
+    #[arg(long, value_name = "MS")]
+    pub start_time_ms: Option<i64>,
+    /// Base URL written into `paging.next` links instead of https://graph.facebook.com, for
+    /// clients that follow them as they are (e.g. `http://127.0.0.1:8080`).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 impl SimulateArgs {
@@ -47,6 +68,12 @@ impl SimulateArgs {
         if let Some(n) = self.accounts {
             cfg.accounts = n;
         }
+        if let Some(n) = self.campaigns_per_account {
+            cfg.campaigns_per_account = n;
+        }
+        if let Some(n) = self.adsets_per_campaign {
+            cfg.adsets_per_campaign = n;
+        }
         if let Some(n) = self.ads_per_adset {
             cfg.ads_per_adset = n;
         }
@@ -54,10 +81,18 @@ impl SimulateArgs {
             cfg.job_duration_ms = ms;
         }
         match self.clock.as_str() {
-            // The world starts now, so a client on real time sees today's data.
-            "wall" => cfg.start_time_ms = chrono::Utc::now().timestamp_millis(),
+            // The world starts now, so a client on real time sees today's data. The clock then
+            // follows real time alone: a virtual latency on top would let the clock run ahead by
+            // 50 ms per request, so a client making more requests would see jobs end sooner.
+            "wall" => {
+                cfg.start_time_ms = chrono::Utc::now().timestamp_millis();
+                cfg.latency_ms = 0;
+            }
             "virtual" => {}
             other => anyhow::bail!("--clock {other}: use wall or virtual"),
+        }
+        if let Some(ms) = self.start_time_ms {
+            cfg.start_time_ms = ms;
         }
         Ok(cfg)
     }
@@ -72,8 +107,83 @@ pub fn serve(
     max_requests: Option<u64>,
     wall_clock: bool,
 ) -> Result<()> {
+    serve_with(server, sim, &ServeOptions { latency, max_requests, wall_clock, public_url: None })
+}
+
+/// How [`serve_with`] serves.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// Real time each answer waits before it is sent.
+    pub latency: Duration,
+    /// Stop after this many Graph requests (the counters path is not counted).
+    pub max_requests: Option<u64>,
+    /// The simulator's clock catches up with real time before each request.
+    pub wall_clock: bool,
+    /// Replaces [`GRAPH_HOST`] in answers, so absolute `paging.next` links come back here.
+    pub public_url: Option<String>,
+}
+
+/// Host the simulator writes into absolute `paging.next` links.
+const GRAPH_HOST: &str = "https://graph.facebook.com";
+
+/// Path of the read-only counters endpoint.
+const COUNTERS_PATH: &str = "/__sim/counters";
+
+/// The counters as JSON; `http_requests` counts Graph requests as they arrived over HTTP
+/// (batch operations are inside their batch request there, and counted by kind besides).
+fn counters_json(c: &Counters, http_requests: u64) -> Value {
+    let by_kind: serde_json::Map<String, Value> = c.requests.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
+    json!({
+        "http_requests": http_requests,
+        "requests": by_kind,
+        "batch_operations": c.batch_operations,
+        "jobs_created": c.jobs_created,
+        "jobs_failed": c.jobs_failed,
+        "jobs_skipped": c.jobs_skipped,
+        "jobs_stuck": c.jobs_stuck,
+        "throttled_responses": c.throttled_responses,
+        "faults": c.faults,
+    })
+}
+
+/// Replaces every `from` in `body` by `to` (bytes; the bodies are JSON, where `/` is not escaped).
+fn replace_bytes(body: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() || !body.windows(from.len()).any(|w| w == from) {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Serves `sim` on `server` as `opts` say, until `max_requests` (if any) have been answered.
+pub fn serve_with(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, opts: &ServeOptions) -> Result<()> {
+    let ServeOptions { latency, max_requests, wall_clock, ref public_url } = *opts;
+    let public_url = public_url.as_deref().map(|u| u.trim_end_matches('/').as_bytes().to_vec());
     let mut last = std::time::Instant::now();
-    for (served, mut request) in server.incoming_requests().enumerate() {
+    let mut served: u64 = 0;
+    for mut request in server.incoming_requests() {
+        if request.method() == &tiny_http::Method::Get && request.url().split('?').next() == Some(COUNTERS_PATH) {
+            let body = {
+                let s = sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
+                counters_json(s.counters(), served).to_string()
+            };
+            let mut r = tiny_http::Response::from_string(body);
+            if let Ok(h) = tiny_http::Header::from_bytes(&b"content-type"[..], &b"application/json"[..]) {
+                r.add_header(h);
+            }
+            let _ = request.respond(r);
+            continue;
+        }
         if wall_clock {
             let elapsed = last.elapsed();
             last = std::time::Instant::now();
@@ -99,7 +209,11 @@ pub fn serve(
         }
         match outcome {
             Ok(resp) => {
-                let mut r = tiny_http::Response::from_data(resp.body).with_status_code(resp.status);
+                let body = match &public_url {
+                    Some(to) => replace_bytes(resp.body, GRAPH_HOST.as_bytes(), to),
+                    None => resp.body,
+                };
+                let mut r = tiny_http::Response::from_data(body).with_status_code(resp.status);
                 for (k, v) in resp.headers {
                     if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
                         r.add_header(h);
@@ -112,7 +226,8 @@ pub fn serve(
                 drop(request)
             }
         }
-        if max_requests.is_some_and(|m| served as u64 + 1 >= m) {
+        served += 1;
+        if max_requests.is_some_and(|m| served >= m) {
             break;
         }
     }
@@ -130,6 +245,12 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
         args.seed,
         sim.lock().map(|s| s.config().access_token.clone()).unwrap_or_default()
     );
-    serve(&server, sim, Duration::from_millis(args.latency_ms), args.max_requests, args.clock == "wall")?;
+    let opts = ServeOptions {
+        latency: Duration::from_millis(args.latency_ms),
+        max_requests: args.max_requests,
+        wall_clock: args.clock == "wall",
+        public_url: args.public_url.clone(),
+    };
+    serve_with(&server, sim, &opts)?;
     Ok(ExitCode::SUCCESS)
 }

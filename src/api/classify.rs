@@ -144,7 +144,8 @@ pub fn classify_graph_error(status: u16, g: &GraphError) -> Verdict {
     if RATE_LIMIT_CODES.contains(&code) {
         // An ad account over its quota, or the insights backend over its load: both clear only
         // with time, so they wait as Graph advises instead of spending the short backoff ladder.
-        let quota_block = (code == 17 && sub == Some(2446079)) || (code == 4 && matches!(sub, Some(1504022) | Some(1504039)));
+        let quota_block =
+            (code == 17 && sub == Some(2446079)) || (code == 4 && matches!(sub, Some(1504022) | Some(1504039)));
         return Verdict::RateLimited { hint: None, quota_block };
     }
     if g.is_transient || code == 1 || code == 2 || code == 104 || code == 960 || sub == Some(99) {

@@ -202,7 +202,10 @@ mod tests {
     fn absurd_waits_in_usage_headers_do_not_panic() {
         let u = parse_usage(&h("x-ad-account-usage", r#"{"acc_id_util_pct":99,"reset_time_duration":1e20}"#)).unwrap();
         assert_eq!(u.hint, Some(Duration::from_secs(86_400)));
-        let u = parse_usage(&h("x-business-use-case-usage", r#"{"1":[{"call_count":1,"estimated_time_to_regain_access":1e20}]}"#));
+        let u = parse_usage(&h(
+            "x-business-use-case-usage",
+            r#"{"1":[{"call_count":1,"estimated_time_to_regain_access":1e20}]}"#,
+        ));
         assert_eq!(u.unwrap().hint, Some(Duration::from_secs(86_400)));
     }
 

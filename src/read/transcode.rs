@@ -440,10 +440,12 @@ mod tests {
                 row.insert(format!("{b}_id"), id);
             }
         }
-        if rules.rename_results && !row.contains_key("objective_results")
-            && let Some(r) = row.remove("results") {
-                row.insert("objective_results".into(), r);
-            }
+        if rules.rename_results
+            && !row.contains_key("objective_results")
+            && let Some(r) = row.remove("results")
+        {
+            row.insert("objective_results".into(), r);
+        }
         schema::normalise(&mut row, rules.props);
         Some(Value::Object(row))
     }

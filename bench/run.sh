@@ -6,9 +6,9 @@
 #
 #   bench/run.sh [small|large]
 #
-# small: 1 account, 100 ads, 7 days, ads_insights + 5 entity streams (~2 minutes).
+# small: 1 account, 100 ads, 7 days, ads_insights + 5 entity streams (~1 minute once built).
 # large: 3 accounts, 3000 ads, 30 days, ads_insights, ads_insights_action_type + 10 entity
-#        streams (~15 minutes, nearly all of it Airbyte).
+#        streams (~21 minutes, nearly all of it Airbyte).
 # Environment: LATENCY_MS (50), JOB_MS (20000), SEED (1), OUT (bench/out/<size>).
 #
 # Each connector gets a fresh simulator (same seed, same world start), so both see the same world;

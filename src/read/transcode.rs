@@ -307,6 +307,16 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
     }
 }
 
+impl ValueSeed<'_> {
+    /// An integer as Graph sent it: quoted where the schema says string.
+    fn integer(self, n: impl fmt::Display) {
+        let _ = match self.node {
+            Some(Node::String { .. }) => write!(self.out, "\"{n}\""),
+            _ => write!(self.out, "{n}"),
+        };
+    }
+}
+
 impl<'de> Visitor<'de> for ValueSeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -324,26 +334,12 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
-        match self.node {
-            Some(Node::String { .. }) => {
-                let _ = write!(self.out, "\"{n}\"");
-            }
-            _ => {
-                let _ = write!(self.out, "{n}");
-            }
-        }
+        self.integer(n);
         Ok(())
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
-        match self.node {
-            Some(Node::String { .. }) => {
-                let _ = write!(self.out, "\"{n}\"");
-            }
-            _ => {
-                let _ = write!(self.out, "{n}");
-            }
-        }
+        self.integer(n);
         Ok(())
     }
 

@@ -10,8 +10,8 @@
 #                                 dependencies are safe Rust bar a few well-fuzzed crates, and
 #                                 AddressSanitizer makes the machine targets about 8x slower)
 #   FUZZ_TARGETS="a b"            only these targets
-#   FUZZ_KEEP_GOING=1             keep fuzzing after a finding (libFuzzer fork mode), to collect
-#                                 more than one per target
+#   FUZZ_KEEP_GOING=1             keep fuzzing after a finding (libFuzzer fork mode) and leave
+#                                 fuzz/regressions out, to collect more than one per target
 #
 # Only the stable toolchain is needed: RUSTC_BOOTSTRAP=1 lets stable rustc take the -Z flags
 # cargo-fuzz passes (sanitizer, coverage instrumentation). Every cargo call takes
@@ -85,9 +85,12 @@ causes=()
 found=0
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
-  # Seeds and saved regressions are read-only corpora: libFuzzer runs them first.
+  # Seeds and saved regressions are read-only corpora: libFuzzer runs them first, so a
+  # regression that still fails is reported at once. Fork mode leaves the regressions out: it
+  # is for fuzzing past what is already known.
   corpora=("corpus/$t")
-  for d in "seeds/$t" "regressions/$t"; do [[ -d "$d" ]] && corpora+=("$d"); done
+  [[ -d "seeds/$t" ]] && corpora+=("seeds/$t")
+  [[ -d "regressions/$t" && -z "${FUZZ_KEEP_GOING:-}" ]] && corpora+=("regressions/$t")
   args=(
     "-max_total_time=$secs"
     "-timeout=10"

@@ -5,7 +5,7 @@
 use arbitrary::Unstructured;
 use fuzz_support::{job_status_body, json_value};
 use libfuzzer_sys::fuzz_target;
-use source_facebook_marketing::read::insights::job::parse_status;
+use source_facebook_marketing::read::insights::job::{RunStatus, parse_status};
 
 fuzz_target!(|data: &[u8]| {
     let value = match serde_json::from_slice::<serde_json::Value>(data) {
@@ -15,10 +15,8 @@ fuzz_target!(|data: &[u8]| {
             if data.first().is_some_and(|b| b & 1 == 0) { job_status_body(&mut u) } else { json_value(&mut u, 3) }
         }
     };
-    if let Some(status) = parse_status(&value) {
-        if let source_facebook_marketing::read::insights::job::RunStatus::Failed(reason) = status {
-            let _ = reason.is_too_large();
-            let _ = reason.describe();
-        }
+    if let Some(RunStatus::Failed(reason)) = parse_status(&value) {
+        let _ = reason.is_too_large();
+        let _ = reason.describe();
     }
 });

@@ -3,7 +3,7 @@
 #![no_main]
 
 use arbitrary::Unstructured;
-use fuzz_support::{NOW, byte, count, usage_header};
+use fuzz_support::{NOW, byte, count, one_in, usage_header};
 use libfuzzer_sys::fuzz_target;
 use source_facebook_marketing::api::throttle::{Throttle, parse_insights_throttle, parse_usage, pause_for};
 use std::time::Duration;
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = parse_insights_throttle(&headers);
         throttle.observe(&headers, now);
-        if byte(&mut u) % 2 == 0 {
+        if one_in(&mut u, 2) {
             let _ = throttle.on_quota_block(&headers, now);
         } else {
             throttle.on_success();

@@ -31,8 +31,9 @@ pub const MAX_BATCHES: usize = 5000;
 /// How many variants [`config_json`] knows.
 pub const CONFIG_VARIANTS: u8 = 3;
 
-/// A valid config with both accounts. Variant 0 reads three days of insights with thumbnails,
-/// 1 adds a weekly campaign-level custom insight, 2 reads half a year with default timeouts.
+/// A valid config with both accounts. Variant 0 reads four days of insights, small pages and
+/// thumbnails; 1 adds a weekly campaign-level custom insight; 2 reads half a year with default
+/// timeouts, deleted objects and incrementality.
 pub fn config_json(variant: u8) -> Value {
     let base = json!({
         "account_ids": ACCOUNTS,
@@ -135,6 +136,11 @@ pub fn byte(u: &mut Unstructured) -> u8 {
 
 pub fn flag(u: &mut Unstructured) -> bool {
     byte(u) & 1 == 1
+}
+
+/// True one time in `n`.
+pub fn one_in(u: &mut Unstructured, n: u8) -> bool {
+    byte(u).is_multiple_of(n)
 }
 
 /// One of `items` (the first once the input is exhausted).
@@ -358,7 +364,7 @@ pub fn graph_error_body(u: &mut Unstructured) -> Value {
 pub fn job_status_body(u: &mut Unstructured) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(pick(u, IDS)));
-    if byte(u) % 8 != 0 {
+    if !one_in(u, 8) {
         m.insert("async_status".into(), json!(string_from(u, ASYNC_STATUSES)));
     }
     let percent = if flag(u) { json!(100) } else { number_value(u) };
@@ -373,7 +379,7 @@ pub fn job_status_body(u: &mut Unstructured) -> Value {
 
 fn entity_record(u: &mut Unstructured) -> Value {
     let mut m = Map::new();
-    if byte(u) % 8 != 0 {
+    if !one_in(u, 8) {
         m.insert("id".into(), json!(pick(u, IDS)));
     }
     m.insert("account_id".into(), json!(pick(u, &["111", "222", "999", ""])));
@@ -399,7 +405,7 @@ fn insights_row(u: &mut Unstructured) -> Value {
     let mut m = Map::new();
     m.insert("account_id".into(), json!(pick(u, &["111", "222", "999"])));
     for k in ["campaign_id", "adset_id", "ad_id"] {
-        if byte(u) % 8 != 0 {
+        if !one_in(u, 8) {
             m.insert(k.into(), json!(pick(u, IDS)));
         }
     }
@@ -429,7 +435,7 @@ fn page_body(u: &mut Unstructured, base: &str, row: fn(&mut Unstructured) -> Val
         _ => Value::Array((0..count(u, 6)).map(|_| row(u)).collect()),
     };
     let mut body = Map::new();
-    if byte(u) % 10 != 0 {
+    if !one_in(u, 10) {
         body.insert("data".into(), data);
     }
     if flag(u) {
@@ -446,7 +452,7 @@ fn page_body(u: &mut Unstructured, base: &str, row: fn(&mut Unstructured) -> Val
 }
 
 fn account_body(u: &mut Unstructured) -> Value {
-    let offset = if byte(u) % 4 == 0 { number_value(u) } else { json!(pick(u, &[0.0, -7.0, 5.5, 14.0, -12.0])) };
+    let offset = if one_in(u, 4) { number_value(u) } else { json!(pick(u, &[0.0, -7.0, 5.5, 14.0, -12.0])) };
     json!({
         "id": "act_111",
         "account_id": pick(u, &["111", "222"]),
@@ -507,7 +513,7 @@ pub fn plausible_body(u: &mut Unstructured, request: &Request) -> Value {
             1 => n.saturating_sub(1),
             _ => n,
         };
-        Value::Array((0..n).map(|_| if byte(u) % 6 == 0 { Value::Null } else { batch_element(u) }).collect())
+        Value::Array((0..n).map(|_| if one_in(u, 6) { Value::Null } else { batch_element(u) }).collect())
     } else if request.method == Method::POST {
         match byte(u) % 16 {
             0 => json!({}),
@@ -662,7 +668,7 @@ fn insights_state(u: &mut Unstructured) -> Value {
         }
         _ => {}
     }
-    if byte(u) % 8 == 0 {
+    if one_in(u, 8) {
         m.insert("date_start".into(), json!(string_from(u, DATES)));
     }
     Value::Object(m)
@@ -671,7 +677,8 @@ fn insights_state(u: &mut Unstructured) -> Value {
 /// The state a sync starts from: none, per-stream messages, a GLOBAL message, a legacy object,
 /// each with dates from [`DATES`] or the input, or (rarely) text straight from the input.
 pub fn state_text(u: &mut Unstructured) -> Option<String> {
-    let streams: [(&str, fn(&mut Unstructured) -> Value); 4] = [
+    type Gen = fn(&mut Unstructured) -> Value;
+    let streams: [(&str, Gen); 4] = [
         ("campaigns", entity_state),
         ("ads", entity_state),
         ("ads_insights", insights_state),
@@ -685,7 +692,7 @@ pub fn state_text(u: &mut Unstructured) -> Option<String> {
     }
     let text = match byte(u) % 8 {
         0 | 1 => return None,
-        2 | 3 | 4 => Value::Array(
+        2..=4 => Value::Array(
             states
                 .into_iter()
                 .map(

@@ -7,8 +7,9 @@
 
 pub mod job;
 mod manager;
+pub use manager::MAX_ID_LISTING_ATTEMPTS;
 
-use super::Cx;
+use super::{Cx, ZONE_FIELDS, learn_account};
 use crate::api::batch::BatchSender;
 use crate::api::client::{Call, CallId, CallKind, CallOutcome};
 use crate::catalog::{Selected, SyncMode};
@@ -234,14 +235,21 @@ impl InsightsReader {
 
     pub fn start(&mut self, cx: &mut Cx) {
         self.polls = Some(BatchSender::new(graph_url(&cx.config.api_version, ""), cx.config.access_token.clone()));
-        for acct in &mut self.accounts {
+        for i in 0..self.accounts.len() {
+            let id = &self.accounts[i].id;
+            // Another stream of this sync has looked the account up already.
+            if let Some(known) = cx.accounts.get(id).filter(|a| a.contains_key(ZONE_FIELDS[1])).cloned() {
+                self.plan_account(i, &Value::Object(known), cx);
+                continue;
+            }
             let url = format!(
                 "{}?{}",
-                graph_url(&cx.config.api_version, &format!("act_{}", acct.id)),
-                encode_query(&[("fields", "timezone_name,timezone_offset_hours_utc")])
+                graph_url(&cx.config.api_version, &format!("act_{id}")),
+                encode_query(&[("fields", &ZONE_FIELDS.join(","))])
             );
-            acct.lookup = Some(cx.api.submit(Call::graph(Request::get(url), CallKind::Account)));
+            self.accounts[i].lookup = Some(cx.api.submit(Call::graph(Request::get(url), CallKind::Account)));
         }
+        self.schedule(cx);
     }
 
     /// Accounts finished (every slice read, or failed) out of all.
@@ -268,7 +276,10 @@ impl InsightsReader {
         if let Some(i) = self.accounts.iter().position(|a| a.lookup == Some(call)) {
             self.accounts[i].lookup = None;
             match outcome {
-                Ok(reply) => self.plan_account(i, &reply.json, cx),
+                Ok(reply) => {
+                    learn_account(cx.accounts, &self.accounts[i].id, &reply.json);
+                    self.plan_account(i, &reply.json, cx)
+                }
                 Err(e) => self.fail_account(i, e.error, cx),
             }
         } else {
@@ -293,14 +304,13 @@ impl InsightsReader {
 
     /// Builds the account's slices from its local "today" and its stored cursor.
     fn plan_account(&mut self, i: usize, body: &Value, cx: &mut Cx) {
-        let offset_hours = body.get("timezone_offset_hours_utc").and_then(Value::as_f64).unwrap_or(0.0);
-        let local_now = cx.now.plus(Duration::ZERO).as_millis() + (offset_hours * 3_600_000.0) as i64;
-        let today_local = Timestamp::from_millis(local_now).date_utc();
+        let today_local = Timestamp::from_millis(cx.now.as_millis() + utc_offset_millis(body)).date_utc();
         let today_utc = cx.now.date_utc();
         let earliest = today_utc - Days::days(RETENTION_DAYS - 1);
         let end = match self.end {
             Some(e) if e < today_utc => e,
-            Some(e) => e.max(today_local),
+            // An end in the future (a custom insight's own end_date) reads up to "today".
+            Some(_) => today_utc.max(today_local),
             None => today_local,
         };
         let stream_start = self.start.unwrap_or(today_utc - Days::days(DEFAULT_HISTORY_DAYS));
@@ -511,6 +521,17 @@ fn increment_param(inc: TimeIncrement) -> String {
     }
 }
 
+/// The account's offset from UTC as the account lookup gives it. Real offsets lie within
+/// -12..+14 hours; anything outside a day either way (or not a number) is not one and counts as
+/// UTC, so a garbled answer cannot move "today" by centuries.
+fn utc_offset_millis(account: &Value) -> i64 {
+    const MAX_HOURS: f64 = 24.0;
+    match account.get("timezone_offset_hours_utc").and_then(Value::as_f64) {
+        Some(h) if h.abs() <= MAX_HOURS => (h * 3_600_000.0) as i64,
+        _ => 0,
+    }
+}
+
 /// Whether stored insights state was written with the same slice width (else it is ignored).
 fn state_increment_matches(state: &Value, inc: TimeIncrement) -> bool {
     let stored = state.get("time_increment").and_then(Value::as_u64);
@@ -550,6 +571,15 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_offset_beyond_a_day_counts_as_utc() {
+        assert_eq!(utc_offset_millis(&serde_json::json!({"timezone_offset_hours_utc": -7})), -7 * 3_600_000);
+        assert_eq!(utc_offset_millis(&serde_json::json!({"timezone_offset_hours_utc": 5.5})), 19_800_000);
+        for garbled in [serde_json::json!(1e9), serde_json::json!(18446744073709551615u64), serde_json::json!("3")] {
+            assert_eq!(utc_offset_millis(&serde_json::json!({"timezone_offset_hours_utc": garbled})), 0);
+        }
     }
 
     #[test]

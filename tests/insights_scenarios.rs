@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use source_facebook_marketing::read::insights::MAX_ID_LISTING_ATTEMPTS;
 use std::collections::BTreeSet;
 
 fn truth_keys(
@@ -147,6 +148,30 @@ fn ad_level_jobs_that_still_fail_are_split_by_fields_and_merged_by_key() {
 
 fn job_creates(sim: &graph_sim::Simulator) -> Vec<String> {
     sim.call_log().iter().filter(|e| e.kind == graph_sim::RequestKind::JobCreate).map(|e| e.path.clone()).collect()
+}
+
+fn account_reads(sim: &graph_sim::Simulator) -> usize {
+    sim.call_log().iter().filter(|e| e.kind == graph_sim::RequestKind::AccountRead).count()
+}
+
+#[test]
+fn each_account_is_looked_up_once_per_sync_however_many_streams_need_its_time_zone() {
+    let streams = ["ads_insights", "ads_insights_age_and_gender", "ads_insights_region"];
+    let mut sim = sim("calm");
+    let accounts = sim.account_ids().len();
+    let cfg = config(&sim, 2, json!({}));
+    let cat = catalog(&cfg, sim.now_ms(), &streams);
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(streams.iter().all(|s| out.count(s) > 0));
+    assert_eq!(account_reads(&sim), accounts, "one time zone lookup per account for {} streams", streams.len());
+
+    // With ad_account in the catalog, its records serve the lookups.
+    let mut sim = self::sim("calm");
+    let cat = catalog(&cfg, sim.now_ms(), &["ad_account", streams[0], streams[1]]);
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(account_reads(&sim), accounts, "only ad_account's own reads");
 }
 
 #[test]
@@ -318,6 +343,19 @@ fn jobs_failing_twice_at_every_level_split_down_to_ads_then_fields_and_merge() {
     assert!(split("report of campaign"), "campaign -> ad sets");
     assert!(split("report of adset"), "ad set -> ads");
     assert!(split("report of ad "), "ad -> halves of its fields");
+}
+
+#[test]
+fn an_id_listing_that_keeps_failing_gives_way_to_a_field_split_and_every_row_arrives() {
+    let mut cfg = graph_sim::SimConfig { accounts: 1, campaigns_per_account: 2, ..Default::default() };
+    // Every report fails five times: the account's id listing runs out of attempts.
+    cfg.faults.job_fail_first_attempts = MAX_ID_LISTING_ATTEMPTS;
+    let out = equals_ground_truth_with(cfg, "ads_insights", &[], 0);
+    let logs = logs(&out);
+    assert!(
+        logs.iter().any(|l| l.contains("campaign id listing") && l.contains("splitting the report by fields instead")),
+        "{logs:#?}"
+    );
 }
 
 #[test]

@@ -369,7 +369,6 @@ fn every_bad_config_catalog_and_state_ends_with_one_config_error_naming_the_prob
 }
 
 #[test]
-#[ignore = "connector bug: an insights cursor at chrono's earliest date panics the guest (cursor minus the lookback window overflows in src/read/insights/mod.rs); run with --ignored once fixed"]
 fn a_state_cursor_at_the_earliest_date_is_a_config_error_not_a_panic() {
     let config = good_config();
     let acct = config["account_ids"][0].as_str().expect("an account").to_string();

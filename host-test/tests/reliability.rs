@@ -35,41 +35,24 @@ fn runtime() -> &'static Runtime {
     })
 }
 
-/// Seeds on which the connector is known to fail, with the reason (found with
-/// `host-test soak --seeds 1..=1000`; RELIABILITY.md lists all of them). The soak tests below
-/// skip them and say so; `known_connector_failures_are_fixed` runs them (ignored until fixed).
-/// Both need reports that fail twice, so that a report is split down to campaigns.
-const KNOWN_CONNECTOR_FAILURES: &[(u64, &str)] = &[
+/// Seeds that once failed, each with what the connector did wrong; all are fixed and must stay
+/// so. All combine reports that fail twice with throttling, stuck or skipped reports.
+const FORMER_FAILURES: &[(u64, &str)] = &[
     (
         26,
-        "throttled limits + reports failing twice: creating a restarted report answers 4/1504022 (insights \
-         backend busy) five times; the connector checkpoints that report's days (STATE slices 2026-06-10, \
-         2026-06-11) with none of their rows emitted, then gives up on ads_insights_action_reaction \
-         (transient_error)",
+        "a report whose creation failed for good released its days; then reports restarted by the clock while polls waited on quota blocks",
     ),
-    (
-        338,
-        "reports failing twice + skipped jobs: the id-listing job needed to split a report by campaigns \
-         comes back Job Skipped once and the account's ads_insights ends (transient_error) instead of \
-         starting the listing again",
-    ),
+    (166, "a report whose creation failed for good released its days before the account was failed"),
+    (338, "an id-listing report skipped once ended the account"),
+    (383, "an id listing stuck three times in five attempts ended the account"),
+    (461, "an id listing failed twice then skipped three times ended the account"),
 ];
 
-fn known_failure(seed: u64) -> Option<&'static str> {
-    KNOWN_CONNECTOR_FAILURES.iter().find(|(s, _)| *s == seed).map(|(_, why)| *why)
-}
-
-/// Runs the soak seeds of `seeds`, skipping (and naming) known connector failures.
+/// Runs the soak seeds of `seeds`.
 fn soak(seeds: std::ops::RangeInclusive<u64>) {
     let mut summary = Summary::default();
     let mut failures = Vec::new();
     for seed in seeds {
-        if let Some(why) = known_failure(seed) {
-            eprintln!(
-                "seed {seed}: skipped, a known connector failure ({why}); see known_connector_failures_are_fixed"
-            );
-            continue;
-        }
         let report = run_seed(runtime(), seed);
         summary.add(&report);
         if !report.passed() {
@@ -92,13 +75,12 @@ fn soak_seeds_31_to_60_lose_nothing_duplicate_nothing_and_leak_nothing() {
 }
 
 #[test]
-#[ignore = "known connector failures; run with --ignored once src/ is fixed"]
-fn known_connector_failures_are_fixed() {
+fn soak_seeds_that_once_failed_now_pass() {
     let mut still = Vec::new();
-    for (seed, why) in KNOWN_CONNECTOR_FAILURES {
+    for (seed, what) in FORMER_FAILURES {
         let report = run_seed(runtime(), *seed);
         if !report.passed() {
-            still.push(format!("(known: {why})\n{}", report.render_failure()));
+            still.push(format!("(once: {what})\n{}", report.render_failure()));
         }
     }
     assert!(still.is_empty(), "{}", still.join("\n"));

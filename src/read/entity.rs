@@ -240,6 +240,8 @@ impl EntityReader {
             // The account node: one object, not a listing.
             match outcome {
                 Ok(reply) => {
+                    // The insights streams after this one need not look the account up again.
+                    super::learn_account(cx.accounts, &account_id, &reply.json);
                     if let Some(record) = self.prepare(reply.json, &account_id, cx) {
                         self.emit(record, cx);
                     }

@@ -21,7 +21,8 @@ use crate::protocol::{LogLevel, Message, StreamStatus};
 use crate::state::{self, StreamStates};
 use crate::streams::Stream;
 use crate::time::Timestamp;
-use std::collections::VecDeque;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, VecDeque};
 
 /// What a stream reader may touch while handling an input.
 pub struct Cx<'a> {
@@ -29,6 +30,21 @@ pub struct Cx<'a> {
     pub out: &'a mut VecDeque<Message>,
     pub config: &'a Config,
     pub now: Timestamp,
+    /// What the sync has learnt of each ad account so far, shared by its streams.
+    pub accounts: &'a mut AccountFacts,
+}
+
+/// Ad account id (without `act_`) → the account's fields read so far (its time zone), so that
+/// the insights streams of a sync look each account up once between them.
+pub type AccountFacts = BTreeMap<String, Map<String, Value>>;
+
+/// The account fields insights need: "today" is the account's local day.
+pub const ZONE_FIELDS: [&str; 2] = ["timezone_name", "timezone_offset_hours_utc"];
+
+/// Keeps the time zone fields of account `id` found in `read` (a lookup or an ad_account record).
+pub fn learn_account(facts: &mut AccountFacts, id: &str, read: &Value) {
+    let found = ZONE_FIELDS.iter().filter_map(|k| Some((k.to_string(), read.get(k)?.clone())));
+    facts.entry(id.to_string()).or_default().extend(found);
 }
 
 impl Cx<'_> {
@@ -150,6 +166,7 @@ pub struct ReadMachine {
     streams: Vec<StreamProgress>,
     /// Report-job counts of finished insights streams.
     jobs_done: [u64; 3],
+    accounts: AccountFacts,
 }
 
 impl ReadMachine {
@@ -182,6 +199,7 @@ impl ReadMachine {
                     failed_streams: Vec::new(),
                     streams,
                     jobs_done: [0; 3],
+                    accounts: AccountFacts::new(),
                 };
                 m.advance(now);
                 m
@@ -199,6 +217,7 @@ impl ReadMachine {
                     failed_streams: Vec::new(),
                     streams: Vec::new(),
                     jobs_done: [0; 3],
+                    accounts: AccountFacts::new(),
                 }
             }
         }
@@ -283,7 +302,8 @@ impl ReadMachine {
                 }
             };
             self.running_sent = false;
-            let mut cx = Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now };
+            let mut cx =
+                Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now, accounts: &mut self.accounts };
             reader.start(&mut cx);
             self.current = Some((name, reader));
         }
@@ -316,7 +336,13 @@ impl ReadMachine {
         while let Some((call, outcome)) = self.core.api.poll_completion() {
             if let Some((name, reader)) = self.current.as_mut() {
                 let before = self.core.outbox.len();
-                let mut cx = Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now };
+                let mut cx = Cx {
+                    api: &mut self.core.api,
+                    out: &mut self.core.outbox,
+                    config,
+                    now,
+                    accounts: &mut self.accounts,
+                };
                 reader.on_outcome(call, outcome, &mut cx);
                 if !self.running_sent && reader.records() > 0 {
                     self.running_sent = true;
@@ -330,7 +356,7 @@ impl ReadMachine {
 
 /// Insights cursors must be dates this connector can count back from; anything else is a
 /// state the user has to repair, said before any call is made.
-fn check_insights_state(stream: &str, state: &serde_json::Value) -> Result<(), ConnectorError> {
+fn check_insights_state(stream: &str, state: &Value) -> Result<(), ConnectorError> {
     let Some(map) = state.as_object() else { return Ok(()) };
     let entries: Vec<(&str, &serde_json::Value)> = if map.contains_key("date_start") {
         vec![("(all accounts)", state)]
@@ -368,7 +394,8 @@ impl Machine for ReadMachine {
     fn handle_timeout(&mut self, now: Timestamp) {
         self.core.api.handle_timeout(now);
         if let (Some(config), Some((_, reader))) = (self.config.as_ref(), self.current.as_mut()) {
-            let mut cx = Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now };
+            let mut cx =
+                Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now, accounts: &mut self.accounts };
             reader.on_timeout(&mut cx);
         }
         self.pump(now);

@@ -4,9 +4,12 @@
 //!
 //! Split order: a job covering several days is split by days; a one-day job above the stream's
 //! level is split into its child objects (found by a small id-listing job over the 29 days
-//! before the slice); a one-day job at the stream's level is split into two halves of its
-//! fields, whose rows are merged by primary key. A single field that still fails ends the
-//! stream with a config error naming it.
+//! before the slice); a one-day job at the stream's level, or one whose id listing failed
+//! [`MAX_ID_LISTING_ATTEMPTS`] times, is split into two halves of its fields, whose rows are
+//! merged by primary key. A single field that still fails ends the stream with a config error
+//! naming it.
+//!
+//! A running job times out only when a poll answers (or fails) after the timeout has passed.
 
 use super::InsightsReader;
 use super::job::{FailureReason, GroupId, Job, JobId, JobSpec, JobState, Purpose, RunStatus, parse_status};
@@ -34,7 +37,8 @@ pub const MIN_POLL: Duration = Duration::from_secs(5);
 pub const MAX_POLL: Duration = Duration::from_secs(30);
 /// 60 s: how long to wait before asking for the insights load again when it blocks new jobs.
 pub const THROTTLE_RECHECK: Duration = Duration::from_secs(60);
-/// 5: attempts of an id-listing report (skipped, stuck or failed) before the account fails.
+/// 5: attempts of an id-listing report (skipped, stuck or failed) before its report is split
+/// by fields instead.
 pub const MAX_ID_LISTING_ATTEMPTS: u32 = 5;
 /// 100: rows per result page.
 pub const RESULT_PAGE_SIZE: u32 = 100;
@@ -112,19 +116,21 @@ impl InsightsReader {
         }
     }
 
-    /// Half the age of the youngest running job, within [MIN_POLL, MAX_POLL]: young jobs are
-    /// polled often, old ones rarely.
+    /// When to poll next, within [MIN_POLL, MAX_POLL]: for each running job, half its age (young
+    /// jobs are polled often, old ones rarely), or sooner if its last reported percentage says it
+    /// should be done by then; the soonest of them.
     fn poll_interval(&self, now: Timestamp) -> Duration {
-        let youngest = self
-            .jobs
+        self.jobs
             .values()
             .filter_map(|j| match j.state {
-                JobState::Running { created_at, .. } => Some(now.since(created_at)),
+                JobState::Running { created_at, percent, .. } => {
+                    Some(job_poll_interval(now.since(created_at), percent))
+                }
                 _ => None,
             })
             .min()
-            .unwrap_or(Duration::ZERO);
-        (youngest / 2).clamp(MIN_POLL, MAX_POLL)
+            .unwrap_or(Duration::ZERO)
+            .clamp(MIN_POLL, MAX_POLL)
     }
 
     /// A deadline passed: poll, time jobs out, or ping for the insights load.
@@ -139,19 +145,6 @@ impl InsightsReader {
                 );
                 self.ping = Some(cx.api.submit(Call::graph(Request::get(url), CallKind::InsightsSync)));
             }
-        }
-        // Timeouts are measured on the clock, whether or not polls succeed.
-        let timeout = self.params.job_timeout;
-        let expired: Vec<JobId> = self
-            .jobs
-            .iter()
-            .filter_map(|(id, j)| match j.state {
-                JobState::Running { created_at, .. } if cx.now.since(created_at) > timeout => Some(*id),
-                _ => None,
-            })
-            .collect();
-        for id in expired {
-            self.job_failed(id, FailureReason::TimedOut, cx);
         }
         if self.next_poll.is_some_and(|t| t <= cx.now) {
             self.next_poll = None;
@@ -226,20 +219,32 @@ impl InsightsReader {
         }
         for (key, result) in results {
             let id = JobId(key);
-            let Ok(body) = result else {
-                // A failed poll leaves the job running; its timeout still applies.
-                continue;
-            };
-            match parse_status(&body) {
+            // A failed poll leaves the job running, like one still pending.
+            match result.ok().as_ref().and_then(parse_status) {
                 Some(RunStatus::Completed) => self.start_reading(id, cx),
                 Some(RunStatus::Failed(reason)) => self.job_failed(id, reason, cx),
-                Some(RunStatus::Pending { percent: p }) => {
-                    if let Some(Job { state: JobState::Running { percent, .. }, .. }) = self.jobs.get_mut(&id) {
+                status => {
+                    if let Some(Job { state: JobState::Running { percent, .. }, .. }) = self.jobs.get_mut(&id)
+                        && let Some(RunStatus::Pending { percent: p }) = status
+                    {
                         *percent = p;
                     }
+                    self.time_out_if_overdue(id, cx);
                 }
-                None => {}
             }
+        }
+    }
+
+    /// Restarts a running job older than the timeout. Only a poll's answer (or its failure)
+    /// decides this, never the clock alone: while throttling holds the polls back, a job is not
+    /// known to be late, and restarting it would only add load to an account already over its
+    /// quota (soak seed 26: reports restarted every hour while polls waited on 600 s blocks).
+    fn time_out_if_overdue(&mut self, id: JobId, cx: &mut Cx) {
+        let timeout = self.params.job_timeout;
+        if let Some(Job { state: JobState::Running { created_at, .. }, .. }) = self.jobs.get(&id)
+            && cx.now.since(*created_at) > timeout
+        {
+            self.job_failed(id, FailureReason::TimedOut, cx);
         }
     }
 
@@ -423,19 +428,28 @@ impl InsightsReader {
         job.failures += 1;
         let retry = job.failures < 2 && !reason.is_too_large();
         let what = describe(&job.spec);
-        if let Purpose::ChildIds { .. } = job.spec.purpose {
+        if let Purpose::ChildIds { parent, .. } = job.spec.purpose {
             if job.failures >= MAX_ID_LISTING_ATTEMPTS {
-                let account = job.spec.account;
                 job.state = JobState::Done;
-                let e = ConnectorError::exhausted(
+                cx.log(
+                    LogLevel::Warn,
                     format!(
-                        "could not list the objects needed to split a failing report ({}); try again later",
+                        "{}: {what} {} {MAX_ID_LISTING_ATTEMPTS} times; splitting the report by fields instead",
+                        self.params.name,
                         reason.describe()
                     ),
-                    what,
                 );
-                return self.fail_account(account, e, cx);
+                return self.split_fields(parent, cx);
             }
+            cx.log(
+                LogLevel::Info,
+                format!(
+                    "{}: {what} {} (attempt {} of {MAX_ID_LISTING_ATTEMPTS}); starting it again",
+                    self.params.name,
+                    reason.describe(),
+                    job.failures
+                ),
+            );
             job.state = JobState::Queued;
             self.queue.push_back(id);
             self.stats.retried += 1;
@@ -457,7 +471,9 @@ impl InsightsReader {
     fn split(&mut self, id: JobId, cx: &mut Cx) {
         let Some(job) = self.jobs.get(&id) else { return };
         let spec = job.spec.clone();
-        let Purpose::Rows { group } = spec.purpose.clone() else { return };
+        if !matches!(spec.purpose, Purpose::Rows { .. }) {
+            return;
+        }
         if spec.slices.len() > 1 {
             let mid = spec.slices.start + spec.slices.len() / 2;
             for range in [spec.slices.start..mid, mid..spec.slices.end] {
@@ -484,6 +500,15 @@ impl InsightsReader {
             self.add_job(lister);
             return;
         }
+        self.split_fields(id, cx);
+    }
+
+    /// Replaces a failing job by two with half of its non-key fields each, merged on the key;
+    /// a job down to one such field cannot be split, and its stream fails with a config error.
+    fn split_fields(&mut self, id: JobId, cx: &mut Cx) {
+        let Some(job) = self.jobs.get(&id) else { return };
+        let spec = job.spec.clone();
+        let Purpose::Rows { group } = spec.purpose.clone() else { return };
         let pk = &self.params.pk;
         let (keys, rest): (Vec<String>, Vec<String>) = spec.fields.iter().cloned().partition(|f| pk.contains(f));
         if rest.len() <= 1 {
@@ -537,6 +562,18 @@ impl InsightsReader {
     }
 }
 
+/// Half of `age`, or the time a job `percent` done after `age` needs to finish at the same pace
+/// if that is sooner.
+fn job_poll_interval(age: Duration, percent: u32) -> Duration {
+    let half = age / 2;
+    if (1..100).contains(&percent) {
+        let remaining = age.mul_f64(f64::from(100 - percent) / f64::from(percent));
+        half.min(remaining)
+    } else {
+        half
+    }
+}
+
 fn describe(spec: &JobSpec) -> String {
     let days =
         if spec.since == spec.until { spec.since.to_string() } else { format!("{}..{}", spec.since, spec.until) };
@@ -546,4 +583,18 @@ fn describe(spec: &JobSpec) -> String {
         Purpose::Rows { .. } => "report".to_string(),
     };
     format!("the {what} of {} {} for {days}", spec.object_level.as_str(), spec.object_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_is_polled_at_half_its_age_or_when_its_pace_says_it_is_done() {
+        let s = Duration::from_secs;
+        assert_eq!(job_poll_interval(s(10), 0), s(5), "no percentage yet: half the age");
+        assert_eq!(job_poll_interval(s(10), 50), s(5), "half done in 10 s: done in 10 s more, half the age is sooner");
+        assert_eq!(job_poll_interval(s(15), 75), s(5), "three quarters in 15 s: done in 5 s");
+        assert_eq!(job_poll_interval(s(40), 100), s(20), "100 % but not completed: half the age");
+    }
 }

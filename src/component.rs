@@ -1,6 +1,6 @@
 //! The wasm glue: WIT types in and out, the host's imports behind [`Io`]. No policy lives here.
 
-use crate::driver::{Driver, Io, TimeoutReason};
+use crate::driver::{BatchLimit, Driver, Io, TimeoutReason};
 use crate::http::{FetchError, Method, Request, Response};
 use crate::protocol::{LogLevel, Message};
 use crate::read::{Progress, ReadMachine};
@@ -12,10 +12,6 @@ wit_bindgen::generate!({ path: "wit", world: "source-facebook-marketing" });
 
 use airbyte::source_facebook_marketing::host as wit_host;
 use exports::airbyte::source_facebook_marketing::source as wit;
-
-/// 500 messages per `next`: large enough to amortise the boundary crossing, small enough to
-/// keep the guest's memory flat.
-const BATCH_MESSAGES: usize = 500;
 
 struct HostIo;
 
@@ -168,7 +164,7 @@ impl wit::GuestReader for ReaderResource {
     }
 
     fn next(&self) -> Option<Vec<wit::Message>> {
-        self.driver.borrow_mut().next_batch(&mut HostIo, BATCH_MESSAGES).map(convert)
+        self.driver.borrow_mut().next_batch(&mut HostIo, BatchLimit::DEFAULT).map(convert)
     }
 
     fn progress(&self) -> wit::Progress {

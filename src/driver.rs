@@ -68,6 +68,22 @@ pub trait Io {
     fn now(&mut self) -> Timestamp;
 }
 
+/// How much one batch of messages may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchLimit {
+    pub messages: usize,
+    /// Message text (record data, state, logs), summed; a batch stops at the message that
+    /// crosses it.
+    pub bytes: usize,
+}
+
+impl BatchLimit {
+    /// 500 messages or 256 KiB: large enough to amortise a boundary crossing, small enough
+    /// that a batch of wide insights rows (8 KiB each) does not grow the guest's memory by
+    /// megabytes (4 MiB per batch before the byte bound).
+    pub const DEFAULT: BatchLimit = BatchLimit { messages: 500, bytes: 256 * 1024 };
+}
+
 /// Runs a machine in steps that each yield a bounded batch of messages.
 pub struct Driver<M> {
     machine: M,
@@ -83,11 +99,13 @@ impl<M: Machine> Driver<M> {
         &self.machine
     }
 
-    /// Runs the machine until it has produced `max` messages or finished. Returns `None` once
-    /// finished with nothing left to hand over; never returns an empty batch.
-    pub fn next_batch(&mut self, io: &mut impl Io, max: usize) -> Option<Vec<Message>> {
+    /// Runs the machine until it has produced `limit.messages` messages or `limit.bytes` of
+    /// message text, or finished. Returns `None` once finished with nothing left to hand over;
+    /// never returns an empty batch.
+    pub fn next_batch(&mut self, io: &mut impl Io, limit: BatchLimit) -> Option<Vec<Message>> {
         let mut out = Vec::new();
-        while !self.finished && out.len() < max {
+        let mut bytes = 0;
+        while !self.finished && out.len() < limit.messages && bytes < limit.bytes {
             match self.machine.poll_action() {
                 Some(Action::Fetch { id, request }) => {
                     let outcome = io.fetch(&request);
@@ -101,7 +119,10 @@ impl<M: Machine> Driver<M> {
                         self.finished = true;
                     }
                 }
-                Some(Action::Emit(message)) => out.push(message),
+                Some(Action::Emit(message)) => {
+                    bytes += message.text_len();
+                    out.push(message);
+                }
                 Some(Action::Done) => self.finished = true,
                 None => match self.machine.poll_timeout() {
                     Some((deadline, reason)) => {
@@ -127,8 +148,66 @@ impl<M: Machine> Driver<M> {
 
     /// Runs the machine to the end, handing every message to `sink`.
     pub fn run_to_end(&mut self, io: &mut impl Io, mut sink: impl FnMut(Message)) {
-        while let Some(batch) = self.next_batch(io, 256) {
+        while let Some(batch) = self.next_batch(io, BatchLimit::DEFAULT) {
             batch.into_iter().for_each(&mut sink);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Emits `left` records of `size` bytes, then says Done.
+    struct Emitter {
+        left: usize,
+        size: usize,
+    }
+
+    impl Machine for Emitter {
+        fn handle_response(&mut self, _: RequestId, _: Response, _: Timestamp) -> Result<(), ConnectorError> {
+            unreachable!("the emitter fetches nothing")
+        }
+        fn handle_fetch_error(&mut self, _: RequestId, _: FetchError, _: Timestamp) -> Result<(), ConnectorError> {
+            unreachable!("the emitter fetches nothing")
+        }
+        fn handle_timeout(&mut self, _: Timestamp) {}
+        fn poll_action(&mut self) -> Option<Action> {
+            if self.left == 0 {
+                return Some(Action::Done);
+            }
+            self.left -= 1;
+            let data = "x".repeat(self.size);
+            Some(Action::Emit(Message::Record { stream: "s".into(), data, emitted_at: Timestamp::from_millis(0) }))
+        }
+        fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+            None
+        }
+    }
+
+    struct NoIo;
+
+    impl Io for NoIo {
+        fn fetch(&mut self, _: &Request) -> Result<Response, FetchError> {
+            unreachable!("the emitter fetches nothing")
+        }
+        fn sleep(&mut self, _: Duration, _: TimeoutReason) {}
+        fn now(&mut self) -> Timestamp {
+            Timestamp::from_millis(0)
+        }
+    }
+
+    fn batch_sizes(records: usize, size: usize, limit: BatchLimit) -> Vec<usize> {
+        let mut driver = Driver::new(Emitter { left: records, size });
+        std::iter::from_fn(|| driver.next_batch(&mut NoIo, limit)).map(|b| b.len()).collect()
+    }
+
+    #[test]
+    fn a_batch_ends_at_its_message_count_or_at_the_message_crossing_its_byte_bound() {
+        assert_eq!(batch_sizes(1200, 100, BatchLimit::DEFAULT), vec![500, 500, 200], "small records: by count");
+        // 8 KiB insights rows: 32 of them fill 256 KiB, the 32nd crosses it.
+        assert_eq!(batch_sizes(100, 8 * 1024, BatchLimit::DEFAULT), vec![32, 32, 32, 4]);
+        // One record above the bound still travels, alone.
+        assert_eq!(batch_sizes(2, 1024 * 1024, BatchLimit::DEFAULT), vec![1, 1]);
     }
 }

@@ -79,6 +79,20 @@ impl StreamStatus {
 }
 
 impl Message {
+    /// The length of the text the message carries (its data, state, log or trace), the bulk of
+    /// its size.
+    pub fn text_len(&self) -> usize {
+        match self {
+            Message::Record { data: t, .. }
+            | Message::State(t)
+            | Message::Log { message: t, .. }
+            | Message::Trace(t)
+            | Message::Catalog(t)
+            | Message::Spec(t) => t.len(),
+            Message::ConnectionStatus { message, .. } => message.as_ref().map_or(0, String::len),
+        }
+    }
+
     pub fn log(level: LogLevel, message: impl Into<String>) -> Self {
         Message::Log { level, message: message.into() }
     }

@@ -8,7 +8,7 @@
 use arbitrary::Unstructured;
 use fuzz_support::{FuzzIo, NOW, byte, catalog_text, config_json, state_text};
 use source_facebook_marketing::check::CheckMachine;
-use source_facebook_marketing::driver::{Driver, Io, Machine, TimeoutReason};
+use source_facebook_marketing::driver::{BatchLimit, Driver, Io, Machine, TimeoutReason};
 use source_facebook_marketing::http::{FetchError, Request, Response};
 use source_facebook_marketing::time::Timestamp;
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn clip(s: &str, n: usize) -> String {
 fn run<M: Machine>(machine: M, io: &mut Traced) {
     let mut driver = Driver::new(machine);
     let mut messages = 0;
-    while let Some(batch) = driver.next_batch(io, 16) {
+    while let Some(batch) = driver.next_batch(io, BatchLimit { messages: 16, bytes: 64 * 1024 }) {
         for m in batch {
             messages += 1;
             if !io.quiet {

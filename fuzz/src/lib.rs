@@ -9,7 +9,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{Map, Value, json};
 use source_facebook_marketing::catalog::full_catalog;
 use source_facebook_marketing::config::Config;
-use source_facebook_marketing::driver::{Driver, Io, Machine, TimeoutReason};
+use source_facebook_marketing::driver::{BatchLimit, Driver, Io, Machine, TimeoutReason};
 use source_facebook_marketing::http::{FetchError, Method, Request, Response, split_query};
 use source_facebook_marketing::time::Timestamp;
 use std::sync::LazyLock;
@@ -623,7 +623,7 @@ pub fn drive<M: Machine>(machine: M, io: &mut FuzzIo) -> usize {
     let mut driver = Driver::new(machine);
     let mut messages = 0;
     for _ in 0..MAX_BATCHES {
-        let Some(batch) = driver.next_batch(io, 16) else { break };
+        let Some(batch) = driver.next_batch(io, BatchLimit { messages: 16, bytes: 64 * 1024 }) else { break };
         for m in batch {
             messages += 1;
             let _ = m.to_json_line();

@@ -210,6 +210,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 |p| view.borrow_mut().update(p),
             );
             view.borrow_mut().finish();
+            eprintln!("guest memory: peak {:.1} MiB", guest.memory_peak() as f64 / (1024.0 * 1024.0));
             r.and(write_err.map_or(Ok(()), Err))
         }
         Command::Simulate(_) | Command::Demo(_) | Command::Soak(_) => Ok(()),

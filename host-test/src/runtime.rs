@@ -66,6 +66,8 @@ struct SandboxLimits {
     memory_cap: usize,
     /// The size the guest asked its memory to grow to when the cap refused it.
     memory_refused: Option<usize>,
+    /// The largest size the guest's memory has grown to.
+    memory_peak: usize,
 }
 
 impl wasmtime::ResourceLimiter for SandboxLimits {
@@ -73,7 +75,11 @@ impl wasmtime::ResourceLimiter for SandboxLimits {
         if desired > self.memory_cap {
             self.memory_refused = Some(desired);
         }
-        self.inner.memory_growing(current, desired, maximum)
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.memory_peak = self.memory_peak.max(desired);
+        }
+        Ok(allowed)
     }
 
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
@@ -289,6 +295,7 @@ impl Runtime {
                 inner: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).trap_on_grow_failure(true).build(),
                 memory_cap: limits.memory_bytes,
                 memory_refused: None,
+                memory_peak: 0,
             },
             backend,
             allow,
@@ -383,6 +390,11 @@ pub struct Guest {
 }
 
 impl Guest {
+    /// The largest size the guest's linear memory has grown to, in bytes.
+    pub fn memory_peak(&self) -> usize {
+        self.store.data().limits.memory_peak
+    }
+
     /// Starts the CPU budget afresh: the host's own time between calls is not the guest's.
     fn enter(&mut self) {
         enter(&mut self.store);

@@ -7,7 +7,7 @@ use graph_sim::{SimConfig, SimRequest, Simulator, TransportFault};
 use serde_json::{Value, json};
 use source_facebook_marketing::catalog::full_catalog;
 use source_facebook_marketing::config::Config;
-use source_facebook_marketing::driver::{Driver, Io, TimeoutReason};
+use source_facebook_marketing::driver::{BatchLimit, Driver, Io, TimeoutReason};
 use source_facebook_marketing::http::{FetchError, Request, Response};
 use source_facebook_marketing::protocol::Message;
 use source_facebook_marketing::read::ReadMachine;
@@ -136,7 +136,7 @@ pub fn read(
     let mut driver = Driver::new(machine);
     let mut io = SimIo { sim, slept: Vec::new(), sim_time: Duration::ZERO };
     let mut out = Output::default();
-    'outer: while let Some(batch) = driver.next_batch(&mut io, 64) {
+    'outer: while let Some(batch) = driver.next_batch(&mut io, BatchLimit { messages: 64, bytes: usize::MAX }) {
         for m in batch {
             let line: Value = serde_json::from_str(&m.to_json_line()).expect("valid json line");
             match line["type"].as_str() {

@@ -108,6 +108,7 @@ fn read_file(path: &PathBuf, what: &str) -> Result<String> {
 }
 
 fn main() -> ExitCode {
+    one_malloc_arena();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -224,4 +225,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// One glibc malloc arena for the process. The epoch ticker thread would otherwise get an arena
+/// of its own, about 1 MiB of resident memory (of ~18 MiB) for a thread that only sleeps and
+/// ticks; the guest runs on the main thread, so nothing contends for the one arena.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
 }

@@ -8,18 +8,20 @@ ensure_wasm_target() {
   fi
 }
 
-# .venv with the pinned packages of tests/python/requirements.txt; a copy of the file inside the
-# venv records what was installed, so an unchanged venv costs no pip call (and no network).
+# .venv with the pinned packages of tests/python/requirements.txt and of
+# requirements-pyairbyte.txt (PyAirbyte, about 780 MB and five minutes the first time), in one
+# pip call so that both sets of pins hold together; a copy of the files inside the venv records
+# what was installed, so an unchanged venv costs no pip call (and no network).
 ensure_python_venv() {
-  local requirements=tests/python/requirements.txt
+  local requirements=(tests/python/requirements.txt tests/python/requirements-pyairbyte.txt)
   if [[ ! -x .venv/bin/python ]]; then
     echo "==> python3 -m venv .venv"
     python3 -m venv .venv
   fi
-  if ! cmp -s "$requirements" .venv/installed-requirements.txt; then
-    echo "==> pip install -r $requirements"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$requirements"
-    cp "$requirements" .venv/installed-requirements.txt
+  if ! cat "${requirements[@]}" | cmp -s - .venv/installed-requirements.txt; then
+    echo "==> pip install -r ${requirements[*]}"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "${requirements[@]/#/--requirement=}"
+    cat "${requirements[@]}" >.venv/installed-requirements.txt
   fi
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks, builds the component and host-test, then runs every test:
 # `cargo test --workspace` (unit, scenario and end-to-end tests) and `pytest tests/python`
-# (the CLI's protocol output, validated with Airbyte's models). Runnable from any directory.
+# (the CLI's protocol output, validated with Airbyte's models, and a PyAirbyte sync into DuckDB
+# checked against the simulator's ground truth). Runnable from any directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

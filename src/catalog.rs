@@ -47,11 +47,9 @@ pub fn parse(text: &str, config: &Config) -> Result<Vec<Selected>, ConnectorErro
         let sync_mode = match entry.get("sync_mode").and_then(Value::as_str) {
             None | Some("full_refresh") => SyncMode::FullRefresh,
             Some("incremental") if stream.cursor_field().is_some() => SyncMode::Incremental,
-            Some("incremental") => {
-                return Err(ConnectorError::config(format!(
-                    "catalog.streams[{i}].sync_mode: stream '{name}' supports only full_refresh"
-                )));
-            }
+            // A stream without a cursor is read in full, as Airbyte's CDK does: PyAirbyte
+            // configures every stream `incremental`, full-refresh-only ones included.
+            Some("incremental") => SyncMode::FullRefresh,
             Some(other) => {
                 return Err(ConnectorError::config(format!(
                     "catalog.streams[{i}].sync_mode: '{other}' is not a sync mode; use full_refresh or incremental"
@@ -85,4 +83,34 @@ pub fn full_catalog(config: &Config) -> Value {
         })
         .collect();
     serde_json::json!({ "streams": streams })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn config() -> Config {
+        let text = r#"{"account_ids": ["1"], "credentials": {"access_token": "t"}}"#;
+        Config::parse(text, Timestamp::from_millis(1_781_517_600_000)).unwrap()
+    }
+
+    fn entry(name: &str, sync_mode: &str) -> Value {
+        serde_json::json!({"stream": {"name": name}, "sync_mode": sync_mode, "destination_sync_mode": "append"})
+    }
+
+    #[test]
+    fn incremental_on_a_stream_without_a_cursor_reads_it_in_full() {
+        let catalog = serde_json::json!({"streams": [entry("ad_account", "incremental"), entry("ads", "incremental")]});
+        let selected = parse(&catalog.to_string(), &config()).unwrap();
+        let modes: Vec<(&str, SyncMode)> = selected.iter().map(|s| (s.stream.name(), s.sync_mode)).collect();
+        assert_eq!(modes, [("ad_account", SyncMode::FullRefresh), ("ads", SyncMode::Incremental)]);
+    }
+
+    #[test]
+    fn an_unknown_sync_mode_is_a_config_error_naming_it() {
+        let catalog = serde_json::json!({"streams": [entry("ads", "sometimes")]});
+        let err = parse(&catalog.to_string(), &config()).unwrap_err();
+        assert!(format!("{err:?}").contains("'sometimes' is not a sync mode"), "{err:?}");
+    }
 }

@@ -8,3 +8,4 @@ pub mod progress;
 pub mod runtime;
 pub mod server;
 pub mod soak;
+pub mod truth;

@@ -1,8 +1,17 @@
 //! `host-test simulate`: the simulator over real HTTP on 127.0.0.1.
 //!
-//! Besides the Graph API, the server answers one path of its own, `GET /__sim/counters`: the
-//! simulator's request counters as JSON, for benchmarks. That path never reaches the simulator,
-//! so reading the counters changes neither them nor the simulated clock.
+//! Besides the Graph API, the server answers two paths of its own, which never reach the
+//! simulator's request path, so they change neither its counters nor its clock (with
+//! `--clock wall`, the truth path first lets the clock catch up with real time, as any Graph
+//! request does, so that it answers for now):
+//!
+//! - `GET /__sim/counters`: the simulator's request counters as JSON, for benchmarks;
+//! - `POST /__sim/truth`: the ground truth of a first sync at the simulator's current time (see
+//!   [`crate::truth`]), for checking a client that runs the connector out of process. The body
+//!   is `{"config": {...}, "catalog": {...}, "read_start_ms": N}` (`read_start_ms`, when the
+//!   read started, defaults to now); the answer is `{"now_ms": N, "read_start_ms": N,
+//!   "streams": {"<stream>": ["<primary key>", ...]}}`, keys as [`crate::truth::record_key`]
+//!   writes them. A config option the truth does not model is a 400 naming it.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -115,7 +124,7 @@ pub fn serve(
 pub struct ServeOptions {
     /// Real time each answer waits before it is sent.
     pub latency: Duration,
-    /// Stop after this many Graph requests (the counters path is not counted).
+    /// Stop after this many Graph requests (the `/__sim/` paths are not counted).
     pub max_requests: Option<u64>,
     /// The simulator's clock catches up with real time before each request.
     pub wall_clock: bool,
@@ -128,6 +137,30 @@ const GRAPH_HOST: &str = "https://graph.facebook.com";
 
 /// Path of the read-only counters endpoint.
 const COUNTERS_PATH: &str = "/__sim/counters";
+
+/// Path of the ground-truth endpoint.
+const TRUTH_PATH: &str = "/__sim/truth";
+
+/// The answer to `POST /__sim/truth` with `body`, at `sim`'s current time.
+fn truth_json(sim: &Simulator, body: &[u8]) -> Result<Value> {
+    let req: Value = serde_json::from_slice(body).context("the body is not JSON")?;
+    let now_ms = sim.now_ms();
+    let read_start_ms = match req.get("read_start_ms") {
+        None | Some(Value::Null) => now_ms,
+        Some(v) => v.as_i64().context("read_start_ms: expected integer milliseconds")?,
+    };
+    let streams = crate::truth::sync_truth(sim, &req["config"], &req["catalog"], read_start_ms)?;
+    Ok(json!({"now_ms": now_ms, "read_start_ms": read_start_ms, "streams": streams}))
+}
+
+/// A JSON answer.
+fn json_response(status: u16, body: &Value) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let mut r = tiny_http::Response::from_string(body.to_string()).with_status_code(status);
+    if let Ok(h) = tiny_http::Header::from_bytes(&b"content-type"[..], &b"application/json"[..]) {
+        r.add_header(h);
+    }
+    r
+}
 
 /// The counters as JSON; `http_requests` counts Graph requests as they arrived over HTTP
 /// (batch operations are inside their batch request there, and counted by kind besides).
@@ -172,16 +205,13 @@ pub fn serve_with(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, opts: 
     let mut last = std::time::Instant::now();
     let mut served: u64 = 0;
     for mut request in server.incoming_requests() {
-        if request.method() == &tiny_http::Method::Get && request.url().split('?').next() == Some(COUNTERS_PATH) {
+        let path = request.url().split('?').next().unwrap_or_default().to_string();
+        if request.method() == &tiny_http::Method::Get && path == COUNTERS_PATH {
             let body = {
                 let s = sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
-                counters_json(s.counters(), served).to_string()
+                counters_json(s.counters(), served)
             };
-            let mut r = tiny_http::Response::from_string(body);
-            if let Ok(h) = tiny_http::Header::from_bytes(&b"content-type"[..], &b"application/json"[..]) {
-                r.add_header(h);
-            }
-            let _ = request.respond(r);
+            let _ = request.respond(json_response(200, &body));
             continue;
         }
         if wall_clock {
@@ -193,6 +223,17 @@ pub fn serve_with(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, opts: 
         }
         let mut body = Vec::new();
         request.as_reader().read_to_end(&mut body)?;
+        if request.method() == &tiny_http::Method::Post && path == TRUTH_PATH {
+            let answer = {
+                let s = sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
+                truth_json(&s, &body)
+            };
+            let _ = request.respond(match answer {
+                Ok(v) => json_response(200, &v),
+                Err(e) => json_response(400, &json!({"error": format!("{e:#}")})),
+            });
+            continue;
+        }
         let sim_req = SimRequest {
             method: request.method().as_str().to_string(),
             url: format!("http://127.0.0.1{}", request.url()),
@@ -253,4 +294,25 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     };
     serve_with(&server, sim, &opts)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truth_answers_at_the_simulators_clock_and_names_unmodelled_options() {
+        let sim = Simulator::new(SimConfig::default());
+        let catalog = json!({"streams": [{"stream": {"name": "campaigns", "source_defined_primary_key": [["id"]]}}]});
+        let body = json!({"config": {"account_ids": sim.account_ids()}, "catalog": catalog});
+        let answer = truth_json(&sim, body.to_string().as_bytes()).unwrap();
+        assert_eq!(answer["now_ms"], json!(sim.now_ms()));
+        assert_eq!(answer["read_start_ms"], json!(sim.now_ms()));
+        assert!(answer["streams"]["campaigns"].as_array().is_some_and(|k| !k.is_empty()), "{answer}");
+
+        let bad = json!({"config": {"account_ids": ["1"], "end_date": "2026-06-01"}, "catalog": catalog});
+        let err = truth_json(&sim, bad.to_string().as_bytes()).unwrap_err();
+        assert!(format!("{err:#}").contains("end_date"), "{err:#}");
+        assert!(truth_json(&sim, b"not json").is_err());
+    }
 }

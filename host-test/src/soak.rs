@@ -31,10 +31,11 @@ use crate::backend::SimBackend;
 use crate::demo::catalog_from;
 use crate::output::{is_error_trace, to_line};
 use crate::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, Runtime, url_host};
+use crate::truth::{ENTITY_STREAMS, Keys, SyncConfig, catalog_keys, count_keys, epoch_secs, record_key, sim_at};
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate};
 use clap::Args;
-use graph_sim::{Faults, InsightsQuery, SimConfig, Simulator, TruthQuery};
+use graph_sim::{Faults, SimConfig, Simulator};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -46,20 +47,6 @@ use std::sync::{Arc, Mutex};
 /// The access token of every soak config: distinctive, so that a leak is found by plain search.
 /// Only characters the simulator accepts in a token (letters, digits, `-`, `_`).
 pub const CANARY_TOKEN: &str = "EAAGsoakCANARY7f3e9d21c0b84a65";
-
-/// The entity streams, in Airbyte's names.
-pub const ENTITY_STREAMS: [&str; 10] = [
-    "ad_account",
-    "campaigns",
-    "ad_sets",
-    "ads",
-    "ad_creatives",
-    "activities",
-    "images",
-    "videos",
-    "custom_conversions",
-    "custom_audiences",
-];
 
 /// The built-in insights streams, in Airbyte's names.
 pub const INSIGHT_STREAMS: [&str; 20] = [
@@ -83,23 +70,6 @@ pub const INSIGHT_STREAMS: [&str; 20] = [
     "ads_insights_demographics_country",
     "ads_insights_demographics_comscore_market_region",
     "ads_insights_demographics_gender",
-];
-
-/// Every ad status: built-in insights streams filter on all of them so that deleted ads' rows
-/// are read (as `AD_STATUSES` in `src/config.rs`); ground truth must ask for the same.
-const ALL_AD_STATUSES: [&str; 12] = [
-    "ACTIVE",
-    "ADSET_PAUSED",
-    "ARCHIVED",
-    "CAMPAIGN_PAUSED",
-    "DELETED",
-    "DISAPPROVED",
-    "IN_PROCESS",
-    "PAUSED",
-    "PENDING_BILLING_INFO",
-    "PENDING_REVIEW",
-    "PREAPPROVED",
-    "WITH_ISSUES",
 ];
 
 /// The name of the custom insight a plan may add, and the stream it makes.
@@ -418,10 +388,6 @@ fn start_date(now_ms: i64, days: i64) -> String {
     (now - chrono::Duration::days(days)).format("%Y-%m-%dT00:00:00Z").to_string()
 }
 
-fn utc_date(ms: i64) -> NaiveDate {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default().date_naive()
-}
-
 /// One read of one phase, ready to run: its config, catalog and how to key its records.
 pub struct PhaseRead {
     pub phase: Phase,
@@ -528,17 +494,7 @@ pub fn prepare(runtime: &Runtime, sim: &Arc<Mutex<Simulator>>, plan: &Plan, phas
     let discovered = guest(runtime, sim)?.discover(&config.to_string())?;
     let streams = plan.streams(phase);
     let catalog = catalog_from(&discovered, &streams)?;
-    let mut keys = BTreeMap::new();
-    for entry in catalog["streams"].as_array().into_iter().flatten() {
-        let name = entry["stream"]["name"].as_str().unwrap_or_default().to_string();
-        let pk: Vec<String> = entry["stream"]["source_defined_primary_key"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|path| path.get(0).and_then(Value::as_str).map(str::to_string))
-            .collect();
-        keys.insert(name, pk);
-    }
+    let keys = catalog_keys(&catalog);
     let missing: Vec<&&str> = streams.iter().filter(|s| !keys.contains_key(**s)).collect();
     anyhow::ensure!(missing.is_empty(), "discover did not offer {missing:?}");
     Ok(PhaseRead { phase, config, catalog, keys })
@@ -599,118 +555,27 @@ pub fn run_read(
     out
 }
 
-/// A simulator of `cfg` whose clock reads `at_ms` (for ground truth at that instant).
-fn sim_at(cfg: &SimConfig, at_ms: i64) -> Simulator {
-    let mut s = Simulator::new(cfg.clone());
-    s.advance(u64::try_from(at_ms - cfg.start_time_ms).unwrap_or(0));
-    s
-}
-
-/// A key's text: strings as they are, date-times as epoch seconds, other values as JSON.
-fn key_part(v: &Value, date_time: bool) -> String {
-    match v {
-        Value::String(s) if date_time => epoch_secs(s).map_or_else(|| s.clone(), |t| t.to_string()),
-        Value::String(s) => s.clone(),
-        Value::Null => "∅".into(),
-        other => other.to_string(),
-    }
-}
-
-/// Seconds since the epoch of a Graph or RFC 3339 date-time.
-fn epoch_secs(s: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(s)
-        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z"))
-        .ok()
-        .map(|d| d.timestamp())
-}
-
-/// The key of a record (or truth row) of a stream with primary key `pk`; activities, which
-/// have none, are keyed by object, time and event type.
-pub fn record_key(pk: &[String], r: &Value) -> String {
-    if pk.is_empty() {
-        return ["object_id", "event_time", "event_type"]
-            .iter()
-            .map(|f| key_part(&r[*f], *f == "event_time"))
-            .collect::<Vec<_>>()
-            .join("|");
-    }
-    pk.iter().map(|f| key_part(&r[f.as_str()], false)).collect::<Vec<_>>().join("|")
-}
-
-/// Keys with their multiplicity.
-type Keys = BTreeMap<String, usize>;
-
-fn count_keys<'a>(pk: &[String], rows: impl IntoIterator<Item = &'a Value>) -> Keys {
-    let mut k = Keys::new();
-    for r in rows {
-        *k.entry(record_key(pk, r)).or_insert(0) += 1;
-    }
-    k
-}
-
-/// The primary-key tail that names breakdowns (everything after the level's id).
-fn breakdowns_of(pk: &[String]) -> Vec<String> {
-    pk.iter()
-        .filter(|f| !["date_start", "account_id", "campaign_id", "adset_id", "ad_id"].contains(&f.as_str()))
-        .cloned()
-        .collect()
-}
-
 /// Ground truth of `stream` at `truth`'s clock, for the read `read` that started at `start_ms`.
-fn truth_keys(plan: &Plan, read: &PhaseRead, stream: &str, truth: &Simulator, start_ms: i64) -> Keys {
+fn truth_keys(read: &PhaseRead, stream: &str, truth: &Simulator, start_ms: i64) -> Result<Keys> {
     let pk = read.keys.get(stream).cloned().unwrap_or_default();
-    let rows = match read.phase {
-        Phase::Entities => {
-            // The connector filters `updated_time > start - 1 s` (and activities `since`) on a
-            // first sync; images, videos and full-refresh streams are not filtered.
-            let since = plan.entity_start_days.map(|d| {
-                let s = epoch_secs(&start_date(start_ms, d)).unwrap_or(0);
-                s - 1
-            });
-            let filtered = matches!(stream, "campaigns" | "ad_sets" | "ads" | "activities");
-            let q = TruthQuery {
-                stream: stream.to_string(),
-                account_ids: plan.accounts.clone(),
-                updated_since: if filtered { since } else { None },
-                ..TruthQuery::default()
-            };
-            truth.ground_truth(&q)
+    SyncConfig::from_value(&read.config)?.stream_keys(truth, stream, &pk, start_ms)
+}
+
+/// The truth of `stream` at `t0` and `t1`; a harness failure when the truth cannot be had.
+fn truth_at_both(
+    read: &PhaseRead,
+    stream: &str,
+    (t0, t1): (&Simulator, &Simulator),
+    start_ms: i64,
+    failures: &mut Vec<Failure>,
+) -> Option<(Keys, Keys)> {
+    match truth_keys(read, stream, t0, start_ms).and_then(|a| Ok((a, truth_keys(read, stream, t1, start_ms)?))) {
+        Ok(pair) => Some(pair),
+        Err(e) => {
+            failures.push(Failure { run: "harness".into(), what: format!("ground truth of {stream}: {e:#}") });
+            None
         }
-        Phase::Insights => {
-            let custom = stream == CUSTOM_STREAM;
-            let level = match (&plan.custom, custom) {
-                (Some(c), true) => c.level,
-                _ => "ad",
-            };
-            let mut fields = vec!["account_id".to_string(), "impressions".to_string()];
-            if let Some(id) = pk.iter().find(|f| ["campaign_id", "adset_id", "ad_id"].contains(&f.as_str())) {
-                fields.push(id.clone());
-            }
-            let since = utc_date(start_ms) - chrono::Duration::days(plan.insight_days);
-            let q = TruthQuery {
-                stream: "insights".into(),
-                account_ids: plan.accounts.clone(),
-                insights: Some(InsightsQuery {
-                    level: level.to_string(),
-                    breakdowns: breakdowns_of(&pk),
-                    since,
-                    // Tomorrow in UTC: the simulator stops at each account's own today.
-                    until: utc_date(truth.now_ms()) + chrono::Duration::days(1),
-                    time_increment: 1,
-                    fields,
-                    ad_statuses: if custom {
-                        Vec::new()
-                    } else {
-                        ALL_AD_STATUSES.iter().map(|s| s.to_string()).collect()
-                    },
-                    ..InsightsQuery::default()
-                }),
-                ..TruthQuery::default()
-            };
-            truth.ground_truth(&q)
-        }
-    };
-    count_keys(&pk, &rows)
+    }
 }
 
 /// One broken invariant.
@@ -1040,8 +905,7 @@ pub fn check_full_run(plan: &Plan, read: &PhaseRead, out: &RunOutput, run: &str,
     let mut must = BTreeMap::new();
     for (stream, pk) in &read.keys {
         let rows = out.records.get(stream).map(Vec::as_slice).unwrap_or(&[]);
-        let (a, b) =
-            (truth_keys(plan, read, stream, &t0, out.start_ms), truth_keys(plan, read, stream, &t1, out.start_ms));
+        let Some((a, b)) = truth_at_both(read, stream, (&t0, &t1), out.start_ms, failures) else { continue };
         must.insert(stream.clone(), must_keys(&a, &b));
         if pk.is_empty() {
             check_truth_counts(stream, &count_keys(pk, rows), &a, &b, run, failures);
@@ -1104,10 +968,9 @@ pub fn crash_and_resume(
         let rows =
             first.records.get(stream).into_iter().flatten().chain(second.records.get(stream).into_iter().flatten());
         let got: BTreeSet<String> = rows.map(|r| record_key(pk, r)).collect();
-        let (a, b) = (
-            truth_keys(plan, &read, stream, &t0, first.start_ms),
-            truth_keys(plan, &read, stream, &t1, first.start_ms),
-        );
+        let Some((a, b)) = truth_at_both(&read, stream, (&t0, &t1), first.start_ms, &mut report.failures) else {
+            continue;
+        };
         check_truth(stream, &got, &a, &b, &run, &mut report.failures);
         must.insert(stream.clone(), must_keys(&a, &b));
     }

@@ -262,14 +262,6 @@ fn cases() -> Vec<Case> {
             "catalog.streams[0]: stream 'custom_mine' is not offered",
         ),
         with_catalog(
-            "incremental on a full-refresh stream",
-            |c| {
-                c["streams"][0]["stream"]["name"] = json!("ad_account");
-                c["streams"][0]["sync_mode"] = json!("incremental");
-            },
-            "catalog.streams[0].sync_mode: stream 'ad_account' supports only full_refresh",
-        ),
-        with_catalog(
             "catalog lists a stream twice",
             |c| {
                 let first = c["streams"][0].clone();

@@ -1,0 +1,314 @@
+"""PyAirbyte runs the connector as a local executable and loads its records into DuckDB.
+
+The connector is `scripts/source-facebook-marketing.sh` (host-test with the built component),
+which PyAirbyte starts for `spec`, `discover` and `read` as it would any Airbyte source. Graph
+calls go over loopback to `host-test simulate`, and the tables of PyAirbyte's default DuckDB
+cache must hold exactly the primary keys that the simulator's ground truth
+(`POST /__sim/truth`, see host-test/src/truth.rs) says a correct first sync emits.
+
+Two reads, as in `host-test soak`: entity streams without a start date (every object), then
+`ads_insights` over the last few days (one config has one start date, and entity streams read
+with a recent one would be nearly empty). The simulator's clock moves during a read (a new day
+may begin), so each read is compared with the truth at its start and at its end, by soak's
+rule: when they agree, the table must equal them exactly (the usual case); otherwise a key in
+both must be there and a key in neither must not.
+
+Nothing leaves the machine: PyAirbyte runs offline (no registry, no telemetry), every socket
+the test process opens is checked to be loopback, and host-test's allowlist lets the connector
+reach only the `--graph-url` host. PyAirbyte's files (cache, logs, temporary files) go to a
+temporary directory.
+
+Needs `pip install -r tests/python/requirements-pyairbyte.txt` (scripts/test.sh does). Without
+PyAirbyte the test fails, unless SFM_PYAIRBYTE_OPTIONAL=1 outside CI, where it is skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import ipaddress
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST_TEST = ROOT / "target" / "debug" / "host-test"
+COMPONENT = ROOT / "target" / "wasm32-wasip2" / "release" / "source_facebook_marketing.wasm"
+LAUNCHER = ROOT / "scripts" / "source-facebook-marketing.sh"
+
+OPTIONAL_ENV = "SFM_PYAIRBYTE_OPTIONAL"
+
+# PyAirbyte's dependencies warn about themselves (experimental classes, Python versions, pydantic
+# deprecations) on import; none of it is about this project.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+    pytest.mark.filterwarnings("ignore:This class is experimental"),
+]
+
+if importlib.util.find_spec("airbyte") is None and os.environ.get(OPTIONAL_ENV) == "1" and not os.environ.get("CI"):
+    pytest.skip(
+        f"PyAirbyte is not installed and {OPTIONAL_ENV}=1 makes this test optional; "
+        "install it with `.venv/bin/python -m pip install -r tests/python/requirements-pyairbyte.txt`",
+        allow_module_level=True,
+    )
+
+# A small world: 2 accounts, each 2 campaigns x 2 ad sets x 2 ads. Jobs finish at once, and the
+# simulator's clock follows real time (`--clock wall`), as host-test's does, so both agree on
+# "today"; the world is placed at real now, so a start date a few days back is inside it.
+SEED = 7
+SIMULATOR_ARGS = [
+    "--seed", str(SEED), "--clock", "wall", "--job-duration-ms", "0",
+    "--accounts", "2", "--campaigns-per-account", "2", "--adsets-per-campaign", "2", "--ads-per-adset", "2",
+]  # fmt: skip
+ACCOUNT_IDS = ["1000000000000001", "1000000000000002"]
+TOKEN = "sim-token"
+ENTITY_STREAMS = ["ad_account", "campaigns", "ad_sets", "ads", "ad_creatives"]
+INSIGHT_STREAMS = ["ads_insights"]
+INSIGHT_DAYS = 3
+
+# 30 s for the simulator to start or to answer: it takes milliseconds, and a broken one fails
+# the test instead of hanging the CI run.
+START_TIMEOUT_S = 30
+
+
+# ---------------------------------------------------------------------------------- loopback
+
+
+def _is_loopback(host: Any) -> bool:
+    if host in (None, "localhost", b"localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else str(host)).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def loopback_only():
+    """Refuses, and records, every name lookup or connection of this process off loopback."""
+    refused: list[str] = []
+    real_getaddrinfo, real_connect, real_connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_loopback(host):
+            refused.append(f"lookup of {host}")
+            raise OSError(f"test_pyairbyte: {host} is not loopback")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def guarded(real):
+        def connect(sock, address):
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+                refused.append(f"connection to {address}")
+                raise OSError(f"test_pyairbyte: {address} is not loopback")
+            return real(sock, address)
+
+        return connect
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket, "getaddrinfo", getaddrinfo)
+        mp.setattr(socket.socket, "connect", guarded(real_connect))
+        mp.setattr(socket.socket, "connect_ex", guarded(real_connect_ex))
+        yield refused
+
+
+# ------------------------------------------------------------------------------ the simulator
+
+
+class Simulator:
+    """`host-test simulate` on a free loopback port."""
+
+    def __init__(self, workdir: Path):
+        self.log = workdir / "simulate.log"
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(
+                [str(HOST_TEST), "simulate", "--port", "0", *SIMULATOR_ARGS],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (m := re.search(r"http://127\.0\.0\.1:(\d+)", self.log.read_text())):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"host-test simulate did not start:\n{self.log.read_text()}")
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{m.group(1)}"
+
+    def truth(self, config: dict, catalog: dict, read_start_ms: int | None = None) -> dict[str, Any]:
+        """The simulator's ground truth now, for a first sync that started at `read_start_ms`."""
+        body = {"config": config, "catalog": catalog, "read_start_ms": read_start_ms}
+        request = urllib.request.Request(
+            f"{self.url}/__sim/truth",
+            data=json.dumps(body).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=START_TIMEOUT_S) as answer:
+            return json.load(answer)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pyairbyte")
+
+
+@pytest.fixture(scope="module")
+def simulator(workdir: Path, loopback_only):
+    for path, build in [
+        (HOST_TEST, "cargo build -p host-test"),
+        (COMPONENT, "cargo build --release --target wasm32-wasip2 -p source-facebook-marketing"),
+    ]:
+        if not path.is_file():
+            pytest.fail(f"{path} is missing; build it with `{build}` (scripts/test.sh does)")
+    sim = Simulator(workdir)
+    yield sim
+    sim.stop()
+
+
+# ---------------------------------------------------------------------------------- PyAirbyte
+
+
+@pytest.fixture(scope="module")
+def ab(workdir: Path, simulator: Simulator, loopback_only):
+    """PyAirbyte, imported offline with its files under `workdir`, running our launcher against
+    the simulator (its settings are read at import, so they are set first)."""
+    env = {
+        "DO_NOT_TRACK": "1",
+        "AIRBYTE_OFFLINE_MODE": "1",
+        "AIRBYTE_PROJECT_DIR": str(workdir / "project"),
+        "AIRBYTE_CACHE_ROOT": str(workdir / "cache"),
+        "AIRBYTE_LOGGING_ROOT": str(workdir / "logs"),
+        "AIRBYTE_TEMP_DIR": str(workdir / "tmp"),
+        # For the launcher: the debug host-test that scripts/test.sh builds, and the simulator.
+        "SFM_HOST_TEST": str(HOST_TEST),
+        "GRAPH_URL": simulator.url,
+    }
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        (workdir / "tmp").mkdir(exist_ok=True)
+        try:
+            module = importlib.import_module("airbyte")
+        except ImportError as e:
+            pytest.fail(
+                f"PyAirbyte cannot be imported ({e}); install it with "
+                "`.venv/bin/python -m pip install -r tests/python/requirements-pyairbyte.txt` "
+                f"(scripts/test.sh does), or set {OPTIONAL_ENV}=1 to skip this test outside CI"
+            )
+        yield module
+
+
+def key_text(value: Any) -> str:
+    """A primary-key part as host-test's truth writes it (`record_key`): strings as they are,
+    dates as ISO dates, null as ∅, other values as JSON."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "∅"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
+        return key_text(value.to_pydatetime())
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def table_keys(dataset, pk: list[str]) -> list[str]:
+    """The primary key of every row of a cached table, sorted."""
+    frame = dataset.to_pandas()
+    missing = [f for f in pk if f not in frame.columns]
+    assert not missing, f"the table lacks primary key columns {missing}; it has {list(frame.columns)}"
+    return sorted("|".join(key_text(row[f]) for f in pk) for _, row in frame.iterrows())
+
+
+def compare(stream: str, got: list[str], before: list[str], after: list[str]) -> list[str]:
+    """Soak's rule, stated as problems: exact equality when the truth held still."""
+    if before == after:
+        if got == before:
+            return []
+        lost, extra = Counter(before) - Counter(got), Counter(got) - Counter(before)
+        return [
+            f"{stream}: {len(got)} rows, {len(before)} in ground truth; "
+            f"missing {sorted(lost)[:5]}, not in truth {sorted(extra)[:5]}"
+        ]
+    must, allowed, have = set(before) & set(after), set(before) | set(after), set(got)
+    problems = []
+    if lost := sorted(must - have):
+        problems.append(f"{stream}: lost {len(lost)} key(s) of ground truth: {lost[:5]}")
+    if extra := sorted(have - allowed):
+        problems.append(f"{stream}: {len(extra)} key(s) not in ground truth: {extra[:5]}")
+    if len(got) != len(have):
+        problems.append(f"{stream}: {len(got) - len(have)} duplicate row(s)")
+    return problems
+
+
+def config_for(start_date: str | None) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "account_ids": ACCOUNT_IDS,
+        "credentials": {"auth_type": "Service", "access_token": TOKEN},
+    }
+    if start_date:
+        config["start_date"] = start_date
+    return config
+
+
+def sync_and_check(ab, simulator: Simulator, cache, config: dict, streams: list[str]) -> dict[str, tuple[int, int]]:
+    """One read through PyAirbyte into `cache`, checked against ground truth; returns
+    {stream: (rows in the table, keys in ground truth at the start)}."""
+    source = ab.get_source(
+        "source-facebook-marketing",
+        local_executable=str(LAUNCHER),
+        config=config,
+        streams=streams,
+        install_if_missing=False,
+    )
+    catalog = json.loads(source.configured_catalog.model_dump_json(exclude_none=True))
+    before = simulator.truth(config, catalog)
+    result = source.read(cache=cache)
+    after = simulator.truth(config, catalog, read_start_ms=before["read_start_ms"])
+
+    pks = {c["stream"]["name"]: [p[0] for p in c["stream"]["source_defined_primary_key"]] for c in catalog["streams"]}
+    problems, counts = [], {}
+    for stream in streams:
+        got = table_keys(cache[stream], pks[stream])
+        problems += compare(stream, got, before["streams"][stream], after["streams"][stream])
+        counts[stream] = (len(got), len(before["streams"][stream]))
+    emitted = sum(len(before["streams"][s]) for s in streams)
+    if before["streams"] == after["streams"] and result.processed_records != emitted:
+        problems.append(f"the connector emitted {result.processed_records} records, ground truth holds {emitted}")
+    assert not problems, "\n".join(problems)
+    return counts
+
+
+def test_pyairbyte_loads_exactly_the_ground_truth_into_duckdb(ab, simulator, loopback_only, workdir):
+    cache = ab.get_default_cache()
+    assert Path(cache.db_path).is_relative_to(workdir), f"the cache is at {cache.db_path}, outside the test's tmp dir"
+
+    counts = sync_and_check(ab, simulator, cache, config_for(None), ENTITY_STREAMS)
+    today = dt.datetime.now(dt.timezone.utc).date()
+    start = (today - dt.timedelta(days=INSIGHT_DAYS)).strftime("%Y-%m-%dT00:00:00Z")
+    counts |= sync_and_check(ab, simulator, cache, config_for(start), INSIGHT_STREAMS)
+
+    print(f"\nPyAirbyte -> DuckDB ({cache.db_path}), rows per table against ground truth:")
+    for stream, (rows, truth) in counts.items():
+        print(f"  {stream:<14} {rows:>5} rows  {truth:>5} in ground truth")
+    assert all(rows > 0 for rows, _ in counts.values()), f"a table is empty: {counts}"
+    assert not loopback_only, f"the test process tried to leave loopback: {loopback_only}"

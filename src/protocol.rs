@@ -149,7 +149,9 @@ impl Message {
     pub fn record(stream: &str, data: Map<String, Value>, emitted_at: Timestamp) -> Self {
         // `serde_json::to_string` writes straight into a buffer; `Value::to_string` would go
         // through `fmt::Display`, several times slower on large records.
-        let data = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_string());
+        let mut data = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_string());
+        // Records wait in the outbox for the host: no doubling slack with them.
+        data.shrink_to_fit();
         Message::Record { stream: stream.to_string(), data, emitted_at }
     }
 

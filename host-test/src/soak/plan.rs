@@ -1,0 +1,306 @@
+//! A seed's plan: the simulated world, config, streams and fault mix it draws.
+
+use super::*;
+
+/// The built-in insights streams, in Airbyte's names.
+pub const INSIGHT_STREAMS: [&str; 20] = [
+    "ads_insights",
+    "ads_insights_age_and_gender",
+    "ads_insights_country",
+    "ads_insights_region",
+    "ads_insights_comscore_market",
+    "ads_insights_platform_and_device",
+    "ads_insights_action_type",
+    "ads_insights_action_carousel_card",
+    "ads_insights_action_conversion_device",
+    "ads_insights_action_product_id",
+    "ads_insights_action_reaction",
+    "ads_insights_action_video_sound",
+    "ads_insights_action_video_type",
+    "ads_insights_delivery_device",
+    "ads_insights_delivery_platform",
+    "ads_insights_delivery_platform_and_device_platform",
+    "ads_insights_demographics_age",
+    "ads_insights_demographics_country",
+    "ads_insights_demographics_comscore_market_region",
+    "ads_insights_demographics_gender",
+];
+
+/// The name of the custom insight a plan may add, and the stream it makes.
+pub(super) const CUSTOM_NAME: &str = "SoakCustom";
+pub(super) const CUSTOM_STREAM: &str = "custom_soak_custom";
+
+/// 12 %: the most requests of a seed that answer with a transport or HTTP fault. With five
+/// retries per call, a call is lost with odds of 0.12^6 ≈ 3e-6, rare enough over a soak.
+pub(super) const MAX_REQUEST_FAULT_SHARE: f64 = 0.12;
+
+/// SplitMix64: small, seedable, and plenty for drawing plans.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        // A fixed salt, so the plan stream differs from the simulator's own use of the seed.
+        Rng(seed ^ 0x50a6_5eed_c0ff_ee00)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next_u64() % items.len() as u64) as usize]
+    }
+}
+
+/// The two halves of a seed's sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    Entities,
+    Insights,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Entities => "entities",
+            Phase::Insights => "insights",
+        }
+    }
+}
+
+/// A custom insight the plan adds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CustomPlan {
+    pub level: &'static str,
+    pub breakdowns: Vec<&'static str>,
+}
+
+/// Everything a seed decides.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub seed: u64,
+    pub sim: SimConfig,
+    /// The account ids the config lists (a non-empty subset of the simulator's).
+    pub accounts: Vec<String>,
+    pub page_size: u32,
+    pub lookback_days: Option<u32>,
+    pub entity_streams: Vec<&'static str>,
+    /// Days back of the entity phase's `start_date`; `None` for no start date.
+    pub entity_start_days: Option<i64>,
+    pub insight_streams: Vec<&'static str>,
+    pub custom: Option<CustomPlan>,
+    /// Days back of the insights phase's `start_date`.
+    pub insight_days: i64,
+    /// The phase the crash-and-resume run stops in.
+    pub crash_phase: Phase,
+}
+
+pub(super) fn draw_faults(rng: &mut Rng) -> Faults {
+    let mut f = Faults::default();
+    let maybe = |rng: &mut Rng, p_on: f64, max: f64| {
+        if rng.chance(p_on) { (rng.unit() * max * 1000.0).round() / 1000.0 } else { 0.0 }
+    };
+    f.http_500 = maybe(rng, 0.4, 0.04);
+    f.transient_code = maybe(rng, 0.4, 0.04);
+    f.connection_reset = maybe(rng, 0.3, 0.03);
+    f.timeout = maybe(rng, 0.3, 0.03);
+    f.malformed_body = maybe(rng, 0.3, 0.03);
+    f.truncated_body = maybe(rng, 0.3, 0.03);
+    let total = f.http_500 + f.transient_code + f.connection_reset + f.timeout + f.malformed_body + f.truncated_body;
+    if total > MAX_REQUEST_FAULT_SHARE {
+        let k = MAX_REQUEST_FAULT_SHARE / total;
+        for p in [
+            &mut f.http_500,
+            &mut f.transient_code,
+            &mut f.connection_reset,
+            &mut f.timeout,
+            &mut f.malformed_body,
+            &mut f.truncated_body,
+        ] {
+            *p = (*p * k * 1000.0).floor() / 1000.0;
+        }
+    }
+    f.batch_null = maybe(rng, 0.3, 0.15);
+    f.batch_aborted_960 = maybe(rng, 0.3, 0.08);
+    f.empty_middle_pages = rng.chance(0.3);
+    f.job_fail_first_attempts = if rng.chance(0.25) { if rng.chance(0.2) { 2 } else { 1 } } else { 0 };
+    f.stuck_jobs = maybe(rng, 0.15, 0.3);
+    f.job_skipped = maybe(rng, 0.2, 0.15);
+    f.throttled = rng.chance(0.08);
+    f
+}
+
+impl Plan {
+    /// The plan of `seed`: a pure function of it.
+    pub fn draw(seed: u64) -> Plan {
+        let mut rng = Rng::new(seed);
+        let mut sim = SimConfig { seed, access_token: CANARY_TOKEN.to_string(), ..SimConfig::default() };
+        sim.accounts = rng.range(1, 3) as usize;
+        sim.campaigns_per_account = rng.range(1, 3) as usize;
+        sim.adsets_per_campaign = rng.range(1, 2) as usize;
+        sim.ads_per_adset = rng.range(1, 3) as usize;
+        sim.faults = draw_faults(&mut rng);
+        // Ids as the simulator numbers its accounts.
+        let all: Vec<String> = (1..=sim.accounts).map(|i| format!("{}", 1_000_000_000_000_000u64 + i as u64)).collect();
+        let mut accounts: Vec<String> = all.iter().filter(|_| rng.chance(0.7)).cloned().collect();
+        if accounts.is_empty() {
+            accounts.push(rng.pick(&all.iter().map(String::as_str).collect::<Vec<_>>()).to_string());
+        }
+        let page_size = rng.pick(&[3u32, 10, 25, 100]);
+        let lookback_days = rng.chance(0.5).then(|| rng.range(1, 3) as u32);
+        let mut entity_streams: Vec<&'static str> =
+            ENTITY_STREAMS.iter().copied().filter(|_| rng.chance(0.35)).collect();
+        if entity_streams.is_empty() {
+            entity_streams.push(rng.pick(&ENTITY_STREAMS));
+        }
+        let entity_start_days = rng.chance(0.5).then(|| rng.range(100, 700) as i64);
+        let mut insight_streams = vec![if rng.chance(0.4) { "ads_insights" } else { rng.pick(&INSIGHT_STREAMS) }];
+        if rng.chance(0.3) {
+            let s = rng.pick(&INSIGHT_STREAMS);
+            if !insight_streams.contains(&s) {
+                insight_streams.push(s);
+            }
+        }
+        let custom = rng.chance(0.25).then(|| CustomPlan {
+            level: rng.pick(&["ad", "adset", "campaign", "account"]),
+            breakdowns: rng
+                .pick(&[&[][..], &["country"], &["age"], &["publisher_platform"], &["age", "gender"]])
+                .to_vec(),
+        });
+        let insight_days = rng.range(1, 10) as i64;
+        let crash_phase = rng.pick(&[Phase::Entities, Phase::Insights]);
+        Plan {
+            seed,
+            sim,
+            accounts,
+            page_size,
+            lookback_days,
+            entity_streams,
+            entity_start_days,
+            insight_streams,
+            custom,
+            insight_days,
+            crash_phase,
+        }
+    }
+
+    /// One line saying what the seed runs.
+    pub fn describe(&self) -> String {
+        let f = &self.sim.faults;
+        let mut faults = Vec::new();
+        for (name, p) in [
+            ("http_500", f.http_500),
+            ("transient_code", f.transient_code),
+            ("connection_reset", f.connection_reset),
+            ("timeout", f.timeout),
+            ("malformed_body", f.malformed_body),
+            ("truncated_body", f.truncated_body),
+            ("batch_null", f.batch_null),
+            ("batch_aborted_960", f.batch_aborted_960),
+            ("stuck_jobs", f.stuck_jobs),
+            ("job_skipped", f.job_skipped),
+        ] {
+            if p > 0.0 {
+                faults.push(format!("{name}={p}"));
+            }
+        }
+        if f.empty_middle_pages {
+            faults.push("empty_middle_pages".into());
+        }
+        if f.job_fail_first_attempts > 0 {
+            faults.push(format!("job_fail_first_attempts={}", f.job_fail_first_attempts));
+        }
+        if f.throttled {
+            faults.push("throttled".into());
+        }
+        let custom = match &self.custom {
+            Some(c) => format!(" + {CUSTOM_STREAM} (level {}, breakdowns [{}])", c.level, c.breakdowns.join(",")),
+            None => String::new(),
+        };
+        format!(
+            "world {}x{}x{}x{} accounts {:?} page_size {} lookback {:?}; entities {:?} start {}; insights {:?}{custom} over {} days; crash in {}; faults [{}]",
+            self.sim.accounts,
+            self.sim.campaigns_per_account,
+            self.sim.adsets_per_campaign,
+            self.sim.ads_per_adset,
+            self.accounts,
+            self.page_size,
+            self.lookback_days,
+            self.entity_streams,
+            self.entity_start_days.map_or("none".to_string(), |d| format!("{d} days back")),
+            self.insight_streams,
+            self.insight_days,
+            self.crash_phase.name(),
+            faults.join(" ")
+        )
+    }
+
+    /// The config of `phase` for a read starting at `now_ms`.
+    pub fn config(&self, phase: Phase, now_ms: i64) -> Value {
+        let mut c = json!({
+            "account_ids": self.accounts,
+            "credentials": {"auth_type": "Service", "access_token": CANARY_TOKEN},
+            "page_size": self.page_size,
+        });
+        if let Some(l) = self.lookback_days {
+            c["insights_lookback_window"] = json!(l);
+        }
+        let days_back = match phase {
+            Phase::Entities => self.entity_start_days,
+            Phase::Insights => Some(self.insight_days),
+        };
+        if let Some(d) = days_back {
+            c["start_date"] = json!(start_date(now_ms, d));
+        }
+        if phase == Phase::Insights
+            && let Some(custom) = &self.custom
+        {
+            c["custom_insights"] = json!([{
+                "name": CUSTOM_NAME,
+                "level": custom.level,
+                "fields": ["impressions", "spend", "clicks"],
+                "breakdowns": custom.breakdowns,
+            }]);
+        }
+        c
+    }
+
+    /// The streams `phase` selects.
+    pub fn streams(&self, phase: Phase) -> Vec<&'static str> {
+        match phase {
+            Phase::Entities => self.entity_streams.clone(),
+            Phase::Insights => {
+                let mut s = self.insight_streams.clone();
+                if self.custom.is_some() {
+                    s.push(CUSTOM_STREAM);
+                }
+                s
+            }
+        }
+    }
+}
+
+/// Midnight UTC `days` days before `now_ms`, as a config `start_date`.
+pub(super) fn start_date(now_ms: i64, days: i64) -> String {
+    let now = DateTime::from_timestamp_millis(now_ms).unwrap_or_default();
+    (now - chrono::Duration::days(days)).format("%Y-%m-%dT00:00:00Z").to_string()
+}

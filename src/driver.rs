@@ -72,8 +72,8 @@ pub trait Io {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchLimit {
     pub messages: usize,
-    /// Message text (record data, state, logs), summed; a batch stops at the message that
-    /// crosses it.
+    /// Message text (record data, state, logs), summed; a batch ends with the message that
+    /// reaches it.
     pub bytes: usize,
 }
 
@@ -100,12 +100,12 @@ impl<M: Machine> Driver<M> {
     }
 
     /// Runs the machine until it has produced `limit.messages` messages or `limit.bytes` of
-    /// message text, or finished. Returns `None` once finished with nothing left to hand over;
+    /// message text (at least one message whatever the limit), or finished. Returns `None` once finished with nothing left to hand over;
     /// never returns an empty batch.
     pub fn next_batch(&mut self, io: &mut impl Io, limit: BatchLimit) -> Option<Vec<Message>> {
         let mut out = Vec::new();
         let mut bytes = 0;
-        while !self.finished && out.len() < limit.messages && bytes < limit.bytes {
+        while !self.finished && (out.is_empty() || (out.len() < limit.messages && bytes < limit.bytes)) {
             match self.machine.poll_action() {
                 Some(Action::Fetch { id, request }) => {
                     let outcome = io.fetch(&request);
@@ -205,9 +205,10 @@ mod tests {
     #[test]
     fn a_batch_ends_at_its_message_count_or_at_the_message_crossing_its_byte_bound() {
         assert_eq!(batch_sizes(1200, 100, BatchLimit::DEFAULT), vec![500, 500, 200], "small records: by count");
-        // 8 KiB insights rows: 32 of them fill 256 KiB, the 32nd crosses it.
+        // 8 KiB insights rows: the 32nd reaches 256 KiB.
         assert_eq!(batch_sizes(100, 8 * 1024, BatchLimit::DEFAULT), vec![32, 32, 32, 4]);
-        // One record above the bound still travels, alone.
+        // One record above the bound still travels, alone; a zero limit still moves.
         assert_eq!(batch_sizes(2, 1024 * 1024, BatchLimit::DEFAULT), vec![1, 1]);
+        assert_eq!(batch_sizes(2, 10, BatchLimit { messages: 0, bytes: 0 }), vec![1, 1]);
     }
 }

@@ -350,12 +350,25 @@ fn an_id_listing_that_keeps_failing_gives_way_to_a_field_split_and_every_row_arr
     let mut cfg = graph_sim::SimConfig { accounts: 1, campaigns_per_account: 2, ..Default::default() };
     // Every report fails five times: the account's id listing runs out of attempts.
     cfg.faults.job_fail_first_attempts = MAX_ID_LISTING_ATTEMPTS;
-    let out = equals_ground_truth_with(cfg, "ads_insights", &[], 0);
+    let out = equals_ground_truth_with(cfg.clone(), "ads_insights", &[], 0);
     let logs = logs(&out);
     assert!(
         logs.iter().any(|l| l.contains("campaign id listing") && l.contains("splitting the report by fields instead")),
         "{logs:#?}"
     );
+    // The halves at account level fail too and are halved again, never split by objects: every
+    // row is merged whole, with the fields of a sync where no report fails.
+    assert!(
+        logs.iter().any(|l| l.contains("report of") && l.contains("fields of account") && l.contains("splitting it"))
+    );
+    cfg.faults.job_fail_first_attempts = 0;
+    let calm = equals_ground_truth_with(cfg, "ads_insights", &[], 0);
+    let names = |r: &Value| r.as_object().map(|o| o.keys().cloned().collect::<BTreeSet<_>>()).unwrap_or_default();
+    let whole: std::collections::BTreeMap<String, BTreeSet<String>> =
+        calm.records["ads_insights"].iter().map(|r| (key(r, &[]), names(r))).collect();
+    for r in &out.records["ads_insights"] {
+        assert_eq!(Some(&names(r)), whole.get(&key(r, &[])), "a partly merged row: {r}");
+    }
 }
 
 #[test]
@@ -387,6 +400,21 @@ fn a_field_that_fails_alone_ends_the_stream_with_a_config_error_naming_it() {
     assert_eq!(out.errors.len(), 1);
     assert_eq!(out.errors[0]["failure_type"], "config_error");
     assert!(out.errors[0]["message"].as_str().unwrap().contains("'impressions'"), "{}", out.errors[0]);
+}
+
+#[test]
+fn a_failing_id_listing_with_no_field_split_left_fails_the_account_as_transient_not_as_config() {
+    let mut cfg_sim = graph_sim::SimConfig { accounts: 1, campaigns_per_account: 2, ..Default::default() };
+    cfg_sim.faults.job_fail_first_attempts = MAX_ID_LISTING_ATTEMPTS;
+    let mut sim = graph_sim::Simulator::new(cfg_sim);
+    let cfg = config(&sim, 0, json!({}));
+    let mut cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    let props = json!({"date_start": {}, "account_id": {}, "ad_id": {}, "impressions": {}});
+    cat["streams"][0]["stream"]["json_schema"]["properties"] = props;
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    assert_eq!(out.errors[0]["failure_type"], "transient_error", "{}", out.errors[0]);
+    assert!(out.errors[0]["message"].as_str().unwrap().contains("could not list the objects"), "{}", out.errors[0]);
 }
 
 #[test]

@@ -55,8 +55,9 @@ pub enum JobState {
     Creating { call: CallId },
     /// Graph is computing the report.
     Running { run_id: String, created_at: Timestamp, percent: u32 },
-    /// Reading the result pages.
-    Reading { run_id: String, paginator: Paginator },
+    /// Reading the result pages (`created_at` kept for the timeout, should Graph say the
+    /// report is not ready after all).
+    Reading { run_id: String, created_at: Timestamp, paginator: Paginator },
     /// Every row was handed over.
     Done,
     /// Replaced by its children (or waiting for the id listing that finds them).

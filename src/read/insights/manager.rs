@@ -250,8 +250,8 @@ impl InsightsReader {
 
     fn start_reading(&mut self, id: JobId, cx: &mut Cx) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
-        let JobState::Running { run_id, .. } = &job.state else { return };
-        let run_id = run_id.clone();
+        let JobState::Running { run_id, created_at, .. } = &job.state else { return };
+        let (run_id, created_at) = (run_id.clone(), *created_at);
         let url = format!(
             "{}?{}",
             graph_url(&cx.config.api_version, &format!("{run_id}/insights")),
@@ -264,17 +264,17 @@ impl InsightsReader {
             Paginator::new(url, CallKind::JobResults)
         };
         paginator.start(cx.api);
-        job.state = JobState::Reading { run_id, paginator };
+        job.state = JobState::Reading { run_id, created_at, paginator };
     }
 
     fn on_result_page(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Cx) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
-        let JobState::Reading { run_id, paginator } = &mut job.state else { return };
+        let JobState::Reading { run_id, created_at, paginator } = &mut job.state else { return };
         if let Err(e) = &outcome
             && e.failure == CallFailure::ReportNotReady
         {
-            // Read too early: back to polling.
-            job.state = JobState::Running { run_id: run_id.clone(), created_at: cx.now, percent: 0 };
+            // Read too early: back to polling, with the timeout still running from the start.
+            job.state = JobState::Running { run_id: run_id.clone(), created_at: *created_at, percent: 0 };
             return;
         }
         if job.spec.purpose == (Purpose::Rows { group: None }) {
@@ -431,6 +431,17 @@ impl InsightsReader {
         if let Purpose::ChildIds { parent, .. } = job.spec.purpose {
             if job.failures >= MAX_ID_LISTING_ATTEMPTS {
                 job.state = JobState::Done;
+                let account = job.spec.account;
+                if !self.jobs.get(&parent).is_some_and(|p| self.splittable_fields(&p.spec)) {
+                    let e = ConnectorError::exhausted(
+                        format!(
+                            "could not list the objects needed to split a failing report ({}); try again later",
+                            reason.describe()
+                        ),
+                        what,
+                    );
+                    return self.fail_account(account, e, cx);
+                }
                 cx.log(
                     LogLevel::Warn,
                     format!(
@@ -471,8 +482,12 @@ impl InsightsReader {
     fn split(&mut self, id: JobId, cx: &mut Cx) {
         let Some(job) = self.jobs.get(&id) else { return };
         let spec = job.spec.clone();
-        if !matches!(spec.purpose, Purpose::Rows { .. }) {
-            return;
+        match spec.purpose {
+            Purpose::Rows { group: None } => {}
+            // Half of a field split (one day, one object): only its fields can be halved again,
+            // since its merge group counts exactly two members.
+            Purpose::Rows { group: Some(_) } => return self.split_fields(id, cx),
+            Purpose::ChildIds { .. } => return,
         }
         if spec.slices.len() > 1 {
             let mid = spec.slices.start + spec.slices.len() / 2;
@@ -505,6 +520,12 @@ impl InsightsReader {
 
     /// Replaces a failing job by two with half of its non-key fields each, merged on the key;
     /// a job down to one such field cannot be split, and its stream fails with a config error.
+    /// Whether a job asks for two or more fields outside the primary key, so that halving its
+    /// fields leaves something on each side.
+    fn splittable_fields(&self, spec: &JobSpec) -> bool {
+        spec.fields.iter().filter(|f| !self.params.pk.contains(f)).count() > 1
+    }
+
     fn split_fields(&mut self, id: JobId, cx: &mut Cx) {
         let Some(job) = self.jobs.get(&id) else { return };
         let spec = job.spec.clone();
@@ -563,12 +584,14 @@ impl InsightsReader {
 }
 
 /// Half of `age`, or the time a job `percent` done after `age` needs to finish at the same pace
-/// if that is sooner.
+/// if that is sooner (but no less than a quarter of `age`).
 fn job_poll_interval(age: Duration, percent: u32) -> Duration {
     let half = age / 2;
     if (1..100).contains(&percent) {
         let remaining = age.mul_f64(f64::from(100 - percent) / f64::from(percent));
-        half.min(remaining)
+        // Never sooner than a quarter of the age: a job that sits at 99 % is not polled every
+        // 5 s (at most twice the polls of the half-age rule).
+        half.min(remaining.max(age / 4))
     } else {
         half
     }
@@ -596,5 +619,6 @@ mod tests {
         assert_eq!(job_poll_interval(s(10), 50), s(5), "half done in 10 s: done in 10 s more, half the age is sooner");
         assert_eq!(job_poll_interval(s(15), 75), s(5), "three quarters in 15 s: done in 5 s");
         assert_eq!(job_poll_interval(s(40), 100), s(20), "100 % but not completed: half the age");
+        assert_eq!(job_poll_interval(s(40), 99), s(10), "99 %: a quarter of the age, not 0.4 s");
     }
 }

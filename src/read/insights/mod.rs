@@ -304,7 +304,7 @@ impl InsightsReader {
 
     /// Builds the account's slices from its local "today" and its stored cursor.
     fn plan_account(&mut self, i: usize, body: &Value, cx: &mut Cx) {
-        let today_local = Timestamp::from_millis(cx.now.as_millis() + utc_offset_millis(body)).date_utc();
+        let today_local = Timestamp::from_millis(cx.now.as_millis().saturating_add(utc_offset_millis(body))).date_utc();
         let today_utc = cx.now.date_utc();
         let earliest = today_utc - Days::days(RETENTION_DAYS - 1);
         let end = match self.end {

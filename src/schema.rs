@@ -253,6 +253,7 @@ mod tests {
             "activities",
             "ad_account",
             "ad_creatives",
+            "ad_creatives_from_ads",
             "ad_sets",
             "ads",
             "ads_insights",
@@ -269,6 +270,9 @@ mod tests {
         }
         assert_eq!(properties("ads_insights").len(), 101);
         assert_eq!(properties("activities").len(), 13);
+        let mut from_ads = properties("ad_creatives_from_ads").clone();
+        assert_eq!(from_ads.remove("updated_time"), Some(Node::String { format: Some("date-time".into()) }));
+        assert_eq!(&from_ads, properties("ad_creatives"), "ad_creatives' schema plus the ad's updated_time");
     }
 
     #[test]

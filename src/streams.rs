@@ -16,6 +16,9 @@ pub enum Incremental {
     NewestFirst,
     /// The `since=<epoch s>` query parameter (activities).
     SinceParam,
+    /// The parent ad's `updated_time`, filtered server-side only when a state cursor exists
+    /// (`ad_creatives_from_ads`: start_date does not apply, as in Airbyte).
+    ParentAdUpdatedTime,
 }
 
 /// Which status list of the config filters an entity stream.
@@ -43,7 +46,7 @@ pub struct EntityStream {
     pub has_primary_key: bool,
 }
 
-/// The ten entity streams.
+/// The eleven entity streams.
 pub const ENTITY_STREAMS: &[EntityStream] = &[
     EntityStream {
         name: "ad_account",
@@ -93,6 +96,17 @@ pub const ENTITY_STREAMS: &[EntityStream] = &[
         incremental: Incremental::None,
         status_filter: StatusFilter::None,
         excluded_fields: &["thumbnail_data_url"],
+        has_primary_key: true,
+    },
+    EntityStream {
+        name: "ad_creatives_from_ads",
+        edge: "ads",
+        filter_prefix: "ad",
+        cursor: Some("updated_time"),
+        incremental: Incremental::ParentAdUpdatedTime,
+        status_filter: StatusFilter::Ad,
+        // `updated_time` is the parent ad's, not a creative field.
+        excluded_fields: &["thumbnail_data_url", "updated_time"],
         has_primary_key: true,
     },
     EntityStream {

@@ -18,12 +18,13 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// The entity streams, in Airbyte's names.
-pub const ENTITY_STREAMS: [&str; 10] = [
+pub const ENTITY_STREAMS: [&str; 11] = [
     "ad_account",
     "campaigns",
     "ad_sets",
     "ads",
     "ad_creatives",
+    "ad_creatives_from_ads",
     "activities",
     "images",
     "videos",
@@ -258,7 +259,8 @@ impl SyncConfig {
                 bail!("{stream}: not a stream of this config");
             }
             // The connector filters `updated_time > start - 1 s` (and activities `since`) on a
-            // first sync; images, videos and full-refresh streams are not filtered.
+            // first sync; images, videos, full-refresh streams and `ad_creatives_from_ads`
+            // (filtered by a state cursor only) are not filtered.
             let filtered = matches!(stream, "campaigns" | "ad_sets" | "ads" | "activities");
             TruthQuery {
                 stream: stream.to_string(),

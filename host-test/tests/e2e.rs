@@ -15,12 +15,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
 /// Every stream discover lists without custom insights, in Airbyte's names.
-const BUILTIN_STREAMS: [&str; 30] = [
+const BUILTIN_STREAMS: [&str; 31] = [
     "ad_account",
     "campaigns",
     "ad_sets",
     "ads",
     "ad_creatives",
+    "ad_creatives_from_ads",
     "activities",
     "images",
     "videos",

@@ -303,7 +303,7 @@ fn discover_lists_the_thirty_builtin_streams() {
             .collect()
     };
     let listed = names(&catalogs[0]["catalog"]);
-    assert_eq!(listed.len(), 30, "{listed:?}");
+    assert_eq!(listed.len(), 31, "{listed:?}");
     let harness = SimHarness::new(runtime(), cfg);
     let in_process = harness.guest().expect("instantiate").discover(&config).expect("discover");
     let Some(Message::Catalog(expected)) = in_process.iter().find(|m| matches!(m, Message::Catalog(_))) else {

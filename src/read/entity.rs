@@ -7,7 +7,7 @@
 
 use super::Cx;
 use super::cursor;
-use crate::api::client::{Call, CallId, CallKind, CallOutcome};
+use crate::api::client::{Call, CallId, CallKind, CallOutcome, Reply};
 use crate::api::paginator::Paginator;
 use crate::catalog::{Selected, SyncMode};
 use crate::commands::graph_url;
@@ -136,31 +136,14 @@ impl EntityReader {
     }
 
     fn configured_statuses<'c>(&self, config: &'c Config) -> &'c [String] {
-        match self.def.status_filter {
-            StatusFilter::None => &[],
-            StatusFilter::Campaign => &config.campaign_statuses,
-            StatusFilter::AdSet => &config.adset_statuses,
-            StatusFilter::Ad => &config.ad_statuses,
-        }
+        configured_statuses(self.def.status_filter, config)
     }
 
     /// The stored cursor for `account`, unless statuses were added since it was written
     /// (records of the new statuses may be older than it).
     fn usable_cursor(&self, account: &str, config: &Config) -> Option<DateTime<FixedOffset>> {
-        let st = self.in_state.get(account)?;
-        let cursor_key = self.def.cursor?;
-        let c = cursor::parse(st.get(cursor_key)?.as_str()?)?;
-        if self.def.status_filter != StatusFilter::None {
-            let stored: Vec<&str> = st
-                .get("filter_statuses")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if self.configured_statuses(config).iter().any(|s| !stored.contains(&s.as_str())) {
-                return None;
-            }
-        }
-        Some(c)
+        let statuses = (self.def.status_filter != StatusFilter::None).then(|| self.configured_statuses(config));
+        cursor::stored(self.in_state.get(account)?, self.def.cursor?, statuses)
     }
 
     fn first_url(&self, account: &str, config: &Config, without_privileged: bool) -> String {
@@ -206,7 +189,8 @@ impl EntityReader {
                     params.push(("since", since.to_string()));
                 }
             }
-            Incremental::NewestFirst | Incremental::None => {}
+            // `ParentAdUpdatedTime` streams have their own reader.
+            Incremental::NewestFirst | Incremental::None | Incremental::ParentAdUpdatedTime => {}
         }
         let path = format!("act_{account}/{}", self.def.edge);
         format!("{}?{}", graph_url(&config.api_version, &path), encode_query(&params))
@@ -320,14 +304,7 @@ impl EntityReader {
         let Some(slot) = self.held.iter_mut().find(|(_, c)| *c == Some(call)) else { return };
         slot.1 = None;
         let data_url = match outcome {
-            Ok(reply) => {
-                let content_type = reply
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                    .map_or("image/png", |(_, v)| v.as_str());
-                Value::from(format!("data:{content_type};base64,{}", base64(&reply.body)))
-            }
+            Ok(reply) => Value::from(data_url(&reply)),
             Err(e) => {
                 let id = slot.0.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
                 cx.log(LogLevel::Warn, format!("ad_creatives: thumbnail of creative {id} could not be fetched ({}); thumbnail_data_url is null", e.error.message));
@@ -410,6 +387,16 @@ impl EntityReader {
     }
 }
 
+/// The statuses the config selects for a stream's filter.
+pub fn configured_statuses(filter: StatusFilter, config: &Config) -> &[String] {
+    match filter {
+        StatusFilter::None => &[],
+        StatusFilter::Campaign => &config.campaign_statuses,
+        StatusFilter::AdSet => &config.adset_statuses,
+        StatusFilter::Ad => &config.ad_statuses,
+    }
+}
+
 /// Every status a stream's filter may name, for tests and docs.
 pub fn all_statuses(filter: StatusFilter) -> &'static [&'static str] {
     match filter {
@@ -418,6 +405,16 @@ pub fn all_statuses(filter: StatusFilter) -> &'static [&'static str] {
         StatusFilter::AdSet => ADSET_STATUSES,
         StatusFilter::Ad => AD_STATUSES,
     }
+}
+
+/// A thumbnail's answer as a `data:<content-type>;base64,...` URL, as Airbyte stores it.
+pub fn data_url(reply: &Reply) -> String {
+    let content_type = reply
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map_or("image/png", |(_, v)| v.as_str());
+    format!("data:{content_type};base64,{}", base64(&reply.body))
 }
 
 /// Standard base64 with padding, for thumbnail data URLs.

@@ -5,6 +5,7 @@
 //! the sync goes on with the next; an account that fails inside a stream leaves the other
 //! accounts' state intact. A failed sync ends with one error trace naming what failed.
 
+pub mod creatives_from_ads;
 pub mod cursor;
 pub mod entity;
 pub mod insights;
@@ -19,7 +20,7 @@ use crate::error::{ConnectorError, FailureType};
 use crate::http::{FetchError, RequestId, Response};
 use crate::protocol::{LogLevel, Message, StreamStatus};
 use crate::state::{self, StreamStates};
-use crate::streams::Stream;
+use crate::streams::{Incremental, Stream};
 use crate::time::Timestamp;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -87,6 +88,7 @@ pub struct Progress {
 /// A stream's reader.
 pub enum Reader {
     Entity(Box<entity::EntityReader>),
+    CreativesFromAds(Box<creatives_from_ads::CreativesFromAdsReader>),
     Insights(Box<insights::InsightsReader>),
 }
 
@@ -94,6 +96,7 @@ impl Reader {
     fn start(&mut self, cx: &mut Cx) {
         match self {
             Reader::Entity(r) => r.start(cx),
+            Reader::CreativesFromAds(r) => r.start(cx),
             Reader::Insights(r) => r.start(cx),
         }
     }
@@ -101,6 +104,7 @@ impl Reader {
     fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
         match self {
             Reader::Entity(r) => r.on_outcome(call, outcome, cx),
+            Reader::CreativesFromAds(r) => r.on_outcome(call, outcome, cx),
             Reader::Insights(r) => r.on_outcome(call, outcome, cx),
         }
     }
@@ -113,7 +117,7 @@ impl Reader {
 
     fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
         match self {
-            Reader::Entity(_) => None,
+            Reader::Entity(_) | Reader::CreativesFromAds(_) => None,
             Reader::Insights(r) => r.poll_timeout(),
         }
     }
@@ -122,6 +126,7 @@ impl Reader {
     fn finished(&self) -> Option<&[ConnectorError]> {
         match self {
             Reader::Entity(r) => r.finished(),
+            Reader::CreativesFromAds(r) => r.finished(),
             Reader::Insights(r) => r.finished(),
         }
     }
@@ -130,6 +135,7 @@ impl Reader {
     fn accounts(&self) -> (u32, u32) {
         match self {
             Reader::Entity(r) => r.accounts_progress(),
+            Reader::CreativesFromAds(r) => r.accounts_progress(),
             Reader::Insights(r) => r.accounts_progress(),
         }
     }
@@ -137,6 +143,7 @@ impl Reader {
     fn records(&self) -> u64 {
         match self {
             Reader::Entity(r) => r.records,
+            Reader::CreativesFromAds(r) => r.records,
             Reader::Insights(r) => r.records,
         }
     }
@@ -145,6 +152,12 @@ impl Reader {
     fn summary(&self) -> String {
         match self {
             Reader::Entity(_) => String::new(),
+            Reader::CreativesFromAds(r) => format!(
+                "; creatives: {} requested in {} batch requests, {} skipped",
+                r.stats.creatives,
+                r.batches_sent(),
+                r.stats.skipped
+            ),
             Reader::Insights(r) => format!(
                 "; report jobs: {} started, {} read, {} retried, {} split",
                 r.stats.started, r.stats.completed, r.stats.retried, r.stats.split
@@ -294,6 +307,9 @@ impl ReadMachine {
             let state = self.states.remove(&name);
             self.core.emit(Message::stream_status(now, &name, StreamStatus::Started));
             let mut reader = match &selected.stream {
+                Stream::Entity(e) if e.incremental == Incremental::ParentAdUpdatedTime => Reader::CreativesFromAds(
+                    Box::new(creatives_from_ads::CreativesFromAdsReader::new(&selected, state.as_ref(), config)),
+                ),
                 Stream::Entity(_) => {
                     Reader::Entity(Box::new(entity::EntityReader::new(&selected, state.as_ref(), config)))
                 }

@@ -260,6 +260,7 @@ EXPECTED_STREAMS: dict[str, tuple[list[list[str]], list[str] | None]] = {
     "ad_sets": ([["id"]], ["updated_time"]),
     "ads": ([["id"]], ["updated_time"]),
     "ad_creatives": ([["id"]], None),
+    "ad_creatives_from_ads": ([["id"]], ["updated_time"]),
     "activities": ([], ["event_time"]),
     "images": ([["id"]], ["updated_time"]),
     "videos": ([["id"]], ["updated_time"]),
@@ -302,11 +303,11 @@ def test_discover_gives_a_custom_insight_a_snake_case_stream_with_its_fields(run
         assert field in properties, f"custom_my_insight's schema lacks {field}"
 
 
-def test_discover_without_custom_insights_lists_thirty_streams(run):
+def test_discover_without_custom_insights_lists_thirty_one_streams(run):
     result = run("discover", BASE_CONFIG)
     assert result.returncode == 0, result.describe()
     names = [s.name for s in the_catalog(result).streams]
-    assert len(names) == 30, names
+    assert len(names) == 31, names
     assert len(set(names)) == len(names), f"duplicate stream names: {names}"
     custom = [n for n in names if n.startswith("custom_") and n not in ("custom_conversions", "custom_audiences")]
     assert not custom, f"custom insight streams without custom insights: {custom}"

@@ -19,7 +19,10 @@ use crate::world::Kind;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TruthQuery {
     /// Airbyte stream name: `ad_account`, `campaigns`, `ad_sets`, `ads`, `ad_creatives`,
-    /// `activities`, `images`, `videos`, `custom_conversions`, `custom_audiences` or `insights`.
+    /// `ad_creatives_from_ads`, `activities`, `images`, `videos`, `custom_conversions`,
+    /// `custom_audiences` or `insights`. `ad_creatives_from_ads` applies `statuses` and
+    /// `updated_since` to the ads, and yields each of their creatives once per account, with the
+    /// `updated_time` of the first ad (in listing order) that names it.
     pub stream: String,
     /// Bare account ids, in output order; empty means every account.
     pub account_ids: Vec<String>,
@@ -132,6 +135,22 @@ impl Simulator {
                     let Some(iq) = &q.insights else { continue };
                     if let Ok(spec) = insights::parse(w, &self.cfg, a, None, &iq.to_params(), self.now_ms) {
                         out.extend(insights::run(w, &self.cfg, &spec, self.now_ms));
+                    }
+                    continue;
+                }
+                "ad_creatives_from_ads" => {
+                    let lq = ListQuery {
+                        statuses: q.statuses.clone(),
+                        updated_after: q.updated_since,
+                        ..ListQuery::default()
+                    };
+                    let mut seen = std::collections::BTreeSet::new();
+                    for ad in list_objects(w, a, Kind::Ad, &lq, t_s) {
+                        let Some(c) = w.objs[ad].link.filter(|c| seen.insert(*c)) else { continue };
+                        let mut creative = render_object(w, c, t_s);
+                        let updated = render_object(w, ad, t_s).remove("updated_time").unwrap_or(Value::Null);
+                        creative.insert("updated_time".into(), updated);
+                        out.push(Value::Object(creative));
                     }
                     continue;
                 }

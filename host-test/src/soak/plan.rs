@@ -26,6 +26,10 @@ pub const INSIGHT_STREAMS: [&str; 20] = [
     "ads_insights_demographics_gender",
 ];
 
+/// Entity streams that joined the soak pool after its seeds were first quoted; drawn after
+/// everything else.
+const LATER_ENTITY_STREAMS: [&str; 1] = ["ad_creatives_from_ads"];
+
 /// The name of the custom insight a plan may add, and the stream it makes.
 pub(super) const CUSTOM_NAME: &str = "SoakCustom";
 pub(super) const CUSTOM_STREAM: &str = "custom_soak_custom";
@@ -167,10 +171,11 @@ impl Plan {
         }
         let page_size = rng.pick(&[3u32, 10, 25, 100]);
         let lookback_days = rng.chance(0.5).then(|| rng.range(1, 3) as u32);
-        let mut entity_streams: Vec<&'static str> =
-            ENTITY_STREAMS.iter().copied().filter(|_| rng.chance(0.35)).collect();
+        let first_pool: Vec<&'static str> =
+            ENTITY_STREAMS.iter().copied().filter(|s| !LATER_ENTITY_STREAMS.contains(s)).collect();
+        let mut entity_streams: Vec<&'static str> = first_pool.iter().copied().filter(|_| rng.chance(0.35)).collect();
         if entity_streams.is_empty() {
-            entity_streams.push(rng.pick(&ENTITY_STREAMS));
+            entity_streams.push(rng.pick(&first_pool));
         }
         let entity_start_days = rng.chance(0.5).then(|| rng.range(100, 700) as i64);
         let mut insight_streams = vec![if rng.chance(0.4) { "ads_insights" } else { rng.pick(&INSIGHT_STREAMS) }];
@@ -188,6 +193,14 @@ impl Plan {
         });
         let insight_days = rng.range(1, 10) as i64;
         let crash_phase = rng.pick(&[Phase::Entities, Phase::Insights]);
+        // Streams added to the pool later are drawn last, so that every earlier draw of a seed
+        // (and the seeds quoted in RELIABILITY.md and DESIGN.md) stays as it was.
+        for later in LATER_ENTITY_STREAMS {
+            if rng.chance(0.35) {
+                entity_streams.push(later);
+            }
+        }
+        let entity_streams = ENTITY_STREAMS.iter().copied().filter(|s| entity_streams.contains(s)).collect();
         Plan {
             seed,
             sim,

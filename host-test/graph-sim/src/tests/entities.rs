@@ -178,3 +178,23 @@ fn permission_lookups_answer_with_a_managing_user() {
     let u = get(&mut s, &format!("{a}/assigned_users?business={bid}")).json();
     assert!(u["data"][0]["tasks"].as_array().is_some_and(|t| t.iter().any(|x| x == "MANAGE")));
 }
+
+#[test]
+fn creatives_from_ads_truth_is_the_creatives_the_ads_listing_names() {
+    let mut s = many();
+    let a = act(&s);
+    let ads = page_all(&mut s, &format!("{a}/ads?fields=id,updated_time,creative{{id}}&limit=100"));
+    assert!(ads.iter().all(|ad| ad["creative"].as_object().is_some_and(|c| c.len() == 1 && c["id"].is_string())));
+    let truth = s.ground_truth(&TruthQuery {
+        stream: "ad_creatives_from_ads".into(),
+        account_ids: vec![s.account_ids()[0].clone()],
+        ..TruthQuery::default()
+    });
+    let named: Vec<&Value> = ads.iter().map(|ad| &ad["creative"]["id"]).collect();
+    let ids: Vec<&Value> = truth.iter().map(|c| &c["id"]).collect();
+    assert_eq!(ids, named, "one creative per ad, in listing order");
+    for (creative, ad) in truth.iter().zip(&ads) {
+        assert_eq!(creative["updated_time"], ad["updated_time"], "the ad's updated_time");
+        assert!(creative["object_story_spec"].is_object(), "the creative's own fields");
+    }
+}

@@ -1,0 +1,528 @@
+//! `ad_creatives_from_ads`: the creatives of an account's ads, found through its ads listing.
+//!
+//! Airbyte offers this stream for accounts whose `/adcreatives` edge only ever answers "reduce
+//! the amount of data". Per account the reader lists `act_<id>/ads` (`id`, `updated_time`,
+//! `creative{id}`; filtered by `ad_statuses`, and by `updated_time` only when the state holds a
+//! cursor: start_date does not apply), and fetches every creative id not seen before in that
+//! account with the stream's fields, 50 to a Graph batch request, while the listing goes on.
+//! A record is the creative plus the `updated_time` of the first ad that named it.
+//!
+//! A creative whose fetch fails is logged and skipped, as Airbyte does; the account's cursor then
+//! stops one second before the earliest ad whose creative was skipped, so that the next sync
+//! fetches it again. A failed listing or batch call fails the account, which keeps its old
+//! state. The state is emitted once per account, after its last record: a checkpoint never
+//! covers a creative that was neither emitted nor left for the next sync, and never moves
+//! backwards.
+
+use super::Cx;
+use super::cursor;
+use super::entity::{configured_statuses, data_url};
+use crate::api::batch::{BatchSender, MAX_BATCH_OPS};
+use crate::api::client::{Call, CallError, CallId, CallKind, CallOutcome};
+use crate::api::paginator::Paginator;
+use crate::catalog::{Selected, SyncMode};
+use crate::commands::graph_url;
+use crate::config::Config;
+use crate::error::ConnectorError;
+use crate::http::{Request, encode_query};
+use crate::protocol::{LogLevel, Message};
+use crate::schema::{self, Properties};
+use crate::state;
+use crate::streams::{EntityStream, Stream};
+use chrono::{DateTime, FixedOffset, TimeDelta};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// The ad fields the listing needs: the creative's id and the ad's cursor.
+const AD_FIELDS: &str = "id,updated_time,creative{id}";
+
+/// The cursor, the parent ad's.
+const CURSOR: &str = "updated_time";
+
+/// Graph's (code, subcode) for a creative whose `object_story_spec` it cannot render; the
+/// creative is then read without it (`object_story_spec` null), as Airbyte does.
+const STORY_SPEC_ERRORS: [(i64, i64); 2] = [(100, 2_446_211), (100, 1_443_048)];
+
+/// A creative waiting for its fetch.
+#[derive(Debug)]
+struct Wanted {
+    id: String,
+    /// The `updated_time` of the first ad that named it, as Graph wrote it.
+    ad_updated: Value,
+    ad_cursor: Option<DateTime<FixedOffset>>,
+    without_story_spec: bool,
+}
+
+/// One account's read: its listing, its creative fetches and what they found.
+#[derive(Debug)]
+struct AccountRead {
+    index: usize,
+    listing: Paginator,
+    listing_done: bool,
+    /// Creative ids met in this account's ads, so that each is fetched once.
+    seen: BTreeSet<String>,
+    /// Creatives not yet handed to the batch sender: they go 50 at a time.
+    queued: VecDeque<u64>,
+    /// Creatives queued or in flight, by batch key.
+    wanted: BTreeMap<u64, Wanted>,
+    /// Records waiting for their thumbnails, by thumbnail call.
+    thumbnails: BTreeMap<CallId, Map<String, Value>>,
+    /// The latest `updated_time` of the ads listed.
+    max_cursor: Option<DateTime<FixedOffset>>,
+    /// The earliest `updated_time` of an ad whose creative was skipped.
+    earliest_skipped: Option<DateTime<FixedOffset>>,
+    /// A creative was skipped whose ad had no readable `updated_time`: the cursor stays.
+    skipped_untimed: bool,
+    skipped: u64,
+    /// Why the account cannot be read completely (its listing or a batch call failed).
+    failed: Option<ConnectorError>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Reading(Box<AccountRead>),
+    Finished,
+}
+
+/// What the stream's creative fetches took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FetchStats {
+    /// Distinct creatives requested (first attempts).
+    pub creatives: u64,
+    pub skipped: u64,
+}
+
+/// Reads `ad_creatives_from_ads` for every configured account. The read machine feeds it the
+/// outcomes of the calls it submits (`on_outcome`) until `finished` says it is done.
+pub struct CreativesFromAdsReader {
+    def: &'static EntityStream,
+    incremental: bool,
+    /// The creative fields requested: the selected ones, `id` always.
+    fields: Vec<String>,
+    props: Properties,
+    accounts: Vec<String>,
+    /// The incoming state per account (Airbyte's `ads` format).
+    in_state: BTreeMap<String, Map<String, Value>>,
+    /// The outgoing state per account.
+    out_state: BTreeMap<String, Value>,
+    batch: BatchSender,
+    phase: Phase,
+    next_key: u64,
+    failures: Vec<ConnectorError>,
+    pub records: u64,
+    pub stats: FetchStats,
+}
+
+impl CreativesFromAdsReader {
+    pub fn new(selected: &Selected, state: Option<&Value>, config: &Config) -> Self {
+        let Stream::Entity(def) = &selected.stream else {
+            unreachable!("the read machine builds this reader only for ad_creatives_from_ads")
+        };
+        let props = schema::properties(def.name).clone();
+        let mut fields: Vec<String> = if selected.selected_fields.is_empty() {
+            props.keys().cloned().collect()
+        } else {
+            selected.selected_fields.clone()
+        };
+        fields.retain(|f| !def.excluded_fields.contains(&f.as_str()));
+        if !fields.iter().any(|f| f == "id") {
+            fields.push("id".into());
+        }
+        let incremental = selected.sync_mode == SyncMode::Incremental;
+        // Full refresh ignores stored state and writes none.
+        let in_state =
+            if incremental { state::per_account(state, &config.account_ids, CURSOR) } else { BTreeMap::new() };
+        // Every account keeps its old state until a completed read replaces it.
+        let mut out_state: BTreeMap<String, Value> = match state {
+            Some(Value::Object(m)) if incremental => m
+                .iter()
+                .filter(|(k, v)| v.is_object() && !config.account_ids.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        for (acct, old) in &in_state {
+            out_state.insert(acct.clone(), Value::Object(old.clone()));
+        }
+        CreativesFromAdsReader {
+            def,
+            incremental,
+            fields,
+            props,
+            accounts: config.account_ids.clone(),
+            in_state,
+            out_state,
+            batch: BatchSender::new(graph_url(&config.api_version, ""), config.access_token.clone()),
+            phase: Phase::Finished,
+            next_key: 0,
+            failures: Vec::new(),
+            records: 0,
+            stats: FetchStats::default(),
+        }
+    }
+
+    pub fn start(&mut self, cx: &mut Cx) {
+        self.start_account(0, cx);
+    }
+
+    /// Accounts finished (read or failed) out of all.
+    pub fn accounts_progress(&self) -> (u32, u32) {
+        let total = self.accounts.len() as u32;
+        match &self.phase {
+            Phase::Reading(a) => (a.index as u32, total),
+            Phase::Finished => (total, total),
+        }
+    }
+
+    pub fn finished(&self) -> Option<&[ConnectorError]> {
+        matches!(self.phase, Phase::Finished).then_some(self.failures.as_slice())
+    }
+
+    /// Batch requests sent so far.
+    pub fn batches_sent(&self) -> u64 {
+        self.batch.batches_sent
+    }
+
+    /// The stored cursor of `account`, unless statuses were added since it was written.
+    fn usable_cursor(&self, account: &str, config: &Config) -> Option<DateTime<FixedOffset>> {
+        cursor::stored(self.in_state.get(account)?, CURSOR, Some(configured_statuses(self.def.status_filter, config)))
+    }
+
+    fn listing_url(&self, account: &str, config: &Config) -> String {
+        let mut params: Vec<(&str, String)> =
+            vec![("fields", AD_FIELDS.to_string()), ("limit", config.page_size.to_string())];
+        let mut filtering = Vec::new();
+        let statuses = configured_statuses(self.def.status_filter, config);
+        if !statuses.is_empty() {
+            filtering.push(json!({"field": "ad.effective_status", "operator": "IN", "value": statuses}));
+        }
+        // Only a stored cursor filters (start_date does not, as in Airbyte); one second earlier,
+        // as for the other entity streams, so that same-second updates are not lost.
+        if let Some(c) = self.usable_cursor(account, config) {
+            filtering.push(json!({"field": "ad.updated_time", "operator": "GREATER_THAN", "value": c.timestamp() - 1}));
+        }
+        if !filtering.is_empty() {
+            params.push(("filtering", Value::Array(filtering).to_string()));
+        }
+        let path = format!("act_{account}/{}", self.def.edge);
+        format!("{}?{}", graph_url(&config.api_version, &path), encode_query(&params))
+    }
+
+    fn start_account(&mut self, index: usize, cx: &mut Cx) {
+        let Some(id) = self.accounts.get(index) else {
+            self.phase = Phase::Finished;
+            return;
+        };
+        let mut listing = Paginator::new(self.listing_url(id, cx.config), CallKind::EdgePage);
+        listing.start(cx.api);
+        self.phase = Phase::Reading(Box::new(AccountRead {
+            index,
+            listing,
+            listing_done: false,
+            seen: BTreeSet::new(),
+            queued: VecDeque::new(),
+            wanted: BTreeMap::new(),
+            thumbnails: BTreeMap::new(),
+            max_cursor: None,
+            earliest_skipped: None,
+            skipped_untimed: false,
+            skipped: 0,
+            failed: None,
+        }));
+    }
+
+    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
+        let Phase::Reading(acct) = &mut self.phase else { return };
+        if acct.listing.owns(call) {
+            self.on_page(outcome, cx);
+        } else if self.batch.owns(call) {
+            self.on_batch(call, outcome, cx);
+        } else if acct.thumbnails.contains_key(&call) {
+            self.on_thumbnail(call, outcome, cx);
+        } else {
+            // A page of a listing stopped after its account failed.
+            return;
+        }
+        self.send_queued(cx);
+        self.finish_account_if_done(cx);
+    }
+
+    /// A page of ads: queue the creatives not seen before in this account.
+    fn on_page(&mut self, outcome: CallOutcome, cx: &mut Cx) {
+        let Phase::Reading(acct) = &mut self.phase else { return };
+        let page = match acct.listing.on_outcome(outcome, cx.api) {
+            Ok(p) => p,
+            Err(e) => return Self::fail_reading(acct, e),
+        };
+        for item in page.items {
+            let mut ad = item;
+            if !ad.is_object() {
+                cx.log(LogLevel::Warn, format!("{}: skipped an ad that is not an object", self.def.name));
+                continue;
+            }
+            schema::fix_date_times(&mut ad);
+            let ad_updated = ad.get(CURSOR).cloned().unwrap_or(Value::Null);
+            let ad_cursor = ad_updated.as_str().and_then(cursor::parse);
+            if let Some(c) = ad_cursor
+                && acct.max_cursor.is_none_or(|m| c > m)
+            {
+                acct.max_cursor = Some(c);
+            }
+            let creative = ad.get("creative").and_then(|c| c.get("id")).and_then(|id| match id {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            });
+            // An ad without a creative has nothing to read.
+            let Some(id) = creative else { continue };
+            if !acct.seen.insert(id.clone()) {
+                continue;
+            }
+            let key = self.next_key;
+            self.next_key += 1;
+            self.stats.creatives += 1;
+            acct.wanted.insert(key, Wanted { id, ad_updated, ad_cursor, without_story_spec: false });
+            acct.queued.push_back(key);
+        }
+        acct.listing.request_next(cx.api);
+        acct.listing_done = acct.listing.is_done();
+    }
+
+    /// Hands queued creatives to the batch sender, 50 to a request (fewer only once the listing
+    /// is complete), and sends whatever it must re-send.
+    fn send_queued(&mut self, cx: &mut Cx) {
+        let Phase::Reading(acct) = &mut self.phase else { return };
+        while acct.queued.len() >= MAX_BATCH_OPS || (acct.listing_done && !acct.queued.is_empty()) {
+            let n = acct.queued.len().min(MAX_BATCH_OPS);
+            for key in acct.queued.drain(..n) {
+                if let Some(w) = acct.wanted.get(&key) {
+                    self.batch.push(key, creative_url(&self.fields, w));
+                }
+            }
+            self.batch.flush(cx.api);
+        }
+        self.batch.flush(cx.api);
+    }
+
+    /// A batch came back: emit its creatives, retry or skip the ones that failed.
+    fn on_batch(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
+        let Phase::Reading(acct) = &mut self.phase else { return };
+        if let Err(e) = &outcome {
+            // The whole request failed after the client's retries: the account cannot be read.
+            Self::fail_reading(acct, e.error.clone());
+        }
+        self.batch.on_outcome(call, outcome, cx.api);
+        let account_id = self.accounts[acct.index].clone();
+        while let Some((key, result)) = self.batch.poll_result() {
+            let Phase::Reading(acct) = &mut self.phase else { return };
+            let Some(mut w) = acct.wanted.remove(&key) else { continue };
+            match result {
+                Ok(body) => self.creative_read(w, body, &account_id, cx),
+                // The account fails as a whole; its state stays as it was.
+                Err(_) if acct.failed.is_some() => {}
+                Err(e) if !w.without_story_spec && story_spec_error(&self.fields, &e) => {
+                    w.without_story_spec = true;
+                    self.batch.push(key, creative_url(&self.fields, &w));
+                    acct.wanted.insert(key, w);
+                }
+                Err(e) => {
+                    cx.log(
+                        LogLevel::Warn,
+                        format!(
+                            "{} of ad account {account_id}: creative {} could not be read and is skipped ({}); the next sync reads it again",
+                            self.def.name, w.id, e.error.message
+                        ),
+                    );
+                    acct.skipped += 1;
+                    self.stats.skipped += 1;
+                    match w.ad_cursor {
+                        Some(c) => acct.earliest_skipped = Some(acct.earliest_skipped.map_or(c, |e| e.min(c))),
+                        None => acct.skipped_untimed = true,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns a creative into a record, and emits it or waits for its thumbnail.
+    fn creative_read(&mut self, w: Wanted, body: Value, account_id: &str, cx: &mut Cx) {
+        let Phase::Reading(acct) = &mut self.phase else { return };
+        let mut v = body;
+        schema::fix_date_times(&mut v);
+        let Value::Object(mut record) = v else {
+            cx.log(LogLevel::Warn, format!("{}: creative {} is not an object; skipped", self.def.name, w.id));
+            return;
+        };
+        if self.props.contains_key("account_id") && !record.contains_key("account_id") {
+            record.insert("account_id".into(), Value::from(account_id));
+        }
+        if w.without_story_spec {
+            record.insert("object_story_spec".into(), Value::Null);
+        }
+        record.insert(CURSOR.into(), w.ad_updated);
+        schema::normalise(&mut record, &self.props);
+        let thumbnail =
+            record.get("thumbnail_url").and_then(Value::as_str).filter(|_| cx.config.fetch_thumbnail_images);
+        match thumbnail {
+            Some(url) => {
+                let call = cx.api.submit(Call::external(Request::get(url.to_string()), CallKind::Thumbnail));
+                acct.thumbnails.insert(call, record);
+            }
+            None => {
+                self.records += 1;
+                cx.emit(Message::record(self.def.name, record, cx.now));
+            }
+        }
+    }
+
+    /// A thumbnail arrived (or failed): store it as a data URL in its record and emit it.
+    fn on_thumbnail(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
+        let Phase::Reading(acct) = &mut self.phase else { return };
+        let Some(mut record) = acct.thumbnails.remove(&call) else { return };
+        let data = match outcome {
+            Ok(reply) => Value::from(data_url(&reply)),
+            Err(e) => {
+                let id = record.get("id").and_then(Value::as_str).unwrap_or("?");
+                cx.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{}: thumbnail of creative {id} could not be fetched ({}); thumbnail_data_url is null",
+                        self.def.name, e.error.message
+                    ),
+                );
+                Value::Null
+            }
+        };
+        record.insert("thumbnail_data_url".into(), data);
+        self.records += 1;
+        cx.emit(Message::record(self.def.name, record, cx.now));
+    }
+
+    /// Stops reading an account after a failure; calls in flight still settle.
+    fn fail_reading(acct: &mut AccountRead, e: ConnectorError) {
+        acct.failed.get_or_insert(e);
+        acct.listing.stop();
+        acct.listing_done = true;
+        for key in acct.queued.drain(..) {
+            acct.wanted.remove(&key);
+        }
+    }
+
+    fn finish_account_if_done(&mut self, cx: &mut Cx) {
+        let Phase::Reading(acct) = &self.phase else { return };
+        if !(acct.listing_done && acct.wanted.is_empty() && acct.thumbnails.is_empty()) {
+            return;
+        }
+        let Phase::Reading(acct) = std::mem::replace(&mut self.phase, Phase::Finished) else { return };
+        let id = self.accounts[acct.index].clone();
+        if let Some(e) = acct.failed {
+            let e = e.context(&format!("{} of ad account {id}", self.def.name));
+            cx.log(LogLevel::Error, e.message.clone());
+            self.failures.push(e);
+        } else if self.incremental {
+            let old = self.usable_cursor(&id, cx.config);
+            // Read up to the latest ad, but stop before the earliest skipped creative's ad (the
+            // next sync's filter then includes it), and never move backwards.
+            let seen = match (acct.max_cursor, acct.earliest_skipped) {
+                _ if acct.skipped_untimed => None,
+                (Some(m), Some(s)) => Some(m.min(s - TimeDelta::seconds(1))),
+                (m, s) => m.or(s.map(|s| s - TimeDelta::seconds(1))),
+            };
+            let new = match (old, seen) {
+                (Some(o), Some(n)) => Some(o.max(n)),
+                (o, n) => o.or(n),
+            };
+            let mut entry = self.in_state.get(&id).cloned().unwrap_or_default();
+            if let Some(c) = new {
+                entry.insert(CURSOR.into(), Value::from(cursor::format(&c)));
+            }
+            entry.insert("filter_statuses".into(), json!(configured_statuses(self.def.status_filter, cx.config)));
+            self.out_state.insert(id.clone(), Value::Object(entry));
+        }
+        if self.incremental {
+            // A failed account's old state stays in `out_state`; say so now too, in case no
+            // later account checkpoints.
+            let state: Map<String, Value> = self.out_state.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            cx.emit(Message::stream_state(self.def.name, &Value::Object(state)));
+        }
+        self.start_account(acct.index + 1, cx);
+    }
+}
+
+/// Whether Graph refused to render a requested `object_story_spec`.
+fn story_spec_error(fields: &[String], e: &CallError) -> bool {
+    fields.iter().any(|f| f == "object_story_spec")
+        && e.graph.as_ref().is_some_and(|g| g.subcode.is_some_and(|s| STORY_SPEC_ERRORS.contains(&(g.code, s))))
+}
+
+/// The batch operation reading one creative: `<id>?fields=...`.
+fn creative_url(fields: &[String], w: &Wanted) -> String {
+    let fields: Vec<&str> =
+        fields.iter().map(String::as_str).filter(|f| !(w.without_story_spec && *f == "object_story_spec")).collect();
+    format!("{}?{}", w.id, encode_query(&[("fields", fields.join(","))]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::client::Api;
+    use crate::http::{Response, split_query};
+    use crate::read::AccountFacts;
+    use crate::time::Timestamp;
+
+    /// Answers the next request the client sends with `body`, and returns the outcome.
+    fn answer(api: &mut Api, body: Value, now: Timestamp) -> (CallId, CallOutcome, Request) {
+        let (id, request) = api.poll_transmit().expect("a request");
+        let response = Response { status: 200, headers: vec![], body: body.to_string().into_bytes() };
+        api.handle_response(id, response, now).unwrap();
+        let (call, outcome) = api.poll_completion().expect("an outcome");
+        (call, outcome, request)
+    }
+
+    #[test]
+    fn a_creative_named_by_several_ads_is_fetched_once_with_the_first_ads_time() {
+        let now = Timestamp::from_millis(1_781_517_600_000);
+        let config = Config::parse(r#"{"account_ids": ["1"], "credentials": {"access_token": "t"}}"#, now).unwrap();
+        let catalog = json!({"streams": [{"stream": {"name": "ad_creatives_from_ads"}, "sync_mode": "incremental"}]});
+        let selected = crate::catalog::parse(&catalog.to_string(), &config).unwrap().remove(0);
+        let mut reader = CreativesFromAdsReader::new(&selected, None, &config);
+        let (mut api, mut out, mut facts) = (Api::new("t".into(), 0, now, true), VecDeque::new(), AccountFacts::new());
+        reader.start(&mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts });
+        let ads = json!({"data": [
+            {"id": "a1", "updated_time": "2026-06-01T10:00:00+0000", "creative": {"id": "c1"}},
+            {"id": "a2", "updated_time": "2026-06-02T10:00:00+0000", "creative": {"id": "c1"}},
+            {"id": "a3", "updated_time": "2026-06-03T10:00:00+0000", "creative": {"id": "c2"}},
+            {"id": "a4", "updated_time": "2026-06-04T10:00:00+0000"},
+        ]});
+        let (call, outcome, listing) = answer(&mut api, ads, now);
+        assert!(listing.url.contains("creative%7Bid%7D") && !listing.url.contains("filtering"), "{}", listing.url);
+        reader.on_outcome(
+            call,
+            outcome,
+            &mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts },
+        );
+        let creatives = json!([{"code": 200, "body": "{\"id\":\"c1\"}"}, {"code": 200, "body": "{\"id\":\"c2\"}"}]);
+        let (call, outcome, batch) = answer(&mut api, creatives, now);
+        let (_, form) = split_query(&format!("?{}", String::from_utf8_lossy(batch.body.as_deref().unwrap())));
+        let ops: Vec<Value> = serde_json::from_str(&form.iter().find(|(k, _)| k == "batch").unwrap().1).unwrap();
+        assert_eq!(ops.len(), 2, "one operation per distinct creative");
+        reader.on_outcome(
+            call,
+            outcome,
+            &mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts },
+        );
+        assert!(reader.finished().is_some_and(<[_]>::is_empty));
+        let lines: Vec<Value> = out.iter().map(|m| serde_json::from_str(&m.to_json_line()).unwrap()).collect();
+        let records: Vec<(&Value, &Value)> = lines
+            .iter()
+            .filter(|l| l["type"] == "RECORD")
+            .map(|l| (&l["record"]["data"]["id"], &l["record"]["data"]["updated_time"]))
+            .collect();
+        assert_eq!(
+            records,
+            [(&json!("c1"), &json!("2026-06-01T10:00:00+0000")), (&json!("c2"), &json!("2026-06-03T10:00:00+0000"))]
+        );
+        let state = &lines.iter().find(|l| l["type"] == "STATE").unwrap()["state"]["stream"]["stream_state"];
+        assert_eq!(state, &json!({"1": {"updated_time": "2026-06-04T10:00:00Z", "filter_statuses": []}}));
+    }
+}

@@ -7,19 +7,7 @@ use graph_sim::TruthQuery;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
-const ENTITY_STREAMS: &[&str] = &[
-    "ad_account",
-    "campaigns",
-    "ad_sets",
-    "ads",
-    "ad_creatives",
-    "ad_creatives_from_ads",
-    "activities",
-    "images",
-    "videos",
-    "custom_conversions",
-    "custom_audiences",
-];
+use graph_sim::ENTITY_STREAMS;
 
 fn truth_ids(
     sim: &graph_sim::Simulator,
@@ -49,13 +37,13 @@ fn full_refresh_of_every_entity_stream_equals_ground_truth() {
     // No start date: entity streams read everything.
     let mut cfg_all = cfg.clone();
     cfg_all.as_object_mut().unwrap().remove("start_date");
-    let mut cat = catalog(&cfg_all, sim.now_ms(), ENTITY_STREAMS);
+    let mut cat = catalog(&cfg_all, sim.now_ms(), &ENTITY_STREAMS);
     for s in cat["streams"].as_array_mut().unwrap() {
         s["sync_mode"] = json!("full_refresh");
     }
     let out = read(&mut sim, &cfg_all, &cat, None, None);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
-    for stream in ENTITY_STREAMS {
+    for stream in &ENTITY_STREAMS {
         if *stream == "activities" {
             let q = TruthQuery { stream: "activities".into(), account_ids: sim.account_ids(), ..Default::default() };
             let truth: Vec<Value> = sim.ground_truth(&q);

@@ -17,20 +17,7 @@ use graph_sim::{InsightsQuery, SimConfig, Simulator, TruthQuery};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// The entity streams, in Airbyte's names.
-pub const ENTITY_STREAMS: [&str; 11] = [
-    "ad_account",
-    "campaigns",
-    "ad_sets",
-    "ads",
-    "ad_creatives",
-    "ad_creatives_from_ads",
-    "activities",
-    "images",
-    "videos",
-    "custom_conversions",
-    "custom_audiences",
-];
+pub use graph_sim::ENTITY_STREAMS;
 
 /// Keys with their multiplicity (activities, which have no primary key, may repeat one).
 pub type Keys = BTreeMap<String, usize>;

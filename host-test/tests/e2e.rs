@@ -2,7 +2,7 @@
 //! virtual clock. Needs `cargo build --release --target wasm32-wasip2 -p source-facebook-marketing`
 //! first (scripts/test.sh does it); no test reaches the network or sleeps for real.
 
-use graph_sim::{SimConfig, Simulator};
+use graph_sim::{ENTITY_STREAMS, INSIGHT_STREAMS, SimConfig, Simulator};
 use host_test::backend::SimBackend;
 use host_test::demo::{SimHarness, catalog_from, sample_config};
 use host_test::output::{is_error_trace, to_line};
@@ -13,41 +13,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// The component, compiled once per test binary (and cached to disk by `Runtime::load`).
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-
-/// Every stream discover lists without custom insights, in Airbyte's names.
-const BUILTIN_STREAMS: [&str; 31] = [
-    "ad_account",
-    "campaigns",
-    "ad_sets",
-    "ads",
-    "ad_creatives",
-    "ad_creatives_from_ads",
-    "activities",
-    "images",
-    "videos",
-    "custom_conversions",
-    "custom_audiences",
-    "ads_insights",
-    "ads_insights_age_and_gender",
-    "ads_insights_country",
-    "ads_insights_region",
-    "ads_insights_comscore_market",
-    "ads_insights_platform_and_device",
-    "ads_insights_action_type",
-    "ads_insights_action_carousel_card",
-    "ads_insights_action_conversion_device",
-    "ads_insights_action_product_id",
-    "ads_insights_action_reaction",
-    "ads_insights_action_video_sound",
-    "ads_insights_action_video_type",
-    "ads_insights_delivery_device",
-    "ads_insights_delivery_platform",
-    "ads_insights_delivery_platform_and_device_platform",
-    "ads_insights_demographics_age",
-    "ads_insights_demographics_country",
-    "ads_insights_demographics_comscore_market_region",
-    "ads_insights_demographics_gender",
-];
 
 /// The entity streams a read test selects: one per kind of listing (node, filtered edge, newest-first edge).
 const ENTITY_READ_STREAMS: [&str; 5] = ["ad_account", "campaigns", "ad_sets", "ads", "images"];
@@ -130,7 +95,9 @@ fn discover_lists_the_thirty_builtin_streams() {
     let mut names: Vec<&str> =
         catalog["streams"].as_array().expect("streams is a list").iter().filter_map(|s| s["name"].as_str()).collect();
     names.sort_unstable();
-    let mut expected = BUILTIN_STREAMS.to_vec();
+    // Every stream Airbyte's connector offers without custom insights (31).
+    let mut expected: Vec<&str> = ENTITY_STREAMS.iter().chain(INSIGHT_STREAMS.iter()).copied().collect();
+    assert_eq!(expected.len(), 31);
     expected.sort_unstable();
     assert_eq!(names, expected);
 }

@@ -16,7 +16,7 @@
 
 use super::Cx;
 use super::cursor;
-use super::entity::{configured_statuses, data_url};
+use super::entity::{configured_statuses, data_url, kept_state, requested_fields};
 use crate::api::batch::{BatchSender, MAX_BATCH_OPS};
 use crate::api::client::{Call, CallError, CallId, CallKind, CallOutcome};
 use crate::api::paginator::Paginator;
@@ -118,13 +118,7 @@ impl CreativesFromAdsReader {
         let Stream::Entity(def) = &selected.stream else {
             unreachable!("the read machine builds this reader only for ad_creatives_from_ads")
         };
-        let props = schema::properties(def.name).clone();
-        let mut fields: Vec<String> = if selected.selected_fields.is_empty() {
-            props.keys().cloned().collect()
-        } else {
-            selected.selected_fields.clone()
-        };
-        fields.retain(|f| !def.excluded_fields.contains(&f.as_str()));
+        let (props, mut fields) = requested_fields(def, selected);
         if !fields.iter().any(|f| f == "id") {
             fields.push("id".into());
         }
@@ -132,18 +126,7 @@ impl CreativesFromAdsReader {
         // Full refresh ignores stored state and writes none.
         let in_state =
             if incremental { state::per_account(state, &config.account_ids, CURSOR) } else { BTreeMap::new() };
-        // Every account keeps its old state until a completed read replaces it.
-        let mut out_state: BTreeMap<String, Value> = match state {
-            Some(Value::Object(m)) if incremental => m
-                .iter()
-                .filter(|(k, v)| v.is_object() && !config.account_ids.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            _ => BTreeMap::new(),
-        };
-        for (acct, old) in &in_state {
-            out_state.insert(acct.clone(), Value::Object(old.clone()));
-        }
+        let out_state = kept_state(state, &in_state, incremental, config);
         CreativesFromAdsReader {
             def,
             incremental,

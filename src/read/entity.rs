@@ -69,13 +69,7 @@ impl EntityReader {
         let Stream::Entity(def) = &selected.stream else {
             unreachable!("the read machine builds entity readers only for entity streams")
         };
-        let props = schema::properties(def.name).clone();
-        let mut fields: Vec<String> = if selected.selected_fields.is_empty() {
-            props.keys().cloned().collect()
-        } else {
-            selected.selected_fields.clone()
-        };
-        fields.retain(|f| !def.excluded_fields.contains(&f.as_str()));
+        let (props, mut fields) = requested_fields(def, selected);
         for must in ["id"].into_iter().chain(def.cursor) {
             if props.contains_key(must) && !fields.iter().any(|f| f == must) {
                 fields.push(must.to_string());
@@ -87,19 +81,7 @@ impl EntityReader {
         } else {
             BTreeMap::new()
         };
-        // Every account keeps its old state until a completed read replaces it: accounts not
-        // configured now, and accounts whose read fails.
-        let mut out_state: BTreeMap<String, Value> = match state {
-            Some(Value::Object(m)) if incremental => m
-                .iter()
-                .filter(|(k, v)| v.is_object() && !config.account_ids.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            _ => BTreeMap::new(),
-        };
-        for (acct, old) in &in_state {
-            out_state.insert(acct.clone(), Value::Object(old.clone()));
-        }
+        let out_state = kept_state(state, &in_state, incremental, config);
         EntityReader {
             def,
             name: def.name.to_string(),
@@ -433,6 +415,42 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// The state a per-account entity stream starts its outgoing state from: every account keeps
+/// its old state until a completed read replaces it (accounts not configured now, and accounts
+/// whose read fails). Full refresh writes none.
+pub(super) fn kept_state(
+    state: Option<&Value>,
+    in_state: &BTreeMap<String, Map<String, Value>>,
+    incremental: bool,
+    config: &Config,
+) -> BTreeMap<String, Value> {
+    let mut out: BTreeMap<String, Value> = match state {
+        Some(Value::Object(m)) if incremental => m
+            .iter()
+            .filter(|(k, v)| v.is_object() && !config.account_ids.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    for (acct, old) in in_state {
+        out.insert(acct.clone(), Value::Object(old.clone()));
+    }
+    out
+}
+
+/// The stream's schema properties and the fields to request: the catalog's selection (every
+/// property when it selects none), less those the stream never requests.
+pub(super) fn requested_fields(def: &EntityStream, selected: &Selected) -> (Properties, Vec<String>) {
+    let props = schema::properties(def.name).clone();
+    let mut fields: Vec<String> = if selected.selected_fields.is_empty() {
+        props.keys().cloned().collect()
+    } else {
+        selected.selected_fields.clone()
+    };
+    fields.retain(|f| !def.excluded_fields.contains(&f.as_str()));
+    (props, fields)
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ mod tests;
 pub use config::{DEFAULT_START_MS, Faults, RateLimits, SimConfig, UNLIMITED};
 pub use log::{CallLogEntry, CallStatus, Counters, RequestKind};
 pub use sim::Simulator;
-pub use truth::{InsightsQuery, TruthQuery};
+pub use truth::{ENTITY_STREAMS, INSIGHT_STREAMS, InsightsQuery, TruthQuery};
 
 /// One HTTP request as the host sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -15,6 +15,46 @@ use crate::render::{render_account, render_activity, render_object};
 use crate::sim::Simulator;
 use crate::world::Kind;
 
+/// The entity streams whose truth [`Simulator::ground_truth`] knows, in Airbyte's names.
+pub const ENTITY_STREAMS: [&str; 11] = [
+    "ad_account",
+    "campaigns",
+    "ad_sets",
+    "ads",
+    "ad_creatives",
+    "ad_creatives_from_ads",
+    "activities",
+    "images",
+    "videos",
+    "custom_conversions",
+    "custom_audiences",
+];
+
+/// The built-in insights streams, in Airbyte's names (their truth is an [`InsightsQuery`] with
+/// the stream's breakdowns).
+pub const INSIGHT_STREAMS: [&str; 20] = [
+    "ads_insights",
+    "ads_insights_age_and_gender",
+    "ads_insights_country",
+    "ads_insights_region",
+    "ads_insights_comscore_market",
+    "ads_insights_platform_and_device",
+    "ads_insights_action_type",
+    "ads_insights_action_carousel_card",
+    "ads_insights_action_conversion_device",
+    "ads_insights_action_product_id",
+    "ads_insights_action_reaction",
+    "ads_insights_action_video_sound",
+    "ads_insights_action_video_type",
+    "ads_insights_delivery_device",
+    "ads_insights_delivery_platform",
+    "ads_insights_delivery_platform_and_device_platform",
+    "ads_insights_demographics_age",
+    "ads_insights_demographics_country",
+    "ads_insights_demographics_comscore_market_region",
+    "ads_insights_demographics_gender",
+];
+
 /// What to compute the truth of.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TruthQuery {

@@ -2,29 +2,7 @@
 
 use super::*;
 
-/// The built-in insights streams, in Airbyte's names.
-pub const INSIGHT_STREAMS: [&str; 20] = [
-    "ads_insights",
-    "ads_insights_age_and_gender",
-    "ads_insights_country",
-    "ads_insights_region",
-    "ads_insights_comscore_market",
-    "ads_insights_platform_and_device",
-    "ads_insights_action_type",
-    "ads_insights_action_carousel_card",
-    "ads_insights_action_conversion_device",
-    "ads_insights_action_product_id",
-    "ads_insights_action_reaction",
-    "ads_insights_action_video_sound",
-    "ads_insights_action_video_type",
-    "ads_insights_delivery_device",
-    "ads_insights_delivery_platform",
-    "ads_insights_delivery_platform_and_device_platform",
-    "ads_insights_demographics_age",
-    "ads_insights_demographics_country",
-    "ads_insights_demographics_comscore_market_region",
-    "ads_insights_demographics_gender",
-];
+pub use graph_sim::INSIGHT_STREAMS;
 
 /// Entity streams that joined the soak pool after its seeds were first quoted; drawn after
 /// everything else.

@@ -175,6 +175,31 @@ fn each_account_is_looked_up_once_per_sync_however_many_streams_need_its_time_zo
 }
 
 #[test]
+fn estimate_traces_follow_the_rows_and_the_last_one_is_exact() {
+    let mut sim = sim("calm");
+    let cfg = config(&sim, 20, json!({}));
+    let cat = catalog(&cfg, sim.now_ms(), &["ads_insights"]);
+    let out = read(&mut sim, &cfg, &cat, None, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let estimates: Vec<Value> = out
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            source_facebook_marketing::protocol::Message::Trace(t) => serde_json::from_str::<Value>(t).ok(),
+            _ => None,
+        })
+        .filter(|t| t["type"] == "ESTIMATE")
+        .collect();
+    assert!(estimates.len() >= 2, "an estimate once the slices are known, and as it firms up: {estimates:?}");
+    for e in &estimates {
+        assert_eq!(e["estimate"]["name"], "ads_insights");
+        assert_eq!(e["estimate"]["type"], "STREAM");
+    }
+    let last = estimates.last().unwrap()["estimate"]["row_estimate"].as_u64();
+    assert_eq!(last, Some(out.count("ads_insights") as u64));
+}
+
+#[test]
 fn a_start_date_five_years_ago_is_clamped_to_37_months() {
     let mut sim = sim("calm");
     let cfg = config(&sim, 5 * 365, json!({"account_ids": [sim.account_ids()[0].clone()]}));

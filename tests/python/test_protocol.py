@@ -311,3 +311,46 @@ def test_discover_without_custom_insights_lists_thirty_one_streams(run):
     assert len(set(names)) == len(names), f"duplicate stream names: {names}"
     custom = [n for n in names if n.startswith("custom_") and n not in ("custom_conversions", "custom_audiences")]
     assert not custom, f"custom insight streams without custom insights: {custom}"
+
+
+def test_read_prints_only_airbyte_messages_with_status_estimate_and_state_traces(run, host_test, tmp_path):
+    discovered = run("discover", BASE_CONFIG)
+    assert discovered.returncode == 0, discovered.describe()
+    wanted = {"campaigns", "ads_insights"}
+    catalog = {
+        "streams": [
+            {
+                "stream": s.model_dump(mode="json", exclude_none=True) if hasattr(s, "model_dump") else s.dict(),
+                "sync_mode": "incremental",
+                "destination_sync_mode": "append",
+            }
+            for s in the_catalog(discovered).streams
+            if s.name in wanted
+        ]
+    }
+    catalog_path = tmp_path / "catalog.json"
+    catalog_path.write_text(json.dumps(catalog))
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(BASE_CONFIG))
+    proc = subprocess.run(
+        [str(host_test), "--simulator", "calm", "read", "--config", str(config_path), "--catalog", str(catalog_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CALL_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    messages = [parse_message(line) for line in proc.stdout.splitlines()]
+    records = [m for m in messages if m.type == Type.RECORD]
+    assert {m.record.stream for m in records} == wanted
+    traces = [m.trace for m in messages if m.type == Type.TRACE]
+    statuses = {(t.stream_status.stream_descriptor.name, t.stream_status.status.value) for t in traces if t.stream_status}
+    for stream in wanted:
+        for status in ("STARTED", "RUNNING", "COMPLETE"):
+            assert (stream, status) in statuses, f"no {status} status trace for {stream}"
+    estimates = [t.estimate for t in traces if t.estimate]
+    assert estimates and estimates[-1].name == "ads_insights"
+    insights_rows = sum(1 for m in records if m.record.stream == "ads_insights")
+    assert estimates[-1].row_estimate == insights_rows
+    assert any(m.type == Type.STATE for m in messages)

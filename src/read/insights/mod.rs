@@ -103,6 +103,8 @@ pub struct InsightsReader {
     start: Option<NaiveDate>,
     end: Option<NaiveDate>,
     pub records: u64,
+    /// The last row estimate sent in an ESTIMATE trace.
+    last_estimate: Option<u64>,
     pub stats: manager::JobStats,
 }
 
@@ -229,6 +231,7 @@ impl InsightsReader {
             start,
             end,
             records: 0,
+            last_estimate: None,
             stats: manager::JobStats::default(),
         }
     }
@@ -404,6 +407,27 @@ impl InsightsReader {
         }
         if self.incremental {
             self.emit_state(cx);
+        }
+        self.estimate(cx);
+    }
+
+    /// Sends an ESTIMATE trace of the stream's rows, from the rows per completed slice so far,
+    /// once every account's slices are known, and again whenever it moves by a tenth or more.
+    fn estimate(&mut self, cx: &mut Cx) {
+        let live = || self.accounts.iter().filter(|a| !a.failed);
+        if !live().all(|a| a.ready) {
+            return;
+        }
+        let total: usize = live().map(|a| a.starts.len()).sum();
+        let done: usize = live().map(|a| a.complete.iter().filter(|c| **c).count()).sum();
+        if done == 0 {
+            return;
+        }
+        let rows = (self.records as f64 * total as f64 / done as f64).round() as u64;
+        let moved = self.last_estimate.is_none_or(|last| rows.abs_diff(last) * 10 >= last.max(1));
+        if moved || (done == total && self.last_estimate != Some(rows)) {
+            self.last_estimate = Some(rows);
+            cx.emit(Message::estimate(cx.now, &self.params.name, rows));
         }
     }
 

@@ -65,13 +65,23 @@ fn soak(seeds: std::ops::RangeInclusive<u64>) {
 }
 
 #[test]
-fn soak_seeds_1_to_30_lose_nothing_duplicate_nothing_and_leak_nothing() {
-    soak(1..=30);
+fn soak_seeds_1_to_75_lose_nothing_duplicate_nothing_and_leak_nothing() {
+    soak(1..=75);
 }
 
 #[test]
-fn soak_seeds_31_to_60_lose_nothing_duplicate_nothing_and_leak_nothing() {
-    soak(31..=60);
+fn soak_seeds_76_to_150_lose_nothing_duplicate_nothing_and_leak_nothing() {
+    soak(76..=150);
+}
+
+#[test]
+fn soak_seeds_151_to_225_lose_nothing_duplicate_nothing_and_leak_nothing() {
+    soak(151..=225);
+}
+
+#[test]
+fn soak_seeds_226_to_300_lose_nothing_duplicate_nothing_and_leak_nothing() {
+    soak(226..=300);
 }
 
 #[test]

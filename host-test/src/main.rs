@@ -112,6 +112,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // The reader of stdout went away (`host-test spec | head`): stop quietly, as a Unix
+        // tool killed by SIGPIPE does, with its exit status.
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(BROKEN_PIPE_EXIT),
         Err(e) => {
             let line = host_error_line("system_error", &format!("host-test failed: {e:#}"), &format!("{e:?}"));
             println!("{line}");
@@ -217,6 +220,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Simulate(_) | Command::Demo(_) | Command::Soak(_) => Ok(()),
     };
     if let Err(e) = result {
+        if is_broken_pipe(&e) {
+            return Ok(ExitCode::from(BROKEN_PIPE_EXIT));
+        }
         let msg = redactor.redact(format!("the connector stopped abnormally: {e:#}"));
         writeln!(out, "{}", host_error_line("system_error", &msg, &redactor.redact(format!("{e:?}"))))?;
         out.flush()?;
@@ -236,4 +242,11 @@ fn one_malloc_arena() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
+}
+
+/// 128 + SIGPIPE: what a shell reports for a program stopped by a closed pipe.
+const BROKEN_PIPE_EXIT: u8 = 141;
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }

@@ -183,3 +183,29 @@ fn read_of_entity_streams_emits_records_for_each_without_an_error_trace() {
     let other: Vec<&String> = records.keys().filter(|s| !ENTITY_READ_STREAMS.contains(&s.as_str())).collect();
     assert!(other.is_empty(), "records for streams not selected: {other:?}");
 }
+
+#[test]
+fn a_reader_that_closes_stdout_early_stops_the_cli_quietly() {
+    // `host-test --simulator calm discover | head -c 1`: the pipe closes after the first byte.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("config.json");
+    let text = json!({
+        "account_ids": ["1000000000000001"],
+        "credentials": {"auth_type": "Service", "access_token": SimConfig::default().access_token},
+    });
+    std::fs::write(&config, text.to_string()).expect("config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host-test"))
+        .args(["--simulator", "calm", "discover", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn host-test");
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(child.stdout.as_mut().expect("stdout"), &mut first).expect("a first byte");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}

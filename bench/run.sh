@@ -40,13 +40,11 @@ venv=bench/.venv-airbyte
 airbyte_pkg="airbyte-source-facebook-marketing==6.1.9"
 host=target/host/host-test
 
-step() { echo "==> $*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # --- tools ------------------------------------------------------------------------------------
-if [[ ! -x /usr/bin/time ]]; then
-  step "apt-get install time"
-  if [[ $(id -u) -eq 0 ]]; then apt-get install -y -qq time >/dev/null; else sudo apt-get install -y -qq time >/dev/null; fi
-fi
+ensure_gnu_time
 
 # --- (a) Airbyte's connector in its own venv --------------------------------------------------
 # 6.1.9 wants Python >=3.10,<3.14; take the first such interpreter.
@@ -72,11 +70,7 @@ if ! cmp -s <(echo "$airbyte_pkg") "$venv/installed.txt" 2>/dev/null; then
 fi
 
 # --- (b) our component and an optimised host --------------------------------------------------
-# Other engineers build on this machine: every cargo call takes the shared lock.
-step "cargo build --release --target wasm32-wasip2 -p source-facebook-marketing"
-flock /tmp/cargo-build.lock cargo build --quiet --release --target wasm32-wasip2 -p source-facebook-marketing
-step "cargo build --profile host -p host-test"
-flock /tmp/cargo-build.lock cargo build --quiet --profile host -p host-test
+build_optimised
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -126,7 +120,6 @@ stop_sim() { # $1 (optional): name; its simulator's CPU seconds go to $out/<name
 }
 trap stop_sim EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 sim_port=""
 start_sim() { # $1: name; sets sim_pid and sim_port

@@ -28,17 +28,11 @@ accounts=2 campaigns=3 adsets=2 base_ads=2
 streams="campaigns,ad_sets,ads,ad_creatives,ads_insights,ads_insights_action_type"
 host=target/host/host-test
 
-step() { echo "==> $*" >&2; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
-if [[ ! -x /usr/bin/time ]]; then
-  step "apt-get install time"
-  if [[ $(id -u) -eq 0 ]]; then apt-get install -y -qq time >/dev/null; else sudo apt-get install -y -qq time >/dev/null; fi
-fi
-# Other engineers build on this machine: every cargo call takes the shared lock.
-step "cargo build --release --target wasm32-wasip2 -p source-facebook-marketing"
-flock /tmp/cargo-build.lock cargo build --quiet --release --target wasm32-wasip2 -p source-facebook-marketing
-step "cargo build --profile host -p host-test"
-flock /tmp/cargo-build.lock cargo build --quiet --profile host -p host-test
+ensure_gnu_time
+build_optimised
 rm -rf "$out"
 mkdir -p "$out"
 wasm=target/wasm32-wasip2/release/source_facebook_marketing.wasm
@@ -68,7 +62,6 @@ stop_sim() {
   fi
 }
 trap stop_sim EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 declare -A result
 for x in $scales; do

@@ -4,6 +4,7 @@
 use crate::backend::SimBackend;
 use crate::output::{is_error_trace, to_line};
 use crate::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, Runtime, url_host};
+use crate::server::WorldArgs;
 use anyhow::{Context, Result};
 use clap::Args;
 use graph_sim::{SimConfig, Simulator};
@@ -19,26 +20,11 @@ pub struct DemoArgs {
     /// Where the protocol messages go.
     #[arg(long, default_value = "out/demo-messages.jsonl")]
     pub output: PathBuf,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// The simulator preset.
-    #[arg(long, default_value = "calm")]
-    pub preset: String,
+    #[command(flatten)]
+    pub world: WorldArgs,
     /// Days of insights to read.
     #[arg(long, default_value_t = 30)]
     pub days: i64,
-    /// Number of ad accounts (default: the preset's).
-    #[arg(long)]
-    pub accounts: Option<usize>,
-    /// Campaigns per account (default: the preset's).
-    #[arg(long)]
-    pub campaigns_per_account: Option<usize>,
-    /// Ad sets per campaign (default: the preset's).
-    #[arg(long)]
-    pub adsets_per_campaign: Option<usize>,
-    /// Ads per ad set (default: the preset's).
-    #[arg(long)]
-    pub ads_per_adset: Option<usize>,
     /// Read only these streams (comma-separated; default: all).
     #[arg(long, value_delimiter = ',')]
     pub streams: Vec<String>,
@@ -101,21 +87,7 @@ impl SimHarness {
 pub fn run(component: &Path, args: &DemoArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let runtime = Runtime::load(component)?;
-    let mut cfg = SimConfig::preset(&args.preset).with_context(|| {
-        format!("--preset {}: no such preset; use one of {}", args.preset, SimConfig::preset_names().join(", "))
-    })?;
-    cfg.seed = args.seed;
-    for (slot, arg) in [
-        (&mut cfg.accounts, args.accounts),
-        (&mut cfg.campaigns_per_account, args.campaigns_per_account),
-        (&mut cfg.adsets_per_campaign, args.adsets_per_campaign),
-        (&mut cfg.ads_per_adset, args.ads_per_adset),
-    ] {
-        if let Some(n) = arg {
-            *slot = n;
-        }
-    }
-    let harness = SimHarness::new(runtime, cfg);
+    let harness = SimHarness::new(runtime, args.world.sim_config()?);
     let (config, virtual_start) = {
         let sim = harness.sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
         (sample_config(&sim, args.days), sim.now_ms())

@@ -26,27 +26,12 @@ pub struct SimulateArgs {
     /// Port on 127.0.0.1 (0 picks a free one; the chosen port is printed on stderr).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// A fault preset: calm, flaky, throttled, failing_jobs, stuck_jobs, huge_account, token_expired.
-    #[arg(long, default_value = "calm")]
-    pub preset: String,
+    #[command(flatten)]
+    pub world: WorldArgs,
     /// Real time each request takes. With `--clock virtual` the simulated clock advances by the
     /// preset's latency per request; with `--clock wall` it follows real time only.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// Number of ad accounts.
-    #[arg(long)]
-    pub accounts: Option<usize>,
-    /// Campaigns per account.
-    #[arg(long)]
-    pub campaigns_per_account: Option<usize>,
-    /// Ad sets per campaign.
-    #[arg(long)]
-    pub adsets_per_campaign: Option<usize>,
-    /// Ads per ad set.
-    #[arg(long)]
-    pub ads_per_adset: Option<usize>,
     /// Stop after this many requests (for tests and scripts).
     #[arg(long)]
     pub max_requests: Option<u64>,
@@ -68,24 +53,52 @@ pub struct SimulateArgs {
     pub public_url: Option<String>,
 }
 
-impl SimulateArgs {
+/// The simulated world: a preset, a seed and sizes; shared by `simulate` and `demo`.
+#[derive(Args, Clone, Debug)]
+pub struct WorldArgs {
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// A fault preset: calm, flaky, throttled, failing_jobs, stuck_jobs, huge_account, token_expired.
+    #[arg(long, default_value = "calm")]
+    pub preset: String,
+    /// Number of ad accounts (default: the preset's).
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// Campaigns per account (default: the preset's).
+    #[arg(long)]
+    pub campaigns_per_account: Option<usize>,
+    /// Ad sets per campaign (default: the preset's).
+    #[arg(long)]
+    pub adsets_per_campaign: Option<usize>,
+    /// Ads per ad set (default: the preset's).
+    #[arg(long)]
+    pub ads_per_adset: Option<usize>,
+}
+
+impl WorldArgs {
+    /// The preset's config with this seed and these sizes.
     pub fn sim_config(&self) -> Result<SimConfig> {
         let mut cfg = SimConfig::preset(&self.preset).with_context(|| {
             format!("--preset {}: no such preset; use one of {}", self.preset, SimConfig::preset_names().join(", "))
         })?;
         cfg.seed = self.seed;
-        if let Some(n) = self.accounts {
-            cfg.accounts = n;
+        for (slot, arg) in [
+            (&mut cfg.accounts, self.accounts),
+            (&mut cfg.campaigns_per_account, self.campaigns_per_account),
+            (&mut cfg.adsets_per_campaign, self.adsets_per_campaign),
+            (&mut cfg.ads_per_adset, self.ads_per_adset),
+        ] {
+            if let Some(n) = arg {
+                *slot = n;
+            }
         }
-        if let Some(n) = self.campaigns_per_account {
-            cfg.campaigns_per_account = n;
-        }
-        if let Some(n) = self.adsets_per_campaign {
-            cfg.adsets_per_campaign = n;
-        }
-        if let Some(n) = self.ads_per_adset {
-            cfg.ads_per_adset = n;
-        }
+        Ok(cfg)
+    }
+}
+
+impl SimulateArgs {
+    pub fn sim_config(&self) -> Result<SimConfig> {
+        let mut cfg = self.world.sim_config()?;
         if let Some(ms) = self.job_duration_ms {
             cfg.job_duration_ms = ms;
         }
@@ -282,8 +295,8 @@ pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(args.port);
     eprintln!(
         "simulating the Graph API on http://127.0.0.1:{port} (preset {}, seed {}); token: {}",
-        args.preset,
-        args.seed,
+        args.world.preset,
+        args.world.seed,
         sim.lock().map(|s| s.config().access_token.clone()).unwrap_or_default()
     );
     let opts = ServeOptions {

@@ -5,28 +5,16 @@
 //!
 //! Needs `cargo build --release --target wasm32-wasip2 -p source-facebook-marketing` first.
 
+mod common;
+
+use common::runtime;
 use graph_sim::{SimConfig, Simulator};
 use host_test::backend::SimBackend;
 use host_test::demo::{catalog_from, sample_config};
 use host_test::output::{is_error_trace, to_line};
-use host_test::runtime::{Allowlist, Limits, Message, Runtime, default_component_path};
+use host_test::runtime::{Allowlist, Limits, Message};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex, OnceLock};
-
-/// The component, compiled once per test binary (and cached to disk by `Runtime::load`).
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-
-fn runtime() -> &'static Runtime {
-    RUNTIME.get_or_init(|| {
-        let path = default_component_path();
-        Runtime::load(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot load the component at {}: {e:#}\nbuild it first: cargo build --release --target wasm32-wasip2 -p source-facebook-marketing",
-                path.display()
-            )
-        })
-    })
-}
+use std::sync::{Arc, Mutex};
 
 fn sim() -> Arc<Mutex<Simulator>> {
     Arc::new(Mutex::new(Simulator::new(SimConfig::preset("calm").expect("calm is a preset"))))

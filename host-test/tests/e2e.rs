@@ -2,32 +2,20 @@
 //! virtual clock. Needs `cargo build --release --target wasm32-wasip2 -p source-facebook-marketing`
 //! first (scripts/test.sh does it); no test reaches the network or sleeps for real.
 
+mod common;
+
+use common::runtime;
 use graph_sim::{ENTITY_STREAMS, INSIGHT_STREAMS, SimConfig, Simulator};
 use host_test::backend::SimBackend;
 use host_test::demo::{SimHarness, catalog_from, sample_config};
 use host_test::output::{is_error_trace, to_line};
-use host_test::runtime::{Allowlist, Limits, Message, Runtime, Status, default_component_path};
+use host_test::runtime::{Allowlist, Limits, Message, Status};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-/// The component, compiled once per test binary (and cached to disk by `Runtime::load`).
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+use std::sync::{Arc, Mutex};
 
 /// The entity streams a read test selects: one per kind of listing (node, filtered edge, newest-first edge).
 const ENTITY_READ_STREAMS: [&str; 5] = ["ad_account", "campaigns", "ad_sets", "ads", "images"];
-
-fn runtime() -> &'static Runtime {
-    RUNTIME.get_or_init(|| {
-        let path = default_component_path();
-        Runtime::load(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot load the component at {}: {e:#}\nbuild it first: cargo build --release --target wasm32-wasip2 -p source-facebook-marketing",
-                path.display()
-            )
-        })
-    })
-}
 
 fn calm_harness() -> SimHarness {
     let cfg = SimConfig::preset("calm").expect("calm is a preset");

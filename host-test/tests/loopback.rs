@@ -1,19 +1,17 @@
 //! The simulator over real loopback HTTP behaves as it does in-process.
 
+mod common;
+
 use graph_sim::{SimConfig, Simulator};
 use host_test::backend::NetBackend;
 use host_test::demo::{SimHarness, catalog_from, sample_config};
-use host_test::runtime::{Allowlist, Limits, Message, Runtime, default_component_path};
+use host_test::runtime::{Allowlist, Limits, Message, Runtime};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn runtime() -> Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        Runtime::load(&default_component_path()).expect("the component is built (scripts/test.sh builds it)")
-    })
-    .clone()
+    common::runtime().clone()
 }
 
 fn sim_config() -> SimConfig {

@@ -6,34 +6,22 @@
 //! (scripts/test.sh does it). No test reaches the network or sleeps for real; `scripts/soak.sh`
 //! runs the same checks over many more seeds.
 
+mod common;
+
+use common::runtime;
 use graph_sim::{SimConfig, Simulator};
 use host_test::backend::{Backend, Clock, HostFetchError, HostRequest, HostResponse, SimBackend};
 use host_test::demo::catalog_from;
 use host_test::output::to_line;
-use host_test::runtime::{Allowlist, Guest, Limits, Runtime, default_component_path};
+use host_test::runtime::{Allowlist, Guest, Limits};
 use host_test::soak::{
     CANARY_TOKEN, Failure, Phase, Plan, RunOutput, SeedReport, Summary, check_full_run, crash_and_resume, prepare,
     run_read, run_seed,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// The component, compiled once per test binary (and cached to disk by `Runtime::load`).
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-
-fn runtime() -> &'static Runtime {
-    RUNTIME.get_or_init(|| {
-        let path = default_component_path();
-        Runtime::load(&path).unwrap_or_else(|e| {
-            panic!(
-                "cannot load the component at {}: {e:#}\nbuild it first: cargo build --release --target wasm32-wasip2 -p source-facebook-marketing",
-                path.display()
-            )
-        })
-    })
-}
 
 /// Seeds that once failed, each with what the connector did wrong; all are fixed and must stay
 /// so. All combine reports that fail twice with throttling, stuck or skipped reports.

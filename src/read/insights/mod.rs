@@ -72,6 +72,8 @@ pub(crate) struct Account {
     /// Jobs still covering each slice.
     pub outstanding: Vec<u32>,
     pub complete: Vec<bool>,
+    /// How many of `complete` are true.
+    pub completed: usize,
     /// Where each slice stands in the cursor walk.
     pub cursor: Option<NaiveDate>,
     /// Completed slice starts newer than the cursor (state's `slices`).
@@ -206,6 +208,7 @@ impl InsightsReader {
                     ends: Vec::new(),
                     outstanding: Vec::new(),
                     complete: Vec::new(),
+                    completed: 0,
                     cursor: None,
                     done_after_cursor: BTreeSet::new(),
                     lookup: None,
@@ -257,7 +260,7 @@ impl InsightsReader {
 
     /// Accounts finished (every slice read, or failed) out of all.
     pub fn accounts_progress(&self) -> (u32, u32) {
-        let done = self.accounts.iter().filter(|a| a.failed || (a.ready && a.complete.iter().all(|c| *c))).count();
+        let done = self.accounts.iter().filter(|a| a.failed || (a.ready && a.completed == a.complete.len())).count();
         (done as u32, self.accounts.len() as u32)
     }
 
@@ -347,6 +350,7 @@ impl InsightsReader {
             .unwrap_or_default();
         acct.outstanding = vec![0; starts.len()];
         acct.complete = vec![false; starts.len()];
+        acct.completed = 0;
         acct.starts = starts;
         acct.ends = ends;
         acct.ready = true;
@@ -391,6 +395,7 @@ impl InsightsReader {
             return;
         }
         acct.complete[slice] = true;
+        acct.completed += 1;
         acct.done_after_cursor.insert(acct.starts[slice]);
         // The cursor is the start of the last slice in the unbroken run of completed ones;
         // it never moves backwards.
@@ -419,7 +424,7 @@ impl InsightsReader {
             return;
         }
         let total: usize = live().map(|a| a.starts.len()).sum();
-        let done: usize = live().map(|a| a.complete.iter().filter(|c| **c).count()).sum();
+        let done: usize = live().map(|a| a.completed).sum();
         if done == 0 {
             return;
         }

@@ -2,12 +2,13 @@
 //! each custom insight's breakdowns acceptable to Meta.
 
 use crate::api::classify::GraphError;
-use crate::api::client::{Api, Call, CallId, CallKind, CallOutcome};
-use crate::commands::{Core, graph_url};
+use crate::api::client::{Api, Call, CallFailure, CallId, CallKind, CallOutcome};
+use crate::commands::graph_url;
 use crate::config::Config;
 use crate::driver::{Action, Machine, TimeoutReason};
 use crate::error::ConnectorError;
 use crate::http::{FetchError, Request, RequestId, Response, encode_query};
+use crate::machine::Core;
 use crate::protocol::{LogLevel, Message};
 use crate::time::Timestamp;
 use serde_json::{Value, json};
@@ -22,9 +23,20 @@ enum Probe {
 /// The check machine. See [`Machine`] for the calling contract.
 pub struct CheckMachine {
     core: Core,
-    config: Option<Config>,
-    probes: Vec<Probe>,
-    awaiting: Option<(CallId, Probe)>,
+    phase: Phase,
+}
+
+/// Whether the config was usable, and then which probes are left.
+enum Phase {
+    /// The config was refused: the FAILED status is in the outbox.
+    Refused,
+    Probing {
+        config: Box<Config>,
+        /// Probes still to make, the next one last.
+        probes: Vec<Probe>,
+        /// The probe in flight.
+        awaiting: Option<(CallId, Probe)>,
+    },
 }
 
 impl CheckMachine {
@@ -39,22 +51,23 @@ impl CheckMachine {
                 probes.reverse();
                 // Rate-limit pauses are off: a check must answer within minutes.
                 let api = Api::new(config.access_token.clone(), seed, now, false);
-                let mut m = CheckMachine { core: Core::new(api), config: Some(config), probes, awaiting: None };
+                let phase = Phase::Probing { config: Box::new(config), probes, awaiting: None };
+                let mut m = CheckMachine { core: Core::new(api), phase };
                 m.next_probe();
                 m
             }
             Err(e) => {
                 let mut core = Core::new(Api::new(String::new(), seed, now, false));
-                core.emit(Message::ConnectionStatus { succeeded: false, message: Some(e.message) });
+                core.emit(Message::ConnectionStatus { succeeded: false, message: Some(e.message().to_string()) });
                 core.finish();
-                CheckMachine { core, config: None, probes: Vec::new(), awaiting: None }
+                CheckMachine { core, phase: Phase::Refused }
             }
         }
     }
 
     fn next_probe(&mut self) {
-        let Some(config) = &self.config else { return };
-        let Some(probe) = self.probes.pop() else {
+        let Phase::Probing { config, probes, awaiting } = &mut self.phase else { return };
+        let Some(probe) = probes.pop() else {
             self.core.emit(Message::ConnectionStatus { succeeded: true, message: None });
             self.core.finish();
             return;
@@ -86,20 +99,27 @@ impl CheckMachine {
         };
         let kind = if matches!(probe, Probe::Account { .. }) { CallKind::Account } else { CallKind::InsightsSync };
         let call = self.core.api.submit(Call::graph(Request::get(url), kind));
-        self.awaiting = Some((call, probe));
+        *awaiting = Some((call, probe));
     }
 
-    fn pump(&mut self) {
+    fn pump(&mut self) -> Result<(), ConnectorError> {
         while let Some((call, outcome)) = self.core.api.poll_completion() {
-            match self.awaiting.take() {
+            let Phase::Probing { awaiting, .. } = &mut self.phase else { return Ok(()) };
+            match awaiting.take() {
                 Some((expected, probe)) if expected == call => self.on_outcome(probe, outcome),
-                other => self.awaiting = other,
+                _ => {
+                    return Err(ConnectorError::contract(
+                        "an answer reached the check for a probe it was not waiting for; this is a bug, please report it",
+                        format!("call {}", call.0),
+                    ));
+                }
             }
         }
+        Ok(())
     }
 
     fn on_outcome(&mut self, probe: Probe, outcome: CallOutcome) {
-        let Some(config) = &self.config else { return };
+        let Phase::Probing { config, probes, .. } = &mut self.phase else { return };
         match (probe, outcome) {
             (_, Ok(_)) => self.next_probe(),
             (Probe::Account { account }, Err(e)) => {
@@ -107,12 +127,9 @@ impl CheckMachine {
             }
             (Probe::Breakdowns { insight, today_only }, Err(e)) => {
                 let name = config.custom_insights[insight].name.clone();
-                let reduce = e.error.message.contains("reduce the amount of data")
-                    || e.graph
-                        .as_ref()
-                        .is_some_and(|g| g.message.to_ascii_lowercase().contains("reduce the amount of data"));
+                let reduce = e.failure == CallFailure::ReduceData;
                 if reduce && !today_only {
-                    self.probes.push(Probe::Breakdowns { insight, today_only: true });
+                    probes.push(Probe::Breakdowns { insight, today_only: true });
                     self.next_probe();
                 } else if reduce {
                     self.core.emit(Message::log(
@@ -129,7 +146,8 @@ impl CheckMachine {
 
     fn fail(&mut self, e: ConnectorError, graph: Option<&GraphError>) {
         let detail = graph.map(|g| format!(" (facebook: {})", g.message)).unwrap_or_default();
-        self.core.emit(Message::ConnectionStatus { succeeded: false, message: Some(format!("{}{detail}", e.message)) });
+        self.core
+            .emit(Message::ConnectionStatus { succeeded: false, message: Some(format!("{}{detail}", e.message())) });
         self.core.finish();
     }
 }
@@ -137,19 +155,19 @@ impl CheckMachine {
 impl Machine for CheckMachine {
     fn handle_response(&mut self, id: RequestId, response: Response, now: Timestamp) -> Result<(), ConnectorError> {
         self.core.api.handle_response(id, response, now)?;
-        self.pump();
-        Ok(())
+        self.pump()
     }
 
     fn handle_fetch_error(&mut self, id: RequestId, error: FetchError, now: Timestamp) -> Result<(), ConnectorError> {
         self.core.api.handle_fetch_error(id, error, now)?;
-        self.pump();
-        Ok(())
+        self.pump()
     }
 
     fn handle_timeout(&mut self, now: Timestamp) {
         self.core.api.handle_timeout(now);
-        self.pump();
+        if let Err(e) = self.pump() {
+            self.core.fail(&e);
+        }
     }
 
     fn poll_action(&mut self) -> Option<Action> {

@@ -84,15 +84,48 @@ impl BatchLimit {
     pub const DEFAULT: BatchLimit = BatchLimit { messages: 500, bytes: 256 * 1024 };
 }
 
+/// 100 000: steps (fetches, and deadlines that had already passed) a machine may take in a
+/// row without emitting a message, sleeping or finishing. A sync's machines emit a record, a
+/// state or a log at least every few hundred steps (a listing page, a job's results, a retry);
+/// one that keeps fetching silently is caught in a loop by a misbehaving server or a bug, and
+/// is stopped with a contract error rather than left to run forever. (At 50 ms a request the
+/// budget is well over an hour of silence.)
+pub const MAX_SILENT_STEPS: u64 = 100_000;
+
 /// Runs a machine in steps that each yield a bounded batch of messages.
 pub struct Driver<M> {
     machine: M,
     finished: bool,
+    /// Steps since the machine last emitted, slept or finished.
+    silent_steps: u64,
+    budget: u64,
 }
 
 impl<M: Machine> Driver<M> {
     pub fn new(machine: M) -> Self {
-        Driver { machine, finished: false }
+        Driver { machine, finished: false, silent_steps: 0, budget: MAX_SILENT_STEPS }
+    }
+
+    /// The same driver with another silent-step budget (tests).
+    pub fn with_budget(mut self, budget: u64) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Counts one silent step; past the budget, ends the run with a contract error.
+    fn step(&mut self, out: &mut Vec<Message>, now: Timestamp) {
+        self.silent_steps += 1;
+        if self.silent_steps > self.budget {
+            let e = ConnectorError::contract(
+                format!(
+                    "the connector made {} requests in a row without emitting anything; it was stopped, as a loop would never end (this is a bug or a misbehaving api, please report it)",
+                    self.budget
+                ),
+                format!("driver step budget {} exhausted", self.budget),
+            );
+            out.push(Message::error(now, &e));
+            self.finished = true;
+        }
     }
 
     pub fn machine(&self) -> &M {
@@ -115,11 +148,14 @@ impl<M: Machine> Driver<M> {
                         Err(error) => self.machine.handle_fetch_error(id, error, now),
                     };
                     if let Err(e) = handled {
-                        out.push(Message::error_trace(now, e.failure, &e.message, &e.internal));
+                        out.push(Message::error(now, &e));
                         self.finished = true;
+                    } else {
+                        self.step(&mut out, now);
                     }
                 }
                 Some(Action::Emit(message)) => {
+                    self.silent_steps = 0;
                     bytes += message.text_len();
                     out.push(message);
                 }
@@ -128,7 +164,10 @@ impl<M: Machine> Driver<M> {
                     Some((deadline, reason)) => {
                         let now = io.now();
                         if deadline > now {
+                            self.silent_steps = 0;
                             io.sleep(deadline.since(now), reason);
+                        } else {
+                            self.step(&mut out, now);
                         }
                         let now = io.now();
                         self.machine.handle_timeout(now);
@@ -136,8 +175,9 @@ impl<M: Machine> Driver<M> {
                     None => {
                         let e = ConnectorError::contract(
                             "the connector stalled with nothing to do; this is a bug, please report it",
+                            "no action and no deadline",
                         );
-                        out.push(Message::error_trace(io.now(), e.failure, &e.message, "no action and no deadline"));
+                        out.push(Message::error(io.now(), &e));
                         self.finished = true;
                     }
                 },
@@ -200,6 +240,54 @@ mod tests {
     fn batch_sizes(records: usize, size: usize, limit: BatchLimit) -> Vec<usize> {
         let mut driver = Driver::new(Emitter { left: records, size });
         std::iter::from_fn(|| driver.next_batch(&mut NoIo, limit)).map(|b| b.len()).collect()
+    }
+
+    /// Fetches forever and never emits (a paginator a server keeps feeding new links).
+    struct Looper {
+        next: u64,
+        answered: bool,
+    }
+
+    impl Machine for Looper {
+        fn handle_response(&mut self, _: RequestId, _: Response, _: Timestamp) -> Result<(), ConnectorError> {
+            self.answered = true;
+            Ok(())
+        }
+        fn handle_fetch_error(&mut self, _: RequestId, _: FetchError, _: Timestamp) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        fn handle_timeout(&mut self, _: Timestamp) {}
+        fn poll_action(&mut self) -> Option<Action> {
+            self.next += 1;
+            Some(Action::Fetch { id: RequestId(self.next), request: Request::get("https://g/x") })
+        }
+        fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+            None
+        }
+    }
+
+    struct EmptyPages;
+
+    impl Io for EmptyPages {
+        fn fetch(&mut self, _: &Request) -> Result<Response, FetchError> {
+            Ok(Response { status: 200, headers: vec![], body: b"{\"data\":[]}".to_vec() })
+        }
+        fn sleep(&mut self, _: Duration, _: TimeoutReason) {}
+        fn now(&mut self) -> Timestamp {
+            Timestamp::from_millis(0)
+        }
+    }
+
+    #[test]
+    fn a_machine_that_fetches_forever_without_emitting_is_stopped_with_a_contract_error() {
+        let mut driver = Driver::new(Looper { next: 0, answered: false }).with_budget(1_000);
+        let batch = driver.next_batch(&mut EmptyPages, BatchLimit::DEFAULT).expect("the error trace");
+        assert_eq!(driver.machine().next, 1_001, "the budget, then one step more");
+        assert_eq!(batch.len(), 1);
+        let line: serde_json::Value = serde_json::from_str(&batch[0].to_json_line()).unwrap();
+        assert_eq!(line["trace"]["error"]["failure_type"], "system_error");
+        assert!(line["trace"]["error"]["message"].as_str().unwrap().contains("1000 requests in a row"));
+        assert!(driver.next_batch(&mut EmptyPages, BatchLimit::DEFAULT).is_none(), "and it stays stopped");
     }
 
     #[test]

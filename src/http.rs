@@ -64,10 +64,15 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+/// The first header called `name` (compared case-insensitively): the one header look-up.
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
 impl Response {
     /// The first header with this name, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 
     pub fn is_success(&self) -> bool {

@@ -3,6 +3,19 @@
 //!
 //! The core never does IO and never reads a clock: see [`driver`] for the contract. The wasm
 //! bindings live in `component` and are compiled only for `wasm32`.
+//!
+//! Where things are:
+//! - the machines' contract and the one loop that runs them: [`driver::Machine`],
+//!   [`driver::Driver`]; their shared front (client + outbox): [`machine::Core`];
+//! - the commands: [`commands`] (`spec`, `discover`), [`check::CheckMachine`],
+//!   [`read::ReadMachine`];
+//! - every Graph call: [`api::client::Api`] (retries, quota waits, page-size halving, usage
+//!   headers), classified once by [`api::classify`]; paging ([`api::paginator::Paginator`]) and
+//!   batches ([`api::batch::BatchSender`]) on top;
+//! - the streams: [`model`] (Meta's and Airbyte's vocabulary), [`streams`] (the registry),
+//!   [`schema`] (from `stream-fields.tsv`), [`config`], [`catalog`], [`state`];
+//! - errors by blame: [`error::ConnectorError`]; time as an input: [`time::Timestamp`],
+//!   [`timers::Timers`].
 
 pub mod api;
 pub mod catalog;
@@ -12,6 +25,8 @@ pub mod config;
 pub mod driver;
 pub mod error;
 pub mod http;
+pub mod machine;
+pub mod model;
 pub mod protocol;
 pub mod read;
 pub mod rng;
@@ -20,6 +35,7 @@ pub mod spec;
 pub mod state;
 pub mod streams;
 pub mod time;
+pub mod timers;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -3,7 +3,7 @@
 //! Machines emit [`Message`]s; the wasm glue converts them to WIT types and native tests render
 //! them with [`Message::to_json_line`], which is also the format `host-test` prints.
 
-use crate::error::FailureType;
+use crate::error::{ConnectorError, FailureType};
 use crate::time::Timestamp;
 use serde_json::{Map, Value, json};
 
@@ -109,6 +109,11 @@ impl Message {
             }
         });
         Message::Trace(trace.to_string())
+    }
+
+    /// The error TRACE of a connector error: its message, detail and failure type.
+    pub fn error(now: Timestamp, e: &ConnectorError) -> Self {
+        Message::error_trace(now, e.failure_type(), e.message(), e.detail())
     }
 
     /// A STREAM_STATUS trace.

@@ -213,7 +213,7 @@ pub fn fix_date_times(value: &mut Value) {
             for (k, v) in map.iter_mut() {
                 if let Value::String(s) = v {
                     if DATE_TIME_KEYS.contains(&k.as_str())
-                        && let Some(fixed) = fixed_date_time(s)
+                        && let Some(fixed) = repair_date_time(s)
                     {
                         *s = fixed;
                     }
@@ -227,7 +227,9 @@ pub fn fix_date_times(value: &mut Value) {
     }
 }
 
-fn fixed_date_time(s: &str) -> Option<String> {
+/// Graph's malformed date-time `2023-01-19t20:38:59 0000` as `2023-01-19T20:38:59+0000`; `None`
+/// when `s` needs no repair. The one place that repairs date-times (records and cursors).
+pub fn repair_date_time(s: &str) -> Option<String> {
     if s.len() < 11 || !s.is_char_boundary(10) {
         return None;
     }

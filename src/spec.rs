@@ -1,11 +1,8 @@
 //! The connection specification, field for field compatible with Airbyte's
 //! `source-facebook-marketing` 6.x, plus the optional `api_version` override.
 
-use crate::config::{
-    ACTION_BREAKDOWNS, AD_STATUSES, ADSET_STATUSES, CAMPAIGN_STATUSES, DEFAULT_API_VERSION, valid_breakdowns,
-    valid_insight_fields,
-};
-use crate::streams::DEFAULT_ACTION_BREAKDOWNS;
+use crate::config::{DEFAULT_API_VERSION, valid_breakdowns, valid_insight_fields};
+use crate::model::{ACTION_BREAKDOWNS, AD_STATUSES, ADSET_STATUSES, CAMPAIGN_STATUSES, DEFAULT_ACTION_BREAKDOWNS};
 use serde_json::{Value, json};
 
 const DATE_TIME_PATTERN: &str = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$";

@@ -23,7 +23,7 @@ fn truth_keys(
             until,
             time_increment: 1,
             fields: vec!["account_id".into(), "ad_id".into(), "impressions".into()],
-            ad_statuses: source_facebook_marketing::config::AD_STATUSES.iter().map(|s| s.to_string()).collect(),
+            ad_statuses: source_facebook_marketing::model::AD_STATUSES.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }),
         ..Default::default()

@@ -2,8 +2,8 @@
 //! per operation, and bounded re-sends of operations that came back `null`, aborted (960),
 //! throttled or transiently failed. No operation is dropped silently: each ends in a result.
 
-use super::classify::{GraphError, Verdict, classify_graph_error};
-use super::client::{Api, Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
+use super::classify::{GraphError, Refusal, Verdict, classify_graph_error};
+use super::client::{Api, Call, CallError, CallFailure, CallId, CallOutcome};
 use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
 use serde_json::{Value, json};
@@ -52,8 +52,10 @@ impl BatchSender {
         self.pending.push_back(Op { key, relative_url, rounds: 0 });
     }
 
-    /// Submits every queued operation, 50 to a call.
-    pub fn flush(&mut self, api: &mut Api) {
+    /// Submits every queued operation, 50 to a call; returns the calls made, for the owner to
+    /// route their outcomes back here.
+    pub fn flush(&mut self, api: &mut Api) -> Vec<CallId> {
+        let mut calls = Vec::new();
         while !self.pending.is_empty() {
             let n = self.pending.len().min(MAX_BATCH_OPS);
             let ops: Vec<Op> = self.pending.drain(..n).collect();
@@ -66,30 +68,34 @@ impl BatchSender {
             ]);
             let mut request = Request::post_form(self.url.clone(), &[]);
             request.body = Some(body.into_bytes());
-            let call = api.submit(Call { authenticated: false, ..Call::graph(request, CallKind::Batch) });
+            let call = api.submit(Call::batch(request));
             self.batches_sent += 1;
             self.in_flight.insert(call, ops);
+            calls.push(call);
         }
-    }
-
-    pub fn owns(&self, call: CallId) -> bool {
-        self.in_flight.contains_key(&call)
+        calls
     }
 
     pub fn is_idle(&self) -> bool {
         self.pending.is_empty() && self.in_flight.is_empty() && self.results.is_empty()
     }
 
-    /// Takes the outcome of one batch call; re-queues what must be re-sent (call `flush`).
-    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, api: &mut Api) {
-        let Some(ops) = self.in_flight.remove(&call) else { return };
+    /// Takes the outcome of one batch call; re-queues what must be re-sent (call `flush`). A call
+    /// this sender did not make is a contract error.
+    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, api: &mut Api) -> Result<(), ConnectorError> {
+        let Some(ops) = self.in_flight.remove(&call) else {
+            return Err(ConnectorError::contract(
+                "a batch answer arrived for a call the batch sender did not make; this is a bug, please report it",
+                format!("call {}", call.0),
+            ));
+        };
         let reply = match outcome {
             Ok(r) => r,
             Err(e) => {
                 for op in ops {
                     self.results.push_back((op.key, Err(e.clone())));
                 }
-                return;
+                return Ok(());
             }
         };
         let elements = match reply.json {
@@ -100,21 +106,23 @@ impl BatchSender {
                     format!("expected {} results, got {}", ops.len(), other.as_array().map_or(0, Vec::len)),
                 );
                 for op in ops {
-                    self.fail(op.key, CallFailure::Failed, e.clone(), None);
+                    self.fail(op.key, CallFailure::Other, e.clone(), None);
                 }
-                return;
+                return Ok(());
             }
         };
         for (op, element) in ops.into_iter().zip(elements) {
             self.settle(op, element, api);
         }
+        Ok(())
     }
 
     fn settle(&mut self, op: Op, element: Value, api: &mut Api) {
         if element.is_null() {
             return self.resend(op, "the operation timed out inside the batch".into());
         }
-        let code = element.get("code").and_then(Value::as_u64).unwrap_or(0) as u16;
+        // A code that is no HTTP status reads as 0: not a success, so the body decides.
+        let code = element.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok()).unwrap_or(0);
         if let Some(headers) = element.get("headers").and_then(Value::as_array) {
             let pairs: Vec<(String, String)> = headers
                 .iter()
@@ -139,14 +147,19 @@ impl BatchSender {
         match classify_graph_error(code, &graph) {
             Verdict::Transient(r) => self.resend(op, r),
             Verdict::RateLimited { .. } => self.resend(op, graph.summary()),
-            Verdict::Permanent(error) => self.fail(op.key, CallFailure::Failed, error, Some(graph)),
+            Verdict::Permanent(Refusal { cause, error }) => self.fail(op.key, cause, error, Some(graph)),
             Verdict::ReportNotReady => {
                 let error = ConnectorError::misbehaving("the report was read before it was ready", graph.summary());
                 self.fail(op.key, CallFailure::ReportNotReady, error, Some(graph))
             }
-            Verdict::StaleCursor | Verdict::ReduceData | Verdict::Success => {
+            Verdict::ReduceData => {
+                let error =
+                    ConnectorError::misbehaving("a batch operation answered with too much data", graph.summary());
+                self.fail(op.key, CallFailure::ReduceData, error, Some(graph))
+            }
+            Verdict::StaleCursor | Verdict::Success => {
                 let error = ConnectorError::misbehaving("a batch operation failed", graph.summary());
-                self.fail(op.key, CallFailure::Failed, error, Some(graph))
+                self.fail(op.key, CallFailure::Other, error, Some(graph))
             }
         }
     }
@@ -162,7 +175,7 @@ impl BatchSender {
                 format!("a batch operation kept failing after {} rounds ({reason}); try again later", op.rounds),
                 op.relative_url.split('?').next().unwrap_or("").to_string(),
             );
-            self.fail(op.key, CallFailure::Failed, error, None);
+            self.fail(op.key, CallFailure::Exhausted, error, None);
         } else {
             self.ops_resent += 1;
             self.pending.push_back(op);
@@ -216,7 +229,7 @@ mod tests {
         api.handle_response(id, Response { status: 200, headers: vec![], body: body.into_bytes() }, Timestamp(0))
             .unwrap();
         let (call, out) = api.poll_completion().unwrap();
-        b.on_outcome(call, out, &mut api);
+        b.on_outcome(call, out, &mut api).unwrap();
         assert_eq!(b.poll_result().unwrap().0, 0);
         assert!(b.poll_result().is_none());
         b.flush(&mut api);
@@ -235,7 +248,7 @@ mod tests {
             api.handle_response(id, Response { status: 200, headers: vec![], body: b"[null]".to_vec() }, Timestamp(0))
                 .unwrap();
             let (call, out) = api.poll_completion().unwrap();
-            b.on_outcome(call, out, &mut api);
+            b.on_outcome(call, out, &mut api).unwrap();
         }
         let (key, res) = b.poll_result().unwrap();
         assert_eq!(key, 7);

@@ -1,12 +1,13 @@
-//! Sorts every Graph answer into what to do about it (graph-api.md section 6).
+//! Sorts every Graph answer into what to do about it (graph-api.md section 6), once: no code
+//! outside this module compares Graph's codes or reads its messages.
 //!
-//! Meta says to branch on codes, not messages; the only message checks are the ones Meta gives
-//! no code for ("reduce the amount of data", which shares code 1 with other errors).
+//! Meta says to branch on codes, not messages. The only message checks are the ones Meta gives
+//! no code for: "reduce the amount of data" (code 1, shared with other errors) and the names of
+//! refused fields (code 100, shared with every invalid parameter).
 
-use crate::error::{ConnectorError, FailureType};
+use crate::error::ConnectorError;
 use crate::http::FetchError;
 use serde_json::Value;
-use std::time::Duration;
 
 /// The `error` object of a Graph error body.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -65,8 +66,7 @@ impl GraphError {
     }
 
     fn is_reduce_data(&self) -> bool {
-        let m = self.message.to_ascii_lowercase();
-        m.contains("reduce the amount of data")
+        self.message.to_ascii_lowercase().contains("reduce the amount of data")
     }
 }
 
@@ -78,15 +78,50 @@ fn as_i64(v: &Value) -> Option<i64> {
 const RATE_LIMIT_CODES: &[i64] =
     &[4, 17, 32, 341, 368, 613, 80000, 80001, 80002, 80003, 80004, 80005, 80006, 80008, 80009, 80014];
 
+/// Graph's (code, subcode) for a creative whose `object_story_spec` it cannot render.
+const STORY_SPEC_ERRORS: [(i64, i64); 2] = [(100, 2_446_211), (100, 1_443_048)];
+
+/// Why a call failed for good: the causes callers branch on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallFailure {
+    /// The paging cursor went stale: restart the listing.
+    StaleCursor,
+    /// A report was read before it was ready: poll its status again.
+    ReportNotReady,
+    /// Graph asks for less data and the request has no page size left to halve.
+    ReduceData,
+    /// The access token is invalid, expired or revoked: no call of the sync can succeed.
+    Token,
+    /// The token lacks a permission for this object or field.
+    PermissionDenied,
+    /// Graph does not know (or no longer serves) these fields of the request, by name.
+    UnknownFields(Vec<String>),
+    /// Graph cannot render a creative's `object_story_spec`.
+    StorySpec,
+    /// Any other invalid parameter or object (code 100).
+    InvalidParameter,
+    /// A failure that may pass kept happening until the retries ran out.
+    Exhausted,
+    /// Anything else that retrying does not fix.
+    Other,
+}
+
+/// A failure retrying cannot fix: its cause, and the error to report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub cause: CallFailure,
+    pub error: ConnectorError,
+}
+
 /// What to do with an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Success,
     /// Try again after a backoff.
     Transient(String),
-    /// A rate limit: wait (at least `hint`, if the answer gave one) and try again.
+    /// A rate limit: wait and try again. A quota block names its own wait and does not use
+    /// the retry budget.
     RateLimited {
-        hint: Option<Duration>,
         quota_block: bool,
     },
     /// The answer is too large: retry with half the page size, if there is one to halve.
@@ -96,10 +131,10 @@ pub enum Verdict {
     /// A report was read before it was ready: poll its status again.
     ReportNotReady,
     /// Retrying will not help.
-    Permanent(ConnectorError),
+    Permanent(Refusal),
 }
 
-/// Classifies an HTTP answer. `body_is_json` tells whether a 2xx body parsed.
+/// Classifies an HTTP answer.
 pub fn classify_response(status: u16, body: &[u8]) -> Verdict {
     if (200..300).contains(&status) {
         return Verdict::Success;
@@ -109,12 +144,15 @@ pub fn classify_response(status: u16, body: &[u8]) -> Verdict {
         None if status >= 500 || status == 429 || status == 408 => {
             Verdict::Transient(format!("http {status} without a graph error body"))
         }
-        None => Verdict::Permanent(ConnectorError::misbehaving(
-            format!(
-                "the graph api answered http {status} with a body that is not a graph error; try again later and report it if it persists"
+        None => Verdict::Permanent(Refusal {
+            cause: CallFailure::Other,
+            error: ConnectorError::misbehaving(
+                format!(
+                    "the graph api answered http {status} with a body that is not a graph error; try again later and report it if it persists"
+                ),
+                format!("http {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])),
             ),
-            format!("http {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])),
-        )),
+        }),
     }
 }
 
@@ -134,19 +172,22 @@ pub fn classify_graph_error(status: u16, g: &GraphError) -> Verdict {
     }
     if code == 2 && matches!(sub, Some(1504041) | Some(1504042)) {
         let what = if sub == Some(1504041) { "breakdowns" } else { "custom metrics" };
-        return Verdict::Permanent(ConnectorError::rejected(
-            format!(
-                "meta rejected the combination of {what} requested; change the breakdowns or fields of the insights stream"
+        return refused(
+            CallFailure::InvalidParameter,
+            ConnectorError::rejected(
+                format!(
+                    "meta rejected the combination of {what} requested; change the breakdowns or fields of the insights stream"
+                ),
+                detail,
             ),
-            detail,
-        ));
+        );
     }
     if RATE_LIMIT_CODES.contains(&code) {
         // An ad account over its quota, or the insights backend over its load: both clear only
         // with time, so they wait as Graph advises instead of spending the short backoff ladder.
         let quota_block =
             (code == 17 && sub == Some(2446079)) || (code == 4 && matches!(sub, Some(1504022) | Some(1504039)));
-        return Verdict::RateLimited { hint: None, quota_block };
+        return Verdict::RateLimited { quota_block };
     }
     if g.is_transient || code == 1 || code == 2 || code == 104 || code == 960 || sub == Some(99) {
         return Verdict::Transient(detail);
@@ -154,60 +195,113 @@ pub fn classify_graph_error(status: u16, g: &GraphError) -> Verdict {
     if status == 400 && g.message.contains("Cannot include") && g.message.contains("in summary param") {
         return Verdict::Transient(detail);
     }
-    if let Some(e) = permanent(g) {
-        return Verdict::Permanent(e);
+    if let Some(r) = permanent(g) {
+        return Verdict::Permanent(r);
     }
     if status >= 500 {
         return Verdict::Transient(detail);
     }
-    Verdict::Permanent(ConnectorError::misbehaving(
-        format!(
-            "the graph api refused a request with error {}{}: {}{}",
-            code,
-            sub.map(|s| format!(" (subcode {s})")).unwrap_or_default(),
-            g.message,
-            g.user_msg.as_ref().map(|m| format!(". facebook says: {m}")).unwrap_or_default()
+    let cause = match unknown_fields(&g.message) {
+        Some(fields) if code == 100 => CallFailure::UnknownFields(fields),
+        None if code == 100 => CallFailure::InvalidParameter,
+        _ => CallFailure::Other,
+    };
+    refused(
+        cause,
+        ConnectorError::misbehaving(
+            format!(
+                "the graph api refused a request with error {}{}: {}{}",
+                code,
+                sub.map(|s| format!(" (subcode {s})")).unwrap_or_default(),
+                g.message,
+                g.user_msg.as_ref().map(|m| format!(". facebook says: {m}")).unwrap_or_default()
+            ),
+            detail,
         ),
-        detail,
-    ))
+    )
 }
 
-/// Errors the user must fix, in plain words.
-fn permanent(g: &GraphError) -> Option<ConnectorError> {
+fn refused(cause: CallFailure, error: ConnectorError) -> Verdict {
+    Verdict::Permanent(Refusal { cause, error })
+}
+
+/// Errors the user must fix (or that name what Graph refused), in plain words.
+fn permanent(g: &GraphError) -> Option<Refusal> {
     let detail = g.summary();
-    let msg = match (g.code, g.subcode) {
-        (190, Some(463)) | (190, Some(467)) => {
-            "the access token has expired or was invalidated; generate a new token and update credentials.access_token"
+    let rejected = |cause: CallFailure, msg: &str| Refusal { cause, error: ConnectorError::rejected(msg, &detail) };
+    let r = match (g.code, g.subcode) {
+        (190, Some(463)) | (190, Some(467)) => rejected(
+            CallFailure::Token,
+            "the access token has expired or was invalidated; generate a new token and update credentials.access_token",
+        ),
+        (190, Some(460)) => {
+            rejected(CallFailure::Token, "the access token was invalidated by a password change; generate a new token")
         }
-        (190, Some(460)) => "the access token was invalidated by a password change; generate a new token",
-        (190, Some(458)) => {
-            "the app behind the access token is no longer authorised; re-authorise it and generate a new token"
-        }
-        (190, _) | (102, _) => {
-            "the access token is not valid; check credentials.access_token (a whole token, no spaces) or generate a new one"
-        }
-        (10, _) | (200..=299, _) => {
-            "the access token lacks a permission this read needs; grant ads_read (and business_management for ad account details) to the token's user or system user"
-        }
-        (100, Some(33)) => {
-            "the object does not exist or the token cannot see it; check account_ids and that the token's user has access to each ad account"
-        }
-        (100, Some(3191001)) => "the token is not allowed to read insights of this account; grant ads_read on it",
-        (100, Some(1487534)) => {
-            "meta refused the report as too large even after splitting; shorten the date range or remove breakdowns"
-        }
-        (2635, _) => {
-            "the graph api version is no longer served; remove api_version from the config or set a current version"
-        }
-        (3018, _) => "the start date is more than 37 months ago, which meta no longer serves; move start_date forward",
-        (2500, _) => "meta could not parse a request (error 2500); this is a connector bug, please report it",
-        _ if g.message.contains("Missing permissions") => {
-            "missing permissions; check the ad account id and the token's permissions on it"
-        }
+        (190, Some(458)) => rejected(
+            CallFailure::Token,
+            "the app behind the access token is no longer authorised; re-authorise it and generate a new token",
+        ),
+        (190, _) | (102, _) => rejected(
+            CallFailure::Token,
+            "the access token is not valid; check credentials.access_token (a whole token, no spaces) or generate a new one",
+        ),
+        (10, _) | (200..=299, _) => rejected(
+            CallFailure::PermissionDenied,
+            "the access token lacks a permission this read needs; grant ads_read (and business_management for ad account details) to the token's user or system user",
+        ),
+        (100, Some(33)) => rejected(
+            CallFailure::InvalidParameter,
+            "the object does not exist or the token cannot see it; check account_ids and that the token's user has access to each ad account",
+        ),
+        (100, Some(3191001)) => rejected(
+            CallFailure::PermissionDenied,
+            "the token is not allowed to read insights of this account; grant ads_read on it",
+        ),
+        (100, Some(1487534)) => rejected(
+            CallFailure::InvalidParameter,
+            "meta refused the report as too large even after splitting; shorten the date range or remove breakdowns",
+        ),
+        (code, Some(sub)) if STORY_SPEC_ERRORS.contains(&(code, sub)) => Refusal {
+            cause: CallFailure::StorySpec,
+            error: ConnectorError::misbehaving("meta could not render the creative's object_story_spec", &detail),
+        },
+        (2635, _) => rejected(
+            CallFailure::Other,
+            "the graph api version is no longer served; remove api_version from the config or set a current version",
+        ),
+        (3018, _) => rejected(
+            CallFailure::Other,
+            "the start date is more than 37 months ago, which meta no longer serves; move start_date forward",
+        ),
+        (2500, _) => Refusal {
+            cause: CallFailure::Other,
+            error: ConnectorError::contract(
+                "meta could not parse a request (error 2500); this is a connector bug, please report it",
+                &detail,
+            ),
+        },
+        _ if g.message.contains("Missing permissions") => rejected(
+            CallFailure::PermissionDenied,
+            "missing permissions; check the ad account id and the token's permissions on it",
+        ),
         _ => return None,
     };
-    let failure = if g.code == 2500 { FailureType::System } else { FailureType::Config };
-    Some(ConnectorError::rejected(msg, detail).with_failure(failure))
+    Some(r)
+}
+
+/// The field names a code-100 message says Graph does not know:
+/// `(#100) Tried accessing nonexisting field (cost_per_conversion_lead) on node type (AdsInsights)`.
+/// `None` when the message names no field.
+pub fn unknown_fields(message: &str) -> Option<Vec<String>> {
+    const MARK: &str = "nonexisting field (";
+    let start = message.find(MARK)? + MARK.len();
+    let end = start + message[start..].find(')')?;
+    let names: Vec<String> = message[start..end]
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .collect();
+    (!names.is_empty()).then_some(names)
 }
 
 /// Classifies a transport failure.
@@ -215,45 +309,51 @@ pub fn classify_fetch_error(e: &FetchError) -> Verdict {
     if e.is_retryable() {
         Verdict::Transient(e.to_string())
     } else {
-        Verdict::Permanent(ConnectorError::rejected(
-            format!("{e}; allow the destination in the host's sandbox or check --graph-url"),
-            e.to_string(),
-        ))
+        refused(
+            CallFailure::Other,
+            ConnectorError::rejected(
+                format!("{e}; allow the destination in the host's sandbox or check --graph-url"),
+                e.to_string(),
+            ),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::FailureType;
     use serde_json::json;
 
     fn err(code: i64, sub: Option<i64>, msg: &str) -> GraphError {
         GraphError { code, subcode: sub, message: msg.into(), ..Default::default() }
     }
 
+    fn refusal(v: Verdict) -> Refusal {
+        match v {
+            Verdict::Permanent(r) => r,
+            other => panic!("not permanent: {other:?}"),
+        }
+    }
+
     #[test]
     fn expired_token_is_a_config_error_in_plain_words() {
-        let Verdict::Permanent(e) = classify_graph_error(400, &err(190, Some(463), "Error validating access token"))
-        else {
-            panic!("not permanent")
-        };
-        assert_eq!(e.failure, FailureType::Config);
-        assert!(e.message.contains("expired"));
+        let r = refusal(classify_graph_error(400, &err(190, Some(463), "Error validating access token")));
+        assert_eq!(r.cause, CallFailure::Token);
+        assert_eq!(r.error.failure_type(), FailureType::Config);
+        assert!(r.error.message().contains("expired"));
     }
 
     #[test]
     fn rate_limit_codes_wait_and_quota_block_is_told_apart() {
         assert_eq!(
             classify_graph_error(400, &err(80000, Some(2446079), "x")),
-            Verdict::RateLimited { hint: None, quota_block: false }
+            Verdict::RateLimited { quota_block: false }
         );
-        assert_eq!(
-            classify_graph_error(400, &err(17, Some(2446079), "x")),
-            Verdict::RateLimited { hint: None, quota_block: true }
-        );
+        assert_eq!(classify_graph_error(400, &err(17, Some(2446079), "x")), Verdict::RateLimited { quota_block: true });
         assert_eq!(
             classify_graph_error(400, &err(613, Some(1487742), "x")),
-            Verdict::RateLimited { hint: None, quota_block: false }
+            Verdict::RateLimited { quota_block: false }
         );
     }
 
@@ -284,16 +384,36 @@ mod tests {
     #[test]
     fn bare_5xx_is_transient_and_odd_4xx_is_a_system_error() {
         assert!(matches!(classify_response(503, b"Service Unavailable"), Verdict::Transient(_)));
-        let Verdict::Permanent(e) = classify_response(404, b"<html>") else { panic!() };
-        assert_eq!(e.failure, FailureType::System);
+        let r = refusal(classify_response(404, b"<html>"));
+        assert_eq!(r.error.failure_type(), FailureType::System);
     }
 
     #[test]
     fn unknown_graph_errors_carry_facebooks_own_words() {
         let body = json!({"error": {"message": "(#999) Odd", "type": "OAuthException", "code": 999, "error_user_msg": "Try X"}}).to_string();
-        let Verdict::Permanent(e) = classify_response(400, body.as_bytes()) else { panic!() };
-        assert_eq!(e.failure, FailureType::System);
-        assert!(e.message.contains("Try X"));
+        let r = refusal(classify_response(400, body.as_bytes()));
+        assert_eq!(r.error.failure_type(), FailureType::System);
+        assert!(r.error.message().contains("Try X"));
+    }
+
+    #[test]
+    fn causes_callers_branch_on_are_named_by_the_classifier() {
+        let cause = |code, sub, msg: &str| refusal(classify_graph_error(400, &err(code, sub, msg))).cause;
+        assert_eq!(cause(200, None, "(#200) Requires business_management permission"), CallFailure::PermissionDenied);
+        assert_eq!(cause(10, None, "(#10) Not allowed"), CallFailure::PermissionDenied);
+        assert_eq!(cause(100, Some(2_446_211), "story spec"), CallFailure::StorySpec);
+        assert_eq!(cause(100, Some(33), "Unsupported get request"), CallFailure::InvalidParameter);
+        assert_eq!(
+            cause(
+                100,
+                None,
+                "(#100) Tried accessing nonexisting field (cost_per_conversion_lead) on node type (AdsInsights)"
+            ),
+            CallFailure::UnknownFields(vec!["cost_per_conversion_lead".into()])
+        );
+        assert_eq!(cause(100, None, "(#100) Invalid parameter"), CallFailure::InvalidParameter);
+        let r = refusal(classify_graph_error(400, &err(2500, None, "Error parsing graph query")));
+        assert_eq!(r.error.failure_type(), FailureType::System);
     }
 
     #[test]

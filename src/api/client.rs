@@ -7,7 +7,8 @@
 //! `handle_fetch_error`, `handle_timeout`) and drains `poll_transmit` for fetches to perform.
 
 use super::backoff::Backoff;
-use super::classify::{GraphError, Verdict, classify_fetch_error, classify_graph_error, classify_response};
+pub use super::classify::CallFailure;
+use super::classify::{GraphError, Refusal, Verdict, classify_fetch_error, classify_graph_error, classify_response};
 use super::throttle::Throttle;
 use crate::driver::TimeoutReason;
 use crate::error::ConnectorError;
@@ -15,6 +16,7 @@ use crate::http::{FetchError, Request, RequestId, Response, redact_token_params,
 use crate::protocol::{LogLevel, Message};
 use crate::rng::Rng;
 use crate::time::Timestamp;
+use crate::timers::{Deadline, soonest};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -49,32 +51,55 @@ impl CallKind {
     }
 }
 
+/// Where a call goes and what its answer must be: the four kinds of call the connector makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A Graph call with the token as a bearer header; its JSON body is parsed for the caller.
+    Graph,
+    /// As [`Shape::Graph`], but the caller reads the JSON body itself: it is only checked
+    /// (well-formed, not a Graph error) and handed over as bytes, without building a `Value`.
+    GraphRaw,
+    /// A Graph batch request: the token travels in its form body, so no bearer header.
+    GraphBatch,
+    /// A call outside Graph (an image CDN): no token, and any body is handed over as bytes.
+    External,
+}
+
+impl Shape {
+    fn bearer(self) -> bool {
+        matches!(self, Shape::Graph | Shape::GraphRaw)
+    }
+
+    fn parses_json(self) -> bool {
+        matches!(self, Shape::Graph | Shape::GraphBatch)
+    }
+}
+
 /// One logical request.
 #[derive(Clone, Debug)]
 pub struct Call {
     pub request: Request,
     pub kind: CallKind,
-    /// Whether the 2xx body must be JSON (everything but thumbnails).
-    pub expect_json: bool,
-    /// Whether the token goes with it (only to the Graph host).
-    pub authenticated: bool,
-    /// Whether the caller reads the JSON body itself: it is then only checked (well-formed,
-    /// not a Graph error) and handed over as bytes, without building a `Value`.
-    pub raw_json: bool,
+    pub shape: Shape,
 }
 
 impl Call {
     pub fn graph(request: Request, kind: CallKind) -> Self {
-        Call { request, kind, expect_json: true, authenticated: true, raw_json: false }
+        Call { request, kind, shape: Shape::Graph }
     }
 
     pub fn external(request: Request, kind: CallKind) -> Self {
-        Call { request, kind, expect_json: false, authenticated: false, raw_json: false }
+        Call { request, kind, shape: Shape::External }
     }
 
-    /// A Graph call whose body the caller transcodes itself (see [`Call::raw_json`]).
+    /// A Graph call whose body the caller transcodes itself (see [`Shape::GraphRaw`]).
     pub fn graph_raw(request: Request, kind: CallKind) -> Self {
-        Call { raw_json: true, ..Call::graph(request, kind) }
+        Call { request, kind, shape: Shape::GraphRaw }
+    }
+
+    /// A Graph batch request whose form body carries the token.
+    pub fn batch(request: Request) -> Self {
+        Call { request, kind: CallKind::Batch, shape: Shape::GraphBatch }
     }
 }
 
@@ -83,24 +108,13 @@ impl Call {
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    /// The raw body, kept only when the call did not expect JSON.
+    /// The raw body, kept only when the call did not have it parsed.
     pub body: Vec<u8>,
-    /// The parsed body (`Null` when the call did not expect JSON).
+    /// The parsed body (`Null` when the call did not have it parsed).
     pub json: Value,
 }
 
-/// Why a call failed for good.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CallFailure {
-    /// The paging cursor went stale: restart the listing.
-    StaleCursor,
-    /// A report was read before it was ready.
-    ReportNotReady,
-    /// Retrying does not help, or the retries ran out.
-    Failed,
-}
-
-/// A failed call: the error to report, and Graph's error if there was one.
+/// A failed call: its cause, the error to report, and Graph's error if there was one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallError {
     pub failure: CallFailure,
@@ -110,7 +124,7 @@ pub struct CallError {
 
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.error.message)
+        f.write_str(self.error.message())
     }
 }
 
@@ -149,12 +163,13 @@ pub struct Api {
     next_request: u64,
     next_call: u64,
     ready: VecDeque<Entry>,
+    /// Calls waiting out a backoff, in the order they failed.
     delayed: Vec<(Timestamp, Entry)>,
     sent: BTreeMap<RequestId, Entry>,
     done: VecDeque<(CallId, CallOutcome)>,
     logs: VecDeque<Message>,
-    pub throttle: Throttle,
-    pub stats: ApiStats,
+    throttle: Throttle,
+    stats: ApiStats,
 }
 
 impl Api {
@@ -182,6 +197,16 @@ impl Api {
         self.now
     }
 
+    /// The pacing state: usage seen, pauses taken, the insights load.
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// What the client did so far.
+    pub fn stats(&self) -> &ApiStats {
+        &self.stats
+    }
+
     /// Queues a call; its outcome comes out of [`Api::poll_completion`].
     pub fn submit(&mut self, call: Call) -> CallId {
         self.next_call += 1;
@@ -205,7 +230,7 @@ impl Api {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let mut request = entry.call.request.clone();
-        if entry.call.authenticated {
+        if entry.call.shape.bearer() {
             request.headers.push(("authorization".to_string(), format!("Bearer {}", self.token)));
         }
         *self.stats.requests.entry(entry.call.kind).or_default() += 1;
@@ -227,17 +252,12 @@ impl Api {
     }
 
     /// The next deadline: a backoff ending or a pause lifting.
-    pub fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
-        let backoff = self.delayed.iter().map(|(t, _)| (*t, TimeoutReason::Backoff)).min_by_key(|(t, _)| *t);
-        let pause = if self.pause_on_rate_limit && !self.ready.is_empty() {
-            self.throttle.paused_until(self.now)
-        } else {
-            None
-        };
-        match (backoff, pause) {
-            (Some(b), Some(p)) => Some(if b.0 <= p.0 { b } else { p }),
-            (b, p) => b.or(p),
-        }
+    pub fn poll_timeout(&self) -> Option<Deadline> {
+        let backoff = self.delayed.iter().map(|(t, _)| *t).min().map(|t| (t, TimeoutReason::Backoff));
+        let pause = (self.pause_on_rate_limit && !self.ready.is_empty())
+            .then(|| self.throttle.paused_until(self.now))
+            .flatten();
+        soonest([backoff, pause])
     }
 
     pub fn handle_timeout(&mut self, now: Timestamp) {
@@ -259,12 +279,12 @@ impl Api {
         let mut verdict = classify_response(response.status, &response.body);
         // A quota block names its own wait; every other answer's usage headers may call for a
         // pause, errors included (ignoring them there is what made Airbyte re-run syncs).
-        let quota_block = matches!(verdict, Verdict::RateLimited { quota_block: true, .. });
+        let quota_block = matches!(verdict, Verdict::RateLimited { quota_block: true });
         if self.pause_on_rate_limit && !quota_block {
             self.throttle.observe(&response.headers, now);
         }
         let mut json = Value::Null;
-        if verdict == Verdict::Success && entry.call.raw_json {
+        if verdict == Verdict::Success && entry.call.shape == Shape::GraphRaw {
             // One pass that allocates nothing: well-formed, and not an error in disguise.
             match serde_json::from_slice::<TopLevel>(&response.body) {
                 Ok(TopLevel { error: None }) => {}
@@ -276,7 +296,7 @@ impl Api {
                 }
                 Err(e) => verdict = Verdict::Transient(format!("the answer was not valid JSON ({e})")),
             }
-        } else if verdict == Verdict::Success && entry.call.expect_json {
+        } else if verdict == Verdict::Success && entry.call.shape.parses_json() {
             match serde_json::from_slice::<Value>(&response.body) {
                 // A 200 that carries a Graph error is an error.
                 Ok(v) if v.get("error").is_some() => {
@@ -295,14 +315,14 @@ impl Api {
             Verdict::Success => {
                 self.throttle.on_success();
                 // A parsed answer lives on as `json` only: no second copy of a large page.
-                let body = if entry.call.expect_json && !entry.call.raw_json { Vec::new() } else { response.body };
+                let body = if entry.call.shape.parses_json() { Vec::new() } else { response.body };
                 self.done.push_back((
                     entry.id,
                     Ok(Reply { status: response.status, headers: response.headers, body, json }),
                 ));
             }
             Verdict::Transient(reason) => self.retry(entry, &reason, graph),
-            Verdict::RateLimited { quota_block, .. } => {
+            Verdict::RateLimited { quota_block } => {
                 if quota_block && self.pause_on_rate_limit {
                     match self.throttle.on_quota_block(&response.headers, now) {
                         Some(wait) => {
@@ -314,7 +334,7 @@ impl Api {
                             ));
                             self.ready.push_front(entry);
                         }
-                        None => self.fail(entry, CallFailure::Failed, ConnectorError::exhausted(
+                        None => self.fail(entry, CallFailure::Exhausted, ConnectorError::exhausted(
                             "the ad account stayed over its api quota for an hour; try again later or reduce how often syncs run",
                             graph.as_ref().map(GraphError::summary).unwrap_or_default(),
                         ), graph),
@@ -333,7 +353,7 @@ impl Api {
                 let e = ConnectorError::misbehaving("the report was read before it was ready", String::new());
                 self.fail(entry, CallFailure::ReportNotReady, e, graph)
             }
-            Verdict::Permanent(e) => self.fail(entry, CallFailure::Failed, e, graph),
+            Verdict::Permanent(Refusal { cause, error }) => self.fail(entry, cause, error, graph),
         }
         Ok(())
     }
@@ -347,7 +367,7 @@ impl Api {
         self.now = self.now.max(now);
         let entry = self.take(id)?;
         match classify_fetch_error(&error) {
-            Verdict::Permanent(e) => self.fail(entry, CallFailure::Failed, e, None),
+            Verdict::Permanent(Refusal { cause, error }) => self.fail(entry, cause, error, None),
             _ => self.retry(entry, &error.to_string(), None),
         }
         Ok(())
@@ -362,7 +382,10 @@ impl Api {
 
     fn take(&mut self, id: RequestId) -> Result<Entry, ConnectorError> {
         self.sent.remove(&id).ok_or_else(|| {
-            ConnectorError::contract(format!("the host answered {id}, which was never sent or was already answered"))
+            ConnectorError::contract(
+                format!("the host answered {id}, which was never sent or was already answered"),
+                String::new(),
+            )
         })
     }
 
@@ -392,7 +415,7 @@ impl Api {
                     ),
                     describe(&entry.call.request),
                 );
-                self.fail(entry, CallFailure::Failed, e, graph)
+                self.fail(entry, CallFailure::Exhausted, e, graph)
             }
         }
     }
@@ -414,7 +437,7 @@ impl Api {
                     "meta asks to reduce the amount of data even for the smallest request; unselect some fields of this stream in the catalog or lower page_size",
                     graph.as_ref().map(GraphError::summary).unwrap_or_default(),
                 );
-                self.fail(entry, CallFailure::Failed, e, graph)
+                self.fail(entry, CallFailure::ReduceData, e, graph)
             }
         }
     }
@@ -490,7 +513,7 @@ mod tests {
         let (cid, out) = a.poll_completion().unwrap();
         assert_eq!(cid, call);
         assert!(out.is_ok());
-        assert_eq!(a.stats.total_requests(), 2);
+        assert_eq!(a.stats().total_requests(), 2);
     }
 
     #[test]
@@ -508,8 +531,9 @@ mod tests {
         }
         let (_, out) = a.poll_completion().unwrap();
         let e = out.unwrap_err();
-        assert_eq!(e.error.failure, crate::error::FailureType::Transient);
-        assert!(e.error.message.contains("after 5 attempts"));
+        assert_eq!(e.error.failure_type(), crate::error::FailureType::Transient);
+        assert_eq!(e.failure, CallFailure::Exhausted);
+        assert!(e.error.message().contains("after 5 attempts"));
     }
 
     #[test]

@@ -26,14 +26,15 @@ enum State {
     Done,
 }
 
-/// One page of items.
+/// What a page's outcome gave.
 #[derive(Debug)]
-pub struct Page {
-    pub items: Vec<Value>,
-    /// True if this listing restarted from the first page (items may repeat).
-    pub restarted: bool,
-    /// Whether another page follows; request it with [`Paginator::request_next`].
-    pub has_next: bool,
+pub enum Step<T> {
+    /// The page's items; `has_next` says whether another page follows (request it with
+    /// [`Paginator::request_next`]).
+    Items { items: T, has_next: bool },
+    /// The cursor went stale: the listing starts over from its first page under this call, and
+    /// items already handed over may come again.
+    Restarted(CallId),
 }
 
 /// The paginator for one listing.
@@ -59,36 +60,30 @@ impl Paginator {
         Paginator { raw: true, ..Paginator::new(first_url, kind) }
     }
 
-    fn call(&self, url: String) -> Call {
-        if self.raw { Call::graph_raw(Request::get(url), self.kind) } else { Call::graph(Request::get(url), self.kind) }
-    }
-
-    /// Requests the first page.
-    pub fn start(&mut self, api: &mut Api) {
-        let call = api.submit(self.call(self.first_url.clone()));
+    fn submit(&mut self, api: &mut Api, url: String) -> CallId {
+        let request = Request::get(url);
+        let call =
+            api.submit(if self.raw { Call::graph_raw(request, self.kind) } else { Call::graph(request, self.kind) });
         self.state = State::AwaitingPage { call };
+        call
     }
 
-    /// Whether `call` is the page this paginator waits for.
-    pub fn owns(&self, call: CallId) -> bool {
-        self.state == State::AwaitingPage { call }
+    /// Requests the first page; the caller routes the call's outcome back here.
+    pub fn start(&mut self, api: &mut Api) -> CallId {
+        self.submit(api, self.first_url.clone())
     }
 
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
 
-    /// Requests the page that follows the last one handed over; false if there is none.
-    pub fn request_next(&mut self, api: &mut Api) -> bool {
+    /// Requests the page that follows the last one handed over; `None` if there is none.
+    pub fn request_next(&mut self, api: &mut Api) -> Option<CallId> {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::HasNext { url } => {
-                let call = api.submit(self.call(url));
-                self.state = State::AwaitingPage { call };
-                true
-            }
+            State::HasNext { url } => Some(self.submit(api, url)),
             other => {
                 self.state = other;
-                false
+                None
             }
         }
     }
@@ -98,10 +93,15 @@ impl Paginator {
         self.state = State::Done;
     }
 
-    /// Takes the outcome of the awaited page and returns its items. The next page, if any,
-    /// is requested only by [`Paginator::request_next`].
-    pub fn on_outcome(&mut self, outcome: CallOutcome, api: &mut Api) -> Result<Page, ConnectorError> {
-        let (items, restarted, has_next) = self.take(outcome, api, |reply| {
+    /// Takes the outcome of the awaited page `call` and returns its items. The next page, if
+    /// any, is requested only by [`Paginator::request_next`].
+    pub fn on_outcome(
+        &mut self,
+        call: CallId,
+        outcome: CallOutcome,
+        api: &mut Api,
+    ) -> Result<Step<Vec<Value>>, ConnectorError> {
+        self.take(call, outcome, api, |reply| {
             let Value::Object(mut body) = reply.json else {
                 return Err(ConnectorError::misbehaving(
                     "the graph api answered a listing with something other than an object; try again later",
@@ -120,36 +120,41 @@ impl Paginator {
             };
             let next = body.get("paging").and_then(|p| p.get("next")).and_then(Value::as_str).map(str::to_string);
             Ok((items, next))
-        })?;
-        Ok(Page { items: items.unwrap_or_default(), restarted, has_next })
+        })
     }
 
     /// As [`Paginator::on_outcome`] for a raw paginator: `read` turns the page's bytes into the
-    /// caller's items and the `paging.next` link. `None` items means the listing restarted.
+    /// caller's items and the `paging.next` link.
     pub fn on_raw_outcome<T>(
         &mut self,
+        call: CallId,
         outcome: CallOutcome,
         api: &mut Api,
         read: impl FnOnce(&[u8]) -> Result<(T, Option<String>), ConnectorError>,
-    ) -> Result<(Option<T>, bool), ConnectorError> {
-        let (items, _, has_next) = self.take(outcome, api, |reply| read(&reply.body))?;
-        Ok((items, has_next))
+    ) -> Result<Step<T>, ConnectorError> {
+        self.take(call, outcome, api, |reply| read(&reply.body))
     }
 
     /// The shared part: restart on a stale cursor, stop on errors and repeating links.
     fn take<T>(
         &mut self,
+        call: CallId,
         outcome: CallOutcome,
         api: &mut Api,
         read: impl FnOnce(super::client::Reply) -> Result<(T, Option<String>), ConnectorError>,
-    ) -> Result<(Option<T>, bool, bool), ConnectorError> {
+    ) -> Result<Step<T>, ConnectorError> {
+        if self.state != (State::AwaitingPage { call }) {
+            return Err(ConnectorError::contract(
+                "a listing page arrived that the paginator was not waiting for; this is a bug, please report it",
+                format!("call {} in state {:?}", call.0, self.state),
+            ));
+        }
         let reply = match outcome {
             Ok(r) => r,
             Err(e) if e.failure == CallFailure::StaleCursor && self.restarts < MAX_RESTARTS => {
                 self.restarts += 1;
                 self.seen_next.clear();
-                self.start(api);
-                return Ok((None, true, true));
+                return Ok(Step::Restarted(self.start(api)));
             }
             Err(e) => {
                 self.state = State::Done;
@@ -176,7 +181,7 @@ impl Paginator {
             None => self.state = State::Done,
         }
         let has_next = matches!(self.state, State::HasNext { .. });
-        Ok((Some(items), false, has_next))
+        Ok(Step::Items { items, has_next })
     }
 }
 
@@ -202,7 +207,7 @@ mod tests {
     fn follows_next_through_an_empty_middle_page_and_stops_without_next() {
         let mut api = Api::new("t".into(), 0, Timestamp(0), true);
         let mut p = Paginator::new("https://g/act_1/ads?limit=2".into(), CallKind::EdgePage);
-        p.start(&mut api);
+        let mut call = p.start(&mut api);
         let mut seen = Vec::new();
         let bodies = [
             json!({"data": [{"id": "1"}, {"id": "2"}], "paging": {"cursors": {"after": "a"}, "next": "https://g/act_1/ads?after=a"}}),
@@ -210,11 +215,16 @@ mod tests {
             json!({"data": [{"id": "3"}], "paging": {"cursors": {"after": "c"}}}),
         ];
         for body in bodies {
-            let (call, out) = answer(&mut api, body);
-            assert!(p.owns(call));
-            let page = p.on_outcome(out, &mut api).unwrap();
-            seen.extend(page.items);
-            assert_eq!(page.has_next, p.request_next(&mut api));
+            let (answered, out) = answer(&mut api, body);
+            assert_eq!(answered, call);
+            let Step::Items { items, has_next } = p.on_outcome(call, out, &mut api).unwrap() else {
+                panic!("restarted")
+            };
+            seen.extend(items);
+            match p.request_next(&mut api) {
+                Some(next) => call = next,
+                None => assert!(!has_next),
+            }
         }
         assert!(p.is_done());
         assert_eq!(seen.len(), 3);
@@ -225,12 +235,22 @@ mod tests {
     fn a_repeating_next_is_an_error_not_a_loop() {
         let mut api = Api::new("t".into(), 0, Timestamp(0), true);
         let mut p = Paginator::new("https://g/x".into(), CallKind::EdgePage);
-        p.start(&mut api);
+        let call = p.start(&mut api);
         let body = json!({"data": [], "paging": {"next": "https://g/x?after=a"}});
         let (_, out) = answer(&mut api, body.clone());
-        p.on_outcome(out, &mut api).unwrap();
-        assert!(p.request_next(&mut api));
+        p.on_outcome(call, out, &mut api).unwrap();
+        let call = p.request_next(&mut api).expect("a next page");
         let (_, out) = answer(&mut api, body);
-        assert!(p.on_outcome(out, &mut api).is_err());
+        assert!(p.on_outcome(call, out, &mut api).is_err());
+    }
+
+    #[test]
+    fn an_outcome_the_paginator_did_not_wait_for_is_a_contract_error() {
+        let mut api = Api::new("t".into(), 0, Timestamp(0), true);
+        let mut p = Paginator::new("https://g/x".into(), CallKind::EdgePage);
+        let call = p.start(&mut api);
+        let (_, out) = answer(&mut api, json!({"data": []}));
+        let e = p.on_outcome(CallId(call.0 + 1), out, &mut api).unwrap_err();
+        assert_eq!(e.failure_type(), crate::error::FailureType::System);
     }
 }

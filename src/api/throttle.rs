@@ -2,6 +2,7 @@
 //! and decides when to pause: before the limit is hit, not after.
 
 use crate::driver::TimeoutReason;
+use crate::http::header;
 use crate::time::Timestamp;
 use serde_json::Value;
 use std::time::Duration;
@@ -30,10 +31,6 @@ pub struct Usage {
 
 fn num(v: &Value) -> Option<f64> {
     v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// Usage from `x-app-usage`, `x-ad-account-usage` and `x-business-use-case-usage`; `None`
@@ -106,11 +103,17 @@ pub fn pause_for(usage: Usage) -> Option<Duration> {
     Some(usage.hint.map_or(floor, |h| h.max(floor)).min(MAX_PAUSE))
 }
 
+/// A pause in force: until when, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pause {
+    until: Timestamp,
+    reason: TimeoutReason,
+}
+
 /// Pacing state shared by every call of a sync.
 #[derive(Clone, Debug, Default)]
 pub struct Throttle {
-    paused_until: Option<Timestamp>,
-    reason: Option<TimeoutReason>,
+    paused: Option<Pause>,
     insights_load: f64,
     /// Time spent waiting on quota blocks since the last success.
     quota_waited: Duration,
@@ -154,9 +157,8 @@ impl Throttle {
     }
 
     fn pause(&mut self, now: Timestamp, until: Timestamp, reason: TimeoutReason) {
-        if self.paused_until.is_none_or(|p| until > p) {
-            self.paused_until = Some(until);
-            self.reason = Some(reason);
+        if self.paused.is_none_or(|p| until > p.until) {
+            self.paused = Some(Pause { until, reason });
             self.pauses += 1;
             self.last_pause = Some((reason, until.since(now)));
         }
@@ -164,10 +166,7 @@ impl Throttle {
 
     /// When calls may resume, if paused at `now`.
     pub fn paused_until(&self, now: Timestamp) -> Option<(Timestamp, TimeoutReason)> {
-        match (self.paused_until, self.reason) {
-            (Some(p), Some(r)) if p > now => Some((p, r)),
-            _ => None,
-        }
+        self.paused.filter(|p| p.until > now).map(|p| (p.until, p.reason))
     }
 
     /// The last insights load seen (0 before any `/insights` response).

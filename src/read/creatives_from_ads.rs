@@ -14,21 +14,20 @@
 //! covers a creative that was neither emitted nor left for the next sync, and never moves
 //! backwards.
 
-use super::Cx;
-use super::cursor;
-use super::entity::{configured_statuses, data_url, kept_state, requested_fields};
+use super::common::{AccountStates, Routes, later, prepare_record, request_thumbnail, thumbnail_data_url};
+use super::entity::{configured_statuses, requested_fields};
+use super::{Cx, StreamReader, cursor};
 use crate::api::batch::{BatchSender, MAX_BATCH_OPS};
-use crate::api::client::{Call, CallError, CallId, CallKind, CallOutcome};
-use crate::api::paginator::Paginator;
-use crate::catalog::{Selected, SyncMode};
+use crate::api::client::{CallFailure, CallId, CallKind, CallOutcome};
+use crate::api::paginator::{Paginator, Step};
+use crate::catalog::SyncMode;
 use crate::commands::graph_url;
 use crate::config::Config;
 use crate::error::ConnectorError;
-use crate::http::{Request, encode_query};
+use crate::http::encode_query;
+use crate::model::EntityStream;
 use crate::protocol::{LogLevel, Message};
 use crate::schema::{self, Properties};
-use crate::state;
-use crate::streams::{EntityStream, Stream};
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -38,10 +37,6 @@ const AD_FIELDS: &str = "id,updated_time,creative{id}";
 
 /// The cursor, the parent ad's.
 const CURSOR: &str = "updated_time";
-
-/// Graph's (code, subcode) for a creative whose `object_story_spec` it cannot render; the
-/// creative is then read without it (`object_story_spec` null), as Airbyte does.
-const STORY_SPEC_ERRORS: [(i64, i64); 2] = [(100, 2_446_211), (100, 1_443_048)];
 
 /// A creative waiting for its fetch.
 #[derive(Debug)]
@@ -84,6 +79,17 @@ enum Phase {
     Finished,
 }
 
+/// What a call of this reader is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    /// A page of the ads listing of the account being read.
+    Page,
+    /// A batch of creative reads.
+    Batch,
+    /// A record's thumbnail.
+    Thumbnail,
+}
+
 /// What the stream's creative fetches took.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FetchStats {
@@ -101,42 +107,42 @@ pub struct CreativesFromAdsReader {
     fields: Vec<String>,
     props: Properties,
     accounts: Vec<String>,
-    /// The incoming state per account (Airbyte's `ads` format).
-    in_state: BTreeMap<String, Map<String, Value>>,
-    /// The outgoing state per account.
-    out_state: BTreeMap<String, Value>,
+    /// Per-account state, in Airbyte's `ads` format.
+    states: AccountStates,
     batch: BatchSender,
     phase: Phase,
+    routes: Routes<Pending>,
     next_key: u64,
     failures: Vec<ConnectorError>,
-    pub records: u64,
-    pub stats: FetchStats,
+    records: u64,
+    stats: FetchStats,
 }
 
 impl CreativesFromAdsReader {
-    pub fn new(selected: &Selected, state: Option<&Value>, config: &Config) -> Self {
-        let Stream::Entity(def) = &selected.stream else {
-            unreachable!("the read machine builds this reader only for ad_creatives_from_ads")
-        };
-        let (props, mut fields) = requested_fields(def, selected);
+    pub fn new(
+        def: &'static EntityStream,
+        sync_mode: SyncMode,
+        selected_fields: &[String],
+        state: Option<&Value>,
+        config: &Config,
+    ) -> Self {
+        let (props, mut fields) = requested_fields(def, selected_fields);
         if !fields.iter().any(|f| f == "id") {
             fields.push("id".into());
         }
-        let incremental = selected.sync_mode == SyncMode::Incremental;
+        let incremental = sync_mode == SyncMode::Incremental;
         // Full refresh ignores stored state and writes none.
-        let in_state =
-            if incremental { state::per_account(state, &config.account_ids, CURSOR) } else { BTreeMap::new() };
-        let out_state = kept_state(state, &in_state, incremental, config);
+        let states = if incremental { AccountStates::new(state, config, CURSOR) } else { AccountStates::default() };
         CreativesFromAdsReader {
             def,
             incremental,
             fields,
             props,
             accounts: config.account_ids.clone(),
-            in_state,
-            out_state,
+            states,
             batch: BatchSender::new(graph_url(&config.api_version, ""), config.access_token.clone()),
             phase: Phase::Finished,
+            routes: Routes::new(def.name),
             next_key: 0,
             failures: Vec::new(),
             records: 0,
@@ -144,31 +150,18 @@ impl CreativesFromAdsReader {
         }
     }
 
-    pub fn start(&mut self, cx: &mut Cx) {
-        self.start_account(0, cx);
-    }
-
-    /// Accounts finished (read or failed) out of all.
-    pub fn accounts_progress(&self) -> (u32, u32) {
-        let total = self.accounts.len() as u32;
-        match &self.phase {
-            Phase::Reading(a) => (a.index as u32, total),
-            Phase::Finished => (total, total),
-        }
-    }
-
-    pub fn finished(&self) -> Option<&[ConnectorError]> {
-        matches!(self.phase, Phase::Finished).then_some(self.failures.as_slice())
-    }
-
-    /// Batch requests sent so far.
-    pub fn batches_sent(&self) -> u64 {
-        self.batch.batches_sent
+    /// What the stream's creative fetches took so far.
+    pub fn stats(&self) -> FetchStats {
+        self.stats
     }
 
     /// The stored cursor of `account`, unless statuses were added since it was written.
     fn usable_cursor(&self, account: &str, config: &Config) -> Option<DateTime<FixedOffset>> {
-        cursor::stored(self.in_state.get(account)?, CURSOR, Some(configured_statuses(self.def.status_filter, config)))
+        cursor::stored(
+            self.states.incoming(account)?,
+            CURSOR,
+            Some(configured_statuses(self.def.status_filter, config)),
+        )
     }
 
     fn listing_url(&self, account: &str, config: &Config) -> String {
@@ -197,7 +190,7 @@ impl CreativesFromAdsReader {
             return;
         };
         let mut listing = Paginator::new(self.listing_url(id, cx.config), CallKind::EdgePage);
-        listing.start(cx.api);
+        self.routes.insert(listing.start(cx.api), Pending::Page);
         self.phase = Phase::Reading(Box::new(AccountRead {
             index,
             listing,
@@ -214,30 +207,26 @@ impl CreativesFromAdsReader {
         }));
     }
 
-    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
-        let Phase::Reading(acct) = &mut self.phase else { return };
-        if acct.listing.owns(call) {
-            self.on_page(outcome, cx);
-        } else if self.batch.owns(call) {
-            self.on_batch(call, outcome, cx);
-        } else if acct.thumbnails.contains_key(&call) {
-            self.on_thumbnail(call, outcome, cx);
-        } else {
-            // A page of a listing stopped after its account failed.
-            return;
-        }
-        self.send_queued(cx);
-        self.finish_account_if_done(cx);
-    }
-
     /// A page of ads: queue the creatives not seen before in this account.
-    fn on_page(&mut self, outcome: CallOutcome, cx: &mut Cx) {
-        let Phase::Reading(acct) = &mut self.phase else { return };
-        let page = match acct.listing.on_outcome(outcome, cx.api) {
-            Ok(p) => p,
-            Err(e) => return Self::fail_reading(acct, e),
+    fn on_page(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+        let Phase::Reading(acct) = &mut self.phase else { return Ok(()) };
+        if acct.failed.is_some() {
+            // The page of a listing stopped after its account failed: nothing more to read.
+            return Ok(());
+        }
+        let items = match acct.listing.on_outcome(call, outcome, cx.api) {
+            Ok(Step::Items { items, .. }) => items,
+            Ok(Step::Restarted(call)) => {
+                self.routes.insert(call, Pending::Page);
+                return Ok(());
+            }
+            Err(e @ ConnectorError::Contract { .. }) => return Err(e),
+            Err(e) => {
+                Self::fail_reading(acct, e);
+                return Ok(());
+            }
         };
-        for item in page.items {
+        for item in items {
             let mut ad = item;
             if !ad.is_object() {
                 cx.log(LogLevel::Warn, format!("{}: skipped an ad that is not an object", self.def.name));
@@ -246,11 +235,7 @@ impl CreativesFromAdsReader {
             schema::fix_date_times(&mut ad);
             let ad_updated = ad.get(CURSOR).cloned().unwrap_or(Value::Null);
             let ad_cursor = ad_updated.as_str().and_then(cursor::parse);
-            if let Some(c) = ad_cursor
-                && acct.max_cursor.is_none_or(|m| c > m)
-            {
-                acct.max_cursor = Some(c);
-            }
+            acct.max_cursor = later(acct.max_cursor, ad_cursor);
             let creative = ad.get("creative").and_then(|c| c.get("id")).and_then(|id| match id {
                 Value::String(s) => Some(s.clone()),
                 Value::Number(n) => Some(n.to_string()),
@@ -267,8 +252,11 @@ impl CreativesFromAdsReader {
             acct.wanted.insert(key, Wanted { id, ad_updated, ad_cursor, without_story_spec: false });
             acct.queued.push_back(key);
         }
-        acct.listing.request_next(cx.api);
+        if let Some(call) = acct.listing.request_next(cx.api) {
+            self.routes.insert(call, Pending::Page);
+        }
         acct.listing_done = acct.listing.is_done();
+        Ok(())
     }
 
     /// Hands queued creatives to the batch sender, 50 to a request (fewer only once the listing
@@ -282,28 +270,37 @@ impl CreativesFromAdsReader {
                     self.batch.push(key, creative_url(&self.fields, w));
                 }
             }
-            self.batch.flush(cx.api);
+            for call in self.batch.flush(cx.api) {
+                self.routes.insert(call, Pending::Batch);
+            }
         }
-        self.batch.flush(cx.api);
+        for call in self.batch.flush(cx.api) {
+            self.routes.insert(call, Pending::Batch);
+        }
     }
 
     /// A batch came back: emit its creatives, retry or skip the ones that failed.
-    fn on_batch(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
-        let Phase::Reading(acct) = &mut self.phase else { return };
+    fn on_batch(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+        let Phase::Reading(acct) = &mut self.phase else { return Ok(()) };
         if let Err(e) = &outcome {
             // The whole request failed after the client's retries: the account cannot be read.
             Self::fail_reading(acct, e.error.clone());
         }
-        self.batch.on_outcome(call, outcome, cx.api);
+        self.batch.on_outcome(call, outcome, cx.api)?;
         let account_id = self.accounts[acct.index].clone();
         while let Some((key, result)) = self.batch.poll_result() {
-            let Phase::Reading(acct) = &mut self.phase else { return };
+            let Phase::Reading(acct) = &mut self.phase else { return Ok(()) };
             let Some(mut w) = acct.wanted.remove(&key) else { continue };
             match result {
                 Ok(body) => self.creative_read(w, body, &account_id, cx),
                 // The account fails as a whole; its state stays as it was.
                 Err(_) if acct.failed.is_some() => {}
-                Err(e) if !w.without_story_spec && story_spec_error(&self.fields, &e) => {
+                // Graph cannot render the creative's story: read it without, as Airbyte does.
+                Err(e)
+                    if !w.without_story_spec
+                        && e.failure == CallFailure::StorySpec
+                        && self.fields.iter().any(|f| f == "object_story_spec") =>
+                {
                     w.without_story_spec = true;
                     self.batch.push(key, creative_url(&self.fields, &w));
                     acct.wanted.insert(key, w);
@@ -313,7 +310,9 @@ impl CreativesFromAdsReader {
                         LogLevel::Warn,
                         format!(
                             "{} of ad account {account_id}: creative {} could not be read and is skipped ({}); the next sync reads it again",
-                            self.def.name, w.id, e.error.message
+                            self.def.name,
+                            w.id,
+                            e.error.message()
                         ),
                     );
                     acct.skipped += 1;
@@ -325,31 +324,28 @@ impl CreativesFromAdsReader {
                 }
             }
         }
+        Ok(())
     }
 
     /// Turns a creative into a record, and emits it or waits for its thumbnail.
     fn creative_read(&mut self, w: Wanted, body: Value, account_id: &str, cx: &mut Cx) {
-        let Phase::Reading(acct) = &mut self.phase else { return };
-        let mut v = body;
-        schema::fix_date_times(&mut v);
-        let Value::Object(mut record) = v else {
-            cx.log(LogLevel::Warn, format!("{}: creative {} is not an object; skipped", self.def.name, w.id));
-            return;
-        };
-        if self.props.contains_key("account_id") && !record.contains_key("account_id") {
-            record.insert("account_id".into(), Value::from(account_id));
+        let mut body = body;
+        if let Value::Object(o) = &mut body {
+            if w.without_story_spec {
+                o.insert("object_story_spec".into(), Value::Null);
+            }
+            o.insert(CURSOR.into(), w.ad_updated);
         }
-        if w.without_story_spec {
-            record.insert("object_story_spec".into(), Value::Null);
-        }
-        record.insert(CURSOR.into(), w.ad_updated);
-        schema::normalise(&mut record, &self.props);
+        let Some(record) = prepare_record(self.def.name, body, account_id, &self.props, cx) else { return };
         let thumbnail =
             record.get("thumbnail_url").and_then(Value::as_str).filter(|_| cx.config.fetch_thumbnail_images);
         match thumbnail {
             Some(url) => {
-                let call = cx.api.submit(Call::external(Request::get(url.to_string()), CallKind::Thumbnail));
-                acct.thumbnails.insert(call, record);
+                let call = request_thumbnail(url, cx);
+                self.routes.insert(call, Pending::Thumbnail);
+                if let Phase::Reading(acct) = &mut self.phase {
+                    acct.thumbnails.insert(call, record);
+                }
             }
             None => {
                 self.records += 1;
@@ -362,20 +358,7 @@ impl CreativesFromAdsReader {
     fn on_thumbnail(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
         let Phase::Reading(acct) = &mut self.phase else { return };
         let Some(mut record) = acct.thumbnails.remove(&call) else { return };
-        let data = match outcome {
-            Ok(reply) => Value::from(data_url(&reply)),
-            Err(e) => {
-                let id = record.get("id").and_then(Value::as_str).unwrap_or("?");
-                cx.log(
-                    LogLevel::Warn,
-                    format!(
-                        "{}: thumbnail of creative {id} could not be fetched ({}); thumbnail_data_url is null",
-                        self.def.name, e.error.message
-                    ),
-                );
-                Value::Null
-            }
-        };
+        let data = thumbnail_data_url(self.def.name, &record, outcome, cx);
         record.insert("thumbnail_data_url".into(), data);
         self.records += 1;
         cx.emit(Message::record(self.def.name, record, cx.now));
@@ -393,14 +376,15 @@ impl CreativesFromAdsReader {
 
     fn finish_account_if_done(&mut self, cx: &mut Cx) {
         let Phase::Reading(acct) = &self.phase else { return };
-        if !(acct.listing_done && acct.wanted.is_empty() && acct.thumbnails.is_empty()) {
+        // No call of the account may still be in flight: its answer has nowhere else to go.
+        if !(acct.listing_done && acct.wanted.is_empty() && acct.thumbnails.is_empty() && self.routes.is_empty()) {
             return;
         }
         let Phase::Reading(acct) = std::mem::replace(&mut self.phase, Phase::Finished) else { return };
         let id = self.accounts[acct.index].clone();
         if let Some(e) = acct.failed {
             let e = e.context(&format!("{} of ad account {id}", self.def.name));
-            cx.log(LogLevel::Error, e.message.clone());
+            cx.log(LogLevel::Error, e.message().to_string());
             self.failures.push(e);
         } else if self.incremental {
             let old = self.usable_cursor(&id, cx.config);
@@ -411,31 +395,60 @@ impl CreativesFromAdsReader {
                 (Some(m), Some(s)) => Some(m.min(s - TimeDelta::seconds(1))),
                 (m, s) => m.or(s.map(|s| s - TimeDelta::seconds(1))),
             };
-            let new = match (old, seen) {
-                (Some(o), Some(n)) => Some(o.max(n)),
-                (o, n) => o.or(n),
-            };
-            let mut entry = self.in_state.get(&id).cloned().unwrap_or_default();
-            if let Some(c) = new {
+            let mut entry = self.states.incoming(&id).cloned().unwrap_or_default();
+            if let Some(c) = later(old, seen) {
                 entry.insert(CURSOR.into(), Value::from(cursor::format(&c)));
             }
             entry.insert("filter_statuses".into(), json!(configured_statuses(self.def.status_filter, cx.config)));
-            self.out_state.insert(id.clone(), Value::Object(entry));
+            self.states.set(&id, entry);
         }
         if self.incremental {
-            // A failed account's old state stays in `out_state`; say so now too, in case no
-            // later account checkpoints.
-            let state: Map<String, Value> = self.out_state.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            cx.emit(Message::stream_state(self.def.name, &Value::Object(state)));
+            // A failed account's old state stays in the outgoing state; say so now too, in case
+            // no later account checkpoints.
+            cx.emit(Message::stream_state(self.def.name, &self.states.snapshot(None)));
         }
         self.start_account(acct.index + 1, cx);
     }
 }
 
-/// Whether Graph refused to render a requested `object_story_spec`.
-fn story_spec_error(fields: &[String], e: &CallError) -> bool {
-    fields.iter().any(|f| f == "object_story_spec")
-        && e.graph.as_ref().is_some_and(|g| g.subcode.is_some_and(|s| STORY_SPEC_ERRORS.contains(&(g.code, s))))
+impl StreamReader for CreativesFromAdsReader {
+    fn start(&mut self, cx: &mut Cx) {
+        self.start_account(0, cx);
+    }
+
+    fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+        match self.routes.take(call)? {
+            Pending::Page => self.on_page(call, outcome, cx)?,
+            Pending::Batch => self.on_batch(call, outcome, cx)?,
+            Pending::Thumbnail => self.on_thumbnail(call, outcome, cx),
+        }
+        self.send_queued(cx);
+        self.finish_account_if_done(cx);
+        Ok(())
+    }
+
+    fn finished(&self) -> Option<&[ConnectorError]> {
+        matches!(self.phase, Phase::Finished).then_some(self.failures.as_slice())
+    }
+
+    fn accounts_progress(&self) -> (u32, u32) {
+        let total = self.accounts.len() as u32;
+        match &self.phase {
+            Phase::Reading(a) => (a.index as u32, total),
+            Phase::Finished => (total, total),
+        }
+    }
+
+    fn records(&self) -> u64 {
+        self.records
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "; creatives: {} requested in {} batch requests, {} skipped",
+            self.stats.creatives, self.batch.batches_sent, self.stats.skipped
+        )
+    }
 }
 
 /// The batch operation reading one creative: `<id>?fields=...`.
@@ -449,8 +462,9 @@ fn creative_url(fields: &[String], w: &Wanted) -> String {
 mod tests {
     use super::*;
     use crate::api::client::Api;
-    use crate::http::{Response, split_query};
+    use crate::http::{Request, Response, split_query};
     use crate::read::AccountFacts;
+    use crate::streams::Stream;
     use crate::time::Timestamp;
 
     /// Answers the next request the client sends with `body`, and returns the outcome.
@@ -468,7 +482,8 @@ mod tests {
         let config = Config::parse(r#"{"account_ids": ["1"], "credentials": {"access_token": "t"}}"#, now).unwrap();
         let catalog = json!({"streams": [{"stream": {"name": "ad_creatives_from_ads"}, "sync_mode": "incremental"}]});
         let selected = crate::catalog::parse(&catalog.to_string(), &config).unwrap().remove(0);
-        let mut reader = CreativesFromAdsReader::new(&selected, None, &config);
+        let Stream::Entity(def) = selected.stream else { panic!("an entity stream") };
+        let mut reader = CreativesFromAdsReader::new(def, selected.sync_mode, &selected.selected_fields, None, &config);
         let (mut api, mut out, mut facts) = (Api::new("t".into(), 0, now, true), VecDeque::new(), AccountFacts::new());
         reader.start(&mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts });
         let ads = json!({"data": [
@@ -479,21 +494,25 @@ mod tests {
         ]});
         let (call, outcome, listing) = answer(&mut api, ads, now);
         assert!(listing.url.contains("creative%7Bid%7D") && !listing.url.contains("filtering"), "{}", listing.url);
-        reader.on_outcome(
-            call,
-            outcome,
-            &mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts },
-        );
+        reader
+            .on_outcome(
+                call,
+                outcome,
+                &mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts },
+            )
+            .unwrap();
         let creatives = json!([{"code": 200, "body": "{\"id\":\"c1\"}"}, {"code": 200, "body": "{\"id\":\"c2\"}"}]);
         let (call, outcome, batch) = answer(&mut api, creatives, now);
         let (_, form) = split_query(&format!("?{}", String::from_utf8_lossy(batch.body.as_deref().unwrap())));
         let ops: Vec<Value> = serde_json::from_str(&form.iter().find(|(k, _)| k == "batch").unwrap().1).unwrap();
         assert_eq!(ops.len(), 2, "one operation per distinct creative");
-        reader.on_outcome(
-            call,
-            outcome,
-            &mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts },
-        );
+        reader
+            .on_outcome(
+                call,
+                outcome,
+                &mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts },
+            )
+            .unwrap();
         assert!(reader.finished().is_some_and(<[_]>::is_empty));
         let lines: Vec<Value> = out.iter().map(|m| serde_json::from_str(&m.to_json_line()).unwrap()).collect();
         let records: Vec<(&Value, &Value)> = lines

@@ -6,17 +6,8 @@ use serde_json::{Map, Value};
 /// Parses `2024-03-12T15:02:47-0700`, `...+07:00`, `...Z` and Graph's `...t... 0000` variant.
 pub fn parse(s: &str) -> Option<DateTime<FixedOffset>> {
     let s = s.trim();
-    let fixed;
-    let s = if s.as_bytes().get(10) == Some(&b't') || s.contains(" 0000") {
-        let mut f = s.replace(" 0000", "+0000");
-        if f.len() > 10 && f.is_char_boundary(10) && f.is_char_boundary(11) {
-            f.replace_range(10..11, "T");
-        }
-        fixed = f;
-        fixed.as_str()
-    } else {
-        s
-    };
+    let repaired = crate::schema::repair_date_time(s);
+    let s = repaired.as_deref().unwrap_or(s);
     DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z"))
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))

@@ -5,6 +5,7 @@
 //! the sync goes on with the next; an account that fails inside a stream leaves the other
 //! accounts' state intact. A failed sync ends with one error trace naming what failed.
 
+pub mod common;
 pub mod creatives_from_ads;
 pub mod cursor;
 pub mod entity;
@@ -13,15 +14,17 @@ pub mod transcode;
 
 use crate::api::client::{Api, CallId, CallOutcome};
 use crate::catalog::{self, Selected};
-use crate::commands::Core;
 use crate::config::Config;
-use crate::driver::{Action, Machine, TimeoutReason};
+use crate::driver::{Action, Machine};
 use crate::error::{ConnectorError, FailureType};
 use crate::http::{FetchError, RequestId, Response};
+use crate::machine::Core;
+use crate::model::Incremental;
 use crate::protocol::{LogLevel, Message, StreamStatus};
 use crate::state::{self, StreamStates};
-use crate::streams::{Incremental, Stream};
+use crate::streams::Stream;
 use crate::time::Timestamp;
+use crate::timers::{Deadline, soonest};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -58,6 +61,44 @@ impl Cx<'_> {
     }
 }
 
+/// Report-job counts of an insights stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Report runs Graph is computing now.
+    pub running: u32,
+    pub completed: u64,
+    pub retried: u64,
+    pub split: u64,
+}
+
+/// One stream's reader, as the read machine drives it.
+///
+/// Contract: the read machine calls `start` once, then routes to `on_outcome` the outcome of
+/// every call the reader submitted through its [`Cx`] (a reader keeps a table of them: any
+/// other call is a contract error) and calls `on_timeout` when `poll_timeout` passes. A reader
+/// is `finished` only when none of its calls is in flight.
+pub trait StreamReader {
+    fn start(&mut self, cx: &mut Cx);
+    fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError>;
+    fn on_timeout(&mut self, _cx: &mut Cx) {}
+    fn poll_timeout(&self) -> Option<Deadline> {
+        None
+    }
+    /// `Some` once the stream has finished: the per-account failures, if any.
+    fn finished(&self) -> Option<&[ConnectorError]>;
+    /// Accounts finished (read or failed) out of all.
+    fn accounts_progress(&self) -> (u32, u32);
+    fn records(&self) -> u64;
+    /// What the stream took beyond records, for its closing log line.
+    fn summary(&self) -> String {
+        String::new()
+    }
+    /// Report jobs, for insights streams.
+    fn jobs(&self) -> Option<JobCounts> {
+        None
+    }
+}
+
 /// Where one stream of the sync stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StreamProgress {
@@ -85,101 +126,51 @@ pub struct Progress {
     pub last_pause: Option<String>,
 }
 
-/// A stream's reader.
-pub enum Reader {
-    Entity(Box<entity::EntityReader>),
-    CreativesFromAds(Box<creatives_from_ads::CreativesFromAdsReader>),
-    Insights(Box<insights::InsightsReader>),
+/// The stream being read.
+struct Current {
+    name: String,
+    reader: Box<dyn StreamReader>,
+    /// STARTED until its first record, then RUNNING.
+    status: StreamStatus,
 }
 
-impl Reader {
-    fn start(&mut self, cx: &mut Cx) {
-        match self {
-            Reader::Entity(r) => r.start(cx),
-            Reader::CreativesFromAds(r) => r.start(cx),
-            Reader::Insights(r) => r.start(cx),
-        }
-    }
+/// A sync under way.
+struct Sync {
+    config: Config,
+    pending: VecDeque<Selected>,
+    states: StreamStates,
+    current: Option<Current>,
+    failed_streams: Vec<(String, ConnectorError)>,
+    /// Streams in catalog order with their record counts so far.
+    streams: Vec<StreamProgress>,
+    /// Report-job counts of finished insights streams.
+    jobs_done: JobCounts,
+    accounts: AccountFacts,
+}
 
-    fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
-        match self {
-            Reader::Entity(r) => r.on_outcome(call, outcome, cx),
-            Reader::CreativesFromAds(r) => r.on_outcome(call, outcome, cx),
-            Reader::Insights(r) => r.on_outcome(call, outcome, cx),
-        }
-    }
-
-    fn on_timeout(&mut self, cx: &mut Cx) {
-        if let Reader::Insights(r) = self {
-            r.on_timeout(cx)
-        }
-    }
-
-    fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
-        match self {
-            Reader::Entity(_) | Reader::CreativesFromAds(_) => None,
-            Reader::Insights(r) => r.poll_timeout(),
-        }
-    }
-
-    /// `Some` once the stream has finished: the per-account failures, if any.
-    fn finished(&self) -> Option<&[ConnectorError]> {
-        match self {
-            Reader::Entity(r) => r.finished(),
-            Reader::CreativesFromAds(r) => r.finished(),
-            Reader::Insights(r) => r.finished(),
-        }
-    }
-
-    /// Accounts finished (read or failed) out of all.
-    fn accounts(&self) -> (u32, u32) {
-        match self {
-            Reader::Entity(r) => r.accounts_progress(),
-            Reader::CreativesFromAds(r) => r.accounts_progress(),
-            Reader::Insights(r) => r.accounts_progress(),
-        }
-    }
-
-    fn records(&self) -> u64 {
-        match self {
-            Reader::Entity(r) => r.records,
-            Reader::CreativesFromAds(r) => r.records,
-            Reader::Insights(r) => r.records,
-        }
-    }
-
-    /// What the stream took beyond records: report jobs, for insights.
-    fn summary(&self) -> String {
-        match self {
-            Reader::Entity(_) => String::new(),
-            Reader::CreativesFromAds(r) => format!(
-                "; creatives: {} requested in {} batch requests, {} skipped",
-                r.stats.creatives,
-                r.batches_sent(),
-                r.stats.skipped
-            ),
-            Reader::Insights(r) => format!(
-                "; report jobs: {} started, {} read, {} retried, {} split",
-                r.stats.started, r.stats.completed, r.stats.retried, r.stats.split
-            ),
-        }
-    }
+/// Whether the sync is reading, or was refused before it began.
+enum Phase {
+    /// Bad config, catalog or state: the error trace is in the outbox, nothing is read.
+    Refused,
+    Reading(Box<Sync>),
 }
 
 /// The read machine. See [`Machine`] for the calling contract.
 pub struct ReadMachine {
     core: Core,
-    config: Option<Config>,
-    pending: VecDeque<Selected>,
-    states: StreamStates,
-    current: Option<(String, Reader)>,
-    running_sent: bool,
-    failed_streams: Vec<(String, ConnectorError)>,
-    /// Streams in catalog order with their record counts so far.
-    streams: Vec<StreamProgress>,
-    /// Report-job counts of finished insights streams.
-    jobs_done: [u64; 3],
-    accounts: AccountFacts,
+    phase: Phase,
+}
+
+/// Builds the reader of one selected stream.
+fn reader_for(selected: &Selected, state: Option<&Value>, config: &Config) -> Box<dyn StreamReader> {
+    let (mode, fields) = (selected.sync_mode, selected.selected_fields.as_slice());
+    match &selected.stream {
+        Stream::Entity(def) if def.incremental == Incremental::ParentAdUpdatedTime => {
+            Box::new(creatives_from_ads::CreativesFromAdsReader::new(def, mode, fields, state, config))
+        }
+        Stream::Entity(def) => Box::new(entity::EntityReader::new(def, mode, fields, state, config)),
+        Stream::Insight(def) => Box::new(insights::InsightsReader::new(def, mode, fields, state, config)),
+    }
 }
 
 impl ReadMachine {
@@ -202,64 +193,57 @@ impl ReadMachine {
                     .iter()
                     .map(|s| StreamProgress { name: s.stream.name().to_string(), records: 0, status: None })
                     .collect();
-                let mut m = ReadMachine {
-                    core: Core::new(api),
-                    config: Some(config),
+                let sync = Sync {
+                    config,
                     pending: selected.into(),
                     states,
                     current: None,
-                    running_sent: false,
                     failed_streams: Vec::new(),
                     streams,
-                    jobs_done: [0; 3],
+                    jobs_done: JobCounts::default(),
                     accounts: AccountFacts::new(),
                 };
+                let mut m = ReadMachine { core: Core::new(api), phase: Phase::Reading(Box::new(sync)) };
                 m.advance(now);
                 m
             }
             Err(e) => {
                 let mut core = Core::new(Api::new(String::new(), seed, now, true));
                 core.fail(&e);
-                ReadMachine {
-                    core,
-                    config: None,
-                    pending: VecDeque::new(),
-                    states: StreamStates::new(),
-                    current: None,
-                    running_sent: false,
-                    failed_streams: Vec::new(),
-                    streams: Vec::new(),
-                    jobs_done: [0; 3],
-                    accounts: AccountFacts::new(),
-                }
+                ReadMachine { core, phase: Phase::Refused }
             }
         }
     }
 
     /// Where the sync stands, for progress displays.
     pub fn progress(&self) -> Progress {
-        let mut p = Progress { streams: self.streams.clone(), ..Progress::default() };
-        let [mut completed, mut retried, mut split] = self.jobs_done;
-        if let Some((name, reader)) = &self.current {
-            p.current = Some(name.clone());
-            (p.accounts_done, p.accounts_total) = reader.accounts();
-            if let Some(s) = p.streams.iter_mut().find(|s| &s.name == name) {
-                s.records = reader.records();
+        let api = &self.core.api;
+        let mut p = Progress {
+            requests: api.stats().total_requests(),
+            retries: api.stats().retries,
+            pauses: api.throttle().pauses,
+            last_pause: api.throttle().last_pause.map(|(reason, d)| format!("{} {} s", reason.as_str(), d.as_secs())),
+            ..Progress::default()
+        };
+        let Phase::Reading(sync) = &self.phase else { return p };
+        p.streams = sync.streams.clone();
+        let mut jobs = sync.jobs_done;
+        if let Some(current) = &sync.current {
+            p.current = Some(current.name.clone());
+            (p.accounts_done, p.accounts_total) = current.reader.accounts_progress();
+            if let Some(s) = p.streams.iter_mut().find(|s| s.name == current.name) {
+                s.records = current.reader.records();
                 s.status.get_or_insert(StreamStatus::Running);
             }
-            if let Reader::Insights(r) = reader {
-                p.jobs_running = r.jobs_running();
-                completed += r.stats.completed;
-                retried += r.stats.retried;
-                split += r.stats.split;
+            if let Some(j) = current.reader.jobs() {
+                jobs.running = j.running;
+                jobs.completed += j.completed;
+                jobs.retried += j.retried;
+                jobs.split += j.split;
             }
         }
-        (p.jobs_completed, p.jobs_retried, p.jobs_split) = (completed, retried, split);
-        let api = &self.core.api;
-        p.requests = api.stats.total_requests();
-        p.retries = api.stats.retries;
-        p.pauses = api.throttle.pauses;
-        p.last_pause = api.throttle.last_pause.map(|(reason, d)| format!("{} {} s", reason.as_str(), d.as_secs()));
+        (p.jobs_running, p.jobs_completed, p.jobs_retried, p.jobs_split) =
+            (jobs.running, jobs.completed, jobs.retried, jobs.split);
         p
     }
 
@@ -270,104 +254,107 @@ impl ReadMachine {
 
     /// Moves to the next stream while the current one is finished.
     fn advance(&mut self, now: Timestamp) {
-        let Some(config) = self.config.as_ref() else { return };
+        let Phase::Reading(sync) = &mut self.phase else { return };
+        let core = &mut self.core;
         loop {
-            if let Some((name, reader)) = &self.current {
-                let Some(failures) = reader.finished() else { return };
+            if let Some(current) = &sync.current {
+                let Some(failures) = current.reader.finished() else { return };
+                let name = &current.name;
                 let status = if failures.is_empty() { StreamStatus::Complete } else { StreamStatus::Incomplete };
-                self.core.emit(Message::log(
+                core.emit(Message::log(
                     LogLevel::Info,
                     format!(
                         "stream {name}: {} records, {}{}",
-                        reader.records(),
+                        current.reader.records(),
                         status.as_str().to_ascii_lowercase(),
-                        reader.summary()
+                        current.reader.summary()
                     ),
                 ));
-                self.core.emit(Message::stream_status(now, name, status));
+                core.emit(Message::stream_status(now, name, status));
                 if let Some(first) = failures.first() {
-                    self.failed_streams.push((name.clone(), first.clone()));
+                    sync.failed_streams.push((name.clone(), first.clone()));
                 }
-                if let Some(s) = self.streams.iter_mut().find(|s| &s.name == name) {
-                    s.records = reader.records();
+                if let Some(s) = sync.streams.iter_mut().find(|s| &s.name == name) {
+                    s.records = current.reader.records();
                     s.status = Some(status);
                 }
-                if let Reader::Insights(r) = reader {
-                    self.jobs_done[0] += r.stats.completed;
-                    self.jobs_done[1] += r.stats.retried;
-                    self.jobs_done[2] += r.stats.split;
+                if let Some(j) = current.reader.jobs() {
+                    sync.jobs_done.completed += j.completed;
+                    sync.jobs_done.retried += j.retried;
+                    sync.jobs_done.split += j.split;
                 }
-                self.current = None;
+                sync.current = None;
             }
-            let Some(selected) = self.pending.pop_front() else {
-                self.finish(now);
+            let Some(selected) = sync.pending.pop_front() else {
+                finish(core, sync, now);
                 return;
             };
             let name = selected.stream.name().to_string();
-            let state = self.states.remove(&name);
-            self.core.emit(Message::stream_status(now, &name, StreamStatus::Started));
-            let mut reader = match &selected.stream {
-                Stream::Entity(e) if e.incremental == Incremental::ParentAdUpdatedTime => Reader::CreativesFromAds(
-                    Box::new(creatives_from_ads::CreativesFromAdsReader::new(&selected, state.as_ref(), config)),
-                ),
-                Stream::Entity(_) => {
-                    Reader::Entity(Box::new(entity::EntityReader::new(&selected, state.as_ref(), config)))
-                }
-                Stream::Insight(_) => {
-                    Reader::Insights(Box::new(insights::InsightsReader::new(&selected, state.as_ref(), config, now)))
-                }
+            let state = sync.states.remove(&name);
+            core.emit(Message::stream_status(now, &name, StreamStatus::Started));
+            let mut reader = reader_for(&selected, state.as_ref(), &sync.config);
+            let mut cx = Cx {
+                api: &mut core.api,
+                out: &mut core.outbox,
+                config: &sync.config,
+                now,
+                accounts: &mut sync.accounts,
             };
-            self.running_sent = false;
-            let mut cx =
-                Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now, accounts: &mut self.accounts };
             reader.start(&mut cx);
-            self.current = Some((name, reader));
+            sync.current = Some(Current { name, reader, status: StreamStatus::Started });
         }
     }
 
-    fn finish(&mut self, now: Timestamp) {
-        if self.failed_streams.is_empty() {
-            self.core.finish();
-            return;
-        }
-        let names: Vec<&str> = self.failed_streams.iter().map(|(n, _)| n.as_str()).collect();
-        let (first_name, first) = &self.failed_streams[0];
-        let failure = if self.failed_streams.iter().any(|(_, e)| e.failure == FailureType::Config) {
-            FailureType::Config
-        } else {
-            first.failure
-        };
-        let message = format!(
-            "{} of the selected streams did not sync completely ({}); first error, in {first_name}: {}",
-            names.len(),
-            names.join(", "),
-            first.message
-        );
-        self.core.emit(Message::error_trace(now, failure, &message, &first.internal));
-        self.core.finish();
-    }
-
-    fn pump(&mut self, now: Timestamp) {
-        let Some(config) = self.config.as_ref() else { return };
-        while let Some((call, outcome)) = self.core.api.poll_completion() {
-            if let Some((name, reader)) = self.current.as_mut() {
-                let before = self.core.outbox.len();
-                let mut cx = Cx {
-                    api: &mut self.core.api,
-                    out: &mut self.core.outbox,
-                    config,
-                    now,
-                    accounts: &mut self.accounts,
-                };
-                reader.on_outcome(call, outcome, &mut cx);
-                if !self.running_sent && reader.records() > 0 {
-                    self.running_sent = true;
-                    self.core.outbox.insert(before, Message::stream_status(now, name, StreamStatus::Running));
-                }
+    /// Hands every completed call to the current reader, then moves on if it finished.
+    fn pump(&mut self, now: Timestamp) -> Result<(), ConnectorError> {
+        let Phase::Reading(sync) = &mut self.phase else { return Ok(()) };
+        let core = &mut self.core;
+        while let Some((call, outcome)) = core.api.poll_completion() {
+            let Some(current) = sync.current.as_mut() else {
+                return Err(ConnectorError::contract(
+                    "an answer arrived when no stream was being read; this is a bug, please report it",
+                    format!("call {}", call.0),
+                ));
+            };
+            let before = core.outbox.len();
+            let mut cx = Cx {
+                api: &mut core.api,
+                out: &mut core.outbox,
+                config: &sync.config,
+                now,
+                accounts: &mut sync.accounts,
+            };
+            current.reader.on_outcome(call, outcome, &mut cx)?;
+            if current.status == StreamStatus::Started && current.reader.records() > 0 {
+                current.status = StreamStatus::Running;
+                core.outbox.insert(before, Message::stream_status(now, &current.name, StreamStatus::Running));
             }
         }
         self.advance(now);
+        Ok(())
     }
+}
+
+/// Ends the sync: done, or one error trace naming the streams that did not sync completely.
+fn finish(core: &mut Core, sync: &Sync, now: Timestamp) {
+    let Some((first_name, first)) = sync.failed_streams.first() else {
+        core.finish();
+        return;
+    };
+    let names: Vec<&str> = sync.failed_streams.iter().map(|(n, _)| n.as_str()).collect();
+    let failure = if sync.failed_streams.iter().any(|(_, e)| e.failure_type() == FailureType::Config) {
+        FailureType::Config
+    } else {
+        first.failure_type()
+    };
+    let message = format!(
+        "{} of the selected streams did not sync completely ({}); first error, in {first_name}: {}",
+        names.len(),
+        names.join(", "),
+        first.message()
+    );
+    core.emit(Message::error_trace(now, failure, &message, first.detail()));
+    core.finish();
 }
 
 /// Insights cursors must be dates this connector can count back from; anything else is a
@@ -397,36 +384,42 @@ fn check_insights_state(stream: &str, state: &Value) -> Result<(), ConnectorErro
 impl Machine for ReadMachine {
     fn handle_response(&mut self, id: RequestId, response: Response, now: Timestamp) -> Result<(), ConnectorError> {
         self.core.api.handle_response(id, response, now)?;
-        self.pump(now);
-        Ok(())
+        self.pump(now)
     }
 
     fn handle_fetch_error(&mut self, id: RequestId, error: FetchError, now: Timestamp) -> Result<(), ConnectorError> {
         self.core.api.handle_fetch_error(id, error, now)?;
-        self.pump(now);
-        Ok(())
+        self.pump(now)
     }
 
     fn handle_timeout(&mut self, now: Timestamp) {
         self.core.api.handle_timeout(now);
-        if let (Some(config), Some((_, reader))) = (self.config.as_ref(), self.current.as_mut()) {
-            let mut cx =
-                Cx { api: &mut self.core.api, out: &mut self.core.outbox, config, now, accounts: &mut self.accounts };
-            reader.on_timeout(&mut cx);
+        if let Phase::Reading(sync) = &mut self.phase
+            && let Some(current) = sync.current.as_mut()
+        {
+            let mut cx = Cx {
+                api: &mut self.core.api,
+                out: &mut self.core.outbox,
+                config: &sync.config,
+                now,
+                accounts: &mut sync.accounts,
+            };
+            current.reader.on_timeout(&mut cx);
         }
-        self.pump(now);
+        if let Err(e) = self.pump(now) {
+            self.core.fail(&e);
+        }
     }
 
     fn poll_action(&mut self) -> Option<Action> {
         self.core.poll_action()
     }
 
-    fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
-        let api = self.core.api.poll_timeout();
-        let reader = self.current.as_ref().and_then(|(_, r)| r.poll_timeout());
-        match (api, reader) {
-            (Some(a), Some(r)) => Some(if a.0 <= r.0 { a } else { r }),
-            (a, r) => a.or(r),
-        }
+    fn poll_timeout(&self) -> Option<Deadline> {
+        let reader = match &self.phase {
+            Phase::Reading(sync) => sync.current.as_ref().and_then(|c| c.reader.poll_timeout()),
+            Phase::Refused => None,
+        };
+        soonest([self.core.api.poll_timeout(), reader])
     }
 }

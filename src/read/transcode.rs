@@ -2,7 +2,7 @@
 //! JSON in one pass, applying the schema's type coercion on the way: no `Value` tree is built
 //! for the rows, which is most of a sync's CPU.
 //!
-//! The rules are those of the `Value` path (`InsightsReader::record` + `schema::normalise`):
+//! The rules are those of the `Value` path ([`row_record`]):
 //! rows missing a breakdown key are dropped, `account_id` is added when absent, object
 //! breakdowns get their `<name>_id`, and (custom insights) `results` is renamed
 //! `objective_results` when the latter is absent.
@@ -30,6 +30,31 @@ pub struct Page {
     pub next: Option<String>,
     /// Whether the body held a Graph `error` instead of data.
     pub error: bool,
+}
+
+/// The `Value` path of the same rules, for rows that must be held and merged by key (field-split
+/// halves) or read for their ids: the transcoder is held to it by a test.
+pub fn row_record(row: serde_json::Value, rules: &RowRules) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let serde_json::Value::Object(mut row) = row else { return None };
+    if !rules.required.iter().all(|b| row.contains_key(b)) {
+        return None;
+    }
+    if !row.contains_key("account_id") {
+        row.insert("account_id".into(), serde_json::Value::from(rules.account_id));
+    }
+    for b in rules.object_breakdowns {
+        if let Some(id) = row.get(b).and_then(|o| o.get("id")).cloned() {
+            row.insert(format!("{b}_id"), id);
+        }
+    }
+    if rules.rename_results
+        && !row.contains_key("objective_results")
+        && let Some(r) = row.remove("results")
+    {
+        row.insert("objective_results".into(), r);
+    }
+    crate::schema::normalise(&mut row, rules.props);
+    Some(row)
 }
 
 /// Transcodes a whole page body (`{"data": [...], "paging": {...}}`).
@@ -427,26 +452,7 @@ mod tests {
 
     /// The `Value` path the transcoder must agree with.
     fn reference(row: &Value, rules: &RowRules) -> Option<Value> {
-        let Value::Object(mut row) = row.clone() else { return None };
-        if !rules.required.iter().all(|b| row.contains_key(b)) {
-            return None;
-        }
-        if !row.contains_key("account_id") {
-            row.insert("account_id".into(), Value::from(rules.account_id));
-        }
-        for b in rules.object_breakdowns {
-            if let Some(id) = row.get(b).and_then(|o| o.get("id")).cloned() {
-                row.insert(format!("{b}_id"), id);
-            }
-        }
-        if rules.rename_results
-            && !row.contains_key("objective_results")
-            && let Some(r) = row.remove("results")
-        {
-            row.insert("objective_results".into(), r);
-        }
-        schema::normalise(&mut row, rules.props);
-        Some(Value::Object(row))
+        row_record(row.clone(), rules).map(Value::Object)
     }
 
     fn check(body: Value, rules: &RowRules) -> Page {

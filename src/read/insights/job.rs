@@ -7,7 +7,7 @@
 
 use crate::api::client::CallId;
 use crate::api::paginator::Paginator;
-use crate::config::Level;
+use crate::model::Level;
 use crate::time::Timestamp;
 use chrono::NaiveDate;
 use std::ops::Range;
@@ -39,6 +39,8 @@ pub struct JobSpec {
     pub object_level: Level,
     /// The account's slices this job covers (indexes into its slice list).
     pub slices: Range<usize>,
+    /// The first and last day of each of those slices, so that the job can be split by days.
+    pub spans: Vec<(NaiveDate, NaiveDate)>,
     pub since: NaiveDate,
     pub until: NaiveDate,
     /// Fields requested (primary-key fields included).
@@ -62,6 +64,8 @@ pub enum JobState {
     Done,
     /// Replaced by its children (or waiting for the id listing that finds them).
     Split,
+    /// Its account failed: no longer pursued (an answer still on its way is ignored).
+    Dropped,
 }
 
 /// Why a job attempt failed.
@@ -118,6 +122,11 @@ impl Job {
 
     pub fn is_in_flight(&self) -> bool {
         matches!(self.state, JobState::Creating { .. } | JobState::Running { .. })
+    }
+
+    /// Whether nothing more will happen to the job.
+    pub fn is_settled(&self) -> bool {
+        matches!(self.state, JobState::Done | JobState::Split | JobState::Dropped)
     }
 }
 

@@ -1,6 +1,8 @@
-//! The job manager: starts jobs while there is room and the insights load allows, polls the
-//! running ones in batches of at most 50 on an interval that grows with their age, reads the
-//! results of completed ones, and retries, then splits, the ones that fail.
+//! The job manager: it owns one insights stream's report jobs. It starts them while there is
+//! room and the insights load allows, polls the running ones in batches of at most 50 on an
+//! interval that grows with their age, reads the results of completed ones, and retries, then
+//! splits, the ones that fail. It hands its reader [`JobEvent`]s: rows to emit, slices a job
+//! starts or stops covering, an account or the stream failed.
 //!
 //! Split order: a job covering several days is split by days; a one-day job above the stream's
 //! level is split into its child objects (found by a small id-listing job over the 29 days
@@ -10,23 +12,36 @@
 //! naming it.
 //!
 //! A running job times out only when a poll answers (or fails) after the timeout has passed.
+//!
+//! Contract: the owner routes to [`JobManager::on_outcome`] every outcome of a call the
+//! manager made (the manager's own table knows them; any other call is a contract error),
+//! calls [`JobManager::on_timeout`] when [`JobManager::poll_timeout`] passes, and after any input
+//! drains [`JobManager::poll_event`] in order: a slice's `Covered` comes before its `Released`,
+//! and an account's failure before the release of its slices.
 
-use super::InsightsReader;
 use super::job::{FailureReason, GroupId, Job, JobId, JobSpec, JobState, Purpose, RunStatus, parse_status};
-use super::{CHILD_ID_LOOKBACK_DAYS, Cx, RETENTION_DAYS};
+use super::params::Params;
+use super::{CHILD_ID_LOOKBACK_DAYS, RETENTION_DAYS};
+use crate::api::batch::BatchSender;
 use crate::api::client::{Call, CallFailure, CallId, CallKind, CallOutcome};
-use crate::api::paginator::Paginator;
+use crate::api::paginator::{Paginator, Step};
 use crate::api::throttle::INSIGHTS_THROTTLE_LIMIT;
 use crate::commands::graph_url;
-use crate::config::Level;
+use crate::config::Config;
+use crate::driver::TimeoutReason;
 use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
-use crate::protocol::{LogLevel, Message};
-use crate::read::transcode::{self, RowRules};
+use crate::model::Level;
+use crate::protocol::LogLevel;
+use crate::read::Cx;
+use crate::read::common::Routes;
+use crate::read::transcode;
 use crate::time::Timestamp;
+use crate::timers::{Deadline, Timers};
 use chrono::Duration as Days;
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Range;
 use std::time::Duration;
 
 /// 100: report runs in flight per stream (Airbyte's cap); their polls go 50 to a batch.
@@ -43,16 +58,41 @@ pub const MAX_ID_LISTING_ATTEMPTS: u32 = 5;
 /// 100: rows per result page.
 pub const RESULT_PAGE_SIZE: u32 = 100;
 
+/// A row for the reader to emit.
+#[derive(Debug, PartialEq)]
+pub enum Row {
+    /// A record's JSON, transcoded straight from Graph's bytes.
+    Encoded(String),
+    /// A record merged from the halves of a field split.
+    Merged(Map<String, Value>),
+}
+
+/// What the manager tells its reader, in order.
+#[derive(Debug, PartialEq)]
+pub enum JobEvent {
+    /// A new job covers these slices of the account.
+    Covered { account: usize, slices: Range<usize> },
+    /// A job no longer covers these slices (read, split or given up): a slice no job covers
+    /// any more is complete.
+    Released { account: usize, slices: Range<usize> },
+    /// Rows of the account's jobs, to emit as records.
+    Rows { account: usize, rows: Vec<Row> },
+    /// The account cannot be read: its jobs are dropped, its slices will not complete.
+    AccountFailed { account: usize, error: ConnectorError },
+    /// The stream cannot be read at all: no job of it goes on.
+    StreamFailed(ConnectorError),
+}
+
 /// Rows of field-split jobs waiting for their sibling halves.
 #[derive(Debug)]
-pub struct Group {
-    pub rows: BTreeMap<String, Map<String, Value>>,
-    pub remaining: u32,
-    pub parent: Option<GroupId>,
+struct Group {
+    rows: BTreeMap<String, Map<String, Value>>,
+    remaining: u32,
+    parent: Option<GroupId>,
 }
 
 /// Counts for progress reports and benchmarks.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JobStats {
     pub started: u64,
     pub completed: u64,
@@ -60,59 +100,168 @@ pub struct JobStats {
     pub split: u64,
 }
 
-impl InsightsReader {
-    pub(crate) fn add_job(&mut self, spec: JobSpec) -> JobId {
+/// What a call of the manager is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    /// `POST .../insights` of this job.
+    Create(JobId),
+    /// A batch of status polls.
+    Polls,
+    /// A result page of this job.
+    Results(JobId),
+    /// A small insights read, for the insights load in its headers.
+    Ping,
+}
+
+/// The manager's deadlines; on a tie the poll goes first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Poll,
+    ThrottleRecheck,
+}
+
+/// Owns one stream's report jobs. See the module docs for the calling contract.
+pub struct JobManager {
+    params: Params,
+    /// Ad account ids (without `act_`), by the index jobs name them with.
+    accounts: Vec<String>,
+    failed: BTreeSet<usize>,
+    jobs: BTreeMap<JobId, Job>,
+    queue: VecDeque<JobId>,
+    groups: BTreeMap<GroupId, Group>,
+    routes: Routes<Pending>,
+    polls: BatchSender,
+    timers: Timers<Timer>,
+    events: VecDeque<JobEvent>,
+    next_job: u64,
+    next_group: u64,
+    /// A job could not be read even at a single field: nothing more of the stream is done.
+    stopped: bool,
+    stats: JobStats,
+}
+
+impl JobManager {
+    pub fn new(params: Params, accounts: Vec<String>, config: &Config) -> Self {
+        JobManager {
+            params,
+            accounts,
+            failed: BTreeSet::new(),
+            jobs: BTreeMap::new(),
+            queue: VecDeque::new(),
+            groups: BTreeMap::new(),
+            routes: Routes::new("insights job manager"),
+            polls: BatchSender::new(graph_url(&config.api_version, ""), config.access_token.clone()),
+            timers: Timers::default(),
+            events: VecDeque::new(),
+            next_job: 0,
+            next_group: 0,
+            stopped: false,
+            stats: JobStats::default(),
+        }
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn stats(&self) -> JobStats {
+        self.stats
+    }
+
+    /// Report runs Graph is computing now.
+    pub fn jobs_running(&self) -> u32 {
+        self.jobs.values().filter(|j| j.is_in_flight()).count() as u32
+    }
+
+    /// The next event for the reader.
+    pub fn poll_event(&mut self) -> Option<JobEvent> {
+        self.events.pop_front()
+    }
+
+    /// Whether the manager has nothing left to do and no call in flight.
+    pub fn is_idle(&self) -> bool {
+        self.routes.is_empty() && (self.stopped || self.jobs.values().all(Job::is_settled))
+    }
+
+    pub fn poll_timeout(&self) -> Option<Deadline> {
+        self.timers.soonest()
+    }
+
+    /// Queues a job; it covers its slices from now on.
+    pub fn add_job(&mut self, spec: JobSpec) -> JobId {
         self.next_job += 1;
         let id = JobId(self.next_job);
         if let Purpose::Rows { .. } = spec.purpose {
-            let acct = &mut self.accounts[spec.account];
-            for s in spec.slices.clone() {
-                acct.outstanding[s] += 1;
-            }
+            self.events.push_back(JobEvent::Covered { account: spec.account, slices: spec.slices.clone() });
         }
         self.jobs.insert(id, Job::new(spec));
         self.queue.push_back(id);
         id
     }
 
+    /// Drops the jobs of `account`, which its reader gave up on; answers still on their way are
+    /// ignored when they come.
+    pub fn drop_account(&mut self, account: usize) {
+        self.failed.insert(account);
+        for job in self.jobs.values_mut() {
+            if job.spec.account == account && !job.is_settled() {
+                job.state = JobState::Dropped;
+            }
+        }
+    }
+
+    fn fail_account(&mut self, account: usize, error: ConnectorError) {
+        if self.failed.contains(&account) {
+            return;
+        }
+        self.drop_account(account);
+        self.events.push_back(JobEvent::AccountFailed { account, error });
+    }
+
     fn in_flight(&self) -> usize {
         self.jobs.values().filter(|j| j.is_in_flight()).count()
     }
 
+    fn pinging(&self) -> bool {
+        self.routes.values().any(|p| *p == Pending::Ping)
+    }
+
     /// Starts what may start and arranges the next poll.
-    pub(crate) fn schedule(&mut self, cx: &mut Cx) {
-        if self.stream_failed {
+    pub fn schedule(&mut self, cx: &mut Cx) {
+        if self.stopped {
             return;
         }
-        let load = cx.api.throttle.insights_load();
+        let load = cx.api.throttle().insights_load();
         if load >= INSIGHTS_THROTTLE_LIMIT {
-            if self.in_flight() == 0 && self.ping.is_none() && self.throttle_wait.is_none() && !self.queue.is_empty() {
+            if self.in_flight() == 0
+                && !self.pinging()
+                && !self.timers.is_set(&Timer::ThrottleRecheck)
+                && !self.queue.is_empty()
+            {
                 cx.log(LogLevel::Info, format!("{}: insights load at {load:.0} %; holding new jobs", self.params.name));
-                self.throttle_wait = Some(cx.now.plus(THROTTLE_RECHECK));
+                self.timers.set(Timer::ThrottleRecheck, cx.now.plus(THROTTLE_RECHECK), TimeoutReason::ThrottlePause);
             }
         } else {
             while self.in_flight() < MAX_IN_FLIGHT {
                 let Some(id) = self.queue.pop_front() else { break };
-                let Some(job) = self.jobs.get(&id) else { continue };
-                if self.accounts[job.spec.account].failed {
+                let Some(job) = self.jobs.get_mut(&id) else { continue };
+                if self.failed.contains(&job.spec.account) || job.is_settled() {
                     continue;
                 }
-                let request = self.create_request(&job.spec, cx.config);
+                let request = self.params.create_request(&job.spec, cx.config);
                 let call = cx.api.submit(Call::graph(request, CallKind::JobCreate));
-                self.creating.insert(call, id);
-                if let Some(job) = self.jobs.get_mut(&id) {
-                    job.state = JobState::Creating { call };
-                }
+                self.routes.insert(call, Pending::Create(id));
+                job.state = JobState::Creating { call };
                 self.stats.started += 1;
             }
         }
         let running = self.jobs.values().any(|j| matches!(j.state, JobState::Running { .. }));
-        let polling = self.polls.as_ref().is_some_and(|p| !p.is_idle());
-        if running && !polling && self.next_poll.is_none() {
-            self.next_poll = Some(cx.now.plus(self.poll_interval(cx.now)));
+        let polling = !self.polls.is_idle();
+        if running && !polling && !self.timers.is_set(&Timer::Poll) {
+            self.timers.set(Timer::Poll, cx.now.plus(self.poll_interval(cx.now)), TimeoutReason::JobPoll);
         }
         if !running {
-            self.next_poll = None;
+            self.timers.cancel(&Timer::Poll);
         }
     }
 
@@ -133,56 +282,66 @@ impl InsightsReader {
             .clamp(MIN_POLL, MAX_POLL)
     }
 
-    /// A deadline passed: poll, time jobs out, or ping for the insights load.
-    pub(crate) fn on_tick(&mut self, cx: &mut Cx) {
-        if self.throttle_wait.is_some_and(|t| t <= cx.now) {
-            self.throttle_wait = None;
-            if let Some(acct) = self.accounts.iter().find(|a| a.ready && !a.failed) {
-                let url = format!(
-                    "{}?{}",
-                    graph_url(&cx.config.api_version, &format!("act_{}/insights", acct.id)),
-                    encode_query(&[("fields", "account_id"), ("limit", "1")])
-                );
-                self.ping = Some(cx.api.submit(Call::graph(Request::get(url), CallKind::InsightsSync)));
-            }
-        }
-        if self.next_poll.is_some_and(|t| t <= cx.now) {
-            self.next_poll = None;
-            let Some(polls) = self.polls.as_mut() else { return };
-            for (id, job) in &self.jobs {
-                if let JobState::Running { run_id, .. } = &job.state {
-                    polls.push(id.0, format!("{run_id}/"));
-                }
-            }
-            polls.flush(cx.api);
-        }
-    }
-
-    pub(crate) fn on_job_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
-        if self.ping == Some(call) {
-            self.ping = None;
+    /// A deadline passed: poll, or ask for the insights load again.
+    pub fn on_timeout(&mut self, cx: &mut Cx) {
+        if self.stopped {
             return;
         }
-        if let Some(id) = self.creating.remove(&call) {
-            return self.on_created(id, outcome, cx);
-        }
-        if self.polls.as_ref().is_some_and(|p| p.owns(call)) {
-            if let Some(polls) = self.polls.as_mut() {
-                polls.on_outcome(call, outcome, cx.api);
+        if self.timers.take_if_due(&Timer::ThrottleRecheck, cx.now) {
+            let account = self
+                .queue
+                .iter()
+                .filter_map(|id| self.jobs.get(id))
+                .map(|j| j.spec.account)
+                .find(|a| !self.failed.contains(a));
+            if let Some(account) = account {
+                let url = format!(
+                    "{}?{}",
+                    graph_url(&cx.config.api_version, &format!("act_{}/insights", self.accounts[account])),
+                    encode_query(&[("fields", "account_id"), ("limit", "1")])
+                );
+                let call = cx.api.submit(Call::graph(Request::get(url), CallKind::InsightsSync));
+                self.routes.insert(call, Pending::Ping);
             }
-            return self.drain_polls(cx);
         }
-        let reader = self.jobs.iter().find_map(|(id, j)| match &j.state {
-            JobState::Reading { paginator, .. } if paginator.owns(call) => Some(*id),
-            _ => None,
-        });
-        if let Some(id) = reader {
-            self.on_result_page(id, outcome, cx);
+        if self.timers.take_if_due(&Timer::Poll, cx.now) {
+            for (id, job) in &self.jobs {
+                if let JobState::Running { run_id, .. } = &job.state {
+                    self.polls.push(id.0, format!("{run_id}/"));
+                }
+            }
+            for call in self.polls.flush(cx.api) {
+                self.routes.insert(call, Pending::Polls);
+            }
         }
+        self.schedule(cx);
+    }
+
+    /// The outcome of one of the manager's calls.
+    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+        let pending = self.routes.take(call)?;
+        if self.stopped {
+            // The stream failed: answers still on their way change nothing.
+            return Ok(());
+        }
+        match pending {
+            Pending::Ping => {}
+            Pending::Create(id) => self.on_created(id, outcome, cx),
+            Pending::Polls => {
+                self.polls.on_outcome(call, outcome, cx.api)?;
+                self.drain_polls(cx);
+            }
+            Pending::Results(id) => self.on_result_page(id, call, outcome, cx)?,
+        }
+        self.schedule(cx);
+        Ok(())
     }
 
     fn on_created(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Cx) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
+        if matches!(job.state, JobState::Dropped) {
+            return;
+        }
         let run_id = match &outcome {
             Ok(reply) => reply
                 .json
@@ -198,8 +357,8 @@ impl InsightsReader {
                 // Fail the account first: its slices must not count as read when this job
                 // stops covering them (regression: soak seeds 26 and 166 checkpointed days
                 // whose report was never created).
-                self.fail_account(account, e.error, cx);
-                self.uncover(id, cx);
+                self.fail_account(account, e.error);
+                self.uncover(id);
             }
             (None, Ok(_)) => self.job_failed(
                 id,
@@ -211,18 +370,22 @@ impl InsightsReader {
 
     fn drain_polls(&mut self, cx: &mut Cx) {
         let mut results = Vec::new();
-        if let Some(polls) = self.polls.as_mut() {
-            while let Some(r) = polls.poll_result() {
-                results.push(r);
-            }
-            polls.flush(cx.api);
+        while let Some(r) = self.polls.poll_result() {
+            results.push(r);
+        }
+        for call in self.polls.flush(cx.api) {
+            self.routes.insert(call, Pending::Polls);
         }
         for (key, result) in results {
             let id = JobId(key);
             // A failed poll leaves the job running, like one still pending.
             match result.ok().as_ref().and_then(parse_status) {
                 Some(RunStatus::Completed) => self.start_reading(id, cx),
-                Some(RunStatus::Failed(reason)) => self.job_failed(id, reason, cx),
+                Some(RunStatus::Failed(reason)) => {
+                    if matches!(self.jobs.get(&id), Some(Job { state: JobState::Running { .. }, .. })) {
+                        self.job_failed(id, reason, cx)
+                    }
+                }
                 status => {
                     if let Some(Job { state: JobState::Running { percent, .. }, .. }) = self.jobs.get_mut(&id)
                         && let Some(RunStatus::Pending { percent: p }) = status
@@ -263,67 +426,78 @@ impl InsightsReader {
         } else {
             Paginator::new(url, CallKind::JobResults)
         };
-        paginator.start(cx.api);
+        self.routes.insert(paginator.start(cx.api), Pending::Results(id));
         job.state = JobState::Reading { run_id, created_at, paginator };
     }
 
-    fn on_result_page(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Cx) {
-        let Some(job) = self.jobs.get_mut(&id) else { return };
-        let JobState::Reading { run_id, created_at, paginator } = &mut job.state else { return };
+    fn on_result_page(
+        &mut self,
+        id: JobId,
+        call: CallId,
+        outcome: CallOutcome,
+        cx: &mut Cx,
+    ) -> Result<(), ConnectorError> {
+        let Some(job) = self.jobs.get_mut(&id) else { return Ok(()) };
+        let JobState::Reading { run_id, created_at, paginator } = &mut job.state else { return Ok(()) };
         if let Err(e) = &outcome
             && e.failure == CallFailure::ReportNotReady
         {
             // Read too early: back to polling, with the timeout still running from the start.
             job.state = JobState::Running { run_id: run_id.clone(), created_at: *created_at, percent: 0 };
-            return;
+            return Ok(());
         }
-        if job.spec.purpose == (Purpose::Rows { group: None }) {
-            let params = &self.params;
-            let rules = RowRules {
-                props: &params.props,
-                required: &params.breakdowns,
-                object_breakdowns: &params.object_breakdowns,
-                account_id: &self.accounts[job.spec.account].id,
-                rename_results: params.custom && params.wants_objective_results,
-            };
+        let account = job.spec.account;
+        let purpose = job.spec.purpose.clone();
+        if purpose == (Purpose::Rows { group: None }) {
+            let rules = self.params.row_rules(&self.accounts[account]);
             let read = |bytes: &[u8]| match transcode::page(bytes, &rules) {
                 Ok(p) if !p.error => Ok((p.rows, p.next)),
                 Ok(_) => Err(ConnectorError::misbehaving("a result page held an error instead of rows", String::new())),
                 Err(e) => Err(ConnectorError::misbehaving("a result page could not be read", e.to_string())),
             };
-            let (rows, more) = match paginator.on_raw_outcome(outcome, cx.api, read) {
+            let rows = match paginator.on_raw_outcome(call, outcome, cx.api, read) {
+                Ok(Step::Items { items, .. }) => items,
                 // Restarted on a stale cursor: the first page is on its way again.
-                Ok((None, _)) => (None, true),
-                Ok((rows, _)) => (rows, paginator.request_next(cx.api)),
+                Ok(Step::Restarted(call)) => {
+                    self.routes.insert(call, Pending::Results(id));
+                    return Ok(());
+                }
+                Err(e @ ConnectorError::Contract { .. }) => return Err(e),
                 Err(e) => {
-                    let reason = FailureReason::Failed { code: None, subcode: None, message: e.message.clone() };
-                    return self.job_failed(id, reason, cx);
+                    let reason = FailureReason::Failed { code: None, subcode: None, message: e.message().to_string() };
+                    self.job_failed(id, reason, cx);
+                    return Ok(());
                 }
             };
-            for data in rows.into_iter().flatten() {
-                self.records += 1;
-                cx.emit(Message::Record { stream: self.params.name.clone(), data, emitted_at: cx.now });
+            let next = paginator.request_next(cx.api);
+            if !rows.is_empty() {
+                self.events.push_back(JobEvent::Rows { account, rows: rows.into_iter().map(Row::Encoded).collect() });
             }
-            if !more {
-                self.job_read(id, cx);
+            match next {
+                Some(next) => self.routes.insert(next, Pending::Results(id)),
+                None => self.job_read(id, cx),
             }
-            return;
+            return Ok(());
         }
-        let page = match paginator.on_outcome(outcome, cx.api) {
-            Ok(p) => p,
+        let items = match paginator.on_outcome(call, outcome, cx.api) {
+            Ok(Step::Items { items, .. }) => items,
+            Ok(Step::Restarted(call)) => {
+                self.routes.insert(call, Pending::Results(id));
+                return Ok(());
+            }
+            Err(e @ ConnectorError::Contract { .. }) => return Err(e),
             Err(e) => {
-                let reason = FailureReason::Failed { code: None, subcode: None, message: e.message.clone() };
-                return self.job_failed(id, reason, cx);
+                let reason = FailureReason::Failed { code: None, subcode: None, message: e.message().to_string() };
+                self.job_failed(id, reason, cx);
+                return Ok(());
             }
         };
-        let more = paginator.request_next(cx.api) || page.restarted;
-        let spec = job.spec.clone();
-        let account_id = self.accounts[spec.account].id.clone();
-        match &spec.purpose {
+        let next = paginator.request_next(cx.api);
+        match &purpose {
             Purpose::ChildIds { child, .. } => {
                 let field = child.id_field().unwrap_or("id");
                 let ids: Vec<String> =
-                    page.items.iter().filter_map(|r| r.get(field)?.as_str().map(str::to_string)).collect();
+                    items.iter().filter_map(|r| r.get(field)?.as_str().map(str::to_string)).collect();
                 if let Some(job) = self.jobs.get_mut(&id) {
                     for i in ids {
                         if !job.child_ids.contains(&i) {
@@ -333,16 +507,19 @@ impl InsightsReader {
                 }
             }
             Purpose::Rows { group: None } => {
-                for row in page.items {
-                    if let Some(r) = self.record(row, &account_id) {
-                        self.emit_row(r, cx);
-                    }
+                let rows: Vec<Row> = items
+                    .into_iter()
+                    .filter_map(|row| self.params.record(row, &self.accounts[account]))
+                    .map(Row::Merged)
+                    .collect();
+                if !rows.is_empty() {
+                    self.events.push_back(JobEvent::Rows { account, rows });
                 }
             }
             Purpose::Rows { group: Some(g) } => {
-                for row in page.items {
-                    if let Some(r) = self.record(row, &account_id) {
-                        let key = self.key(&r);
+                for row in items {
+                    if let Some(r) = self.params.record(row, &self.accounts[account]) {
+                        let key = self.params.key(&r);
                         if let Some(group) = self.groups.get_mut(g) {
                             group.rows.entry(key).or_default().extend(r);
                         }
@@ -350,9 +527,11 @@ impl InsightsReader {
                 }
             }
         }
-        if !more {
-            self.job_read(id, cx);
+        match next {
+            Some(next) => self.routes.insert(next, Pending::Results(id)),
+            None => self.job_read(id, cx),
         }
+        Ok(())
     }
 
     /// Every row of the job was handed over.
@@ -368,15 +547,15 @@ impl InsightsReader {
             }
             Purpose::Rows { group } => {
                 if let Some(g) = group {
-                    self.member_done(g, cx);
+                    self.member_done(g, spec.account);
                 }
-                self.uncover(id, cx);
+                self.uncover(id);
             }
         }
     }
 
     /// A member of `g` finished: when it was the last, merge the group upwards or emit it.
-    fn member_done(&mut self, g: GroupId, cx: &mut Cx) {
+    fn member_done(&mut self, g: GroupId, account: usize) {
         let Some(group) = self.groups.get_mut(&g) else { return };
         group.remaining = group.remaining.saturating_sub(1);
         if group.remaining > 0 {
@@ -390,40 +569,27 @@ impl InsightsReader {
                         parent.rows.entry(k).or_default().extend(row);
                     }
                 }
-                self.member_done(p, cx);
+                self.member_done(p, account);
             }
             None => {
-                for (_, row) in group.rows {
-                    self.emit_row(row, cx);
+                let rows: Vec<Row> = group.rows.into_values().map(Row::Merged).collect();
+                if !rows.is_empty() {
+                    self.events.push_back(JobEvent::Rows { account, rows });
                 }
             }
         }
     }
 
-    /// The job no longer covers its slices; any slice left uncovered is complete.
-    fn uncover(&mut self, id: JobId, cx: &mut Cx) {
+    /// The job no longer covers its slices.
+    fn uncover(&mut self, id: JobId) {
         let Some(job) = self.jobs.get(&id) else { return };
-        if !matches!(job.spec.purpose, Purpose::Rows { .. }) {
-            return;
-        }
-        let (account, range) = (job.spec.account, job.spec.slices.clone());
-        let mut finished = Vec::new();
-        {
-            let acct = &mut self.accounts[account];
-            for s in range {
-                acct.outstanding[s] = acct.outstanding[s].saturating_sub(1);
-                if acct.outstanding[s] == 0 {
-                    finished.push(s);
-                }
-            }
-        }
-        for s in finished {
-            self.slice_done(account, s, cx);
+        if let Purpose::Rows { .. } = job.spec.purpose {
+            self.events.push_back(JobEvent::Released { account: job.spec.account, slices: job.spec.slices.clone() });
         }
     }
 
     /// A job attempt failed: start it again once, then split it.
-    pub(crate) fn job_failed(&mut self, id: JobId, reason: FailureReason, cx: &mut Cx) {
+    fn job_failed(&mut self, id: JobId, reason: FailureReason, cx: &mut Cx) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
         job.failures += 1;
         let retry = job.failures < 2 && !reason.is_too_large();
@@ -432,7 +598,7 @@ impl InsightsReader {
             if job.failures >= MAX_ID_LISTING_ATTEMPTS {
                 job.state = JobState::Done;
                 let account = job.spec.account;
-                if !self.jobs.get(&parent).is_some_and(|p| self.splittable_fields(&p.spec)) {
+                if !self.jobs.get(&parent).is_some_and(|p| self.params.splittable_fields(&p.spec)) {
                     let e = ConnectorError::exhausted(
                         format!(
                             "could not list the objects needed to split a failing report ({}); try again later",
@@ -440,7 +606,7 @@ impl InsightsReader {
                         ),
                         what,
                     );
-                    return self.fail_account(account, e, cx);
+                    return self.fail_account(account, e);
                 }
                 cx.log(
                     LogLevel::Warn,
@@ -450,7 +616,7 @@ impl InsightsReader {
                         reason.describe()
                     ),
                 );
-                return self.split_fields(parent, cx);
+                return self.split_fields(parent);
             }
             cx.log(
                 LogLevel::Info,
@@ -461,21 +627,26 @@ impl InsightsReader {
                     job.failures
                 ),
             );
-            job.state = JobState::Queued;
-            self.queue.push_back(id);
-            self.stats.retried += 1;
+            self.requeue(id);
             return;
         }
         if retry {
             cx.log(LogLevel::Info, format!("{}: {what} {}; starting it again", self.params.name, reason.describe()));
-            job.state = JobState::Queued;
-            self.queue.push_back(id);
-            self.stats.retried += 1;
+            self.requeue(id);
         } else {
             cx.log(LogLevel::Info, format!("{}: {what} {}; splitting it", self.params.name, reason.describe()));
             job.state = JobState::Split;
             self.stats.split += 1;
             self.split(id, cx);
+        }
+    }
+
+    /// Starts a failed job again: a fresh report run (Graph cannot cancel the old one).
+    fn requeue(&mut self, id: JobId) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.state = JobState::Queued;
+            self.queue.push_back(id);
+            self.stats.retried += 1;
         }
     }
 
@@ -486,27 +657,27 @@ impl InsightsReader {
             Purpose::Rows { group: None } => {}
             // Half of a field split (one day, one object): only its fields can be halved again,
             // since its merge group counts exactly two members.
-            Purpose::Rows { group: Some(_) } => return self.split_fields(id, cx),
+            Purpose::Rows { group: Some(_) } => return self.split_fields(id),
             Purpose::ChildIds { .. } => return,
         }
         if spec.slices.len() > 1 {
-            let mid = spec.slices.start + spec.slices.len() / 2;
-            for range in [spec.slices.start..mid, mid..spec.slices.end] {
-                let acct = &self.accounts[spec.account];
-                let child = JobSpec {
-                    since: acct.starts[range.start],
-                    until: acct.ends[range.end - 1],
-                    slices: range,
-                    ..spec.clone()
-                };
+            let half = spec.slices.len() / 2;
+            let mid = spec.slices.start + half;
+            for (range, spans) in
+                [(spec.slices.start..mid, &spec.spans[..half]), (mid..spec.slices.end, &spec.spans[half..])]
+            {
+                let (Some(first), Some(last)) = (spans.first(), spans.last()) else { continue };
+                let child =
+                    JobSpec { since: first.0, until: last.1, slices: range, spans: spans.to_vec(), ..spec.clone() };
                 self.add_job(child);
             }
-            return self.uncover(id, cx);
+            return self.uncover(id);
         }
         if let Some(child) = spec.object_level.child().filter(|_| spec.object_level < self.params.level) {
             let earliest = cx.now.date_utc() - Days::days(RETENTION_DAYS - 1);
             let lister = JobSpec {
                 slices: spec.slices.start..spec.slices.start,
+                spans: Vec::new(),
                 since: (spec.since - Days::days(CHILD_ID_LOOKBACK_DAYS)).max(earliest),
                 fields: vec![child.id_field().unwrap_or("id").to_string()],
                 purpose: Purpose::ChildIds { child, parent: id },
@@ -515,18 +686,12 @@ impl InsightsReader {
             self.add_job(lister);
             return;
         }
-        self.split_fields(id, cx);
+        self.split_fields(id);
     }
 
     /// Replaces a failing job by two with half of its non-key fields each, merged on the key;
     /// a job down to one such field cannot be split, and its stream fails with a config error.
-    /// Whether a job asks for two or more fields outside the primary key, so that halving its
-    /// fields leaves something on each side.
-    fn splittable_fields(&self, spec: &JobSpec) -> bool {
-        spec.fields.iter().filter(|f| !self.params.pk.contains(f)).count() > 1
-    }
-
-    fn split_fields(&mut self, id: JobId, cx: &mut Cx) {
+    fn split_fields(&mut self, id: JobId) {
         let Some(job) = self.jobs.get(&id) else { return };
         let spec = job.spec.clone();
         let Purpose::Rows { group } = spec.purpose.clone() else { return };
@@ -544,9 +709,9 @@ impl InsightsReader {
                 self.params.name,
                 describe(&spec)
             ));
-            cx.log(LogLevel::Error, e.message.clone());
-            self.failures.push(e);
-            self.stream_failed = true;
+            self.stopped = true;
+            self.timers = Timers::default();
+            self.events.push_back(JobEvent::StreamFailed(e));
             return;
         }
         self.next_group += 1;
@@ -558,7 +723,7 @@ impl InsightsReader {
             fields.extend(part.iter().cloned());
             self.add_job(JobSpec { fields, purpose: Purpose::Rows { group: Some(g) }, ..spec.clone() });
         }
-        self.uncover(id, cx);
+        self.uncover(id);
     }
 
     /// The id listing for `parent` finished: one job per child object replaces it.
@@ -579,7 +744,7 @@ impl InsightsReader {
         for object_id in ids {
             self.add_job(JobSpec { object_id, object_level: child, ..spec.clone() });
         }
-        self.uncover(parent, cx);
+        self.uncover(parent);
     }
 }
 
@@ -606,19 +771,4 @@ fn describe(spec: &JobSpec) -> String {
         Purpose::Rows { .. } => "report".to_string(),
     };
     format!("the {what} of {} {} for {days}", spec.object_level.as_str(), spec.object_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_job_is_polled_at_half_its_age_or_when_its_pace_says_it_is_done() {
-        let s = Duration::from_secs;
-        assert_eq!(job_poll_interval(s(10), 0), s(5), "no percentage yet: half the age");
-        assert_eq!(job_poll_interval(s(10), 50), s(5), "half done in 10 s: done in 10 s more, half the age is sooner");
-        assert_eq!(job_poll_interval(s(15), 75), s(5), "three quarters in 15 s: done in 5 s");
-        assert_eq!(job_poll_interval(s(40), 100), s(20), "100 % but not completed: half the age");
-        assert_eq!(job_poll_interval(s(40), 99), s(10), "99 %: a quarter of the age, not 0.4 s");
-    }
 }

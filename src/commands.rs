@@ -7,11 +7,11 @@ use crate::time::Timestamp;
 use serde_json::{Value, json};
 
 /// The Graph API's origin. Hosts may route it elsewhere (a proxy, a simulator).
-pub const GRAPH_ROOT: &str = "https://graph.facebook.com";
+pub use sfm_wire::origin::GRAPH_ORIGIN;
 
 /// `https://graph.facebook.com/<version>/<path>`.
 pub fn graph_url(version: &str, path: &str) -> String {
-    format!("{GRAPH_ROOT}/{version}/{path}")
+    format!("{GRAPH_ORIGIN}/{version}/{path}")
 }
 
 /// The SPEC message.

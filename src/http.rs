@@ -200,24 +200,8 @@ pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
     format!("{base}?{}", encode_query(&pairs))
 }
 
-/// Replaces the value of any `access_token` parameter in `text` with `***`, so URLs that Graph
-/// hands back (its `paging.next` links embed the token) can be logged.
-pub fn redact_token_params(text: &str) -> String {
-    const KEY: &str = "access_token=";
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find(KEY) {
-        out.push_str(&rest[..pos + KEY.len()]);
-        out.push_str("***");
-        rest = &rest[pos + KEY.len()..];
-        let end = rest
-            .find(|c: char| c == '&' || c == '"' || c == '\'' || c.is_whitespace() || c == '\\')
-            .unwrap_or(rest.len());
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
-}
+/// Tokens inside URLs (Graph's `paging.next` links embed them) are redacted before logging.
+pub use sfm_wire::redact::redact_token_params;
 
 #[cfg(test)]
 mod tests {
@@ -235,12 +219,6 @@ mod tests {
     fn replaces_an_existing_query_param() {
         let u = with_query_param("https://g/v1/act_1/ads?limit=100&after=abc", "limit", "50");
         assert_eq!(u, "https://g/v1/act_1/ads?limit=50&after=abc");
-    }
-
-    #[test]
-    fn redacts_tokens_inside_urls() {
-        let s = redact_token_params("GET https://g/x?access_token=EAAsecret&limit=5 and access_token=zz");
-        assert_eq!(s, "GET https://g/x?access_token=***&limit=5 and access_token=***");
     }
 
     #[test]

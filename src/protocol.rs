@@ -6,6 +6,7 @@
 use crate::error::{ConnectorError, FailureType};
 use crate::time::Timestamp;
 use serde_json::{Map, Value, json};
+use sfm_wire::lines;
 
 /// Severity of a LOG message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,16 +100,7 @@ impl Message {
 
     /// An error TRACE: what went wrong in words a user can act on, and the internal detail.
     pub fn error_trace(now: Timestamp, failure: FailureType, message: &str, internal: &str) -> Self {
-        let trace = json!({
-            "type": "ERROR",
-            "emitted_at": now.as_millis() as f64,
-            "error": {
-                "message": message,
-                "internal_message": internal,
-                "failure_type": failure.as_str(),
-            }
-        });
-        Message::Trace(trace.to_string())
+        Message::Trace(lines::error_trace_payload(failure.as_str(), message, internal, now.as_millis()))
     }
 
     /// The error TRACE of a connector error: its message, detail and failure type.
@@ -162,38 +154,22 @@ impl Message {
 
     /// Whether this is an error TRACE (the sync or command failed).
     pub fn is_error_trace(&self) -> bool {
-        matches!(self, Message::Trace(t) if t.starts_with("{\"type\":\"ERROR\"") || t.contains("\"type\":\"ERROR\""))
+        matches!(self, Message::Trace(t) if lines::is_error_trace(t))
     }
 
-    /// The message as one line of Airbyte protocol JSON (no trailing newline).
+    /// The message as one line of Airbyte protocol JSON (no trailing newline), as every host
+    /// prints it ([`sfm_wire::lines`]).
     pub fn to_json_line(&self) -> String {
         match self {
-            Message::Record { stream, data, emitted_at } => {
-                let mut s = String::with_capacity(data.len() + stream.len() + 64);
-                s.push_str("{\"type\":\"RECORD\",\"record\":{\"stream\":");
-                s.push_str(&Value::String(stream.clone()).to_string());
-                s.push_str(",\"data\":");
-                s.push_str(data);
-                s.push_str(",\"emitted_at\":");
-                s.push_str(&emitted_at.as_millis().to_string());
-                s.push_str("}}");
-                s
-            }
-            Message::State(s) => format!("{{\"type\":\"STATE\",\"state\":{s}}}"),
-            Message::Log { level, message } => {
-                json!({"type": "LOG", "log": {"level": level.as_str(), "message": message}}).to_string()
-            }
-            Message::Trace(t) => format!("{{\"type\":\"TRACE\",\"trace\":{t}}}"),
+            Message::Record { stream, data, emitted_at } => lines::record(stream, None, data, emitted_at.as_millis()),
+            Message::State(s) => lines::state(s),
+            Message::Log { level, message } => lines::log(level.as_str(), message),
+            Message::Trace(t) => lines::trace(t),
             Message::ConnectionStatus { succeeded, message } => {
-                let mut status = Map::new();
-                status.insert("status".into(), Value::from(if *succeeded { "SUCCEEDED" } else { "FAILED" }));
-                if let Some(m) = message {
-                    status.insert("message".into(), Value::from(m.as_str()));
-                }
-                json!({"type": "CONNECTION_STATUS", "connectionStatus": status}).to_string()
+                lines::connection_status(*succeeded, message.as_deref())
             }
-            Message::Catalog(c) => format!("{{\"type\":\"CATALOG\",\"catalog\":{c}}}"),
-            Message::Spec(s) => format!("{{\"type\":\"SPEC\",\"spec\":{s}}}"),
+            Message::Catalog(c) => lines::catalog(c),
+            Message::Spec(s) => lines::spec(s),
         }
     }
 }

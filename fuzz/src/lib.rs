@@ -8,6 +8,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{Map, Value, json};
 use source_facebook_marketing::catalog::full_catalog;
+use source_facebook_marketing::commands::GRAPH_ORIGIN;
 use source_facebook_marketing::config::Config;
 use source_facebook_marketing::driver::{BatchLimit, Driver, Io, Machine, TimeoutReason};
 use source_facebook_marketing::http::{FetchError, Method, Request, Response, split_query};
@@ -503,7 +504,7 @@ fn batch_element(u: &mut Unstructured) -> Value {
 /// A body shaped like what Graph answers to `request`.
 pub fn plausible_body(u: &mut Unstructured, request: &Request) -> Value {
     let url = request.url.split('?').next().unwrap_or("");
-    let is_graph = url.starts_with("https://graph.facebook.com/");
+    let is_graph = url.strip_prefix(GRAPH_ORIGIN).is_some_and(|rest| rest.starts_with('/'));
     let last = url.rsplit('/').next().unwrap_or("");
     if request.method == Method::POST && batch_len(request) > 0 {
         let n = batch_len(request);

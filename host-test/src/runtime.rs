@@ -18,7 +18,7 @@ use airbyte::source_facebook_marketing::host as wit_host;
 pub use exports::airbyte::source_facebook_marketing::source::{LogLevel, Message, Progress, Status, StreamProgress};
 
 /// The Graph API origin the component calls; `--graph-url` routes it elsewhere.
-pub const GRAPH_ORIGIN: &str = "https://graph.facebook.com";
+pub use sfm_wire::origin::{GRAPH_ORIGIN, url_host};
 
 /// 64 KiB: room for a panic message and its location; the guest writes nothing else to stderr.
 const GUEST_STDERR_BYTES: usize = 64 << 10;
@@ -154,25 +154,9 @@ impl WasiView for HostState {
     }
 }
 
-/// The host name of an absolute URL.
-pub fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    if let Some(stripped) = authority.strip_prefix('[') {
-        return stripped.split(']').next();
-    }
-    Some(authority.split(':').next().unwrap_or(authority))
-}
-
 impl wit_host::Host for HostState {
     fn http_fetch(&mut self, req: wit_host::Request) -> Result<wit_host::Response, wit_host::FetchError> {
-        let mut url = req.url;
-        if let Some(base) = &self.graph_url
-            && let Some(rest) = url.strip_prefix(GRAPH_ORIGIN)
-        {
-            url = format!("{}{rest}", base.trim_end_matches('/'));
-        }
+        let url = sfm_wire::origin::rewrite_origin(&req.url, self.graph_url.as_deref()).into_owned();
         let host = url_host(&url).unwrap_or("").to_string();
         let out = if !self.allow.permits(&host) {
             self.denied.push(host.clone());

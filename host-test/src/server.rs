@@ -146,7 +146,7 @@ pub struct ServeOptions {
 }
 
 /// Host the simulator writes into absolute `paging.next` links.
-const GRAPH_HOST: &str = "https://graph.facebook.com";
+const GRAPH_HOST: &str = sfm_wire::origin::GRAPH_ORIGIN;
 
 /// Path of the read-only counters endpoint.
 const COUNTERS_PATH: &str = "/__sim/counters";

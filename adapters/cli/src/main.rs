@@ -10,7 +10,6 @@
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
 mod args;
-mod lines;
 #[cfg(target_arch = "wasm32")]
 mod run;
 

@@ -1,7 +1,8 @@
 //! The command's glue: arguments and files in, the `source` import called, lines out.
 
 use crate::args::{self, Command, Invocation, USAGE};
-use crate::lines::{self, Redactor, config_secrets};
+use sfm_wire::lines;
+use sfm_wire::redact::{Redactor, config_secrets};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -73,7 +74,7 @@ impl Output {
         self.failed = true;
         let message = self.redactor.redact(message);
         eprintln!("error: {message}");
-        writeln!(self.stdout, "{}", lines::error_trace(failure_type, &message, now_ms()))
+        writeln!(self.stdout, "{}", lines::error_trace(failure_type, &message, &message, now_ms()))
     }
 }
 

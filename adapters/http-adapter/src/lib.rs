@@ -20,8 +20,8 @@ mod component;
 use std::borrow::Cow;
 use std::io::Read;
 
-/// The Graph API origin the connector calls; `GRAPH_URL` routes it elsewhere.
-pub const GRAPH_ORIGIN: &str = "https://graph.facebook.com";
+/// The Graph API origin the connector calls, and its rewriting; `GRAPH_URL` routes it elsewhere.
+pub use sfm_wire::origin::{GRAPH_ORIGIN, rewrite_origin};
 
 /// The environment variable that names a replacement for [`GRAPH_ORIGIN`].
 pub const GRAPH_URL_VAR: &str = "GRAPH_URL";
@@ -31,19 +31,6 @@ pub const USER_AGENT: &str = "source-facebook-marketing-wasm/0.1";
 
 /// 64 KiB: the most one body read asks of the host; Graph pages are read in a few such chunks.
 pub const READ_CHUNK: u64 = 64 * 1024;
-
-/// `url` with its origin [`GRAPH_ORIGIN`] replaced by `base` (e.g. `http://127.0.0.1:8080`);
-/// URLs of other origins, and every URL when `base` is `None`, are returned unchanged.
-pub fn rewrite_origin<'a>(url: &'a str, base: Option<&str>) -> Cow<'a, str> {
-    let Some(base) = base else { return Cow::Borrowed(url) };
-    match url.strip_prefix(GRAPH_ORIGIN) {
-        // Only the whole origin: `https://graph.facebook.com.example` is another host.
-        Some(rest) if rest.is_empty() || rest.starts_with(['/', '?', '#']) => {
-            Cow::Owned(format!("{}{rest}", base.trim_end_matches('/')))
-        }
-        _ => Cow::Borrowed(url),
-    }
-}
 
 /// The URL scheme as `wasi:http` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,26 +131,6 @@ pub fn ms_to_ns(ms: u64) -> u64 {
 mod tests {
     use super::*;
     use std::io::Write;
-
-    #[test]
-    fn rewrites_the_graph_origin_to_the_configured_base() {
-        let url = "https://graph.facebook.com/v25.0/act_1/campaigns?limit=2";
-        assert_eq!(
-            rewrite_origin(url, Some("http://127.0.0.1:8080/")),
-            "http://127.0.0.1:8080/v25.0/act_1/campaigns?limit=2"
-        );
-        assert_eq!(rewrite_origin("https://graph.facebook.com?x=1", Some("http://h")), "http://h?x=1");
-    }
-
-    #[test]
-    fn leaves_other_origins_and_look_alike_hosts_unchanged() {
-        let cdn = "https://scontent.fbcdn.net/v/t45/image.jpg";
-        assert_eq!(rewrite_origin(cdn, Some("http://127.0.0.1:8080")), cdn);
-        let look_alike = "https://graph.facebook.com.example/v25.0/me";
-        assert_eq!(rewrite_origin(look_alike, Some("http://127.0.0.1:8080")), look_alike);
-        let graph = "https://graph.facebook.com/v25.0/me";
-        assert_eq!(rewrite_origin(graph, None), graph);
-    }
 
     #[test]
     fn splits_a_url_into_scheme_authority_and_path_with_query() {

@@ -18,7 +18,7 @@ use crate::rng::{hash_str, mix};
 pub const DEFAULT_LIMIT: usize = 25;
 
 /// Host used in absolute `paging.next` URLs.
-pub const GRAPH_HOST: &str = "https://graph.facebook.com";
+pub const GRAPH_HOST: &str = sfm_wire::origin::GRAPH_ORIGIN;
 
 /// What a page needs to know about its listing.
 #[derive(Debug, Clone)]

@@ -1,5 +1,4 @@
-//! Airbyte protocol lines, byte for byte as `host-test` writes them
-//! (`host-test/src/output.rs::to_line`), and the access token kept out of them.
+//! Airbyte protocol lines, one JSON object each (no newline).
 //!
 //! The payloads the connector hands over as JSON text (a record's data, a state, a trace, a
 //! catalog, a spec) are written as they are, without re-encoding.
@@ -58,48 +57,19 @@ pub fn is_error_trace(trace: &str) -> bool {
     trace.contains("\"type\":\"ERROR\"")
 }
 
-/// An error TRACE line written by the command itself (a file it could not read).
-pub fn error_trace(failure_type: &str, message: &str, emitted_at_ms: i64) -> String {
+/// An error TRACE payload (what goes under `trace`).
+pub fn error_trace_payload(failure_type: &str, message: &str, internal: &str, emitted_at_ms: i64) -> String {
     json!({
-        "type": "TRACE",
-        "trace": {
-            "type": "ERROR",
-            "emitted_at": emitted_at_ms as f64,
-            "error": {"message": message, "internal_message": message, "failure_type": failure_type}
-        }
+        "type": "ERROR",
+        "emitted_at": emitted_at_ms as f64,
+        "error": {"message": message, "internal_message": internal, "failure_type": failure_type}
     })
     .to_string()
 }
 
-/// Removes every occurrence of the secrets from printed text.
-#[derive(Clone, Debug, Default)]
-pub struct Redactor {
-    secrets: Vec<String>,
-}
-
-impl Redactor {
-    /// Secrets shorter than 4 characters are ignored: redacting them would mangle ordinary text.
-    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
-        Redactor { secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect() }
-    }
-
-    pub fn redact(&self, mut text: String) -> String {
-        for s in &self.secrets {
-            if text.contains(s.as_str()) {
-                text = text.replace(s.as_str(), "**********");
-            }
-        }
-        text
-    }
-}
-
-/// The access token and client secret of a config document, wherever Airbyte's forms put them.
-pub fn config_secrets(config: &str) -> Vec<String> {
-    let Ok(v) = serde_json::from_str::<Value>(config) else { return Vec::new() };
-    [&["credentials", "access_token"][..], &["access_token"], &["credentials", "client_secret"], &["client_secret"]]
-        .into_iter()
-        .filter_map(|path| path.iter().try_fold(&v, |cur, key| cur.get(*key))?.as_str().map(str::to_string))
-        .collect()
+/// An error TRACE line (a host's own failure: a file it could not read, a guest that trapped).
+pub fn error_trace(failure_type: &str, message: &str, internal: &str, emitted_at_ms: i64) -> String {
+    trace(&error_trace_payload(failure_type, message, internal, emitted_at_ms))
 }
 
 #[cfg(test)]
@@ -139,16 +109,8 @@ mod tests {
     fn tells_error_traces_from_other_traces() {
         assert!(is_error_trace(r#"{"type":"ERROR","error":{}}"#));
         assert!(!is_error_trace(r#"{"type":"STREAM_STATUS"}"#));
-        let line: Value = serde_json::from_str(&error_trace("config_error", "cannot read c.json", 5)).unwrap();
+        let line: Value = serde_json::from_str(&error_trace("config_error", "cannot read c.json", "", 5)).unwrap();
         assert_eq!(line["trace"]["error"]["failure_type"], "config_error");
         assert_eq!(line["trace"]["emitted_at"], 5.0);
-    }
-
-    #[test]
-    fn redacts_the_access_token_wherever_the_config_puts_it() {
-        let config = r#"{"credentials":{"access_token":"EAAB-secret"},"client_secret":"cs-1234","access_token":"abc"}"#;
-        let r = Redactor::new(config_secrets(config));
-        assert_eq!(r.redact("token EAAB-secret and cs-1234, abc".into()), "token ********** and **********, abc");
-        assert!(config_secrets("not json").is_empty());
     }
 }

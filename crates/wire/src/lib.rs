@@ -1,0 +1,11 @@
+//! What the connector and every host of it agree on byte for byte, in one place: the Airbyte
+//! protocol lines they print ([`lines`]), how secrets are kept out of what they print
+//! ([`redact`]), and the Graph origin that hosts may route elsewhere ([`origin`]).
+//!
+//! Used by the component itself, by `host-test`, and by the `wasi:cli` command and the
+//! `wasi:http` adapter, so that the three never print or route differently. It depends on
+//! `serde_json` alone, which the component already carries.
+
+pub mod lines;
+pub mod origin;
+pub mod redact;

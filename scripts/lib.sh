@@ -8,6 +8,17 @@ ensure_wasm_target() {
   fi
 }
 
+# rustfmt and clippy, which scripts/test.sh runs over the whole workspace.
+ensure_lint_tools() {
+  local c
+  for c in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+      echo "==> rustup component add $c"
+      rustup component add "$c"
+    fi
+  done
+}
+
 # .venv with the pinned packages of tests/python/requirements.txt and of
 # requirements-pyairbyte.txt (PyAirbyte, about 780 MB and five minutes the first time), in one
 # pip call so that both sets of pins hold together; a copy of the files inside the venv records

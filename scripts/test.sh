@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks, builds the component and host-test, then runs every test:
+# Installs what a fresh machine lacks, builds the component and host-test, then checks style
+# (`cargo fmt --check`, `cargo clippy -D warnings`) and runs every test:
 # `cargo test --workspace` (unit, scenario and end-to-end tests) and `pytest tests/python`
 # (the CLI's protocol output, validated with Airbyte's models, and a PyAirbyte sync into DuckDB
 # checked against the simulator's ground truth). Runnable from any directory.
@@ -12,6 +13,7 @@ cd "$root"
 source scripts/lib.sh
 
 ensure_wasm_target
+ensure_lint_tools
 ensure_python_venv
 build_component_and_host
 bash scripts/build-command.sh
@@ -19,6 +21,12 @@ bash scripts/build-command.sh
 # Both runners always run, so one failure does not hide the other's results; the script fails
 # if either did.
 failed=()
+
+echo "==> cargo fmt --all --check"
+cargo fmt --all --check || failed+=("cargo fmt")
+
+echo "==> cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings || failed+=("cargo clippy")
 
 echo "==> cargo test --workspace"
 cargo test --workspace --no-fail-fast || failed+=("cargo test")

@@ -17,6 +17,9 @@
 //! - errors by blame: [`error::ConnectorError`]; time as an input: [`time::Timestamp`],
 //!   [`timers::Timers`].
 
+// No unwrap or expect in connector code: errors are data (STYLE.md). Tests may.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod api;
 pub mod catalog;
 pub mod check;

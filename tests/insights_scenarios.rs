@@ -52,11 +52,21 @@ fn window(sim: &graph_sim::Simulator, days: i64) -> (chrono::NaiveDate, chrono::
 
 /// Reads `stream` over `days` days against `preset` and checks it against ground truth.
 fn equals_ground_truth(preset: &str, stream: &str, breakdowns: &[&str], days: i64) -> Output {
-    equals_ground_truth_with(graph_sim::SimConfig::preset(preset).unwrap(), stream, breakdowns, days)
+    equals_ground_truth_in(preset, graph_sim::SimConfig::preset(preset).unwrap(), stream, breakdowns, days)
 }
 
 fn equals_ground_truth_with(sim_config: graph_sim::SimConfig, stream: &str, breakdowns: &[&str], days: i64) -> Output {
-    let preset = "custom";
+    equals_ground_truth_in("a custom simulator", sim_config, stream, breakdowns, days)
+}
+
+/// As [`equals_ground_truth`]; `preset` names the simulator's setup in failure messages.
+fn equals_ground_truth_in(
+    preset: &str,
+    sim_config: graph_sim::SimConfig,
+    stream: &str,
+    breakdowns: &[&str],
+    days: i64,
+) -> Output {
     let mut sim = graph_sim::Simulator::new(sim_config.clone());
     let start = sim.now_ms();
     let cfg = config(&sim, days, json!({}));
@@ -89,34 +99,37 @@ fn breakdown_stream_equals_ground_truth() {
 
 #[test]
 fn failing_jobs_are_retried_and_every_row_arrives() {
-    equals_ground_truth("failing_jobs", "ads_insights", &[], 5);
+    let out = equals_ground_truth("failing_jobs", "ads_insights", &[], 5);
+    let jobs = out.jobs("ads_insights");
+    assert!(jobs.retried > 0, "no job was retried: {jobs:?}");
 }
 
 #[test]
 fn stuck_jobs_time_out_and_every_row_arrives() {
     let out = equals_ground_truth("stuck_jobs", "ads_insights", &[], 5);
     assert!(out.slept.iter().map(|(d, _)| d.as_secs()).sum::<u64>() >= 3600, "a stuck job costs the job timeout");
+    let jobs = out.jobs("ads_insights");
+    assert!(jobs.timed_out > 0 && jobs.retried >= jobs.timed_out.min(1), "{jobs:?}");
 }
 
 #[test]
 fn huge_account_jobs_are_split_until_they_succeed() {
-    equals_ground_truth("huge_account", "ads_insights", &[], 2);
+    let out = equals_ground_truth("huge_account", "ads_insights", &[], 2);
+    assert!(out.jobs("ads_insights").split > 0, "{:?}", out.jobs("ads_insights"));
 }
 
 #[test]
-fn huge_account_splits_by_days_objects_and_fields() {
+fn huge_account_splits_by_days_then_by_objects() {
     let out = equals_ground_truth("huge_account", "ads_insights", &[], 2);
-    let logs: Vec<String> = out
-        .messages
-        .iter()
-        .filter_map(|m| match m {
-            source_facebook_marketing::protocol::Message::Log { message, .. } => Some(message.clone()),
-            _ => None,
-        })
-        .collect();
-    let has = |needle: &str| logs.iter().any(|l| l.contains(needle));
-    assert!(has("report of account") && has("splitting it"), "day split: {logs:#?}");
-    assert!(has("report of campaign"), "object split: {logs:#?}");
+    let splits = out.jobs("ads_insights").splits;
+    assert!(splits.by_days > 0, "day split: {splits:?}");
+    assert!(splits.account_to_campaigns > 0, "object split: {splits:?}");
+}
+
+/// The field names of each record, by primary key.
+fn field_names(out: &Output, stream: &str) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let names = |r: &Value| r.as_object().map(|o| o.keys().cloned().collect::<BTreeSet<_>>()).unwrap_or_default();
+    out.records[stream].iter().map(|r| (key(r, &[]), names(r))).collect()
 }
 
 fn logs(out: &Output) -> Vec<String> {
@@ -139,11 +152,17 @@ fn ad_level_jobs_that_still_fail_are_split_by_fields_and_merged_by_key() {
         max_job_cells: 60,
         ..graph_sim::SimConfig::default()
     };
-    let out = equals_ground_truth_with(cfg, "ads_insights", &[], 1);
-    assert!(logs(&out).iter().any(|l| l.contains("report of ad ") && l.contains("splitting it")), "{:#?}", logs(&out));
-    // Merged rows carry fields of both halves.
-    let row = &out.records["ads_insights"][0];
-    assert!(row.get("impressions").is_some() && row.get("website_ctr").is_some() || row.get("spend").is_some());
+    let out = equals_ground_truth_with(cfg.clone(), "ads_insights", &[], 1);
+    assert!(out.jobs("ads_insights").splits.by_fields > 0, "{:?}", out.jobs("ads_insights"));
+    // Merged rows carry the fields of both halves: every field a sync without failures reads.
+    let calm = equals_ground_truth_with(
+        graph_sim::SimConfig { max_job_cells: graph_sim::UNLIMITED, ..cfg },
+        "ads_insights",
+        &[],
+        1,
+    );
+    assert_eq!(calm.jobs("ads_insights").split, 0);
+    assert_eq!(field_names(&out, "ads_insights"), field_names(&calm, "ads_insights"), "a row lacks a half's fields");
 }
 
 fn job_creates(sim: &graph_sim::Simulator) -> Vec<String> {
@@ -361,13 +380,12 @@ fn jobs_failing_twice_at_every_level_split_down_to_ads_then_fields_and_merge() {
     };
     cfg.faults.job_fail_first_attempts = 2;
     let out = equals_ground_truth_with(cfg, "ads_insights", &[], 1);
-    let logs = logs(&out);
-    let split = |what: &str| logs.iter().any(|l| l.contains(what) && l.contains("splitting it"));
-    assert!(logs.iter().any(|l| l.contains("report of account") && l.contains("starting it again")), "restart first");
-    assert!(split("report of account"), "account -> campaigns");
-    assert!(split("report of campaign"), "campaign -> ad sets");
-    assert!(split("report of adset"), "ad set -> ads");
-    assert!(split("report of ad "), "ad -> halves of its fields");
+    let jobs = out.jobs("ads_insights");
+    assert!(jobs.retried > 0, "restart first: {jobs:?}");
+    assert!(jobs.splits.account_to_campaigns > 0, "account -> campaigns: {jobs:?}");
+    assert!(jobs.splits.campaign_to_adsets > 0, "campaign -> ad sets: {jobs:?}");
+    assert!(jobs.splits.adset_to_ads > 0, "ad set -> ads: {jobs:?}");
+    assert!(jobs.splits.by_fields > 0, "ad -> halves of its fields: {jobs:?}");
 }
 
 #[test]
@@ -376,24 +394,15 @@ fn an_id_listing_that_keeps_failing_gives_way_to_a_field_split_and_every_row_arr
     // Every report fails five times: the account's id listing runs out of attempts.
     cfg.faults.job_fail_first_attempts = MAX_ID_LISTING_ATTEMPTS;
     let out = equals_ground_truth_with(cfg.clone(), "ads_insights", &[], 0);
-    let logs = logs(&out);
-    assert!(
-        logs.iter().any(|l| l.contains("campaign id listing") && l.contains("splitting the report by fields instead")),
-        "{logs:#?}"
-    );
+    let jobs = out.jobs("ads_insights");
+    assert!(jobs.id_listings_given_up > 0, "{jobs:?}");
     // The halves at account level fail too and are halved again, never split by objects: every
     // row is merged whole, with the fields of a sync where no report fails.
-    assert!(
-        logs.iter().any(|l| l.contains("report of") && l.contains("fields of account") && l.contains("splitting it"))
-    );
+    assert!(jobs.splits.by_fields > 1, "halves halved again: {jobs:?}");
+    assert_eq!(jobs.splits.campaign_to_adsets, 0, "{jobs:?}");
     cfg.faults.job_fail_first_attempts = 0;
     let calm = equals_ground_truth_with(cfg, "ads_insights", &[], 0);
-    let names = |r: &Value| r.as_object().map(|o| o.keys().cloned().collect::<BTreeSet<_>>()).unwrap_or_default();
-    let whole: std::collections::BTreeMap<String, BTreeSet<String>> =
-        calm.records["ads_insights"].iter().map(|r| (key(r, &[]), names(r))).collect();
-    for r in &out.records["ads_insights"] {
-        assert_eq!(Some(&names(r)), whole.get(&key(r, &[])), "a partly merged row: {r}");
-    }
+    assert_eq!(field_names(&out, "ads_insights"), field_names(&calm, "ads_insights"), "a partly merged row");
 }
 
 #[test]
@@ -402,7 +411,7 @@ fn a_stuck_job_is_restarted_after_the_timeout_even_while_status_polls_fail() {
     cfg.faults.batch_null = 0.5;
     cfg.faults.batch_aborted_960 = 0.2;
     let out = equals_ground_truth_with(cfg, "ads_insights", &[], 3);
-    assert!(logs(&out).iter().any(|l| l.contains("timed out")), "a job timed out");
+    assert!(out.jobs("ads_insights").timed_out > 0, "a job timed out: {:?}", out.jobs("ads_insights"));
 }
 
 #[test]

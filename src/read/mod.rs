@@ -25,6 +25,7 @@ use crate::state::{self, StreamStates};
 use crate::streams::Stream;
 use crate::time::Timestamp;
 use crate::timers::{Deadline, soonest};
+use insights::JobStats;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -61,16 +62,6 @@ impl Cx<'_> {
     }
 }
 
-/// Report-job counts of an insights stream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JobCounts {
-    /// Report runs Graph is computing now.
-    pub running: u32,
-    pub completed: u64,
-    pub retried: u64,
-    pub split: u64,
-}
-
 /// One stream's reader, as the read machine drives it.
 ///
 /// Contract: the read machine calls `start` once, then routes to `on_outcome` the outcome of
@@ -93,8 +84,8 @@ pub trait StreamReader {
     fn summary(&self) -> String {
         String::new()
     }
-    /// Report jobs, for insights streams.
-    fn jobs(&self) -> Option<JobCounts> {
+    /// For insights streams: report runs Graph is computing now, and what the jobs took.
+    fn jobs(&self) -> Option<(u32, JobStats)> {
         None
     }
 }
@@ -143,8 +134,8 @@ struct Sync {
     failed_streams: Vec<(String, ConnectorError)>,
     /// Streams in catalog order with their record counts so far.
     streams: Vec<StreamProgress>,
-    /// Report-job counts of finished insights streams.
-    jobs_done: JobCounts,
+    /// What the report jobs of each finished insights stream took.
+    jobs_done: BTreeMap<String, JobStats>,
     accounts: AccountFacts,
 }
 
@@ -200,7 +191,7 @@ impl ReadMachine {
                     current: None,
                     failed_streams: Vec::new(),
                     streams,
-                    jobs_done: JobCounts::default(),
+                    jobs_done: BTreeMap::new(),
                     accounts: AccountFacts::new(),
                 };
                 let mut m = ReadMachine { core: Core::new(api), phase: Phase::Reading(Box::new(sync)) };
@@ -227,7 +218,10 @@ impl ReadMachine {
         };
         let Phase::Reading(sync) = &self.phase else { return p };
         p.streams = sync.streams.clone();
-        let mut jobs = sync.jobs_done;
+        for j in sync.jobs_done.values() {
+            (p.jobs_completed, p.jobs_retried, p.jobs_split) =
+                (p.jobs_completed + j.completed, p.jobs_retried + j.retried, p.jobs_split + j.split);
+        }
         if let Some(current) = &sync.current {
             p.current = Some(current.name.clone());
             (p.accounts_done, p.accounts_total) = current.reader.accounts_progress();
@@ -235,16 +229,25 @@ impl ReadMachine {
                 s.records = current.reader.records();
                 s.status.get_or_insert(StreamStatus::Running);
             }
-            if let Some(j) = current.reader.jobs() {
-                jobs.running = j.running;
-                jobs.completed += j.completed;
-                jobs.retried += j.retried;
-                jobs.split += j.split;
+            if let Some((running, j)) = current.reader.jobs() {
+                p.jobs_running = running;
+                (p.jobs_completed, p.jobs_retried, p.jobs_split) =
+                    (p.jobs_completed + j.completed, p.jobs_retried + j.retried, p.jobs_split + j.split);
             }
         }
-        (p.jobs_running, p.jobs_completed, p.jobs_retried, p.jobs_split) =
-            (jobs.running, jobs.completed, jobs.retried, jobs.split);
         p
+    }
+
+    /// What the report jobs of each insights stream took so far, by stream.
+    pub fn job_stats(&self) -> BTreeMap<String, JobStats> {
+        let Phase::Reading(sync) = &self.phase else { return BTreeMap::new() };
+        let mut all = sync.jobs_done.clone();
+        if let Some(current) = &sync.current
+            && let Some((_, j)) = current.reader.jobs()
+        {
+            all.insert(current.name.clone(), j);
+        }
+        all
     }
 
     /// Requests made so far, by kind.
@@ -278,10 +281,8 @@ impl ReadMachine {
                     s.records = current.reader.records();
                     s.status = Some(status);
                 }
-                if let Some(j) = current.reader.jobs() {
-                    sync.jobs_done.completed += j.completed;
-                    sync.jobs_done.retried += j.retried;
-                    sync.jobs_done.split += j.split;
+                if let Some((_, j)) = current.reader.jobs() {
+                    sync.jobs_done.insert(name.clone(), j);
                 }
                 sync.current = None;
             }

@@ -11,6 +11,7 @@ use source_facebook_marketing::driver::{BatchLimit, Driver, Io, TimeoutReason};
 use source_facebook_marketing::http::{FetchError, Request, Response};
 use source_facebook_marketing::protocol::Message;
 use source_facebook_marketing::read::ReadMachine;
+use source_facebook_marketing::read::insights::JobStats;
 use source_facebook_marketing::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -66,6 +67,15 @@ pub struct Output {
     pub errors: Vec<Value>,
     pub slept: Vec<(Duration, TimeoutReason)>,
     pub sim_time: Duration,
+    /// What the report jobs of each insights stream took.
+    pub job_stats: BTreeMap<String, JobStats>,
+}
+
+impl Output {
+    /// The job counts of an insights stream (all zero if it ran no job).
+    pub fn jobs(&self, stream: &str) -> JobStats {
+        self.job_stats.get(stream).copied().unwrap_or_default()
+    }
 }
 
 impl Output {
@@ -162,5 +172,6 @@ pub fn read(
     }
     out.slept = io.slept;
     out.sim_time = io.sim_time;
+    out.job_stats = driver.machine().job_stats();
     out
 }

@@ -91,13 +91,38 @@ struct Group {
     parent: Option<GroupId>,
 }
 
-/// Counts for progress reports and benchmarks.
+/// Counts for progress reports, benchmarks and tests.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JobStats {
+    /// Report runs created (first attempts and restarts).
     pub started: u64,
+    /// Jobs whose every result page was read.
     pub completed: u64,
+    /// Jobs started again after a failure, a skip or a timeout.
     pub retried: u64,
+    /// Jobs that failed for good and were replaced by smaller ones.
     pub split: u64,
+    /// How those jobs were split.
+    pub splits: Splits,
+    /// Job attempts that outlived `insights_job_timeout`.
+    pub timed_out: u64,
+    /// Id listings that failed [`MAX_ID_LISTING_ATTEMPTS`] times and gave way to a field split.
+    pub id_listings_given_up: u64,
+}
+
+/// The ways a failing job was split.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Splits {
+    /// Into two runs of its days.
+    pub by_days: u64,
+    /// An account job into one per campaign with data.
+    pub account_to_campaigns: u64,
+    /// A campaign job into one per ad set.
+    pub campaign_to_adsets: u64,
+    /// An ad set job into one per ad.
+    pub adset_to_ads: u64,
+    /// Into two halves of its fields, merged by key.
+    pub by_fields: u64,
 }
 
 /// What a call of the manager is for.
@@ -407,6 +432,7 @@ impl JobManager {
         if let Some(Job { state: JobState::Running { created_at, .. }, .. }) = self.jobs.get(&id)
             && cx.now.since(*created_at) > timeout
         {
+            self.stats.timed_out += 1;
             self.job_failed(id, FailureReason::TimedOut, cx);
         }
     }
@@ -608,6 +634,7 @@ impl JobManager {
                     );
                     return self.fail_account(account, e);
                 }
+                self.stats.id_listings_given_up += 1;
                 cx.log(
                     LogLevel::Warn,
                     format!(
@@ -671,6 +698,7 @@ impl JobManager {
                     JobSpec { since: first.0, until: last.1, slices: range, spans: spans.to_vec(), ..spec.clone() };
                 self.add_job(child);
             }
+            self.stats.splits.by_days += 1;
             return self.uncover(id);
         }
         if let Some(child) = spec.object_level.child().filter(|_| spec.object_level < self.params.level) {
@@ -683,6 +711,12 @@ impl JobManager {
                 purpose: Purpose::ChildIds { child, parent: id },
                 ..spec.clone()
             };
+            let splits = &mut self.stats.splits;
+            match child {
+                Level::Campaign => splits.account_to_campaigns += 1,
+                Level::AdSet => splits.campaign_to_adsets += 1,
+                Level::Ad | Level::Account => splits.adset_to_ads += 1,
+            }
             self.add_job(lister);
             return;
         }
@@ -714,6 +748,7 @@ impl JobManager {
             self.events.push_back(JobEvent::StreamFailed(e));
             return;
         }
+        self.stats.splits.by_fields += 1;
         self.next_group += 1;
         let g = GroupId(self.next_group);
         self.groups.insert(g, Group { rows: BTreeMap::new(), remaining: 2, parent: group });
@@ -771,4 +806,229 @@ fn describe(spec: &JobSpec) -> String {
         Purpose::Rows { .. } => "report".to_string(),
     };
     format!("the {what} of {} {} for {days}", spec.object_level.as_str(), spec.object_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::client::Api;
+    use crate::http::{Response, split_query};
+    use crate::protocol::Message;
+    use crate::read::AccountFacts;
+    use crate::streams::{Stream, all_streams};
+    use serde_json::json;
+
+    const T0: i64 = 1_781_517_600_000;
+
+    /// A manager of `ads_insights` for account 1, and the world it acts in.
+    struct Rig {
+        api: Api,
+        out: VecDeque<Message>,
+        config: Config,
+        facts: AccountFacts,
+        now: Timestamp,
+        mgr: JobManager,
+    }
+
+    /// A `Cx` over the rig's parts (a macro, so that the manager can be borrowed beside it).
+    macro_rules! cx {
+        ($r:expr) => {
+            &mut Cx { api: &mut $r.api, out: &mut $r.out, config: &$r.config, now: $r.now, accounts: &mut $r.facts }
+        };
+    }
+
+    impl Rig {
+        fn new(timeout_min: u32) -> Rig {
+            let now = Timestamp::from_millis(T0);
+            let config = Config::parse(
+                &json!({"account_ids": ["1"], "credentials": {"access_token": "t"}, "insights_job_timeout": timeout_min})
+                    .to_string(),
+                now,
+            )
+            .unwrap();
+            let Some(Stream::Insight(def)) = all_streams(&config).into_iter().find(|s| s.name() == "ads_insights")
+            else {
+                panic!("ads_insights")
+            };
+            let params = Params::new(&def, crate::catalog::SyncMode::Incremental, &[], &config);
+            let mgr = JobManager::new(params, config.account_ids.clone(), &config);
+            Rig {
+                api: Api::new("t".into(), 0, now, true),
+                out: VecDeque::new(),
+                config,
+                facts: AccountFacts::new(),
+                now,
+                mgr,
+            }
+        }
+
+        /// One day's job of account 0.
+        fn add_day(&mut self) -> JobId {
+            let day: chrono::NaiveDate = "2026-06-14".parse().unwrap();
+            let spec = JobSpec {
+                account: 0,
+                object_id: "act_1".into(),
+                object_level: Level::Account,
+                slices: 0..1,
+                spans: vec![(day, day)],
+                since: day,
+                until: day,
+                fields: self.mgr.params().fields.clone(),
+                purpose: Purpose::Rows { group: None },
+            };
+            let id = self.mgr.add_job(spec);
+            self.mgr.schedule(cx!(self));
+            id
+        }
+
+        /// Answers the next request with `body` (HTTP `status`) at the rig's time, hands the
+        /// outcome to the manager, and returns the request.
+        fn answer(&mut self, status: u16, body: serde_json::Value) -> Result<Request, ConnectorError> {
+            let (id, request) = self.api.poll_transmit().expect("a request");
+            let response = Response { status, headers: vec![], body: body.to_string().into_bytes() };
+            self.api.handle_response(id, response, self.now).unwrap();
+            let (call, outcome) = self.api.poll_completion().expect("an outcome");
+            self.mgr.on_outcome(call, outcome, cx!(self))?;
+            Ok(request)
+        }
+
+        fn at(&mut self, ms_after_t0: i64) {
+            self.now = Timestamp::from_millis(T0 + ms_after_t0);
+            self.api.handle_timeout(self.now);
+        }
+
+        fn tick(&mut self) {
+            self.mgr.on_timeout(cx!(self));
+        }
+
+        fn events(&mut self) -> Vec<JobEvent> {
+            std::iter::from_fn(|| self.mgr.poll_event()).collect()
+        }
+    }
+
+    fn batch(bodies: &[serde_json::Value]) -> serde_json::Value {
+        bodies.iter().map(|b| json!({"code": 200, "body": b.to_string()})).collect()
+    }
+
+    fn polled_ids(request: &Request) -> Vec<String> {
+        let (_, form) = split_query(&format!("?{}", String::from_utf8_lossy(request.body.as_deref().unwrap())));
+        let ops: Vec<serde_json::Value> =
+            serde_json::from_str(&form.iter().find(|(k, _)| k == "batch").unwrap().1).unwrap();
+        ops.iter().map(|o| o["relative_url"].as_str().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn a_job_is_created_polled_at_five_seconds_then_by_its_pace_and_read() {
+        let mut r = Rig::new(60);
+        r.add_day();
+        let create = r.answer(200, json!({"report_run_id": "r1"})).unwrap();
+        assert!(create.url.ends_with("/v25.0/act_1/insights"), "{}", create.url);
+        assert_eq!(r.mgr.poll_timeout(), Some((Timestamp::from_millis(T0 + 5_000), TimeoutReason::JobPoll)));
+        r.at(5_000);
+        r.tick();
+        let poll =
+            r.answer(200, batch(&[json!({"async_status": "Job Running", "async_percent_completion": 50})])).unwrap();
+        assert_eq!(polled_ids(&poll), ["r1/"]);
+        // 5 s old and half done: half its age (2.5 s) is below the 5 s floor.
+        assert_eq!(r.mgr.poll_timeout(), Some((Timestamp::from_millis(T0 + 10_000), TimeoutReason::JobPoll)));
+        r.at(10_000);
+        r.tick();
+        r.answer(200, batch(&[json!({"async_status": "Job Completed", "async_percent_completion": 100})])).unwrap();
+        assert_eq!(r.mgr.poll_timeout(), None, "nothing runs: no poll is due");
+        let results =
+            r.answer(200, json!({"data": [{"ad_id": "9", "date_start": "2026-06-14", "impressions": "3"}]})).unwrap();
+        assert!(results.url.contains("/r1/insights?limit=100"), "{}", results.url);
+        let events = r.events();
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(events[0], JobEvent::Covered { account: 0, slices: 0..1 });
+        let JobEvent::Rows { account: 0, rows } = &events[1] else { panic!("{events:?}") };
+        assert_eq!(
+            rows,
+            &[Row::Encoded(r#"{"ad_id":"9","date_start":"2026-06-14","impressions":3,"account_id":"1"}"#.into())]
+        );
+        assert_eq!(events[2], JobEvent::Released { account: 0, slices: 0..1 });
+        assert!(r.mgr.is_idle());
+        assert_eq!(r.mgr.stats(), JobStats { started: 1, completed: 1, ..JobStats::default() });
+    }
+
+    /// Regression: soak seeds 26 and 166 checkpointed days whose report was never created, as
+    /// the job released its slices before its account was failed.
+    #[test]
+    fn a_job_whose_creation_fails_for_good_fails_its_account_before_releasing_its_slices() {
+        let mut r = Rig::new(60);
+        r.add_day();
+        let denied = json!({"error": {"message": "(#200) Requires ads_read", "type": "OAuthException", "code": 200}});
+        r.answer(403, denied).unwrap();
+        let events = r.events();
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(matches!(events[0], JobEvent::Covered { .. }));
+        assert!(matches!(events[1], JobEvent::AccountFailed { account: 0, .. }), "{events:?}");
+        assert_eq!(events[2], JobEvent::Released { account: 0, slices: 0..1 });
+        assert!(r.mgr.is_idle());
+    }
+
+    /// Regression: soak seed 26 restarted reports every hour while their polls waited out
+    /// 600 s quota blocks; a job is late only when a poll says it still runs.
+    #[test]
+    fn a_job_past_its_timeout_is_restarted_only_when_a_poll_answers() {
+        let mut r = Rig::new(1);
+        r.add_day();
+        r.answer(200, json!({"report_run_id": "r1"})).unwrap();
+        // Two hours pass with no poll (throttled): nothing happens by the clock alone.
+        r.at(7_200_000);
+        assert!(r.api.poll_transmit().is_none());
+        assert_eq!(r.mgr.stats().timed_out, 0);
+        r.tick();
+        r.answer(200, batch(&[json!({"async_status": "Job Running", "async_percent_completion": 40})])).unwrap();
+        assert_eq!(r.mgr.stats().timed_out, 1);
+        assert_eq!(r.mgr.stats().retried, 1);
+        let again = r.answer(200, json!({"report_run_id": "r2"})).unwrap();
+        assert!(again.url.ends_with("/act_1/insights"), "a fresh report run: {}", again.url);
+        assert_eq!(r.mgr.stats().started, 2);
+    }
+
+    #[test]
+    fn a_job_failing_twice_at_account_level_is_split_through_a_campaign_id_listing() {
+        let mut r = Rig::new(60);
+        r.add_day();
+        for (n, run) in ["r1", "r2"].into_iter().enumerate() {
+            r.answer(200, json!({"report_run_id": run})).unwrap();
+            r.at(5_000 * (n as i64 + 1));
+            r.tick();
+            r.answer(200, batch(&[json!({"async_status": "Job Failed", "async_percent_completion": 100})])).unwrap();
+        }
+        let lister = r.api.poll_transmit().map(|(_, req)| req).expect("the id listing is created");
+        let body = String::from_utf8_lossy(lister.body.as_deref().unwrap()).into_owned();
+        let (_, form) = split_query(&format!("?{body}"));
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        assert_eq!((get("level").as_str(), get("fields").as_str()), ("campaign", r#"["campaign_id"]"#));
+        assert_eq!(get("time_range"), r#"{"since":"2026-05-16","until":"2026-06-14"}"#, "29 days before the slice");
+        let stats = r.mgr.stats();
+        assert_eq!((stats.retried, stats.split, stats.splits.account_to_campaigns), (1, 1, 1), "{stats:?}");
+    }
+
+    #[test]
+    fn an_answer_to_a_call_the_manager_did_not_make_is_a_contract_error() {
+        let mut r = Rig::new(60);
+        let e = r.mgr.on_outcome(
+            CallId(99),
+            Err(crate::api::client::CallError {
+                failure: CallFailure::Other,
+                error: ConnectorError::misbehaving("x", ""),
+                graph: None,
+            }),
+            cx!(r),
+        );
+        assert!(matches!(e, Err(ConnectorError::Contract { .. })), "{e:?}");
+    }
+
+    #[test]
+    fn a_job_is_polled_at_half_its_age_or_when_its_pace_says_it_is_done() {
+        let s = Duration::from_secs;
+        assert_eq!(job_poll_interval(s(10), 0), s(5), "no percentage yet: half the age");
+        assert_eq!(job_poll_interval(s(10), 50), s(5), "half done in 10 s: done in 10 s more, half the age is sooner");
+        assert_eq!(job_poll_interval(s(15), 75), s(5), "three quarters in 15 s: done in 5 s");
+        assert_eq!(job_poll_interval(s(40), 100), s(20), "100 % but not completed: half the age");
+        assert_eq!(job_poll_interval(s(40), 99), s(10), "99 %: a quarter of the age, not 0.4 s");
+    }
 }

@@ -9,10 +9,10 @@
 pub mod job;
 pub mod manager;
 pub mod params;
-pub use manager::{JobStats, MAX_ID_LISTING_ATTEMPTS};
+pub use manager::{JobStats, MAX_ID_LISTING_ATTEMPTS, Splits};
 
 use super::common::{AccountStates, Routes};
-use super::{Cx, JobCounts, StreamReader, ZONE_FIELDS, learn_account};
+use super::{Cx, StreamReader, ZONE_FIELDS, learn_account};
 use crate::api::client::{Call, CallId, CallKind, CallOutcome};
 use crate::catalog::SyncMode;
 use crate::commands::graph_url;
@@ -420,14 +420,8 @@ impl StreamReader for InsightsReader {
         format!("; report jobs: {} started, {} read, {} retried, {} split", s.started, s.completed, s.retried, s.split)
     }
 
-    fn jobs(&self) -> Option<JobCounts> {
-        let s = self.manager.stats();
-        Some(JobCounts {
-            running: self.manager.jobs_running(),
-            completed: s.completed,
-            retried: s.retried,
-            split: s.split,
-        })
+    fn jobs(&self) -> Option<(u32, JobStats)> {
+        Some((self.manager.jobs_running(), self.manager.stats()))
     }
 }
 

@@ -23,8 +23,8 @@ pub use graph_sim::ENTITY_STREAMS;
 pub type Keys = BTreeMap<String, usize>;
 
 /// Every ad status: built-in insights streams filter on all of them so that deleted ads' rows
-/// are read (as `AD_STATUSES` in `src/config.rs`); ground truth must ask for the same.
-const ALL_AD_STATUSES: [&str; 12] = [
+/// are read (as `AD_STATUSES` in `src/model.rs`); ground truth must ask for the same.
+pub const ALL_AD_STATUSES: [&str; 12] = [
     "ACTIVE",
     "ADSET_PAUSED",
     "ARCHIVED",
@@ -41,11 +41,11 @@ const ALL_AD_STATUSES: [&str; 12] = [
 
 /// 730 days: how far back insights start without a start date (`DEFAULT_HISTORY_DAYS` in
 /// `src/read/insights/mod.rs`, Airbyte's default).
-const DEFAULT_HISTORY_DAYS: i64 = 730;
+pub const DEFAULT_HISTORY_DAYS: i64 = 730;
 
 /// 1123 days: the oldest day Meta serves is today − 1122 (`RETENTION_DAYS` in
 /// `src/read/insights/mod.rs`); an older start is moved to it.
-const RETENTION_DAYS: i64 = 1123;
+pub const RETENTION_DAYS: i64 = 1123;
 
 /// Top-level config options the truth models, or that change no record of a first sync.
 const MODELLED_OPTIONS: [&str; 9] = [

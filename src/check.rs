@@ -9,7 +9,9 @@ use crate::driver::{Action, Machine, TimeoutReason};
 use crate::error::ConnectorError;
 use crate::http::{FetchError, Request, RequestId, Response, encode_query};
 use crate::machine::Core;
+use crate::model::NEVER_REQUESTED_INSIGHT_FIELDS;
 use crate::protocol::{LogLevel, Message};
+use crate::read::fields::custom_refusal;
 use crate::time::Timestamp;
 use serde_json::{Value, json};
 
@@ -80,8 +82,14 @@ impl CheckMachine {
             ),
             Probe::Breakdowns { insight, today_only } => {
                 let c = &config.custom_insights[*insight];
+                // The insight's own fields, so that one Meta no longer serves fails here, in the
+                // words the sync would use; one row is enough to know.
+                let mut fields = vec!["account_id".to_string()];
+                fields
+                    .extend(c.fields.iter().filter(|f| !NEVER_REQUESTED_INSIGHT_FIELDS.contains(&f.as_str())).cloned());
                 let mut params = vec![
-                    ("fields", json!(["account_id"]).to_string()),
+                    ("fields", Value::from(fields).to_string()),
+                    ("limit", "1".to_string()),
                     ("level", c.level.as_str().to_string()),
                     ("breakdowns", Value::from(c.breakdowns.clone()).to_string()),
                     ("action_breakdowns", Value::from(c.action_breakdowns.clone()).to_string()),
@@ -123,7 +131,14 @@ impl CheckMachine {
         match (probe, outcome) {
             (_, Ok(_)) => self.next_probe(),
             (Probe::Account { account }, Err(e)) => {
-                self.fail(e.error.context(&format!("account_ids: ad account {account}")), e.graph.as_ref())
+                self.fail(e.error.context(&format!("account_ids: ad account {account}")), e.graph.as_deref())
+            }
+            (Probe::Breakdowns { insight, .. }, Err(e)) if refused(&e.failure).is_some() => {
+                let (kind, names) = refused(&e.failure).unwrap_or_default();
+                let c = &config.custom_insights[insight];
+                let names = if names.is_empty() { c.breakdowns.clone() } else { names };
+                let message = custom_refusal(&c.name, kind, &names, &config.api_version);
+                self.fail(ConnectorError::config(message), e.graph.as_deref())
             }
             (Probe::Breakdowns { insight, today_only }, Err(e)) => {
                 let name = config.custom_insights[insight].name.clone();
@@ -138,7 +153,7 @@ impl CheckMachine {
                     ));
                     self.next_probe();
                 } else {
-                    self.fail(e.error.context(&format!("custom_insights '{name}'")), e.graph.as_ref())
+                    self.fail(e.error.context(&format!("custom_insights '{name}'")), e.graph.as_deref())
                 }
             }
         }
@@ -149,6 +164,16 @@ impl CheckMachine {
         self.core
             .emit(Message::ConnectionStatus { succeeded: false, message: Some(format!("{}{detail}", e.message())) });
         self.core.finish();
+    }
+}
+
+/// What a custom insight probe's failure says Graph refused: its kind and names.
+fn refused(failure: &CallFailure) -> Option<(&'static str, Vec<String>)> {
+    match failure {
+        CallFailure::UnknownFields(n) => Some(("field(s)", n.clone())),
+        CallFailure::RefusedBreakdowns(n) => Some(("breakdown(s)", n.clone())),
+        CallFailure::RefusedActionBreakdowns(n) => Some(("action breakdown(s)", n.clone())),
+        _ => None,
     }
 }
 

@@ -165,7 +165,7 @@ impl BatchSender {
     }
 
     fn fail(&mut self, key: u64, failure: CallFailure, error: ConnectorError, graph: Option<GraphError>) {
-        self.results.push_back((key, Err(CallError { failure, error, graph })));
+        self.results.push_back((key, Err(CallError { failure, error, graph: graph.map(Box::new) })));
     }
 
     fn resend(&mut self, mut op: Op, reason: String) {

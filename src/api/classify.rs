@@ -96,6 +96,13 @@ pub enum CallFailure {
     PermissionDenied,
     /// Graph does not know (or no longer serves) these fields of the request, by name.
     UnknownFields(Vec<String>),
+    /// Graph refuses these breakdowns of an insights request, by name (none when it names
+    /// only their position).
+    RefusedBreakdowns(Vec<String>),
+    /// Graph refuses these action breakdowns of an insights request, by name.
+    RefusedActionBreakdowns(Vec<String>),
+    /// The API version the connector asks for is no longer served: no call can succeed.
+    Version,
     /// Graph cannot render a creative's `object_story_spec`.
     StorySpec,
     /// Any other invalid parameter or object (code 100).
@@ -201,9 +208,11 @@ pub fn classify_graph_error(status: u16, g: &GraphError) -> Verdict {
     if status >= 500 {
         return Verdict::Transient(detail);
     }
-    let cause = match unknown_fields(&g.message) {
-        Some(fields) if code == 100 => CallFailure::UnknownFields(fields),
-        None if code == 100 => CallFailure::InvalidParameter,
+    let cause = match refused_names(&g.message) {
+        Some((Param::Fields, names)) if code == 100 => CallFailure::UnknownFields(names),
+        Some((Param::Breakdowns, names)) if code == 100 => CallFailure::RefusedBreakdowns(names),
+        Some((Param::ActionBreakdowns, names)) if code == 100 => CallFailure::RefusedActionBreakdowns(names),
+        _ if code == 100 => CallFailure::InvalidParameter,
         _ => CallFailure::Other,
     };
     refused(
@@ -266,8 +275,8 @@ fn permanent(g: &GraphError) -> Option<Refusal> {
             error: ConnectorError::misbehaving("meta could not render the creative's object_story_spec", &detail),
         },
         (2635, _) => rejected(
-            CallFailure::Other,
-            "the graph api version is no longer served; remove api_version from the config or set a current version",
+            CallFailure::Version,
+            "meta no longer serves this graph api version; remove api_version from the config (the connector's default is current) or set a current version",
         ),
         (3018, _) => rejected(
             CallFailure::Other,
@@ -289,19 +298,61 @@ fn permanent(g: &GraphError) -> Option<Refusal> {
     Some(r)
 }
 
-/// The field names a code-100 message says Graph does not know:
-/// `(#100) Tried accessing nonexisting field (cost_per_conversion_lead) on node type (AdsInsights)`.
-/// `None` when the message names no field.
-pub fn unknown_fields(message: &str) -> Option<Vec<String>> {
-    const MARK: &str = "nonexisting field (";
-    let start = message.find(MARK)? + MARK.len();
-    let end = start + message[start..].find(')')?;
-    let names: Vec<String> = message[start..end]
+/// Which request parameter a refusal names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Param {
+    Fields,
+    Breakdowns,
+    ActionBreakdowns,
+}
+
+/// The names a code-100 message says Graph refuses, and in which parameter. Meta's forms:
+///
+/// - `(#100) Tried accessing nonexisting field (cost_per_conversion_lead) on node type (AdsInsights)`;
+/// - `(#100) age_targeting, gender_targeting, labels are not valid for fields param after V19.0`;
+/// - `(#100) store_visit_actions, cost_per_store_visit_action are not valid for fields param. please check ...`;
+/// - `(#100) placement is not valid for breakdowns param. please check ...` (and `action_breakdowns`);
+/// - `(#100) breakdowns[0] must be one of the following values: age, country, ...` (names only
+///   the position: no names).
+///
+/// `None` when the message is none of these.
+pub fn refused_names(message: &str) -> Option<(Param, Vec<String>)> {
+    const NONEXISTING: &str = "nonexisting field (";
+    if let Some(at) = message.find(NONEXISTING) {
+        let start = at + NONEXISTING.len();
+        let end = start + message[start..].find(')')?;
+        return names(&message[start..end]).map(|n| (Param::Fields, n));
+    }
+    for (param, marker) in [
+        (Param::ActionBreakdowns, " action_breakdowns param"),
+        (Param::Breakdowns, " breakdowns param"),
+        (Param::Fields, " fields param"),
+    ] {
+        let Some(at) = message.find(marker) else { continue };
+        let before = &message[..at];
+        let list = before.strip_suffix(" are not valid for").or_else(|| before.strip_suffix(" is not valid for"))?;
+        // The list follows Graph's `(#100) ` prefix.
+        let list = list.rsplit_once(") ").map_or(list, |(_, l)| l);
+        return names(list).map(|n| (param, n));
+    }
+    for (param, marker) in [(Param::ActionBreakdowns, "action_breakdowns["), (Param::Breakdowns, "breakdowns[")] {
+        if message.contains(marker) && message.contains("must be one of the following values") {
+            return Some((param, Vec::new()));
+        }
+    }
+    None
+}
+
+/// A comma list of names (`a, b and c` too), each like an API identifier; `None` if any is not.
+fn names(list: &str) -> Option<Vec<String>> {
+    let names: Vec<String> = list
         .split(',')
+        .flat_map(|part| part.split(" and "))
         .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .filter(|s| !s.is_empty())
         .collect();
-    (!names.is_empty()).then_some(names)
+    let identifier = |s: &String| s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':'));
+    (!names.is_empty() && names.iter().all(identifier)).then_some(names)
 }
 
 /// Classifies a transport failure.
@@ -412,6 +463,43 @@ mod tests {
             CallFailure::UnknownFields(vec!["cost_per_conversion_lead".into()])
         );
         assert_eq!(cause(100, None, "(#100) Invalid parameter"), CallFailure::InvalidParameter);
+        assert_eq!(
+            cause(
+                100,
+                None,
+                "(#100) age_targeting, gender_targeting, labels are not valid for fields param after V19.0"
+            ),
+            CallFailure::UnknownFields(vec!["age_targeting".into(), "gender_targeting".into(), "labels".into()])
+        );
+        assert_eq!(
+            cause(
+                100,
+                None,
+                "(#100) social_impressions is not valid for fields param. please check https://developers.facebook.com/docs/marketing-api/reference/ads-insights/ for all valid values"
+            ),
+            CallFailure::UnknownFields(vec!["social_impressions".into()])
+        );
+        assert_eq!(
+            cause(
+                100,
+                None,
+                "(#100) placement is not valid for breakdowns param. please check https://developers.facebook.com/docs/marketing-api/insights/breakdowns/ for all valid values"
+            ),
+            CallFailure::RefusedBreakdowns(vec!["placement".into()])
+        );
+        assert_eq!(
+            cause(100, None, "(#100) action_device is not valid for action_breakdowns param. please check the docs"),
+            CallFailure::RefusedActionBreakdowns(vec!["action_device".into()])
+        );
+        assert_eq!(
+            cause(100, None, "(#100) breakdowns[0] must be one of the following values: age, country, gender"),
+            CallFailure::RefusedBreakdowns(vec![])
+        );
+        assert_eq!(cause(100, None, "(#100) Invalid parameter"), CallFailure::InvalidParameter);
+        assert_eq!(
+            cause(2635, None, "(#2635) You are calling a deprecated version of the Ads API."),
+            CallFailure::Version
+        );
         let r = refusal(classify_graph_error(400, &err(2500, None, "Error parsing graph query")));
         assert_eq!(r.error.failure_type(), FailureType::System);
     }

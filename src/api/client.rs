@@ -12,7 +12,9 @@ use super::classify::{GraphError, Refusal, Verdict, classify_fetch_error, classi
 use super::throttle::Throttle;
 use crate::driver::TimeoutReason;
 use crate::error::ConnectorError;
-use crate::http::{FetchError, Request, RequestId, Response, redact_token_params, split_query, with_query_param};
+use crate::http::{
+    FetchError, Request, RequestId, Response, header, redact_token_params, split_query, with_query_param,
+};
 use crate::protocol::{LogLevel, Message};
 use crate::rng::Rng;
 use crate::time::Timestamp;
@@ -119,7 +121,7 @@ pub struct Reply {
 pub struct CallError {
     pub failure: CallFailure,
     pub error: ConnectorError,
-    pub graph: Option<GraphError>,
+    pub graph: Option<Box<GraphError>>,
 }
 
 impl fmt::Display for CallError {
@@ -170,6 +172,10 @@ pub struct Api {
     logs: VecDeque<Message>,
     throttle: Throttle,
     stats: ApiStats,
+    /// The first failure that no call of the sync can get past (the token, the API version).
+    fatal: Option<ConnectorError>,
+    /// Whether Meta's word that it served another API version was passed on (once a sync).
+    version_warned: bool,
 }
 
 impl Api {
@@ -190,7 +196,16 @@ impl Api {
             logs: VecDeque::new(),
             throttle: Throttle::default(),
             stats: ApiStats::default(),
+            fatal: None,
+            version_warned: false,
         }
+    }
+
+    /// The first failure that ends the whole sync, if one happened: an invalid, expired or
+    /// revoked token, or an API version Meta no longer serves. Every other call would fail the
+    /// same way, so the owner stops instead of trying each stream and account in turn.
+    pub fn fatal(&self) -> Option<&ConnectorError> {
+        self.fatal.as_ref()
     }
 
     pub fn now(&self) -> Timestamp {
@@ -276,6 +291,7 @@ impl Api {
     pub fn handle_response(&mut self, id: RequestId, response: Response, now: Timestamp) -> Result<(), ConnectorError> {
         self.now = self.now.max(now);
         let entry = self.take(id)?;
+        self.note_version(&entry.call, &response.headers);
         let mut verdict = classify_response(response.status, &response.body);
         // A quota block names its own wait; every other answer's usage headers may call for a
         // pause, errors included (ignoring them there is what made Airbyte re-run syncs).
@@ -373,6 +389,30 @@ impl Api {
         Ok(())
     }
 
+    /// Passes on, once a sync, Meta's word that it served another API version than the one
+    /// asked for: `X-Ad-Api-Version-Warning` ("auto-upgraded"), or a `facebook-api-version`
+    /// that differs from the request's.
+    fn note_version(&mut self, call: &Call, headers: &[(String, String)]) {
+        if self.version_warned || call.shape == Shape::External {
+            return;
+        }
+        let asked = api_version(&call.request.url);
+        let served = header(headers, "facebook-api-version").filter(|v| !v.eq_ignore_ascii_case(asked));
+        let warning = header(headers, "x-ad-api-version-warning").or_else(|| header(headers, "x-api-version-warning"));
+        let said = match (warning, served) {
+            (Some(w), _) => format!("meta says: \"{}\"", w.trim_matches('"')),
+            (None, Some(v)) => format!("meta answered with api {v}"),
+            (None, None) => return,
+        };
+        self.version_warned = true;
+        self.log(
+            LogLevel::Warn,
+            format!(
+                "graph api {asked} is deprecated or no longer served as asked ({said}); remove api_version from the config to use the connector's default, or set a current version (see the README on api_version)"
+            ),
+        );
+    }
+
     /// Feeds usage headers seen elsewhere (inside batch elements) to the throttle.
     pub fn observe_headers(&mut self, headers: &[(String, String)]) {
         if self.pause_on_rate_limit {
@@ -443,7 +483,16 @@ impl Api {
     }
 
     fn fail(&mut self, entry: Entry, failure: CallFailure, error: ConnectorError, graph: Option<GraphError>) {
-        self.done.push_back((entry.id, Err(CallError { failure, error, graph })));
+        if matches!(failure, CallFailure::Token | CallFailure::Version) && self.fatal.is_none() {
+            let error = match failure {
+                CallFailure::Version => {
+                    error.clone().context(&format!("api version {}", api_version(&entry.call.request.url)))
+                }
+                _ => error.clone(),
+            };
+            self.fatal = Some(error);
+        }
+        self.done.push_back((entry.id, Err(CallError { failure, error, graph: graph.map(Box::new) })));
     }
 
     fn log(&mut self, level: LogLevel, message: String) {
@@ -456,6 +505,13 @@ impl Api {
 struct TopLevel {
     #[serde(default)]
     error: Option<serde::de::IgnoredAny>,
+}
+
+/// The `vNN.N` segment of a Graph URL (`unknown` if it has none).
+fn api_version(url: &str) -> &str {
+    url.split(['/', '?'])
+        .find(|seg| seg.len() > 1 && seg.starts_with('v') && seg[1..].bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .unwrap_or("unknown")
 }
 
 /// `GET https://graph.facebook.com/v25.0/act_1/ads` without the query (which may hold tokens).

@@ -4,7 +4,7 @@
 //! only a missing `next` ends the listing. A stale cursor restarts the listing from its first
 //! page (a bounded number of times); a `next` that repeats is a loop and ends it with an error.
 
-use super::client::{Api, Call, CallFailure, CallId, CallKind, CallOutcome};
+use super::client::{Api, Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::error::ConnectorError;
 use crate::http::{Request, redact_token_params};
 use serde_json::Value;
@@ -100,7 +100,7 @@ impl Paginator {
         call: CallId,
         outcome: CallOutcome,
         api: &mut Api,
-    ) -> Result<Step<Vec<Value>>, ConnectorError> {
+    ) -> Result<Step<Vec<Value>>, CallError> {
         self.take(call, outcome, api, |reply| {
             let Value::Object(mut body) = reply.json else {
                 return Err(ConnectorError::misbehaving(
@@ -131,7 +131,7 @@ impl Paginator {
         outcome: CallOutcome,
         api: &mut Api,
         read: impl FnOnce(&[u8]) -> Result<(T, Option<String>), ConnectorError>,
-    ) -> Result<Step<T>, ConnectorError> {
+    ) -> Result<Step<T>, CallError> {
         self.take(call, outcome, api, |reply| read(&reply.body))
     }
 
@@ -142,12 +142,12 @@ impl Paginator {
         outcome: CallOutcome,
         api: &mut Api,
         read: impl FnOnce(super::client::Reply) -> Result<(T, Option<String>), ConnectorError>,
-    ) -> Result<Step<T>, ConnectorError> {
+    ) -> Result<Step<T>, CallError> {
         if self.state != (State::AwaitingPage { call }) {
-            return Err(ConnectorError::contract(
+            return Err(failed(ConnectorError::contract(
                 "a listing page arrived that the paginator was not waiting for; this is a bug, please report it",
                 format!("call {} in state {:?}", call.0, self.state),
-            ));
+            )));
         }
         let reply = match outcome {
             Ok(r) => r,
@@ -158,7 +158,7 @@ impl Paginator {
             }
             Err(e) => {
                 self.state = State::Done;
-                return Err(e.error);
+                return Err(e);
             }
         };
         self.pages += 1;
@@ -166,16 +166,16 @@ impl Paginator {
             Ok(x) => x,
             Err(e) => {
                 self.state = State::Done;
-                return Err(e);
+                return Err(failed(e));
             }
         };
         match next {
             Some(next) if !self.seen_next.insert(next.clone()) => {
                 self.state = State::Done;
-                return Err(ConnectorError::misbehaving(
+                return Err(failed(ConnectorError::misbehaving(
                     "the graph api returned the same next page twice; stopping to avoid a loop",
                     redact_token_params(&next),
-                ));
+                )));
             }
             Some(next) => self.state = State::HasNext { url: next },
             None => self.state = State::Done,
@@ -183,6 +183,11 @@ impl Paginator {
         let has_next = matches!(self.state, State::HasNext { .. });
         Ok(Step::Items { items, has_next })
     }
+}
+
+/// A listing's own failure (not an answer's): no cause a caller branches on.
+fn failed(error: ConnectorError) -> CallError {
+    CallError { failure: CallFailure::Other, error, graph: None }
 }
 
 #[cfg(test)]
@@ -251,6 +256,6 @@ mod tests {
         let call = p.start(&mut api);
         let (_, out) = answer(&mut api, json!({"data": []}));
         let e = p.on_outcome(CallId(call.0 + 1), out, &mut api).unwrap_err();
-        assert_eq!(e.failure_type(), crate::error::FailureType::System);
+        assert!(matches!(e.error, ConnectorError::Contract { .. }), "{e:?}");
     }
 }

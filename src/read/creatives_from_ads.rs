@@ -15,10 +15,11 @@
 //! backwards.
 
 use super::common::{AccountStates, Routes, later, prepare_record, request_thumbnail, thumbnail_data_url};
-use super::entity::{configured_statuses, requested_fields};
+use super::entity::configured_statuses;
+use super::fields::{FieldSet, Refusal, STORY_SPEC_FIELD};
 use super::{Cx, StreamReader, cursor};
 use crate::api::batch::{BatchSender, MAX_BATCH_OPS};
-use crate::api::client::{CallFailure, CallId, CallKind, CallOutcome};
+use crate::api::client::{CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
 use crate::catalog::SyncMode;
 use crate::commands::graph_url;
@@ -104,7 +105,7 @@ pub struct CreativesFromAdsReader {
     def: &'static EntityStream,
     incremental: bool,
     /// The creative fields requested: the selected ones, `id` always.
-    fields: Vec<String>,
+    fields: FieldSet,
     props: Properties,
     accounts: Vec<String>,
     /// Per-account state, in Airbyte's `ads` format.
@@ -126,10 +127,7 @@ impl CreativesFromAdsReader {
         state: Option<&Value>,
         config: &Config,
     ) -> Self {
-        let (props, mut fields) = requested_fields(def, selected_fields);
-        if !fields.iter().any(|f| f == "id") {
-            fields.push("id".into());
-        }
+        let (props, fields) = FieldSet::entity(def, selected_fields);
         let incremental = sync_mode == SyncMode::Incremental;
         // Full refresh ignores stored state and writes none.
         let states = if incremental { AccountStates::new(state, config, CURSOR) } else { AccountStates::default() };
@@ -220,9 +218,9 @@ impl CreativesFromAdsReader {
                 self.routes.insert(call, Pending::Page);
                 return Ok(());
             }
-            Err(e @ ConnectorError::Contract { .. }) => return Err(e),
+            Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
             Err(e) => {
-                Self::fail_reading(acct, e);
+                Self::fail_reading(acct, e.error);
                 return Ok(());
             }
         };
@@ -299,9 +297,19 @@ impl CreativesFromAdsReader {
                 Err(e)
                     if !w.without_story_spec
                         && e.failure == CallFailure::StorySpec
-                        && self.fields.iter().any(|f| f == "object_story_spec") =>
+                        && self.fields.contains(STORY_SPEC_FIELD) =>
                 {
                     w.without_story_spec = true;
+                    self.batch.push(key, creative_url(&self.fields, &w));
+                    acct.wanted.insert(key, w);
+                }
+                // Graph no longer serves some of the creative fields: read it again without them.
+                Err(CallError { failure: CallFailure::UnknownFields(names), .. })
+                    if matches!(
+                        self.fields.refuse(&names, &creative_fields(&self.fields, &w)),
+                        Refusal::Dropped(_)
+                    ) =>
+                {
                     self.batch.push(key, creative_url(&self.fields, &w));
                     acct.wanted.insert(key, w);
                 }
@@ -449,13 +457,20 @@ impl StreamReader for CreativesFromAdsReader {
             self.stats.creatives, self.batch.batches_sent, self.stats.skipped
         )
     }
+
+    fn refused_fields(&self) -> Vec<String> {
+        self.fields.refused()
+    }
+}
+
+/// The fields one creative's read asks for.
+fn creative_fields(fields: &FieldSet, w: &Wanted) -> Vec<String> {
+    fields.requested_without(if w.without_story_spec { &[STORY_SPEC_FIELD] } else { &[] })
 }
 
 /// The batch operation reading one creative: `<id>?fields=...`.
-fn creative_url(fields: &[String], w: &Wanted) -> String {
-    let fields: Vec<&str> =
-        fields.iter().map(String::as_str).filter(|f| !(w.without_story_spec && *f == "object_story_spec")).collect();
-    format!("{}?{}", w.id, encode_query(&[("fields", fields.join(","))]))
+fn creative_url(fields: &FieldSet, w: &Wanted) -> String {
+    format!("{}?{}", w.id, encode_query(&[("fields", creative_fields(fields, w).join(","))]))
 }
 
 #[cfg(test)]

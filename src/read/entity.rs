@@ -6,8 +6,9 @@
 //! record that was not emitted, and never moves backwards.
 
 use super::common::{AccountStates, Routes, cursor_of, later, prepare_record, request_thumbnail, thumbnail_data_url};
+use super::fields::{AD_ACCOUNT_PRIVILEGED_FIELDS, FieldSet, Refusal};
 use super::{Cx, StreamReader, cursor, learn_account};
-use crate::api::client::{CallFailure, CallId, CallKind, CallOutcome};
+use crate::api::client::{CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
 use crate::catalog::SyncMode;
 use crate::commands::graph_url;
@@ -16,12 +17,9 @@ use crate::error::ConnectorError;
 use crate::http::encode_query;
 use crate::model::{AD_STATUSES, ADSET_STATUSES, CAMPAIGN_STATUSES, EntityStream, Incremental, StatusFilter};
 use crate::protocol::{LogLevel, Message};
-use crate::schema::{self, Properties};
+use crate::schema::Properties;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
-
-/// Fields of `ad_account` that need more than ads_read; dropped after a permission error.
-const AD_ACCOUNT_PRIVILEGED_FIELDS: &[&str] = &["owner", "funding_source_details", "is_prepay_account"];
 
 #[derive(Debug)]
 enum Phase {
@@ -54,7 +52,7 @@ struct AccountProgress {
 pub struct EntityReader {
     def: &'static EntityStream,
     incremental: bool,
-    fields: Vec<String>,
+    fields: FieldSet,
     props: Properties,
     accounts: Vec<String>,
     states: AccountStates,
@@ -75,12 +73,7 @@ impl EntityReader {
         state: Option<&Value>,
         config: &Config,
     ) -> Self {
-        let (props, mut fields) = requested_fields(def, selected_fields);
-        for must in ["id"].into_iter().chain(def.cursor) {
-            if props.contains_key(must) && !fields.iter().any(|f| f == must) {
-                fields.push(must.to_string());
-            }
-        }
+        let (props, fields) = FieldSet::entity(def, selected_fields);
         let incremental = sync_mode == SyncMode::Incremental && def.cursor.is_some();
         let states = match def.cursor {
             Some(key) if incremental => AccountStates::new(state, config, key),
@@ -113,14 +106,13 @@ impl EntityReader {
         cursor::stored(self.states.incoming(account)?, self.def.cursor?, statuses)
     }
 
+    /// The fields of this account's requests.
+    fn request_fields(&self, without_privileged: bool) -> Vec<String> {
+        self.fields.requested_without(if without_privileged { AD_ACCOUNT_PRIVILEGED_FIELDS } else { &[] })
+    }
+
     fn first_url(&self, account: &str, config: &Config, without_privileged: bool) -> String {
-        let fields: Vec<&str> = self
-            .fields
-            .iter()
-            .map(String::as_str)
-            .filter(|f| !(without_privileged && AD_ACCOUNT_PRIVILEGED_FIELDS.contains(f)))
-            .collect();
-        let fields = fields.join(",");
+        let fields = self.request_fields(without_privileged).join(",");
         if self.def.edge.is_empty() {
             let path = format!("act_{account}");
             return format!(
@@ -178,11 +170,36 @@ impl EntityReader {
         self.phase = Phase::Listing { account, paginator, without_privileged };
     }
 
+    /// Graph refused fields of this account's request: drops them and reads the account again
+    /// from its first page (records already emitted come again and deduplicate by key). False
+    /// when the refusal is no reason to drop anything.
+    fn drop_refused(&mut self, account: usize, e: &CallError, cx: &mut Cx) -> bool {
+        let Phase::Listing { without_privileged, .. } = self.phase else { return false };
+        let CallFailure::UnknownFields(names) = &e.failure else { return false };
+        match self.fields.refuse(names, &self.request_fields(without_privileged)) {
+            Refusal::Dropped(dropped) => {
+                cx.log(
+                    LogLevel::Info,
+                    format!(
+                        "{} of ad account {}: meta refused the field(s) {}; reading the account again without them",
+                        self.def.name,
+                        self.accounts[account],
+                        dropped.join(", ")
+                    ),
+                );
+                self.start_account(account, cx, without_privileged);
+                true
+            }
+            Refusal::Kept(_) => false,
+        }
+    }
+
     /// The account node: one object, not a listing.
     fn on_account_node(&mut self, account: usize, outcome: CallOutcome, cx: &mut Cx) {
         let Phase::Listing { without_privileged, .. } = self.phase else { return };
         let account_id = self.accounts[account].clone();
         match outcome {
+            Err(e) if self.drop_refused(account, &e, cx) => {}
             Ok(reply) => {
                 // The insights streams after this one need not look the account up again.
                 learn_account(cx.accounts, &account_id, &reply.json);
@@ -229,9 +246,10 @@ impl EntityReader {
                 self.routes.insert(call, Pending::Page { account });
                 return Ok(());
             }
-            Err(e @ ConnectorError::Contract { .. }) => return Err(e),
+            Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
+            Err(e) if self.drop_refused(account, &e, cx) => return Ok(()),
             Err(e) => {
-                self.fail_account(account, e, cx);
+                self.fail_account(account, e.error, cx);
                 return Ok(());
             }
         };
@@ -375,6 +393,10 @@ impl StreamReader for EntityReader {
     fn records(&self) -> u64 {
         self.records
     }
+
+    fn refused_fields(&self) -> Vec<String> {
+        self.fields.refused()
+    }
 }
 
 /// The statuses the config selects for a stream's filter.
@@ -395,14 +417,4 @@ pub fn all_statuses(filter: StatusFilter) -> &'static [&'static str] {
         StatusFilter::AdSet => ADSET_STATUSES,
         StatusFilter::Ad => AD_STATUSES,
     }
-}
-
-/// The stream's schema properties and the fields to request: the catalog's selection (every
-/// property when it selects none), less those the stream never requests.
-pub(super) fn requested_fields(def: &EntityStream, selected_fields: &[String]) -> (Properties, Vec<String>) {
-    let props = schema::properties(def.name).clone();
-    let mut fields: Vec<String> =
-        if selected_fields.is_empty() { props.keys().cloned().collect() } else { selected_fields.to_vec() };
-    fields.retain(|f| !def.excluded_fields.contains(&f.as_str()));
-    (props, fields)
 }

@@ -9,6 +9,7 @@ pub mod common;
 pub mod creatives_from_ads;
 pub mod cursor;
 pub mod entity;
+pub mod fields;
 pub mod insights;
 pub mod transcode;
 
@@ -84,6 +85,11 @@ pub trait StreamReader {
     fn summary(&self) -> String {
         String::new()
     }
+    /// Fields (and insights action breakdowns) Graph refused in this sync, which the stream no
+    /// longer requests.
+    fn refused_fields(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// For insights streams: report runs Graph is computing now, and what the jobs took.
     fn jobs(&self) -> Option<(u32, JobStats)> {
         None
@@ -136,6 +142,8 @@ struct Sync {
     streams: Vec<StreamProgress>,
     /// What the report jobs of each finished insights stream took.
     jobs_done: BTreeMap<String, JobStats>,
+    /// Fields Graph refused, by finished stream, for the closing summary.
+    refused: Vec<(String, Vec<String>)>,
     accounts: AccountFacts,
 }
 
@@ -192,6 +200,7 @@ impl ReadMachine {
                     failed_streams: Vec::new(),
                     streams,
                     jobs_done: BTreeMap::new(),
+                    refused: Vec::new(),
                     accounts: AccountFacts::new(),
                 };
                 let mut m = ReadMachine { core: Core::new(api), phase: Phase::Reading(Box::new(sync)) };
@@ -273,6 +282,14 @@ impl ReadMachine {
                         current.reader.summary()
                     ),
                 ));
+                let refused = current.reader.refused_fields();
+                if !refused.is_empty() {
+                    core.emit(Message::log(
+                        LogLevel::Warn,
+                        fields::refused_warning(name, &refused, &sync.config.api_version),
+                    ));
+                    sync.refused.push((name.clone(), refused));
+                }
                 core.emit(Message::stream_status(now, name, status));
                 if let Some(first) = failures.first() {
                     sync.failed_streams.push((name.clone(), first.clone()));
@@ -310,6 +327,10 @@ impl ReadMachine {
     fn pump(&mut self, now: Timestamp) -> Result<(), ConnectorError> {
         let Phase::Reading(sync) = &mut self.phase else { return Ok(()) };
         let core = &mut self.core;
+        if let Some(fatal) = core.api.fatal().cloned() {
+            stop(core, sync, &fatal, now);
+            return Ok(());
+        }
         while let Some((call, outcome)) = core.api.poll_completion() {
             let Some(current) = sync.current.as_mut() else {
                 return Err(ConnectorError::contract(
@@ -331,13 +352,41 @@ impl ReadMachine {
                 core.outbox.insert(before, Message::stream_status(now, &current.name, StreamStatus::Running));
             }
         }
+        if let Some(fatal) = core.api.fatal().cloned() {
+            stop(core, sync, &fatal, now);
+            return Ok(());
+        }
         self.advance(now);
         Ok(())
     }
 }
 
+/// Ends the sync at once after a failure no call can get past (see [`Api::fatal`]): the
+/// current stream is INCOMPLETE, the STATE already emitted stands, and one error says why.
+fn stop(core: &mut Core, sync: &mut Sync, fatal: &ConnectorError, now: Timestamp) {
+    if core.is_finished() {
+        return;
+    }
+    if let Some(current) = sync.current.take() {
+        core.emit(Message::stream_status(now, &current.name, StreamStatus::Incomplete));
+    }
+    sync.pending.clear();
+    core.fail(&fatal.clone().context("the sync stopped"));
+}
+
 /// Ends the sync: done, or one error trace naming the streams that did not sync completely.
 fn finish(core: &mut Core, sync: &Sync, now: Timestamp) {
+    if !sync.refused.is_empty() {
+        let by_stream: Vec<String> = sync.refused.iter().map(|(s, f)| format!("{s}: {}", f.join(", "))).collect();
+        core.emit(Message::log(
+            LogLevel::Info,
+            format!(
+                "fields meta refused in api {} and this sync dropped: {}",
+                sync.config.api_version,
+                by_stream.join("; ")
+            ),
+        ));
+    }
     let Some((first_name, first)) = sync.failed_streams.first() else {
         core.finish();
         return;

@@ -23,7 +23,7 @@ use super::job::{FailureReason, GroupId, Job, JobId, JobSpec, JobState, Purpose,
 use super::params::Params;
 use super::{CHILD_ID_LOOKBACK_DAYS, RETENTION_DAYS};
 use crate::api::batch::BatchSender;
-use crate::api::client::{Call, CallFailure, CallId, CallKind, CallOutcome};
+use crate::api::client::{Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
 use crate::api::throttle::INSIGHTS_THROTTLE_LIMIT;
 use crate::commands::graph_url;
@@ -35,6 +35,7 @@ use crate::model::Level;
 use crate::protocol::LogLevel;
 use crate::read::Cx;
 use crate::read::common::Routes;
+use crate::read::fields::{Refusal, custom_refusal};
 use crate::read::transcode;
 use crate::time::Timestamp;
 use crate::timers::{Deadline, Timers};
@@ -123,6 +124,12 @@ pub struct Splits {
     pub adset_to_ads: u64,
     /// Into two halves of its fields, merged by key.
     pub by_fields: u64,
+}
+
+/// What Graph refused of a job, to drop from the stream.
+enum Refused {
+    Fields(Vec<String>),
+    ActionBreakdowns(Vec<String>),
 }
 
 /// What a call of the manager is for.
@@ -363,10 +370,11 @@ impl JobManager {
     }
 
     fn on_created(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Cx) {
-        let Some(job) = self.jobs.get_mut(&id) else { return };
+        let Some(job) = self.jobs.get(&id) else { return };
         if matches!(job.state, JobState::Dropped) {
             return;
         }
+        let account = job.spec.account;
         let run_id = match &outcome {
             Ok(reply) => reply
                 .json
@@ -375,10 +383,16 @@ impl JobManager {
             Err(_) => None,
         };
         match (run_id, outcome) {
-            (Some(run_id), _) => job.state = JobState::Running { run_id, created_at: cx.now, percent: 0 },
+            (Some(run_id), _) => {
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    job.state = JobState::Running { run_id, created_at: cx.now, percent: 0 };
+                }
+            }
+            (None, Err(e)) if self.drop_refused(id, &e, cx) => {}
             (None, Err(e)) => {
-                let account = job.spec.account;
-                job.state = JobState::Done;
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    job.state = JobState::Done;
+                }
                 // Fail the account first: its slices must not count as read when this job
                 // stops covering them (regression: soak seeds 26 and 166 checkpointed days
                 // whose report was never created).
@@ -391,6 +405,90 @@ impl JobManager {
                 cx,
             ),
         }
+    }
+
+    /// Graph refused part of a job's request. Fields and action breakdowns it no longer
+    /// serves are dropped from the stream's jobs and the job is created again (a custom
+    /// insight's, whose fields the user chose, ends the stream instead); a refused breakdown
+    /// ends the stream. False when the refusal is no reason to drop anything.
+    fn drop_refused(&mut self, id: JobId, e: &CallError, cx: &mut Cx) -> bool {
+        let Some(job) = self.jobs.get(&id) else { return false };
+        if !matches!(job.spec.purpose, Purpose::Rows { .. }) {
+            return false;
+        }
+        let version = cx.config.api_version.clone();
+        let what = match &e.failure {
+            CallFailure::UnknownFields(names) => {
+                let in_request = job.spec.fields.clone();
+                match self.params.fields.refuse(names, &in_request) {
+                    Refusal::Dropped(new) => Refused::Fields(new),
+                    Refusal::Kept(_) => return false,
+                }
+            }
+            CallFailure::RefusedActionBreakdowns(names)
+                if !names.is_empty() && names.iter().all(|n| self.params.action_breakdowns.contains(n)) =>
+            {
+                Refused::ActionBreakdowns(names.clone())
+            }
+            CallFailure::RefusedBreakdowns(names) => {
+                let names = if names.is_empty() { self.params.breakdowns.clone() } else { names.clone() };
+                let e = match &self.params.custom_name {
+                    Some(custom) => ConnectorError::config(custom_refusal(custom, "breakdown(s)", &names, &version)),
+                    None => ConnectorError::rejected(
+                        format!(
+                            "{}: meta no longer serves the breakdown(s) {} in api {version}; this stream cannot be read with this api version: unselect it, or set api_version to one that serves them",
+                            self.params.name,
+                            names.join(", ")
+                        ),
+                        e.error.detail(),
+                    ),
+                };
+                self.stop(e);
+                return true;
+            }
+            _ => return false,
+        };
+        let (kind, names) = match &what {
+            Refused::Fields(n) => ("field(s)", n),
+            Refused::ActionBreakdowns(n) => ("action breakdown(s)", n),
+        };
+        if let Some(custom) = &self.params.custom_name {
+            let e = ConnectorError::config(custom_refusal(custom, kind, names, &version));
+            self.stop(e);
+            return true;
+        }
+        cx.log(
+            LogLevel::Info,
+            format!(
+                "{}: meta refused the {kind} {} in api {version}; creating the report again without them",
+                self.params.name,
+                names.join(", ")
+            ),
+        );
+        match what {
+            Refused::Fields(_) => {
+                let refused = self.params.fields.refused();
+                for job in self.jobs.values_mut().filter(|j| !j.is_settled()) {
+                    job.spec.fields.retain(|f| !refused.contains(f));
+                }
+            }
+            Refused::ActionBreakdowns(names) => {
+                self.params.action_breakdowns.retain(|b| !names.contains(b));
+                self.params.refused_action_breakdowns.extend(names);
+            }
+        }
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.state = JobState::Queued;
+            self.queue.push_back(id);
+        }
+        true
+    }
+
+    /// Ends the stream: nothing more of it is done.
+    fn stop(&mut self, e: ConnectorError) {
+        self.stopped = true;
+        self.timers = Timers::default();
+        self.events.push_back(JobEvent::StreamFailed(e));
     }
 
     fn drain_polls(&mut self, cx: &mut Cx) {
@@ -488,9 +586,11 @@ impl JobManager {
                     self.routes.insert(call, Pending::Results(id));
                     return Ok(());
                 }
-                Err(e @ ConnectorError::Contract { .. }) => return Err(e),
+                Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
+                Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
                 Err(e) => {
-                    let reason = FailureReason::Failed { code: None, subcode: None, message: e.message().to_string() };
+                    let reason =
+                        FailureReason::Failed { code: None, subcode: None, message: e.error.message().to_string() };
                     self.job_failed(id, reason, cx);
                     return Ok(());
                 }
@@ -511,9 +611,11 @@ impl JobManager {
                 self.routes.insert(call, Pending::Results(id));
                 return Ok(());
             }
-            Err(e @ ConnectorError::Contract { .. }) => return Err(e),
+            Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
+            Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
             Err(e) => {
-                let reason = FailureReason::Failed { code: None, subcode: None, message: e.message().to_string() };
+                let reason =
+                    FailureReason::Failed { code: None, subcode: None, message: e.error.message().to_string() };
                 self.job_failed(id, reason, cx);
                 return Ok(());
             }
@@ -743,9 +845,7 @@ impl JobManager {
                 self.params.name,
                 describe(&spec)
             ));
-            self.stopped = true;
-            self.timers = Timers::default();
-            self.events.push_back(JobEvent::StreamFailed(e));
+            self.stop(e);
             return;
         }
         self.stats.splits.by_fields += 1;
@@ -873,7 +973,7 @@ mod tests {
                 spans: vec![(day, day)],
                 since: day,
                 until: day,
-                fields: self.mgr.params().fields.clone(),
+                fields: self.mgr.params().fields.requested(),
                 purpose: Purpose::Rows { group: None },
             };
             let id = self.mgr.add_job(spec);

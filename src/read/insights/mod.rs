@@ -164,7 +164,7 @@ impl InsightsReader {
             start = earliest;
         }
         let increment = params.increment;
-        let fields = params.fields.clone();
+        let fields = params.fields.requested();
         let done_after_cursor = stored
             .and_then(|s| s.get("slices"))
             .and_then(Value::as_array)
@@ -418,6 +418,13 @@ impl StreamReader for InsightsReader {
     fn summary(&self) -> String {
         let s = self.manager.stats();
         format!("; report jobs: {} started, {} read, {} retried, {} split", s.started, s.completed, s.retried, s.split)
+    }
+
+    fn refused_fields(&self) -> Vec<String> {
+        let params = self.manager.params();
+        let mut refused = params.fields.refused();
+        refused.extend(params.refused_action_breakdowns.iter().map(|b| format!("{b} (action breakdown)")));
+        refused
     }
 
     fn jobs(&self) -> Option<(u32, JobStats)> {

@@ -6,7 +6,8 @@ use crate::catalog::SyncMode;
 use crate::commands::graph_url;
 use crate::config::Config;
 use crate::http::Request;
-use crate::model::{AD_STATUSES, Level, NEVER_REQUESTED_INSIGHT_FIELDS, OBJECT_BREAKDOWNS, TimeIncrement};
+use crate::model::{AD_STATUSES, Level, OBJECT_BREAKDOWNS, TimeIncrement};
+use crate::read::fields::FieldSet;
 use crate::read::transcode::{RowRules, row_record};
 use crate::schema::Properties;
 use crate::streams::InsightStream;
@@ -31,8 +32,12 @@ pub struct Params {
     pub filtering: Option<String>,
     pub pk: Vec<String>,
     pub props: Properties,
-    /// Fields requested for rows (primary-key fields included).
-    pub fields: Vec<String>,
+    /// Fields requested for rows (primary-key fields included), and those Graph refused.
+    pub fields: FieldSet,
+    /// Action breakdowns Graph refused in this sync (no longer requested).
+    pub refused_action_breakdowns: Vec<String>,
+    /// The `custom_insights` entry's name, for a custom insight.
+    pub custom_name: Option<String>,
     pub lookback_days: u32,
     pub job_timeout: Duration,
     pub custom: bool,
@@ -51,26 +56,7 @@ impl Params {
     pub fn new(def: &InsightStream, sync_mode: SyncMode, selected_fields: &[String], config: &Config) -> Params {
         let props = def.properties();
         let custom = def.custom.as_ref();
-        let mut fields: Vec<String> = if !selected_fields.is_empty() {
-            selected_fields.to_vec()
-        } else if !def.fields.is_empty() {
-            def.fields.clone()
-        } else {
-            props.keys().cloned().collect()
-        };
-        let breakdown_ids: Vec<String> = OBJECT_BREAKDOWNS.iter().map(|b| format!("{b}_id")).collect();
-        fields.retain(|f| {
-            !def.breakdowns.contains(f)
-                && !def.action_breakdowns.contains(f)
-                && !breakdown_ids.contains(f)
-                && !NEVER_REQUESTED_INSIGHT_FIELDS.contains(&f.as_str())
-        });
-        // The level id and the account id are part of the key: always ask for them.
-        for must in ["account_id"].into_iter().chain(def.level.id_field()) {
-            if !fields.iter().any(|f| f == must) {
-                fields.push(must.to_string());
-            }
-        }
+        let fields = FieldSet::insights(def, selected_fields, &props);
         let mut windows: Vec<String> = DEFAULT_WINDOWS.iter().map(|s| s.to_string()).collect();
         let (incrementality, engaged) = match custom {
             Some(c) => (c.include_incrementality, c.include_engaged_view),
@@ -103,8 +89,10 @@ impl Params {
             filtering,
             pk: def.primary_key(),
             props,
-            wants_objective_results: fields.iter().any(|f| f == "objective_results"),
+            wants_objective_results: fields.contains("objective_results"),
             fields,
+            refused_action_breakdowns: Vec::new(),
+            custom_name: custom.map(|c| c.name.clone()),
             lookback_days,
             job_timeout: Duration::from_secs(u64::from(timeout_min) * 60),
             custom: custom.is_some(),

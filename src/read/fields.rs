@@ -111,12 +111,13 @@ impl FieldSet {
     }
 
     /// Graph refused `names` in a request that asked for `in_request`: drop them if they all
-    /// were in it and none is a key field.
+    /// were in it (or were dropped already: a request sent before the drop names them again)
+    /// and none is a key field.
     pub fn refuse(&mut self, names: &[String], in_request: &[String]) -> Refusal {
         if names.is_empty() {
             return Refusal::Kept("meta named no field".into());
         }
-        if let Some(stranger) = names.iter().find(|n| !in_request.contains(n)) {
+        if let Some(stranger) = names.iter().find(|n| !in_request.contains(n) && !self.refused.contains(*n)) {
             return Refusal::Kept(format!("meta named '{stranger}', which the request did not ask for"));
         }
         if let Some(key) = names.iter().find(|n| self.keys.contains(n)) {

@@ -133,6 +133,16 @@ pub fn catalog(config: &Value, now: i64, streams: &[&str]) -> Value {
     cat
 }
 
+/// Runs `check` to the end and returns its CONNECTION_STATUS line.
+pub fn check(sim: &mut Simulator, config: &Value) -> String {
+    let now = Timestamp::from_millis(sim.now_ms());
+    let mut driver = Driver::new(source_facebook_marketing::check::CheckMachine::new(&config.to_string(), 7, now));
+    let mut io = SimIo { sim, slept: Vec::new(), sim_time: Duration::ZERO };
+    let mut lines = Vec::new();
+    driver.run_to_end(&mut io, |m| lines.push(m.to_json_line()));
+    lines.into_iter().find(|l| l.contains("CONNECTION_STATUS")).expect("a CONNECTION_STATUS")
+}
+
 /// Runs a read to the end (or until `stop_after` messages) and sorts out what it emitted.
 pub fn read(
     sim: &mut Simulator,

@@ -43,6 +43,42 @@ pub struct Faults {
     pub token_expired: bool,
     /// Rate limits use [`RateLimits::tight`] so that an impolite client trips them.
     pub throttled: bool,
+    /// Fields Meta removed: a request naming one is refused (Meta's churn).
+    pub removed_fields: Vec<RemovedField>,
+    /// Insights action breakdowns Meta removed: a request naming one is refused.
+    pub removed_action_breakdowns: Vec<String>,
+    /// Insights breakdowns Meta removed: a request naming one is refused.
+    pub removed_breakdowns: Vec<String>,
+}
+
+/// A field Meta no longer serves on one node type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedField {
+    /// The Graph node type: `AdsInsights`, `Ad`, `AdCreative`, `Campaign`, `AdAccount`, ...
+    pub node: String,
+    pub field: String,
+    /// How Graph says so.
+    pub form: RefusalForm,
+    /// For `AdsInsights`: the report job is created, and reading its results is refused.
+    pub at_results: bool,
+}
+
+impl RemovedField {
+    /// `field` of `node`, refused in `form` when the request is made.
+    pub fn new(node: &str, field: &str, form: RefusalForm) -> Self {
+        RemovedField { node: node.into(), field: field.into(), form, at_results: false }
+    }
+}
+
+/// The words Graph refuses a removed field with (all code 100, HTTP 400).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalForm {
+    /// `(#100) Tried accessing nonexisting field (f) on node type (T)`: the first one only.
+    Nonexisting,
+    /// `(#100) f, g are not valid for fields param after V25.0`: every removed field asked for.
+    NotValidAfterVersion,
+    /// `(#100) f, g are not valid for fields param. please check ... for all valid values`.
+    NotValidPleaseCheck,
 }
 
 /// Quotas of the rate-limit model (see `ratelimit`).

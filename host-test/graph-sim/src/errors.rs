@@ -109,6 +109,32 @@ impl ApiError {
         )
     }
 
+    /// Meta's refusal of removed fields, in `form`; `version` as the request named it.
+    pub fn removed_fields(fields: &[&str], node_type: &str, form: crate::RefusalForm, version: &str) -> Self {
+        let (verb, list) = (if fields.len() == 1 { "is" } else { "are" }, fields.join(", "));
+        let message = match form {
+            crate::RefusalForm::Nonexisting => {
+                format!("(#100) Tried accessing nonexisting field ({}) on node type ({node_type})", fields[0])
+            }
+            crate::RefusalForm::NotValidAfterVersion => {
+                format!("(#100) {list} {verb} not valid for fields param after {}", version.to_ascii_uppercase())
+            }
+            crate::RefusalForm::NotValidPleaseCheck => format!(
+                "(#100) {list} {verb} not valid for fields param. please check https://developers.facebook.com/docs/marketing-api/reference/ for all valid values"
+            ),
+        };
+        ApiError::new(400, 100, message)
+    }
+
+    /// Meta's refusal of a removed breakdown or action breakdown (`param`).
+    pub fn removed_param(names: &[&str], param: &str) -> Self {
+        let verb = if names.len() == 1 { "is" } else { "are" };
+        ApiError::invalid_param(format!(
+            "{} {verb} not valid for {param} param. please check https://developers.facebook.com/docs/marketing-api/insights/breakdowns/ for all valid values",
+            names.join(", ")
+        ))
+    }
+
     /// `(#100)` invalid parameter with a custom message.
     pub fn invalid_param(msg: impl Into<String>) -> Self {
         ApiError::new(400, 100, format!("(#100) {}", msg.into()))

@@ -27,6 +27,9 @@ use crate::time::utc_human;
 use crate::world::{Kind, World};
 use crate::{SimRequest, SimResponse, TransportFault};
 
+/// The node type of insights rows, as Graph names it in errors.
+const INSIGHTS_NODE: &str = "AdsInsights";
+
 /// A 1×1 transparent PNG served for creative thumbnails.
 const PNG_1X1: &[u8] = &[
     0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
@@ -524,12 +527,14 @@ impl Simulator {
             Route::Batch | Route::Thumbnail => Err(ApiError::unknown_path(&path)),
             Route::Account(a) => {
                 let specs = fields_or(params, &["id", "account_id"])?;
+                self.refuse_removed(&specs, ACCOUNT_NODE, version, false)?;
                 check_fields(&specs, ACCOUNT_NODE)?;
                 Ok(select(&self.world, render_account(&self.world, a, t_s), &specs, t_s))
             }
             Route::Object(i) => {
                 let node = self.world.objs[i].kind.node_type();
                 let specs = fields_or(params, &["id", "name"])?;
+                self.refuse_removed(&specs, node, version, false)?;
                 if params.has("fields") {
                     check_fields(&specs, node)?;
                 }
@@ -548,6 +553,7 @@ impl Simulator {
                     Edge::Objects(k) => k.node_type(),
                     Edge::Activities => ACTIVITY_NODE,
                 };
+                self.refuse_removed(&specs, node, version, false)?;
                 if params.has("fields") {
                     check_fields(&specs, node)?;
                 }
@@ -573,6 +579,19 @@ impl Simulator {
                 }
             }
             Route::Insights { account, object, node } => {
+                if let Some(raw) = params.get("fields") {
+                    self.refuse_removed(&parse_fields(raw)?, INSIGHTS_NODE, version, false)?;
+                }
+                for (param, removed) in [
+                    ("action_breakdowns", &self.cfg.faults.removed_action_breakdowns),
+                    ("breakdowns", &self.cfg.faults.removed_breakdowns),
+                ] {
+                    let asked = params.list(param)?.unwrap_or_default();
+                    let refused: Vec<&str> = asked.iter().filter(|b| removed.contains(b)).map(String::as_str).collect();
+                    if !refused.is_empty() {
+                        return Err(ApiError::removed_param(&refused, param));
+                    }
+                }
                 let spec = insights::parse(&self.world, &self.cfg, account, object, params, self.now_ms)?;
                 if method == "POST" {
                     return Ok(self.create_job(spec, &node));
@@ -601,6 +620,9 @@ impl Simulator {
                 if !run.status(self.now_ms).completed {
                     return Err(ApiError::report_not_ready());
                 }
+                let specs: Vec<FieldSpec> =
+                    run.spec.fields.iter().map(|f| FieldSpec { name: f.clone(), sub: None }).collect();
+                self.refuse_removed(&specs, INSIGHTS_NODE, version, true)?;
                 let lst = Listing {
                     seed: self.cfg.seed,
                     version,
@@ -612,6 +634,21 @@ impl Simulator {
                 lst.page(run.rows.len(), |i| run.rows[i].clone())
             }
         }
+    }
+
+    /// Meta's refusal of the removed fields among `specs` on `node` (the churn knob), for a
+    /// request (`at_results` false) or for reading a report's results (true).
+    fn refuse_removed(&self, specs: &[FieldSpec], node: &str, version: &str, at_results: bool) -> Result<(), ApiError> {
+        let removed: Vec<&crate::RemovedField> = self
+            .cfg
+            .faults
+            .removed_fields
+            .iter()
+            .filter(|r| r.node == node && r.at_results == at_results && specs.iter().any(|s| s.name == r.field))
+            .collect();
+        let Some(first) = removed.first() else { return Ok(()) };
+        let names: Vec<&str> = removed.iter().map(|r| r.field.as_str()).collect();
+        Err(ApiError::removed_fields(&names, node, first.form, version))
     }
 
     fn live_run(&self, id: &str) -> Result<&ReportRun, ApiError> {

@@ -426,7 +426,10 @@ impl JobManager {
                 }
             }
             CallFailure::RefusedActionBreakdowns(names)
-                if !names.is_empty() && names.iter().all(|n| self.params.action_breakdowns.contains(n)) =>
+                if !names.is_empty()
+                    && names.iter().all(|n| {
+                        self.params.action_breakdowns.contains(n) || self.params.refused_action_breakdowns.contains(n)
+                    }) =>
             {
                 Refused::ActionBreakdowns(names.clone())
             }
@@ -457,24 +460,30 @@ impl JobManager {
             self.stop(e);
             return true;
         }
-        cx.log(
-            LogLevel::Info,
-            format!(
-                "{}: meta refused the {kind} {} in api {version}; creating the report again without them",
-                self.params.name,
-                names.join(", ")
-            ),
-        );
-        match what {
-            Refused::Fields(_) => {
-                let refused = self.params.fields.refused();
-                for job in self.jobs.values_mut().filter(|j| !j.is_settled()) {
-                    job.spec.fields.retain(|f| !refused.contains(f));
+        if !names.is_empty() {
+            cx.log(
+                LogLevel::Info,
+                format!(
+                    "{}: meta refused the {kind} {} in api {version}; creating the report again without them",
+                    self.params.name,
+                    names.join(", ")
+                ),
+            );
+        }
+        if let Refused::ActionBreakdowns(names) = what {
+            self.params.action_breakdowns.retain(|b| !names.contains(b));
+            for n in names {
+                if !self.params.refused_action_breakdowns.contains(&n) {
+                    self.params.refused_action_breakdowns.push(n);
                 }
             }
-            Refused::ActionBreakdowns(names) => {
-                self.params.action_breakdowns.retain(|b| !names.contains(b));
-                self.params.refused_action_breakdowns.extend(names);
+        }
+        // The refused fields leave this job and every job not yet created; jobs already sent
+        // keep theirs until Graph answers them (their refusal names what they asked for).
+        let refused = self.params.fields.refused();
+        for (job_id, job) in self.jobs.iter_mut() {
+            if *job_id == id || matches!(job.state, JobState::Queued) {
+                job.spec.fields.retain(|f| !refused.contains(f));
             }
         }
         if let Some(job) = self.jobs.get_mut(&id) {

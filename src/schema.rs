@@ -186,7 +186,7 @@ fn normalise_value(value: &mut Value, node: &Node) {
 
 /// A number from Graph's string form: `"185"` stays an integer (`185`, not `185.0`), `"14.35"`
 /// becomes a float; anything else (or a non-finite value) is not a number.
-pub(crate) fn parse_number(s: &str) -> Option<serde_json::Number> {
+pub fn parse_number(s: &str) -> Option<serde_json::Number> {
     let s = s.trim();
     if let Ok(i) = s.parse::<i64>() {
         return Some(serde_json::Number::from(i));

@@ -196,6 +196,28 @@ pub fn classify_graph_error(status: u16, g: &GraphError) -> Verdict {
             (code == 17 && sub == Some(2446079)) || (code == 4 && matches!(sub, Some(1504022) | Some(1504039)));
         return Verdict::RateLimited { quota_block };
     }
+    // Code 1 is "an unknown error", usually passing; but on a 400 with a subcode, an explicit
+    // `is_transient: false` and Meta's own words for the user, it names a condition that
+    // retrying cannot change (1/2853001 "profile is not linked to delegate page" on advideos:
+    // the recorded corpus; it was retried five times, then reported as transient).
+    if code == 1
+        && status == 400
+        && !g.is_transient
+        && sub.is_some_and(|s| s != 99)
+        && let Some(title) = &g.user_title
+    {
+        let words = match &g.user_msg {
+            Some(m) => format!("{title}: {m}"),
+            None => title.clone(),
+        };
+        return refused(
+            CallFailure::Other,
+            ConnectorError::rejected(
+                format!("meta refused the request ({words}); check the account's setup or the token's access to it"),
+                detail,
+            ),
+        );
+    }
     if g.is_transient || code == 1 || code == 2 || code == 104 || code == 960 || sub == Some(99) {
         return Verdict::Transient(detail);
     }
@@ -502,6 +524,31 @@ mod tests {
         );
         let r = refusal(classify_graph_error(400, &err(2500, None, "Error parsing graph query")));
         assert_eq!(r.error.failure_type(), FailureType::System);
+    }
+
+    /// Regression (recorded corpus, airbyte `error_1_2853001_profile_not_linked_400.json`): a
+    /// code-1 error Meta marks permanent and explains was retried as transient.
+    #[test]
+    fn a_code_1_error_meta_marks_permanent_and_explains_is_a_config_error_not_retried() {
+        let g = GraphError {
+            code: 1,
+            subcode: Some(2853001),
+            is_transient: false,
+            message: "An unknown error occurred".into(),
+            user_title: Some("profile is not linked to delegate page".into()),
+            user_msg: Some("profile should always be linked to delegate page".into()),
+            ..Default::default()
+        };
+        let r = refusal(classify_graph_error(400, &g));
+        assert_eq!(r.error.failure_type(), FailureType::Config);
+        assert!(r.error.message().contains("profile is not linked to delegate page"), "{}", r.error.message());
+        // The same code on a 500, or marked transient, or without Meta's words, is retried.
+        assert!(matches!(classify_graph_error(500, &g), Verdict::Transient(_)));
+        assert!(matches!(
+            classify_graph_error(400, &GraphError { is_transient: true, ..g.clone() }),
+            Verdict::Transient(_)
+        ));
+        assert!(matches!(classify_graph_error(400, &GraphError { user_title: None, ..g }), Verdict::Transient(_)));
     }
 
     #[test]

@@ -43,6 +43,15 @@ pub struct Faults {
     pub token_expired: bool,
     /// Rate limits use [`RateLimits::tight`] so that an impolite client trips them.
     pub throttled: bool,
+    /// Fraction of report runs that say `Job Running` at 100 % for the last fifth of their
+    /// time before `Job Completed` (their results then answer 2601/1815107).
+    pub running_at_100: f64,
+    /// Result pages after the first answer "reduce the amount of data" (HTTP 500, code 1) while
+    /// their `limit` is above 25.
+    pub reduce_data_on_later_result_pages: bool,
+    /// `x-fb-ads-insights-throttle` in each of the spellings Graph used (spaced with two
+    /// decimals, compact integers, with the access tier) or missing, request by request.
+    pub throttle_header_variants: bool,
     /// Fields Meta removed: a request naming one is refused (Meta's churn).
     pub removed_fields: Vec<RemovedField>,
     /// Insights action breakdowns Meta removed: a request naming one is refused.
@@ -228,6 +237,9 @@ impl SimConfig {
                     batch_null: 0.05,
                     batch_aborted_960: 0.03,
                     empty_middle_pages: true,
+                    running_at_100: 0.5,
+                    reduce_data_on_later_result_pages: true,
+                    throttle_header_variants: true,
                     ..Faults::default()
                 };
             }

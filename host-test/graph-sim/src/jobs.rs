@@ -49,6 +49,8 @@ pub struct ReportRun {
     pub outcome: Outcome,
     /// Result rows (empty unless completed).
     pub rows: Vec<Value>,
+    /// Says `Job Running` at 100 % for the last fifth of its time (Graph's quirk).
+    pub running_at_100: bool,
 }
 
 /// The visible state of a run at an instant.
@@ -74,7 +76,8 @@ impl ReportRun {
             return Status { status: "Job Started", percent: 0, completed: false };
         }
         if elapsed < d {
-            let pct = (elapsed * 100 / d).clamp(1, 99) as u64;
+            let pct =
+                if self.running_at_100 && elapsed >= d * 4 / 5 { 100 } else { (elapsed * 100 / d).clamp(1, 99) as u64 };
             return Status { status: "Job Running", percent: pct, completed: false };
         }
         match self.outcome {

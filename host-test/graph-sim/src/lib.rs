@@ -23,7 +23,7 @@ mod batch;
 mod config;
 mod edges;
 mod errors;
-mod fields;
+pub mod fields;
 mod insights;
 mod jobs;
 mod log;

@@ -79,6 +79,15 @@ impl Listing<'_> {
         format!("{GRAPH_HOST}/{}/{}?{}", self.version, self.path, p.encode())
     }
 
+    fn previous_url(&self, before: &str) -> String {
+        let mut p = self.params.without("after");
+        if !p.has("limit") {
+            p.set("limit", &DEFAULT_LIMIT.to_string());
+        }
+        p.pairs.push(("before".into(), before.to_string()));
+        format!("{GRAPH_HOST}/{}/{}?{}", self.version, self.path, p.encode())
+    }
+
     /// Builds one page over `total` items, rendering only the ones on the page.
     pub fn page(&self, total: usize, mut render: impl FnMut(usize) -> Value) -> Result<Value, ApiError> {
         let limit = self.limit()?;
@@ -107,6 +116,11 @@ impl Listing<'_> {
             paging.insert("cursors".into(), json!({"before": self.cursor(offset, 0), "after": self.cursor(end, 0)}));
             if end < total {
                 paging.insert("next".into(), json!(self.next_url(&self.cursor(end, 0))));
+            }
+            // Graph links back from every page but the first: the last page has `cursors` and
+            // `previous`, and no `next` (the recorded corpus, 22 keboola pages).
+            if offset > 0 {
+                paging.insert("previous".into(), json!(self.previous_url(&self.cursor(offset, 0))));
             }
             body.insert("paging".into(), Value::Object(paging));
         }

@@ -99,6 +99,7 @@ impl RateLimiter {
         if let Some(a) = c.account {
             let u = self.usage(a);
             if u.score.level(now_ms, self.score_rate()) >= l.account_max_score {
+                self.count_refused(c, a, now_ms);
                 return Err(if c.insights {
                     ApiError::new(400, 613, "(#613) Calls to this api have exceeded the rate limit.")
                         .sub(1_487_742)
@@ -119,6 +120,7 @@ impl RateLimiter {
                 (u.management, l.buc_management_per_hour, 80_004, "ads_management")
             };
             if drain.level(now_ms, quota / HOUR_S) >= quota {
+                self.count_refused(c, a, now_ms);
                 return Err(ApiError::new(
                     400,
                     code,
@@ -136,6 +138,18 @@ impl RateLimiter {
         }
         self.charge(c, now_ms);
         Ok(())
+    }
+
+    /// Graph counts a refused call against the business use case too: usage goes past 100 %
+    /// ("Utilization is too high (118)%", the recorded corpus) and the wait grows.
+    fn count_refused(&mut self, c: CallClass, a: usize, now_ms: i64) {
+        let (mr, ir) = (self.limits.buc_management_per_hour / HOUR_S, self.limits.buc_insights_per_hour / HOUR_S);
+        let u = self.accounts.entry(a).or_default();
+        if c.insights {
+            u.insights.add(now_ms, ir, 1.0);
+        } else {
+            u.management.add(now_ms, mr, 1.0);
+        }
     }
 
     fn charge(&mut self, c: CallClass, now_ms: i64) {
@@ -163,6 +177,7 @@ impl RateLimiter {
         acc_load: f64,
         app_load: f64,
         now_ms: i64,
+        throttle_spelling: Option<u64>,
     ) -> Vec<(String, String)> {
         let l = &self.limits;
         let mut h = Vec::new();
@@ -207,15 +222,20 @@ impl RateLimiter {
             h.push(("x-business-use-case-usage".into(), buc.to_string()));
         }
         if c.insights {
-            h.push((
-                "x-fb-ads-insights-throttle".into(),
-                json!({
-                    "app_id_util_pct": round2(app_load.min(100.0)),
-                    "acc_id_util_pct": round2(acc_load.min(100.0)),
-                    "ads_api_access_tier": l.access_tier,
-                })
-                .to_string(),
-            ));
+            let (app, acc) = (round2(app_load.min(100.0)), round2(acc_load.min(100.0)));
+            // The spellings Graph has used (the recorded corpus), or none at all.
+            let value = match throttle_spelling {
+                None | Some(0) => Some(
+                    json!({"app_id_util_pct": app, "acc_id_util_pct": acc, "ads_api_access_tier": l.access_tier})
+                        .to_string(),
+                ),
+                Some(1) => Some(format!("{{\"app_id_util_pct\": {app:.2},\"acc_id_util_pct\": {acc:.2}}}")),
+                Some(2) => Some(format!("{{\"app_id_util_pct\":{},\"acc_id_util_pct\":{}}}", app.round(), acc.round())),
+                Some(_) => None,
+            };
+            if let Some(v) = value {
+                h.push(("x-fb-ads-insights-throttle".into(), v));
+            }
         }
         h
     }
@@ -246,7 +266,7 @@ mod tests {
         }
         let e = r.admit(read(0), 0.0, t).err();
         assert_eq!(e.map(|e| (e.code, e.subcode)), Some((17, Some(2_446_079))));
-        let h = r.headers(read(0), Some("1"), 0.0, 0.0, t);
+        let h = r.headers(read(0), Some("1"), 0.0, 0.0, t, None);
         let buc = h.iter().find(|(k, _)| k == "x-business-use-case-usage").map(|(_, v)| v.clone()).unwrap_or_default();
         let v: serde_json::Value = serde_json::from_str(&buc).unwrap_or_default();
         let minutes = v["1"][0]["estimated_time_to_regain_access"].as_u64().unwrap_or(0);

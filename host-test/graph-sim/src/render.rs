@@ -188,6 +188,10 @@ pub fn render_object(world: &World, i: usize, t_s: i64) -> Map<String, Value> {
                 "smart_promotion_type": "GUIDED_CREATION", "budget_rebalance_flag": false,
                 "source_campaign_id": "0", "can_use_spend_cap": true,
             });
+            // Graph's sentinel for a campaign that never had a start time (the recorded corpus).
+            if mix(h, &[14]).is_multiple_of(5) {
+                v["start_time"] = json!("1969-12-31T15:59:59-0800");
+            }
             if lifetime {
                 v["lifetime_budget"] = json!(money(acc.currency, range(mix(h, &[12]), 1000, 20_000)));
                 v["stop_time"] = json!(graph_time(o.created_s + 60 * 86_400, off));

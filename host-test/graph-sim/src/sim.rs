@@ -496,7 +496,8 @@ impl Simulator {
     fn usage_headers(&self, class: CallClass) -> Vec<(String, String)> {
         let (acc_load, app_load) = self.loads(class.account);
         let id = class.account.map(|a| self.world.accounts[a].id.clone());
-        self.limiter.headers(class, id.as_deref(), acc_load, app_load, self.now_ms)
+        let spelling = self.cfg.faults.throttle_header_variants.then(|| mix(self.cfg.seed, &[804, self.seq]) % 4);
+        self.limiter.headers(class, id.as_deref(), acc_load, app_load, self.now_ms, spelling)
     }
 
     fn error(&self, e: ApiError, kind: RequestKind, class: CallClass, op: u64) -> Served {
@@ -623,6 +624,14 @@ impl Simulator {
                 let specs: Vec<FieldSpec> =
                     run.spec.fields.iter().map(|f| FieldSpec { name: f.clone(), sub: None }).collect();
                 self.refuse_removed(&specs, INSIGHTS_NODE, version, true)?;
+                // "Reduce the amount of data" can hit a later results page of a completed report
+                // (the recorded corpus: singer-io/tap-facebook #65, at offset 74).
+                if self.cfg.faults.reduce_data_on_later_result_pages
+                    && params.get("after").is_some_and(|a| !a.is_empty())
+                    && params.get("limit").and_then(|l| l.parse::<u32>().ok()).is_none_or(|l| l > 25)
+                {
+                    return Err(ApiError::reduce_data());
+                }
                 let lst = Listing {
                     seed: self.cfg.seed,
                     version,
@@ -693,7 +702,9 @@ impl Simulator {
             Outcome::Completed => {}
         }
         let rows = if outcome == Outcome::Completed { rows } else { Vec::new() };
+        let running_at_100 = unit(mix(self.cfg.seed, &[702, seq])) < f.running_at_100;
         let run = ReportRun {
+            running_at_100,
             id: id.clone(),
             account: spec.account,
             spec,

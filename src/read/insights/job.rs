@@ -130,6 +130,13 @@ impl Job {
     }
 }
 
+/// The report run id of a job creation's answer: Graph sends a string of digits (its docs show a
+/// number); `None` when the answer holds neither.
+pub fn report_run_id(body: &serde_json::Value) -> Option<String> {
+    let r = body.get("report_run_id")?;
+    r.as_str().map(str::to_string).or_else(|| r.as_u64().map(|n| n.to_string())).filter(|s| !s.is_empty())
+}
+
 /// A report run's status as Graph reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RunStatus {

@@ -19,7 +19,9 @@
 //! drains [`JobManager::poll_event`] in order: a slice's `Covered` comes before its `Released`,
 //! and an account's failure before the release of its slices.
 
-use super::job::{FailureReason, GroupId, Job, JobId, JobSpec, JobState, Purpose, RunStatus, parse_status};
+use super::job::{
+    FailureReason, GroupId, Job, JobId, JobSpec, JobState, Purpose, RunStatus, parse_status, report_run_id,
+};
 use super::params::Params;
 use super::{CHILD_ID_LOOKBACK_DAYS, RETENTION_DAYS};
 use crate::api::batch::BatchSender;
@@ -376,10 +378,7 @@ impl JobManager {
         }
         let account = job.spec.account;
         let run_id = match &outcome {
-            Ok(reply) => reply
-                .json
-                .get("report_run_id")
-                .and_then(|r| r.as_str().map(str::to_string).or_else(|| r.as_u64().map(|n| n.to_string()))),
+            Ok(reply) => report_run_id(&reply.json),
             Err(_) => None,
         };
         match (run_id, outcome) {

@@ -31,6 +31,9 @@ cargo clippy --workspace --all-targets -- -D warnings || failed+=("cargo clippy"
 echo "==> cargo test --workspace"
 cargo test --workspace --no-fail-fast || failed+=("cargo test")
 
+echo "==> the recorded-response corpus (figures)"
+cargo test -q -p source-facebook-marketing --test corpus -- --nocapture every_recorded_body 2>&1 | grep -E '^(corpus|  )' || true
+
 echo "==> pytest tests/python"
 .venv/bin/python -m pytest tests/python || failed+=("pytest")
 

@@ -157,3 +157,23 @@ fn a_field_meta_removed_from_a_custom_insight_ends_it_with_a_config_error_naming
     let status = check(&mut sim, &config);
     assert!(status.contains(expected), "{status}");
 }
+
+#[test]
+fn a_retired_api_version_ends_the_sync_at_once_with_a_config_error_naming_it() {
+    let cfg = SimConfig { accounts: 2, api_versions: vec!["v26.0".into()], ..SimConfig::default() };
+    let out = sync(cfg, &["campaigns", "ads", "ads_insights"], json!({}));
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    assert_eq!(out.errors[0]["failure_type"], "config_error");
+    let message = out.errors[0]["message"].as_str().unwrap();
+    assert!(message.contains("api version v25.0") && message.contains("no longer serves"), "{message}");
+    assert!(out.records.is_empty(), "no stream goes on after it");
+}
+
+#[test]
+fn an_expired_token_ends_the_sync_at_the_first_answer_instead_of_failing_every_stream() {
+    let out = sync(SimConfig::preset("token_expired").unwrap(), &STREAMS, json!({}));
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    let message = out.errors[0]["message"].as_str().unwrap();
+    assert!(message.starts_with("the sync stopped") && message.contains("expired"), "{message}");
+    assert!(!message.contains("ads_insights"), "not a list of every stream: {message}");
+}

@@ -613,9 +613,10 @@ fn every_recorded_body_of_ours_goes_through_the_connector_typed_and_classified()
 #[test]
 fn the_type_check_catches_what_normalisation_must_fix() {
     let props = insights_props();
-    let raw: Map<String, Value> =
-        serde_json::from_value(json!({"impressions": "185", "spend": "14.35", "ad_id": 238, "actions": [{"value": "10"}]}))
-            .unwrap();
+    let raw: Map<String, Value> = serde_json::from_value(
+        json!({"impressions": "185", "spend": "14.35", "ad_id": 238, "actions": [{"value": "10"}]}),
+    )
+    .unwrap();
     let mut bad = Vec::new();
     mistyped(&raw, &props, "", &mut bad);
     assert_eq!(bad.len(), 4, "{bad:?}");

@@ -653,6 +653,25 @@ mod tests {
     }
 
     #[test]
+    fn a_version_warning_is_passed_on_once_a_sync() {
+        let mut a = api();
+        for _ in 0..2 {
+            a.submit(Call::graph(Request::get("https://g/v25.0/act_1"), CallKind::Account));
+            let (id, _) = a.poll_transmit().unwrap();
+            let mut resp = ok(json!({"id": "act_1"}));
+            resp.headers.push((
+                "x-ad-api-version-warning".into(),
+                "The call has been auto-upgraded to v26.0 as v25.0 has been deprecated".into(),
+            ));
+            a.handle_response(id, resp, Timestamp(0)).unwrap();
+        }
+        let logs: Vec<Message> = std::iter::from_fn(|| a.poll_log()).collect();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        let Message::Log { message, .. } = &logs[0] else { panic!() };
+        assert!(message.contains("v25.0") && message.contains("auto-upgraded to v26.0"), "{message}");
+    }
+
+    #[test]
     fn unknown_request_ids_are_a_contract_error() {
         let mut a = api();
         assert!(a.handle_response(RequestId(99), ok(json!({})), Timestamp(0)).is_err());

@@ -52,7 +52,8 @@ impl CheckMachine {
                 );
                 probes.reverse();
                 // Rate-limit pauses are off: a check must answer within minutes.
-                let api = Api::new(config.access_token.clone(), seed, now, false);
+                let api = Api::new(config.access_token.clone(), seed, now, false)
+                    .with_max_response_bytes(config.max_response_bytes);
                 let phase = Phase::Probing { config: Box::new(config), probes, awaiting: None };
                 let mut m = CheckMachine { core: Core::new(api), phase };
                 m.next_probe();

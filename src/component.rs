@@ -23,6 +23,7 @@ impl Io for HostIo {
             headers: request.headers.clone(),
             body: request.body.clone(),
             timeout_ms: request.timeout_ms,
+            max_response_bytes: request.max_response_bytes,
         };
         wit_host::http_fetch(&req)
             .map(|r| Response { status: r.status, headers: r.headers, body: r.body })
@@ -55,6 +56,7 @@ impl From<wit_host::FetchError> for FetchError {
             wit_host::FetchError::Tls(s) => FetchError::Tls(s),
             wit_host::FetchError::DeniedByHost(s) => FetchError::DeniedByHost(s),
             wit_host::FetchError::Other(s) => FetchError::Other(s),
+            wit_host::FetchError::ResponseTooLarge(cap) => FetchError::TooLarge(cap),
         }
     }
 }

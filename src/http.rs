@@ -22,11 +22,18 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
     pub timeout_ms: u32,
+    /// The most body bytes the host may hand back (see [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub max_response_bytes: u64,
 }
 
 /// 60 s: long enough for a slow insights page, short enough that a dead connection is retried
 /// well inside Airbyte's heartbeat window.
 pub const DEFAULT_TIMEOUT_MS: u32 = 60_000;
+
+/// 64 MiB: far above any real Graph page (a page of 100 wide insights rows is under 1 MiB), and
+/// small enough that an absurd answer costs one request, not the sync (config
+/// `response_size_limit_mb`).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 
 impl Request {
     pub fn get(url: impl Into<String>) -> Self {
@@ -36,6 +43,7 @@ impl Request {
             headers: Vec::new(),
             body: None,
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -47,6 +55,7 @@ impl Request {
             headers: vec![("content-type".to_string(), "application/x-www-form-urlencoded".to_string())],
             body: Some(encode_query(form).into_bytes()),
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -90,6 +99,8 @@ pub enum FetchError {
     Tls(String),
     DeniedByHost(String),
     Other(String),
+    /// The body passed the request's `max_response_bytes` (the cap): the host stopped reading.
+    TooLarge(u64),
 }
 
 impl FetchError {
@@ -109,6 +120,9 @@ impl fmt::Display for FetchError {
             FetchError::Tls(s) => write!(f, "the TLS handshake failed ({s})"),
             FetchError::DeniedByHost(s) => write!(f, "the host's sandbox refused the request ({s})"),
             FetchError::Other(s) => write!(f, "the transport failed ({s})"),
+            FetchError::TooLarge(cap) => {
+                write!(f, "the answer was larger than {} MiB, and the host stopped reading it", cap >> 20)
+            }
         }
     }
 }

@@ -96,6 +96,7 @@ pub fn spec() -> Value {
                 "action_breakdowns_allow_empty": {"title": "Action Breakdowns Allow Empty", "description": "Allows action_breakdowns to be an empty list", "default": true, "airbyte_hidden": true, "type": "boolean"},
                 "client_id": {"title": "Client Id", "description": "The Client Id for your OAuth app", "airbyte_secret": true, "airbyte_hidden": true, "type": "string"},
                 "client_secret": {"title": "Client Secret", "description": "The Client Secret for your OAuth app", "airbyte_secret": true, "airbyte_hidden": true, "type": "string"},
+                "response_size_limit_mb": {"title": "Response Size Limit (MiB)", "order": 16, "description": "The largest answer the connector takes from Graph, in MiB (default 64, far above any real page). A larger answer is that request's failure: the page size is halved and, with nothing left to halve, that account of that stream fails; the rest of the sync goes on.", "minimum": 1, "maximum": 4096, "default": 64, "airbyte_hidden": true, "type": "integer"},
                 "api_version": {"title": "Graph API Version", "order": 15, "description": format!("The Graph Marketing API version to call, like {DEFAULT_API_VERSION} (the default). Change it only to move to a newer version before the connector does."), "pattern": "^$|^v[0-9]+\\.[0-9]+$", "default": DEFAULT_API_VERSION, "airbyte_hidden": true, "type": "string"},
             }
         },

@@ -15,6 +15,8 @@ pub struct HostRequest {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub timeout_ms: u32,
+    /// The most body bytes to hold: past it, reading stops with [`HostFetchError::TooLarge`].
+    pub max_response_bytes: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -34,6 +36,8 @@ pub enum HostFetchError {
     Tls(String),
     Denied(String),
     Other(String),
+    /// The body passed `max_response_bytes` (the cap): reading stopped there.
+    TooLarge(u64),
 }
 
 /// A clock the guest reads through wasi:clocks: real, or virtual and moved by `sleep`.
@@ -114,6 +118,9 @@ impl Backend for SimBackend {
         });
         self.clock.set(sim.now_ms());
         match out {
+            Ok(r) if r.body.len() as u64 > req.max_response_bytes => {
+                Err(HostFetchError::TooLarge(req.max_response_bytes))
+            }
             Ok(r) => Ok(HostResponse { status: r.status, headers: r.headers, body: r.body }),
             Err(TransportFault::Timeout) => Err(HostFetchError::Timeout),
             Err(TransportFault::ConnectionReset) => Err(HostFetchError::ConnectionReset),
@@ -181,6 +188,38 @@ fn map_ureq_error(e: ureq::Error) -> HostFetchError {
     }
 }
 
+/// 64 KiB: one read of a body.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Reads a body of at most `cap` bytes, never holding more; stops with a timeout once
+/// `overdue()` says the whole-body deadline passed, however steadily the bytes trickle in
+/// (each read may return a byte just inside the transport's own per-read timeout).
+pub fn read_body(mut reader: impl Read, cap: u64, overdue: impl Fn() -> bool) -> Result<Vec<u8>, HostFetchError> {
+    let mut body = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        if overdue() {
+            return Err(HostFetchError::Timeout);
+        }
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(body),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(map_ureq_error(ureq::Error::Io(e))),
+        };
+        let needed = body.len() + n;
+        if needed as u64 > cap {
+            return Err(HostFetchError::TooLarge(cap));
+        }
+        if needed > body.capacity() {
+            // Grow by doubling, but never past the cap: at most `cap` bytes are ever held.
+            let target = (body.capacity() * 2).max(needed).min(usize::try_from(cap).unwrap_or(usize::MAX));
+            body.reserve_exact(target - body.len());
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+}
+
 impl Backend for NetBackend {
     fn fetch(&mut self, req: &HostRequest) -> Result<HostResponse, HostFetchError> {
         let timeout = Some(Duration::from_millis(u64::from(req.timeout_ms.max(1))));
@@ -197,8 +236,15 @@ impl Backend for NetBackend {
             .iter()
             .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let mut body = Vec::new();
-        response.into_body().into_reader().read_to_end(&mut body).map_err(|e| map_ureq_error(ureq::Error::Io(e)))?;
+        // A body that says it is larger than the cap is refused before a byte of it is read.
+        let declared = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        let gzipped = response.headers().get("content-encoding").is_some();
+        if !gzipped && declared.is_some_and(|n| n > req.max_response_bytes) {
+            return Err(HostFetchError::TooLarge(req.max_response_bytes));
+        }
+        let started = std::time::Instant::now();
+        let limit = Duration::from_millis(u64::from(req.timeout_ms.max(1)));
+        let body = read_body(response.into_body().into_reader(), req.max_response_bytes, || started.elapsed() > limit)?;
         Ok(HostResponse { status, headers, body })
     }
 

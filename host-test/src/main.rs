@@ -139,8 +139,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     let component = cli.component.clone().unwrap_or_else(default_component_path);
     let runtime = Runtime::load(&component)?;
-    let limits =
-        Limits { memory_bytes: cli.memory_mb << 20, cpu_budget: std::time::Duration::from_secs(cli.cpu_budget_secs) };
+    let limits = Limits {
+        memory_bytes: cli.memory_mb << 20,
+        cpu_budget: std::time::Duration::from_secs(cli.cpu_budget_secs),
+        request_timeout: None,
+    };
     let config_text = match &cli.command {
         Command::Check(a) | Command::Discover(a) => Some(read_file(&a.config, "config")?),
         Command::Read(a) => Some(read_file(&a.config, "config")?),

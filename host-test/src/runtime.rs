@@ -33,13 +33,16 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Most compute time the guest may spend between two host calls.
     pub cpu_budget: Duration,
+    /// A ceiling on each request's own timeout (`None`: the component's, 60 s). A host may
+    /// hold requests to less; tests of slow answers do.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         // 512 MiB and 60 s: generous for a connector whose memory stays flat, small enough to
         // stop a runaway guest long before it harms the machine.
-        Limits { memory_bytes: 512 << 20, cpu_budget: Duration::from_secs(60) }
+        Limits { memory_bytes: 512 << 20, cpu_budget: Duration::from_secs(60), request_timeout: None }
     }
 }
 
@@ -128,6 +131,7 @@ pub struct HostState {
     graph_url: Option<String>,
     last_host_return: Instant,
     cpu_budget: Duration,
+    request_timeout: Option<Duration>,
     /// The guest's stderr: only Rust's panic hook writes there, so a trap can say why.
     guest_stderr: MemoryOutputPipe,
     /// Requests performed, for summaries.
@@ -171,7 +175,11 @@ impl wit_host::Host for HostState {
                 url,
                 headers: req.headers,
                 body: req.body.unwrap_or_default(),
-                timeout_ms: req.timeout_ms,
+                timeout_ms: match self.request_timeout {
+                    Some(t) => req.timeout_ms.min(u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
+                    None => req.timeout_ms,
+                },
+                max_response_bytes: req.max_response_bytes,
             };
             self.backend.fetch(&request)
         };
@@ -184,6 +192,7 @@ impl wit_host::Host for HostState {
             HostFetchError::Tls(s) => wit_host::FetchError::Tls(s),
             HostFetchError::Denied(s) => wit_host::FetchError::DeniedByHost(s),
             HostFetchError::Other(s) => wit_host::FetchError::Other(s),
+            HostFetchError::TooLarge(cap) => wit_host::FetchError::ResponseTooLarge(cap),
         })
     }
 
@@ -286,6 +295,7 @@ impl Runtime {
             graph_url,
             last_host_return: Instant::now(),
             cpu_budget: limits.cpu_budget,
+            request_timeout: limits.request_timeout,
             guest_stderr,
             requests: 0,
             denied: Vec::new(),

@@ -440,6 +440,7 @@ fn adapter_posts_the_body_to_the_graph_url_and_inflates_a_gzip_answer() {
             headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into())],
             body: Some(form.clone()),
             timeout_ms: 10_000,
+            max_response_bytes: 64 << 20,
         },
     )
     .expect("a response");
@@ -471,6 +472,7 @@ fn adapter_reports_a_refused_connection_as_connection_refused() {
             headers: Vec::new(),
             body: None,
             timeout_ms: 10_000,
+            max_response_bytes: 64 << 20,
         },
     )
     .expect_err("nothing listens");

@@ -103,6 +103,8 @@ pub enum CallFailure {
     RefusedActionBreakdowns(Vec<String>),
     /// The API version the connector asks for is no longer served: no call can succeed.
     Version,
+    /// The answer passed the response-size cap even at the smallest page size.
+    TooLarge,
     /// Graph cannot render a creative's `object_story_spec`.
     StorySpec,
     /// Any other invalid parameter or object (code 100).

@@ -176,6 +176,8 @@ pub struct Api {
     fatal: Option<ConnectorError>,
     /// Whether Meta's word that it served another API version was passed on (once a sync).
     version_warned: bool,
+    /// The most body bytes any answer may have (config `response_size_limit_mb`).
+    max_response_bytes: u64,
 }
 
 impl Api {
@@ -198,7 +200,14 @@ impl Api {
             stats: ApiStats::default(),
             fatal: None,
             version_warned: false,
+            max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// The same client with another response-size cap, in bytes.
+    pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// The first failure that ends the whole sync, if one happened: an invalid, expired or
@@ -245,6 +254,7 @@ impl Api {
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let mut request = entry.call.request.clone();
+        request.max_response_bytes = self.max_response_bytes;
         if entry.call.shape.bearer() {
             request.headers.push(("authorization".to_string(), format!("Bearer {}", self.token)));
         }
@@ -382,6 +392,10 @@ impl Api {
     ) -> Result<(), ConnectorError> {
         self.now = self.now.max(now);
         let entry = self.take(id)?;
+        if let FetchError::TooLarge(cap) = error {
+            // An absurd answer is this request's failure: like "reduce the amount of data".
+            return Ok(self.too_large(entry, cap));
+        }
         match classify_fetch_error(&error) {
             Verdict::Permanent(Refusal { cause, error }) => self.fail(entry, cause, error, None),
             _ => self.retry(entry, &error.to_string(), None),
@@ -460,9 +474,8 @@ impl Api {
         }
     }
 
-    /// Halves `limit` and retries, as Graph asks; without a limit to halve, the request is
-    /// simply too large for Graph.
-    fn reduce_data(&mut self, mut entry: Entry, graph: Option<GraphError>) {
+    /// Halves the request's `limit`; false when it has none left to halve.
+    fn halve_limit(&mut self, entry: &mut Entry) -> Option<String> {
         let (_, params) = split_query(&entry.call.request.url);
         let limit = params.iter().find(|(k, _)| k == "limit").and_then(|(_, v)| v.parse::<u32>().ok());
         match limit {
@@ -470,9 +483,49 @@ impl Api {
                 let halved = (l / 2).to_string();
                 entry.call.request.url = with_query_param(&entry.call.request.url, "limit", &halved);
                 self.stats.page_size_halvings += 1;
-                self.retry(entry, &format!("graph asked for less data; page size now {halved}"), graph)
+                Some(halved)
             }
-            _ => {
+            _ => None,
+        }
+    }
+
+    /// An answer past the response-size cap: halve the page size and retry, as for "reduce the
+    /// amount of data"; with nothing to halve, the call fails (its account, not the sync).
+    fn too_large(&mut self, mut entry: Entry, cap: u64) {
+        match self.halve_limit(&mut entry) {
+            Some(halved) => {
+                // Smaller pages are the cure, not waiting: retried at once, and not counted
+                // against the retries (it ends at a page size of one).
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{} answered more than {} MiB; asking again with page size {halved}",
+                        describe(&entry.call.request),
+                        cap >> 20
+                    ),
+                );
+                self.ready.push_back(entry);
+            }
+            None => {
+                let e = ConnectorError::misbehaving(
+                    format!(
+                        "{} answered more than {} MiB even at the smallest page size, and the host stopped reading it; raise response_size_limit_mb if such answers are expected, or report it",
+                        describe(&entry.call.request),
+                        cap >> 20
+                    ),
+                    format!("response larger than {cap} bytes"),
+                );
+                self.fail(entry, CallFailure::TooLarge, e, None)
+            }
+        }
+    }
+
+    /// Halves `limit` and retries, as Graph asks; without a limit to halve, the request is
+    /// simply too large for Graph.
+    fn reduce_data(&mut self, mut entry: Entry, graph: Option<GraphError>) {
+        match self.halve_limit(&mut entry) {
+            Some(halved) => self.retry(entry, &format!("graph asked for less data; page size now {halved}"), graph),
+            None => {
                 let e = ConnectorError::rejected(
                     "meta asks to reduce the amount of data even for the smallest request; unselect some fields of this stream in the catalog or lower page_size",
                     graph.as_ref().map(GraphError::summary).unwrap_or_default(),
@@ -669,6 +722,27 @@ mod tests {
         assert_eq!(logs.len(), 1, "{logs:?}");
         let Message::Log { message, .. } = &logs[0] else { panic!() };
         assert!(message.contains("v25.0") && message.contains("auto-upgraded to v26.0"), "{message}");
+    }
+
+    #[test]
+    fn an_answer_past_the_size_cap_halves_the_page_then_fails_the_call_naming_request_and_size() {
+        let mut a = api().with_max_response_bytes(1 << 20);
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads?fields=id&limit=4"), CallKind::EdgePage));
+        let mut limits = Vec::new();
+        let outcome = loop {
+            let (id, req) = a.poll_transmit().expect("asked again at once");
+            assert_eq!(req.max_response_bytes, 1 << 20, "the cap travels with every request");
+            limits.push(req.url.rsplit("limit=").next().unwrap().to_string());
+            a.handle_fetch_error(id, FetchError::TooLarge(1 << 20), Timestamp(0)).unwrap();
+            if let Some((_, outcome)) = a.poll_completion() {
+                break outcome;
+            }
+        };
+        assert_eq!(limits, ["4", "2", "1"]);
+        let e = outcome.unwrap_err();
+        assert_eq!(e.failure, CallFailure::TooLarge);
+        assert_eq!(e.error.failure_type(), crate::error::FailureType::System);
+        assert!(e.error.message().contains("GET https://g/v25.0/act_1/ads") && e.error.message().contains("1 MiB"));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //!
 //! The stop rule is Graph's own: a page may be empty or short and still have a `next`, so
 //! only a missing `next` ends the listing. A stale cursor restarts the listing from its first
-//! page (a bounded number of times); a `next` that repeats is a loop and ends it with an error.
+//! page (a bounded number of times). Every listing ends: a `next` that repeats, pages that
+//! bring back only items already read ([`MAX_REPEATED_PAGES`] running), empty pages
+//! ([`MAX_EMPTY_PAGES`] running) and a listing past [`MAX_PAGES`] each end it with an error that
+//! names the cause; the caller fails that account.
 
 use super::client::{Api, Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::error::ConnectorError;
@@ -12,6 +15,18 @@ use std::collections::BTreeSet;
 
 /// 3: a listing whose cursors keep going stale is not converging.
 pub const MAX_RESTARTS: u32 = 3;
+/// 100 000 pages: ten million objects at a page size of 100, far past any real ad account;
+/// a listing that long is a server feeding new links forever.
+pub const MAX_PAGES: u64 = 100_000;
+/// 100: Graph may hand out an empty page with a `next` (its docs say so), but not a hundred in
+/// a row.
+pub const MAX_EMPTY_PAGES: u32 = 100;
+/// 3: pages running whose every item was read already in this listing: a `next` chain that
+/// cycles under fresh cursors.
+pub const MAX_REPEATED_PAGES: u32 = 3;
+/// 1 000 000: item ids remembered per listing to see repeats (about 40 MiB at most); past it,
+/// repeats are no longer looked for, and the page budget still ends any loop.
+pub const MAX_IDS_REMEMBERED: usize = 1_000_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
@@ -48,11 +63,26 @@ pub struct Paginator {
     /// Pages are handed over as bytes for the caller to transcode ([`Paginator::on_raw_outcome`]).
     raw: bool,
     pub pages: u64,
+    /// Fingerprints of the item ids read in this listing.
+    seen_ids: BTreeSet<u64>,
+    empty_run: u32,
+    repeated_run: u32,
 }
 
 impl Paginator {
     pub fn new(first_url: String, kind: CallKind) -> Self {
-        Paginator { first_url, state: State::Idle, seen_next: BTreeSet::new(), restarts: 0, kind, raw: false, pages: 0 }
+        Paginator {
+            first_url,
+            state: State::Idle,
+            seen_next: BTreeSet::new(),
+            restarts: 0,
+            kind,
+            raw: false,
+            pages: 0,
+            seen_ids: BTreeSet::new(),
+            empty_run: 0,
+            repeated_run: 0,
+        }
     }
 
     /// A paginator whose pages the caller transcodes from bytes.
@@ -121,6 +151,58 @@ impl Paginator {
             let next = body.get("paging").and_then(|p| p.get("next")).and_then(Value::as_str).map(str::to_string);
             Ok((items, next))
         })
+        .and_then(|step| match step {
+            Step::Items { items, has_next } => {
+                self.check_progress(items.len(), items.iter().filter_map(item_id).collect())?;
+                Ok(Step::Items { items, has_next })
+            }
+            restarted => Ok(restarted),
+        })
+    }
+
+    /// Ends a listing that goes nowhere: too many pages, empty pages running, or pages that
+    /// only repeat items already read.
+    fn check_progress(&mut self, items: usize, ids: Vec<u64>) -> Result<(), CallError> {
+        let stop = |this: &mut Self, message: String| {
+            this.state = State::Done;
+            Err(failed(ConnectorError::misbehaving(message, format!("after {} pages", this.pages))))
+        };
+        if self.pages > MAX_PAGES {
+            return stop(
+                self,
+                format!("the graph api kept a listing going past {MAX_PAGES} pages; stopping, as it would never end"),
+            );
+        }
+        self.empty_run = if items == 0 { self.empty_run + 1 } else { 0 };
+        if self.empty_run >= MAX_EMPTY_PAGES && !self.is_done() {
+            return stop(
+                self,
+                format!(
+                    "the graph api answered {MAX_EMPTY_PAGES} empty pages in a row, each with a next page; stopping to avoid a loop"
+                ),
+            );
+        }
+        if !ids.is_empty() {
+            let room = self.seen_ids.len() < MAX_IDS_REMEMBERED;
+            let mut new = 0;
+            for id in ids {
+                if room && self.seen_ids.insert(id) {
+                    new += 1;
+                } else if !room && !self.seen_ids.contains(&id) {
+                    new += 1;
+                }
+            }
+            self.repeated_run = if new == 0 { self.repeated_run + 1 } else { 0 };
+            if self.repeated_run >= MAX_REPEATED_PAGES {
+                return stop(
+                    self,
+                    format!(
+                        "the graph api returned {MAX_REPEATED_PAGES} pages in a row holding only items already read (its next links cycle); stopping to avoid a loop"
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// As [`Paginator::on_outcome`] for a raw paginator: `read` turns the page's bytes into the
@@ -130,9 +212,16 @@ impl Paginator {
         call: CallId,
         outcome: CallOutcome,
         api: &mut Api,
-        read: impl FnOnce(&[u8]) -> Result<(T, Option<String>), ConnectorError>,
-    ) -> Result<Step<T>, CallError> {
-        self.take(call, outcome, api, |reply| read(&reply.body))
+        read: impl FnOnce(&[u8]) -> Result<(Vec<T>, Option<String>), ConnectorError>,
+    ) -> Result<Step<Vec<T>>, CallError> {
+        match self.take(call, outcome, api, |reply| read(&reply.body))? {
+            Step::Items { items, has_next } => {
+                // Rows of a report have no id: only the page budget and empty runs apply.
+                self.check_progress(items.len(), Vec::new())?;
+                Ok(Step::Items { items, has_next })
+            }
+            restarted => Ok(restarted),
+        }
     }
 
     /// The shared part: restart on a stale cursor, stop on errors and repeating links.
@@ -154,6 +243,9 @@ impl Paginator {
             Err(e) if e.failure == CallFailure::StaleCursor && self.restarts < MAX_RESTARTS => {
                 self.restarts += 1;
                 self.seen_next.clear();
+                // Starting over reads the same items again: that is no loop.
+                self.seen_ids.clear();
+                self.repeated_run = 0;
                 return Ok(Step::Restarted(self.start(api)));
             }
             Err(e) => {
@@ -183,6 +275,16 @@ impl Paginator {
         let has_next = matches!(self.state, State::HasNext { .. });
         Ok(Step::Items { items, has_next })
     }
+}
+
+/// A fingerprint of an item's `id` (FNV-1a), to see repeats without keeping every id.
+fn item_id(item: &Value) -> Option<u64> {
+    let id = match item.get("id")? {
+        Value::String(s) => s.as_str().to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    Some(id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)))
 }
 
 /// A listing's own failure (not an answer's): no cause a caller branches on.
@@ -257,5 +359,39 @@ mod tests {
         let (_, out) = answer(&mut api, json!({"data": []}));
         let e = p.on_outcome(CallId(call.0 + 1), out, &mut api).unwrap_err();
         assert!(matches!(e.error, ConnectorError::Contract { .. }), "{e:?}");
+    }
+
+    /// Answers pages until the paginator stops, each from `page(n)`; the error, and how many
+    /// pages were read.
+    fn run_until_error(page: impl Fn(usize) -> Value) -> (CallError, usize) {
+        let mut api = Api::new("t".into(), 0, Timestamp(0), true);
+        let mut p = Paginator::new("https://g/act_1/ads".into(), CallKind::EdgePage);
+        let mut call = p.start(&mut api);
+        for n in 0.. {
+            let (_, out) = answer(&mut api, page(n));
+            match p.on_outcome(call, out, &mut api) {
+                Ok(_) => call = p.request_next(&mut api).expect("the chain goes on"),
+                Err(e) => return (e, n + 1),
+            }
+        }
+        unreachable!()
+    }
+
+    #[test]
+    fn a_next_chain_that_cycles_under_fresh_cursors_ends_after_three_pages_of_items_already_read() {
+        let (e, pages) = run_until_error(|n| {
+            let ids: Vec<Value> = (0..2).map(|k| json!({"id": format!("{}", (n % 2) * 2 + k)})).collect();
+            json!({"data": ids, "paging": {"next": format!("https://g/act_1/ads?after=c{n}")}})
+        });
+        assert_eq!(pages, 2 + MAX_REPEATED_PAGES as usize, "two new pages, then three that only repeat");
+        assert!(e.error.message().contains("only items already read"), "{}", e.error.message());
+    }
+
+    #[test]
+    fn empty_pages_with_next_forever_end_after_a_hundred() {
+        let (e, pages) =
+            run_until_error(|n| json!({"data": [], "paging": {"next": format!("https://g/act_1/ads?after=e{n}")}}));
+        assert_eq!(pages, MAX_EMPTY_PAGES as usize);
+        assert!(e.error.message().contains("empty pages in a row"), "{}", e.error.message());
     }
 }

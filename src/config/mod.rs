@@ -21,6 +21,9 @@ pub use validate::{valid_breakdowns, valid_insight_fields};
 /// v25.0: the Graph API version Airbyte's connector 6.1.9 uses; overridable with `api_version`.
 pub const DEFAULT_API_VERSION: &str = "v25.0";
 
+/// 64 MiB: the default `response_size_limit_mb` (see `http::DEFAULT_MAX_RESPONSE_BYTES`).
+pub const DEFAULT_RESPONSE_SIZE_LIMIT_MB: u32 = (crate::http::DEFAULT_MAX_RESPONSE_BYTES >> 20) as u32;
+
 /// 100: Airbyte's default `page_size` for entity listings.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
@@ -86,6 +89,8 @@ pub struct Config {
     pub include_engaged_view: bool,
     pub action_breakdowns_allow_empty: bool,
     pub api_version: String,
+    /// The most bytes any Graph answer may have.
+    pub max_response_bytes: u64,
 }
 
 impl Config {
@@ -173,6 +178,9 @@ impl Config {
             // Airbyte treats a missing key as false (its spec default of true applies only in the UI).
             action_breakdowns_allow_empty: root.bool("action_breakdowns_allow_empty", false)?,
             api_version,
+            max_response_bytes: u64::from(
+                root.uint("response_size_limit_mb", 1, 4096)?.unwrap_or(DEFAULT_RESPONSE_SIZE_LIMIT_MB),
+            ) << 20,
         })
     }
 }

@@ -187,7 +187,8 @@ impl ReadMachine {
         });
         match parsed {
             Ok((config, selected, states)) => {
-                let api = Api::new(config.access_token.clone(), seed, now, true);
+                let api = Api::new(config.access_token.clone(), seed, now, true)
+                    .with_max_response_bytes(config.max_response_bytes);
                 let streams = selected
                     .iter()
                     .map(|s| StreamProgress { name: s.stream.name().to_string(), records: 0, status: None })

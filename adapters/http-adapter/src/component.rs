@@ -4,8 +4,8 @@
 //! body), as `wasi:http` requires; each step lives in its own function so scopes say so.
 
 use crate::{
-    GRAPH_URL_VAR, READ_CHUNK, Scheme, decode_body, incoming_headers, ms_to_ns, outgoing_headers, rewrite_origin,
-    split_url,
+    BodyError, GRAPH_URL_VAR, READ_CHUNK, Scheme, decode_body, incoming_headers, ms_to_ns, outgoing_headers,
+    rewrite_origin, split_url,
 };
 use std::sync::OnceLock;
 use wasi::clocks::monotonic_clock::{self, Instant};
@@ -92,7 +92,7 @@ fn fetch(req: wit::Request) -> Result<wit::Response, FetchError> {
     // When the body could not be sent, the response's error says why.
     let response = await_response(&future, deadline)?;
     sent?;
-    read_response(response, deadline)
+    read_response(response, deadline, req.max_response_bytes)
 }
 
 /// The host's own timeouts, all set to `timeout-ms`; a host that lacks one keeps its default,
@@ -149,23 +149,33 @@ fn await_response(future: &FutureIncomingResponse, deadline: Instant) -> Result<
     }
 }
 
-fn read_response(response: IncomingResponse, deadline: Instant) -> Result<wit::Response, FetchError> {
+fn read_response(response: IncomingResponse, deadline: Instant, cap: u64) -> Result<wit::Response, FetchError> {
     let status = response.status();
     let mut headers = incoming_headers(response.headers().entries());
     let body = response.consume().map_err(|()| other("the host gave the response no body"))?;
-    let bytes = read_all(&body, deadline)?;
+    // Dropping the stream unread (too large, too slow) closes the connection.
+    let bytes = read_all(&body, deadline, cap)?;
     // Trailers are not part of the WIT response; finishing the body releases it.
     drop(IncomingBody::finish(body));
-    let body = decode_body(&mut headers, bytes).map_err(FetchError::Other)?;
+    let body = decode_body(&mut headers, bytes, cap).map_err(|e| match e {
+        BodyError::NotGzip(m) => FetchError::Other(m),
+        BodyError::TooLarge => FetchError::ResponseTooLarge(cap),
+    })?;
     Ok(wit::Response { status, headers, body })
 }
 
-fn read_all(body: &IncomingBody, deadline: Instant) -> Result<Vec<u8>, FetchError> {
+/// Reads the body to its end: never more than `cap` bytes (then `response-too-large`), and
+/// never past `deadline`, however steadily bytes trickle in (then `timeout`).
+fn read_all(body: &IncomingBody, deadline: Instant, cap: u64) -> Result<Vec<u8>, FetchError> {
     let stream = body.stream().map_err(|()| other("the host gave the response body no stream"))?;
     let mut out = Vec::new();
     loop {
+        if monotonic_clock::now() > deadline {
+            return Err(FetchError::Timeout);
+        }
         match stream.read(READ_CHUNK) {
             Ok(chunk) if chunk.is_empty() => wait(&stream.subscribe(), deadline)?,
+            Ok(chunk) if out.len() as u64 + chunk.len() as u64 > cap => return Err(FetchError::ResponseTooLarge(cap)),
             Ok(chunk) => out.extend_from_slice(&chunk),
             Err(StreamError::Closed) => return Ok(out),
             Err(e) => return Err(from_stream_error(e)),

@@ -106,18 +106,30 @@ pub fn incoming_headers(entries: Vec<(String, Vec<u8>)>) -> Vec<(String, String)
 /// Inflates a `content-encoding: gzip` body, and then drops the `content-encoding` and
 /// `content-length` headers, which described the compressed body. Other bodies pass unchanged.
 ///
-/// Errors (as text for `fetch-error::other`) when the body is not valid gzip.
-pub fn decode_body(headers: &mut Vec<(String, String)>, body: Vec<u8>) -> Result<Vec<u8>, String> {
+/// Why a body could not be handed over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// It said gzip and did not inflate (text for `fetch-error::other`).
+    NotGzip(String),
+    /// Inflated, it passed the cap (`fetch-error::response-too-large`).
+    TooLarge,
+}
+
+/// Errors when the body is not valid gzip, or inflates past `cap` bytes (inflating stops there).
+pub fn decode_body(headers: &mut Vec<(String, String)>, body: Vec<u8>, cap: u64) -> Result<Vec<u8>, BodyError> {
     let gzip = headers.iter().any(|(k, v)| {
         k == "content-encoding" && (v.trim().eq_ignore_ascii_case("gzip") || v.trim().eq_ignore_ascii_case("x-gzip"))
     });
     if !gzip {
         return Ok(body);
     }
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4));
-    flate2::read::MultiGzDecoder::new(body.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| format!("the response said content-encoding: gzip but its body does not inflate: {e}"))?;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(usize::try_from(cap).unwrap_or(usize::MAX)));
+    flate2::read::MultiGzDecoder::new(body.as_slice()).take(cap.saturating_add(1)).read_to_end(&mut out).map_err(
+        |e| BodyError::NotGzip(format!("the response said content-encoding: gzip but its body does not inflate: {e}")),
+    )?;
+    if out.len() as u64 > cap {
+        return Err(BodyError::TooLarge);
+    }
     headers.retain(|(k, _)| k != "content-encoding" && k != "content-length");
     Ok(out)
 }
@@ -180,7 +192,7 @@ mod tests {
             ("content-length".into(), compressed.len().to_string().into_bytes()),
             ("x-app-usage".into(), br#"{"call_count":1}"#.to_vec()),
         ]);
-        let body = decode_body(&mut headers, compressed).unwrap();
+        let body = decode_body(&mut headers, compressed.clone(), 1 << 20).unwrap();
         assert_eq!(body, br#"{"data":[]}"#);
         assert_eq!(headers, vec![("x-app-usage".to_string(), r#"{"call_count":1}"#.to_string())]);
     }
@@ -188,8 +200,10 @@ mod tests {
     #[test]
     fn passes_identity_bodies_through_and_reports_broken_gzip() {
         let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-        assert_eq!(decode_body(&mut headers, b"{}".to_vec()).unwrap(), b"{}");
+        assert_eq!(decode_body(&mut headers, b"{}".to_vec(), 1 << 20).unwrap(), b"{}");
         let mut headers = vec![("content-encoding".to_string(), "gzip".to_string())];
-        assert!(decode_body(&mut headers, b"not gzip".to_vec()).unwrap_err().contains("does not inflate"));
+        assert!(
+            matches!(decode_body(&mut headers, b"not gzip".to_vec(), 1 << 20), Err(BodyError::NotGzip(m)) if m.contains("does not inflate"))
+        );
     }
 }

@@ -1,0 +1,282 @@
+//! End to end through the component over loopback, against a server of this test's own that
+//! serves the simulator but answers one account's ads listing with something hostile: a body of
+//! 300 MB, a `next` chain that cycles under fresh cursors, a body that trickles in. Each sync
+//! ends, within a bounded time; the other account's records equal a clean sync's; the hostile
+//! account keeps the state it came with; one error trace names the cause.
+//!
+//! The hostile answers use real time only where they must (a trickling body); the connector's
+//! own waits run on a virtual clock.
+
+mod common;
+
+use graph_sim::{SimConfig, SimRequest, Simulator, TransportFault};
+use host_test::backend::NetBackend;
+use host_test::demo::{catalog_from, sample_config};
+use host_test::output::is_error_trace;
+use host_test::runtime::{Allowlist, Limits, Message};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hostile {
+    None,
+    /// A 300 MB body (generated as it is sent, never held).
+    Huge,
+    /// Pages holding the same two ads, each with a `next` under a new cursor.
+    Cycle,
+    /// Two bytes a second, for ten seconds.
+    Trickle,
+}
+
+const HUGE_BYTES: u64 = 300_000_000;
+
+/// A body of `left` bytes: a JSON opening, then spaces.
+struct Filler {
+    left: u64,
+    started: bool,
+}
+
+impl Read for Filler {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let head: &[u8] = if self.started { b"" } else { b"{\"data\":[" };
+        self.started = true;
+        let n = (buf.len() as u64).min(self.left) as usize;
+        buf[..n].fill(b' ');
+        buf[..head.len().min(n)].copy_from_slice(&head[..head.len().min(n)]);
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// A body sent two bytes a second, real time.
+struct Trickle {
+    left: usize,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        buf[0] = b' ';
+        self.left -= 1;
+        Ok(1)
+    }
+}
+
+fn cfg() -> SimConfig {
+    // Jobs finish at once: over HTTP the guest's sleeps cannot move the server's clock.
+    SimConfig { accounts: 2, job_duration_ms: 0, ..SimConfig::default() }
+}
+
+/// Serves a fresh simulator on loopback, with `mode` on the ads listing of `victim`; a thread
+/// per request, so that a trickling answer holds back nothing else.
+fn serve(mode: Hostile, victim: String) -> u16 {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+    let port = server.server_addr().to_ip().expect("ip").port();
+    let sim = Arc::new(Mutex::new(Simulator::new(cfg())));
+    std::thread::spawn(move || {
+        for mut request in server.incoming_requests() {
+            let sim = sim.clone();
+            let victim = victim.clone();
+            std::thread::spawn(move || {
+                let url = request.url().to_string();
+                let path = url.split('?').next().unwrap_or("").to_string();
+                let hostile = mode != Hostile::None && path.ends_with(&format!("act_{victim}/ads"));
+                let json = |status: u16, body: String| {
+                    tiny_http::Response::from_string(body).with_status_code(status).with_header(
+                        tiny_http::Header::from_bytes(&b"content-type"[..], &b"application/json"[..]).expect("header"),
+                    )
+                };
+                if hostile {
+                    let _ = match mode {
+                        // Chunked, with no length to refuse it by: the host must read up to the cap.
+                        Hostile::Huge => request.respond(tiny_http::Response::new(
+                            200.into(),
+                            Vec::new(),
+                            Filler { left: HUGE_BYTES, started: false },
+                            None,
+                            None,
+                        )),
+                        Hostile::Cycle => {
+                            let n: u64 = url.split("after=c").nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+                            let ads = json!([
+                                {"id": "6660001", "name": "loop", "updated_time": "2026-06-10T10:00:00+0000"},
+                                {"id": "6660002", "name": "loop", "updated_time": "2026-06-10T10:00:00+0000"},
+                            ]);
+                            let next = format!("https://graph.facebook.com{path}?fields=id&after=c{}", n + 1);
+                            request.respond(json(200, json!({"data": ads, "paging": {"cursors": {"after": format!("c{}", n + 1)}, "next": next}}).to_string()))
+                        }
+                        Hostile::Trickle => request.respond(tiny_http::Response::new(
+                            200.into(),
+                            Vec::new(),
+                            Trickle { left: 20 },
+                            Some(20),
+                            None,
+                        )),
+                        Hostile::None => unreachable!("not hostile"),
+                    };
+                    return;
+                }
+                let mut body = Vec::new();
+                let _ = request.as_reader().read_to_end(&mut body);
+                let answer = sim.lock().expect("simulator").handle(&SimRequest {
+                    method: request.method().as_str().to_string(),
+                    url: format!("http://127.0.0.1{url}"),
+                    headers: request
+                        .headers()
+                        .iter()
+                        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+                        .collect(),
+                    body,
+                });
+                match answer {
+                    Ok(r) => {
+                        let mut response = tiny_http::Response::from_data(r.body).with_status_code(r.status);
+                        for (k, v) in r.headers {
+                            if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+                                response.add_header(h);
+                            }
+                        }
+                        let _ = request.respond(response);
+                    }
+                    Err(
+                        TransportFault::Timeout | TransportFault::ConnectionReset | TransportFault::ConnectionRefused,
+                    ) => drop(request),
+                }
+            });
+        }
+    });
+    port
+}
+
+struct Sync {
+    /// Ad ids by account.
+    ads: BTreeMap<String, Vec<String>>,
+    /// The last state of `ads`.
+    state: Value,
+    errors: Vec<Value>,
+    took: Duration,
+}
+
+fn sync(mode: Hostile, state: Option<&str>) -> Sync {
+    let sim = Simulator::new(cfg());
+    let victim = sim.account_ids()[1].clone();
+    let config = sample_config(&sim, 90).to_string();
+    let start_ms = sim.now_ms();
+    let port = serve(mode, victim);
+    let runtime = common::runtime();
+    let limits = Limits { request_timeout: Some(Duration::from_secs(2)), ..Limits::default() };
+    let guest = |runtime: &host_test::runtime::Runtime| {
+        runtime
+            .instantiate(
+                Box::new(NetBackend::with_virtual_clock(start_ms)),
+                Allowlist { hosts: vec!["127.0.0.1".into()], suffixes: vec![] },
+                Some(format!("http://127.0.0.1:{port}")),
+                &limits,
+            )
+            .expect("instantiate")
+    };
+    let discovered = guest(runtime).discover(&config).expect("discover");
+    let catalog = catalog_from(&discovered, &["campaigns", "ads"]).expect("catalog").to_string();
+    let started = Instant::now();
+    let mut messages = Vec::new();
+    guest(runtime)
+        .read(&config, &catalog, state, |b| {
+            messages.extend(b);
+            true
+        })
+        .expect("the read ends normally");
+    let took = started.elapsed();
+    let mut out = Sync { ads: BTreeMap::new(), state: Value::Null, errors: Vec::new(), took };
+    for m in &messages {
+        match m {
+            Message::Record(r) if r.stream == "ads" => {
+                let v: Value = serde_json::from_str(&r.data).expect("json");
+                out.ads
+                    .entry(v["account_id"].as_str().unwrap_or("").to_string())
+                    .or_default()
+                    .push(v["id"].to_string());
+            }
+            Message::State(s) => {
+                let v: Value = serde_json::from_str(s).expect("json");
+                if v["stream"]["stream_descriptor"]["name"] == "ads" {
+                    out.state = v["stream"]["stream_state"].clone();
+                }
+            }
+            Message::Trace(t) if is_error_trace(m) => {
+                out.errors.push(serde_json::from_str::<Value>(t).expect("json")["error"].clone())
+            }
+            _ => {}
+        }
+    }
+    for ids in out.ads.values_mut() {
+        ids.sort();
+    }
+    out
+}
+
+/// A state in which both accounts already hold an `ads` cursor, as the last sync left it.
+fn earlier_state() -> (String, Value) {
+    let clean = sync(Hostile::None, None);
+    assert!(clean.errors.is_empty(), "{:?}", clean.errors);
+    let state = clean.state.clone();
+    let messages = json!([{"type": "STREAM", "stream": {"stream_descriptor": {"name": "ads"}, "stream_state": state}}]);
+    (messages.to_string(), state)
+}
+
+/// The hostile account keeps its state, the other reads as a clean sync does, one error names
+/// `cause`.
+fn check(mode: Hostile, cause: &str) -> Sync {
+    let sim = Simulator::new(cfg());
+    let (good, victim) = (sim.account_ids()[0].clone(), sim.account_ids()[1].clone());
+    let (state, before) = earlier_state();
+    let clean = sync(Hostile::None, Some(&state));
+    let out = sync(mode, Some(&state));
+    assert_eq!(out.ads.get(&good), clean.ads.get(&good), "the other account reads as a clean sync does");
+    assert!(clean.ads.get(&good).is_some_and(|a| !a.is_empty()));
+    assert_eq!(out.state[&victim], before[&victim], "the hostile account keeps its state");
+    assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
+    let message = out.errors[0]["message"].as_str().unwrap_or("");
+    assert!(message.contains(&format!("ads of ad account {victim}")) && message.contains(cause), "{message}");
+    out
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[test]
+fn a_300_mb_answer_fails_only_its_account_and_the_process_never_holds_it() {
+    let out = check(Hostile::Huge, "answered more than 64 MiB");
+    assert_eq!(out.errors[0]["failure_type"], "system_error");
+    let rss = peak_rss_mib();
+    println!("hostile 300 MB body: sync took {:.1} s, test process peak RSS {rss:.1} MiB", out.took.as_secs_f64());
+    assert!(rss < 150.0, "peak RSS {rss:.1} MiB");
+}
+
+#[test]
+fn a_next_chain_that_cycles_fails_only_its_account() {
+    let out = check(Hostile::Cycle, "only items already read");
+    println!("hostile cycling next chain: sync took {:.1} s", out.took.as_secs_f64());
+}
+
+#[test]
+fn a_body_that_trickles_in_times_out_and_fails_only_its_account() {
+    let out = check(Hostile::Trickle, "timed out");
+    println!("hostile trickling body: sync took {:.1} s", out.took.as_secs_f64());
+    // Five attempts, each ended by the 2 s ceiling on the whole body, not by the 10 s the body takes.
+    assert!(out.took < Duration::from_secs(40), "{:?}", out.took);
+}

@@ -237,7 +237,8 @@ impl Backend for NetBackend {
             .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         // A body that says it is larger than the cap is refused before a byte of it is read.
-        let declared = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+        let declared =
+            response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
         let gzipped = response.headers().get("content-encoding").is_some();
         if !gzipped && declared.is_some_and(|n| n > req.max_response_bytes) {
             return Err(HostFetchError::TooLarge(req.max_response_bytes));

@@ -394,7 +394,8 @@ impl Api {
         let entry = self.take(id)?;
         if let FetchError::TooLarge(cap) = error {
             // An absurd answer is this request's failure: like "reduce the amount of data".
-            return Ok(self.too_large(entry, cap));
+            self.too_large(entry, cap);
+            return Ok(());
         }
         match classify_fetch_error(&error) {
             Verdict::Permanent(Refusal { cause, error }) => self.fail(entry, cause, error, None),
@@ -506,16 +507,35 @@ impl Api {
                 );
                 self.ready.push_back(entry);
             }
+            // Nothing to halve: a passing fault is retried; one that stays fails the call.
             None => {
-                let e = ConnectorError::misbehaving(
-                    format!(
-                        "{} answered more than {} MiB even at the smallest page size, and the host stopped reading it; raise response_size_limit_mb if such answers are expected, or report it",
-                        describe(&entry.call.request),
-                        cap >> 20
-                    ),
-                    format!("response larger than {cap} bytes"),
-                );
-                self.fail(entry, CallFailure::TooLarge, e, None)
+                entry.failures += 1;
+                match self.backoff.delay(entry.failures, &mut self.rng) {
+                    Some(wait) => {
+                        self.stats.retries += 1;
+                        self.log(
+                            LogLevel::Warn,
+                            format!(
+                                "retrying {} in {:.1} s (its answer passed {} MiB)",
+                                describe(&entry.call.request),
+                                wait.as_secs_f64(),
+                                cap >> 20
+                            ),
+                        );
+                        self.delayed.push((self.now.plus(wait), entry));
+                    }
+                    None => {
+                        let e = ConnectorError::misbehaving(
+                            format!(
+                                "{} answered more than {} MiB even at the smallest page size, and the host stopped reading it; raise response_size_limit_mb if such answers are expected, or report it",
+                                describe(&entry.call.request),
+                                cap >> 20
+                            ),
+                            format!("response larger than {cap} bytes"),
+                        );
+                        self.fail(entry, CallFailure::TooLarge, e, None)
+                    }
+                }
             }
         }
     }
@@ -730,7 +750,10 @@ mod tests {
         a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads?fields=id&limit=4"), CallKind::EdgePage));
         let mut limits = Vec::new();
         let outcome = loop {
-            let (id, req) = a.poll_transmit().expect("asked again at once");
+            if let Some((t, _)) = a.poll_timeout() {
+                a.handle_timeout(t);
+            }
+            let (id, req) = a.poll_transmit().expect("asked again");
             assert_eq!(req.max_response_bytes, 1 << 20, "the cap travels with every request");
             limits.push(req.url.rsplit("limit=").next().unwrap().to_string());
             a.handle_fetch_error(id, FetchError::TooLarge(1 << 20), Timestamp(0)).unwrap();
@@ -738,7 +761,7 @@ mod tests {
                 break outcome;
             }
         };
-        assert_eq!(limits, ["4", "2", "1"]);
+        assert_eq!(limits, ["4", "2", "1", "1", "1", "1", "1"], "halved, then retried at one");
         let e = outcome.unwrap_err();
         assert_eq!(e.failure, CallFailure::TooLarge);
         assert_eq!(e.error.failure_type(), crate::error::FailureType::System);

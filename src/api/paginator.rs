@@ -153,7 +153,12 @@ impl Paginator {
         })
         .and_then(|step| match step {
             Step::Items { items, has_next } => {
-                self.check_progress(items.len(), items.iter().filter_map(item_id).collect())?;
+                let ids: Vec<u64> = items.iter().filter_map(item_id).collect();
+                let every_item_has_an_id = ids.len() == items.len();
+                let repeats = self.check_progress(items.len(), ids)?;
+                // A page of nothing but items already handed over is a cycle's: not handed
+                // over again, so that a cycling chain floods no duplicates before it ends.
+                let items = if repeats && every_item_has_an_id { Vec::new() } else { items };
                 Ok(Step::Items { items, has_next })
             }
             restarted => Ok(restarted),
@@ -162,7 +167,7 @@ impl Paginator {
 
     /// Ends a listing that goes nowhere: too many pages, empty pages running, or pages that
     /// only repeat items already read.
-    fn check_progress(&mut self, items: usize, ids: Vec<u64>) -> Result<(), CallError> {
+    fn check_progress(&mut self, items: usize, ids: Vec<u64>) -> Result<bool, CallError> {
         let stop = |this: &mut Self, message: String| {
             this.state = State::Done;
             Err(failed(ConnectorError::misbehaving(message, format!("after {} pages", this.pages))))
@@ -186,11 +191,8 @@ impl Paginator {
             let room = self.seen_ids.len() < MAX_IDS_REMEMBERED;
             let mut new = 0;
             for id in ids {
-                if room && self.seen_ids.insert(id) {
-                    new += 1;
-                } else if !room && !self.seen_ids.contains(&id) {
-                    new += 1;
-                }
+                let unseen = if room { self.seen_ids.insert(id) } else { !self.seen_ids.contains(&id) };
+                new += usize::from(unseen);
             }
             self.repeated_run = if new == 0 { self.repeated_run + 1 } else { 0 };
             if self.repeated_run >= MAX_REPEATED_PAGES {
@@ -201,8 +203,9 @@ impl Paginator {
                     ),
                 );
             }
+            return Ok(new == 0);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// As [`Paginator::on_outcome`] for a raw paginator: `read` turns the page's bytes into the
@@ -217,7 +220,7 @@ impl Paginator {
         match self.take(call, outcome, api, |reply| read(&reply.body))? {
             Step::Items { items, has_next } => {
                 // Rows of a report have no id: only the page budget and empty runs apply.
-                self.check_progress(items.len(), Vec::new())?;
+                let _ = self.check_progress(items.len(), Vec::new())?;
                 Ok(Step::Items { items, has_next })
             }
             restarted => Ok(restarted),

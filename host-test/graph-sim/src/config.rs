@@ -6,6 +6,10 @@
 /// 2026-06-15T10:00:00Z: a mid-June start keeps the default 90-day history inside one year.
 pub const DEFAULT_START_MS: i64 = 1_781_517_600_000;
 
+/// 1.5 MiB: the body of an oversized answer ([`Faults::oversized_answers`]), past a client cap
+/// of 1 MiB and still cheap to make.
+pub const OVERSIZED_BYTES: usize = 3 << 19;
+
 /// "Large, i.e. never": job and page size guards are off unless a preset sets them.
 pub const UNLIMITED: u64 = u64::MAX;
 
@@ -52,6 +56,12 @@ pub struct Faults {
     /// `x-fb-ads-insights-throttle` in each of the spellings Graph used (spaced with two
     /// decimals, compact integers, with the access tier) or missing, request by request.
     pub throttle_header_variants: bool,
+    /// Fraction of successful GETs answered with a body padded past [`OVERSIZED_BYTES`]: a
+    /// proxy or a broken backend sending an absurd answer (a client's size cap must catch it).
+    pub oversized_answers: f64,
+    /// Listings (account id, edge name) whose `next` chain cycles: every page after the first
+    /// repeats the first page's items, each time under a fresh cursor.
+    pub cycling_listings: Vec<(String, String)>,
     /// Fields Meta removed: a request naming one is refused (Meta's churn).
     pub removed_fields: Vec<RemovedField>,
     /// Insights action breakdowns Meta removed: a request naming one is refused.

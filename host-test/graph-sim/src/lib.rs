@@ -41,7 +41,9 @@ mod world;
 #[cfg(test)]
 mod tests;
 
-pub use config::{DEFAULT_START_MS, Faults, RateLimits, RefusalForm, RemovedField, SimConfig, UNLIMITED};
+pub use config::{
+    DEFAULT_START_MS, Faults, OVERSIZED_BYTES, RateLimits, RefusalForm, RemovedField, SimConfig, UNLIMITED,
+};
 pub use log::{CallLogEntry, CallStatus, Counters, RequestKind};
 pub use sim::Simulator;
 pub use truth::{ENTITY_STREAMS, INSIGHT_STREAMS, InsightsQuery, TruthQuery};

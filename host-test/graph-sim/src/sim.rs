@@ -272,6 +272,11 @@ impl Simulator {
                 }
                 _ => {}
             }
+            // Drawn from a stream of its own, so that adding it changed no other fault's draws.
+            if injected == Injected::None && unit(mix(self.cfg.seed, &[805, self.seq])) < f.oversized_answers {
+                self.counters.fault("oversized_answer");
+                served.body.resize(crate::OVERSIZED_BYTES.max(served.body.len() + 1), b' ');
+            }
         }
         self.log.push(CallLogEntry {
             at_ms: self.now_ms,
@@ -541,7 +546,23 @@ impl Simulator {
                 }
                 Ok(select(&self.world, render_object(&self.world, i, t_s), &specs, t_s))
             }
-            Route::Edge(a, ed, _) => {
+            Route::Edge(a, ed, edge_name) => {
+                let cycling = self
+                    .cfg
+                    .faults
+                    .cycling_listings
+                    .iter()
+                    .any(|(acct, e)| *acct == self.world.accounts[a].id && *e == edge_name);
+                // A cycling chain: every page is the first one again, under a fresh cursor.
+                let (cycle, first_page);
+                let params = if cycling {
+                    cycle = params.get("after").and_then(|c| c.strip_prefix("cycle")?.parse::<u64>().ok()).unwrap_or(0);
+                    first_page = params.without("after");
+                    &first_page
+                } else {
+                    cycle = 0;
+                    params
+                };
                 let lst = Listing {
                     seed: self.cfg.seed,
                     version,
@@ -564,7 +585,17 @@ impl Simulator {
                         let q = list_query(k, params)?;
                         let items = list_objects(&self.world, a, k, &q, t_s);
                         let w = &self.world;
-                        lst.page(items.len(), |i| select(w, render_object(w, items[i], t_s), &specs, t_s))
+                        let page =
+                            lst.page(items.len(), |i| select(w, render_object(w, items[i], t_s), &specs, t_s))?;
+                        if !cycling {
+                            return Ok(page);
+                        }
+                        let mut page = page;
+                        let mut p = params.without("after");
+                        p.pairs.push(("after".into(), format!("cycle{}", cycle + 1)));
+                        let next = format!("{}/{version}/{path}?{}", crate::paging::GRAPH_HOST, p.encode());
+                        page["paging"] = json!({"cursors": {"after": format!("cycle{}", cycle + 1)}, "next": next});
+                        Ok(page)
                     }
                     Edge::Activities => {
                         let items = list_activities(&self.world, a, params, t_s)?;

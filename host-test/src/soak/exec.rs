@@ -3,6 +3,7 @@
 use super::*;
 
 /// One read of one phase, ready to run: its config, catalog and how to key its records.
+#[derive(Clone)]
 pub struct PhaseRead {
     pub phase: Phase,
     pub config: Value,
@@ -186,8 +187,9 @@ pub fn crash_and_resume(
     let run1 = format!("crash in {} at message {stop}: first run", phase.name());
     let run2 = format!("crash in {} at message {stop}: resumed run", phase.name());
     let failures_before = report.failures.len();
-    check_run(&read, &first, &run1, &mut report.failures);
-    check_run(&read, &second, &run2, &mut report.failures);
+    let expected = plan.expected_failure(phase);
+    check_run(&read, &first, expected.as_ref(), &run1, &mut report.failures);
+    check_run(&read, &second, expected.as_ref(), &run2, &mut report.failures);
     check_states(
         first.states.iter().chain(second.states.iter()),
         &format!("crash in {}: both runs", phase.name()),
@@ -204,6 +206,16 @@ pub fn crash_and_resume(
         let Some((a, b)) = truth_at_both(&read, stream, (&t0, &t1), first.start_ms, &mut report.failures) else {
             continue;
         };
+        let (a, b, victim) = without_expected(
+            &read,
+            expected.as_ref(),
+            stream,
+            (&t0, &t1),
+            first.start_ms,
+            (a, b),
+            &mut report.failures,
+        );
+        let got: BTreeSet<String> = got.into_iter().filter(|k| !victim.contains(k)).collect();
         check_truth(stream, &got, &a, &b, &run, &mut report.failures);
         must.insert(stream.clone(), must_keys(&a, &b));
     }

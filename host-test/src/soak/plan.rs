@@ -94,6 +94,20 @@ pub struct Plan {
     pub insight_days: i64,
     /// The phase the crash-and-resume run stops in.
     pub crash_phase: Phase,
+    /// The account whose `ads` listing cycles (a hostile answer the connector must end by
+    /// failing that account alone).
+    pub cycle_victim: Option<String>,
+}
+
+/// A failure a plan causes on purpose, which every run that reaches it must end with, alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedFailure {
+    /// The streams that read the hostile listing (`ads` and `ad_creatives_from_ads` both list
+    /// the ads edge).
+    pub streams: Vec<&'static str>,
+    pub account: String,
+    /// Words the error trace must hold.
+    pub cause: &'static str,
 }
 
 pub(super) fn draw_faults(rng: &mut Rng) -> Faults {
@@ -178,7 +192,16 @@ impl Plan {
                 entity_streams.push(later);
             }
         }
-        let entity_streams = ENTITY_STREAMS.iter().copied().filter(|s| entity_streams.contains(s)).collect();
+        let entity_streams: Vec<&'static str> =
+            ENTITY_STREAMS.iter().copied().filter(|s| entity_streams.contains(s)).collect();
+        // Hostile answers joined the mix later still: drawn after all of the above.
+        sim.faults.oversized_answers =
+            if rng.chance(0.2) { (rng.unit() * 0.05 * 1000.0).round() / 1000.0 } else { 0.0 };
+        let cycle_victim = (rng.chance(0.1) && entity_streams.contains(&"ads") && accounts.len() >= 2)
+            .then(|| accounts[rng.range(0, accounts.len() as u64 - 1) as usize].clone());
+        if let Some(victim) = &cycle_victim {
+            sim.faults.cycling_listings = vec![(victim.clone(), "ads".into())];
+        }
         Plan {
             seed,
             sim,
@@ -191,7 +214,16 @@ impl Plan {
             custom,
             insight_days,
             crash_phase,
+            cycle_victim,
         }
+    }
+
+    /// The failure the plan causes on purpose in `phase`, if any.
+    pub fn expected_failure(&self, phase: Phase) -> Option<ExpectedFailure> {
+        let account = self.cycle_victim.clone().filter(|_| phase == Phase::Entities)?;
+        let streams =
+            self.entity_streams.iter().copied().filter(|s| ["ads", "ad_creatives_from_ads"].contains(s)).collect();
+        Some(ExpectedFailure { streams, account, cause: "only items already read" })
     }
 
     /// One line saying what the seed runs.
@@ -209,6 +241,7 @@ impl Plan {
             ("batch_aborted_960", f.batch_aborted_960),
             ("stuck_jobs", f.stuck_jobs),
             ("job_skipped", f.job_skipped),
+            ("oversized_answers", f.oversized_answers),
         ] {
             if p > 0.0 {
                 faults.push(format!("{name}={p}"));
@@ -222,6 +255,9 @@ impl Plan {
         }
         if f.throttled {
             faults.push("throttled".into());
+        }
+        if let Some(v) = &self.cycle_victim {
+            faults.push(format!("cycling ads listing of {v}"));
         }
         let custom = match &self.custom {
             Some(c) => format!(" + {CUSTOM_STREAM} (level {}, breakdowns [{}])", c.level, c.breakdowns.join(",")),
@@ -252,6 +288,10 @@ impl Plan {
             "credentials": {"auth_type": "Service", "access_token": CANARY_TOKEN},
             "page_size": self.page_size,
         });
+        if self.sim.faults.oversized_answers > 0.0 {
+            // A cap the simulator's oversized answers pass, and no real page here does.
+            c["response_size_limit_mb"] = json!(1);
+        }
         if let Some(l) = self.lookback_days {
             c["insights_lookback_window"] = json!(l);
         }

@@ -72,7 +72,8 @@ pub(super) fn check_run(
     let is_expected = |e: &Value| {
         expected.is_some_and(|x| {
             let m = e["message"].as_str().unwrap_or("");
-            x.streams.iter().any(|s| m.contains(&format!("{s} of ad account {}", x.account))) && m.contains(x.cause)
+            x.streams.iter().any(|s| m.contains(&format!("{s} of ad account {}", x.account)))
+                && x.causes.iter().any(|c| m.contains(c))
         })
     };
     for e in out.errors.iter().filter(|e| !is_expected(e)).take(3) {

@@ -106,8 +106,9 @@ pub struct ExpectedFailure {
     /// the ads edge).
     pub streams: Vec<&'static str>,
     pub account: String,
-    /// Words the error trace must hold.
-    pub cause: &'static str,
+    /// Words the error trace must hold, one of them (a cycling listing that finds no items
+    /// is a run of empty pages).
+    pub causes: &'static [&'static str],
 }
 
 pub(super) fn draw_faults(rng: &mut Rng) -> Faults {
@@ -223,7 +224,7 @@ impl Plan {
         let account = self.cycle_victim.clone().filter(|_| phase == Phase::Entities)?;
         let streams =
             self.entity_streams.iter().copied().filter(|s| ["ads", "ad_creatives_from_ads"].contains(s)).collect();
-        Some(ExpectedFailure { streams, account, cause: "only items already read" })
+        Some(ExpectedFailure { streams, account, causes: &["only items already read", "empty pages in a row"] })
     }
 
     /// One line saying what the seed runs.

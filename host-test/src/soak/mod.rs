@@ -114,6 +114,8 @@ pub struct SeedReport {
     /// Faults injected, by kind, over every simulator of the seed.
     pub faults: BTreeMap<String, u64>,
     pub empty_middle_pages: bool,
+    /// Whether one account's ads listing cycled (that account must fail alone).
+    pub cycling_listing: bool,
     pub records_checked: u64,
     pub messages: u64,
     /// Runs stopped mid-sync and resumed.
@@ -188,6 +190,7 @@ pub fn run_seed(runtime: &Runtime, seed: u64) -> SeedReport {
         seed,
         plan: plan.describe(),
         empty_middle_pages: plan.sim.faults.empty_middle_pages,
+        cycling_listing: plan.cycle_victim.is_some(),
         ..SeedReport::default()
     };
     if let Err(e) = run_seed_inner(runtime, &plan, &mut report) {
@@ -235,6 +238,7 @@ pub struct Summary {
     pub failed: Vec<u64>,
     pub faults: BTreeMap<String, u64>,
     pub seeds_with_empty_middle_pages: u64,
+    pub seeds_with_a_cycling_listing: u64,
     pub records_checked: u64,
     pub messages: u64,
     pub crash_points: u64,
@@ -253,6 +257,7 @@ impl Summary {
             *self.faults.entry(k.clone()).or_insert(0) += n;
         }
         self.seeds_with_empty_middle_pages += u64::from(r.empty_middle_pages);
+        self.seeds_with_a_cycling_listing += u64::from(r.cycling_listing);
         self.records_checked += r.records_checked;
         self.messages += r.messages;
         self.crash_points += r.crash_points;
@@ -270,6 +275,11 @@ impl Summary {
         }
         let _ = writeln!(s, "  {:<22} {total:>10}", "total");
         let _ = writeln!(s, "seeds serving empty middle pages: {}", self.seeds_with_empty_middle_pages);
+        let _ = writeln!(
+            s,
+            "seeds with a cycling ads listing (its account failed alone, as expected): {}",
+            self.seeds_with_a_cycling_listing
+        );
         let _ = writeln!(s, "records checked against ground truth: {}", self.records_checked);
         let _ = writeln!(s, "messages checked: {}", self.messages);
         let _ = writeln!(s, "crash points resumed: {}", self.crash_points);

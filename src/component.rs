@@ -1,7 +1,7 @@
 //! The wasm glue: WIT types in and out, the host's imports behind [`Io`]. No policy lives here.
 
-use crate::driver::{BatchLimit, Driver, Io, TimeoutReason};
-use crate::http::{FetchError, Method, Request, Response};
+use crate::driver::{BatchLimit, Completion, Driver, Io, TimeoutReason};
+use crate::http::{FetchError, Method, Request, RequestId, Response};
 use crate::protocol::{LogLevel, Message};
 use crate::read::{Progress, ReadMachine};
 use crate::time::Timestamp;
@@ -16,18 +16,32 @@ use exports::airbyte::source_facebook_marketing::source as wit;
 struct HostIo;
 
 impl Io for HostIo {
-    fn fetch(&mut self, request: &Request) -> Result<Response, FetchError> {
-        let req = wit_host::Request {
-            method: if request.method == Method::POST { wit_host::Method::Post } else { wit_host::Method::Get },
-            url: request.url.clone(),
-            headers: request.headers.clone(),
-            body: request.body.clone(),
-            timeout_ms: request.timeout_ms,
-            max_response_bytes: request.max_response_bytes,
-        };
-        wit_host::http_fetch(&req)
-            .map(|r| Response { status: r.status, headers: r.headers, body: r.body })
-            .map_err(FetchError::from)
+    fn exchange(&mut self, start: Vec<(RequestId, Request)>, wait: Option<Duration>) -> Vec<Completion> {
+        let start: Vec<wit_host::Outgoing> = start
+            .into_iter()
+            .map(|(id, request)| wit_host::Outgoing {
+                id: id.0,
+                request: wit_host::Request {
+                    method: if request.method == Method::POST { wit_host::Method::Post } else { wit_host::Method::Get },
+                    url: request.url,
+                    headers: request.headers,
+                    body: request.body,
+                    timeout_ms: request.timeout_ms,
+                    max_response_bytes: request.max_response_bytes,
+                },
+            })
+            .collect();
+        let wait_ms = wait.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        wit_host::http_fetch(&start, wait_ms)
+            .into_iter()
+            .map(|c| {
+                let outcome = c
+                    .outcome
+                    .map(|r| Response { status: r.status, headers: r.headers, body: r.body })
+                    .map_err(FetchError::from);
+                (RequestId(c.id), outcome)
+            })
+            .collect()
     }
 
     fn sleep(&mut self, duration: Duration, _reason: TimeoutReason) {
@@ -109,8 +123,10 @@ impl From<Progress> for wit::Progress {
                 })
                 .collect(),
             current: p.current,
+            active: p.active,
             accounts_done: p.accounts_done,
             accounts_total: p.accounts_total,
+            requests_in_flight: p.in_flight,
             jobs_running: p.jobs_running,
             jobs_completed: p.jobs_completed,
             jobs_retried: p.jobs_retried,

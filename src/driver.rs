@@ -61,11 +61,47 @@ pub trait Machine {
     fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)>;
 }
 
+/// One finished request: its id and what came of it.
+pub type Completion = (RequestId, Result<Response, FetchError>);
+
 /// The outside world as the driver needs it.
+///
+/// Requests run concurrently: [`Io::exchange`] starts new ones and hands back those that have
+/// completed, in whatever order they completed, so that a slow answer holds back nothing else.
 pub trait Io {
+    /// Starts `start` and returns the requests (of all started so far) that have completed
+    /// since the last call, each once. With requests in flight it returns once at least one
+    /// has completed, or, when `wait` is given, once that much time passed without one (then
+    /// empty). With nothing in flight it returns at once.
+    fn exchange(&mut self, start: Vec<(RequestId, Request)>, wait: Option<Duration>) -> Vec<Completion>;
+    /// Waits with nothing in flight.
+    fn sleep(&mut self, duration: Duration, reason: TimeoutReason);
+    fn now(&mut self) -> Timestamp;
+}
+
+/// A transport that performs one request at a time, start to end.
+pub trait Fetch {
     fn fetch(&mut self, request: &Request) -> Result<Response, FetchError>;
     fn sleep(&mut self, duration: Duration, reason: TimeoutReason);
     fn now(&mut self) -> Timestamp;
+}
+
+/// [`Io`] over a [`Fetch`]: each started request is performed in turn, and all of them have
+/// completed when `exchange` returns. For tests and hosts without concurrency.
+pub struct Serial<F>(pub F);
+
+impl<F: Fetch> Io for Serial<F> {
+    fn exchange(&mut self, start: Vec<(RequestId, Request)>, _wait: Option<Duration>) -> Vec<Completion> {
+        start.into_iter().map(|(id, request)| (id, self.0.fetch(&request))).collect()
+    }
+
+    fn sleep(&mut self, duration: Duration, reason: TimeoutReason) {
+        self.0.sleep(duration, reason)
+    }
+
+    fn now(&mut self) -> Timestamp {
+        self.0.now()
+    }
 }
 
 /// How much one batch of messages may hold.
@@ -84,13 +120,16 @@ impl BatchLimit {
     pub const DEFAULT: BatchLimit = BatchLimit { messages: 500, bytes: 256 * 1024 };
 }
 
-/// 100 000: steps (fetches, and deadlines that had already passed) a machine may take in a
-/// row without emitting a message, sleeping or finishing. A sync's machines emit a record, a
-/// state or a log at least every few hundred steps (a listing page, a job's results, a retry);
-/// one that keeps fetching silently is caught in a loop by a misbehaving server or a bug, and
-/// is stopped with a contract error rather than left to run forever. (At 50 ms a request the
-/// budget is well over an hour of silence.)
+/// 100 000: steps (answers handled, and deadlines that had already passed) a machine may take
+/// in a row without emitting a message, sleeping or finishing. A sync's machines emit a record,
+/// a state or a log at least every few hundred steps (a listing page, a job's results, a
+/// retry); one that keeps fetching silently is caught in a loop by a misbehaving server or a
+/// bug, and is stopped with a contract error rather than left to run forever. (At 50 ms a
+/// request the budget is well over an hour of silence.)
 pub const MAX_SILENT_STEPS: u64 = 100_000;
+
+/// 1024: requests handed to the host in one exchange at most.
+pub const MAX_STARTS_AT_ONCE: usize = 1024;
 
 /// Runs a machine in steps that each yield a bounded batch of messages.
 pub struct Driver<M> {
@@ -99,11 +138,22 @@ pub struct Driver<M> {
     /// Steps since the machine last emitted, slept or finished.
     silent_steps: u64,
     budget: u64,
+    /// Requests the machine asked for that the host has not been handed yet.
+    to_start: Vec<(RequestId, Request)>,
+    /// Requests handed to the host whose outcome has not come back.
+    in_flight: usize,
 }
 
 impl<M: Machine> Driver<M> {
     pub fn new(machine: M) -> Self {
-        Driver { machine, finished: false, silent_steps: 0, budget: MAX_SILENT_STEPS }
+        Driver {
+            machine,
+            finished: false,
+            silent_steps: 0,
+            budget: MAX_SILENT_STEPS,
+            to_start: Vec::new(),
+            in_flight: 0,
+        }
     }
 
     /// The same driver with another silent-step budget (tests).
@@ -115,7 +165,7 @@ impl<M: Machine> Driver<M> {
     /// Counts one silent step; past the budget, ends the run with a contract error.
     fn step(&mut self, out: &mut Vec<Message>, now: Timestamp) {
         self.silent_steps += 1;
-        if self.silent_steps > self.budget {
+        if self.silent_steps > self.budget && !self.finished {
             let e = ConnectorError::contract(
                 format!(
                     "the connector made {} requests in a row without emitting anything; it was stopped, as a loop would never end (this is a bug or a misbehaving api, please report it)",
@@ -132,26 +182,29 @@ impl<M: Machine> Driver<M> {
         &self.machine
     }
 
+    /// Requests handed to the host whose outcome has not come back yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
     /// Runs the machine until it has produced `limit.messages` messages or `limit.bytes` of
-    /// message text (at least one message whatever the limit), or finished. Returns `None` once finished with nothing left to hand over;
-    /// never returns an empty batch.
+    /// message text (at least one message whatever the limit), or finished. Returns `None` once
+    /// finished with nothing left to hand over; never returns an empty batch.
+    ///
+    /// Each round drains the machine's actions (messages out, requests gathered), then either
+    /// hands the gathered requests to the host and waits for completions (no longer than the
+    /// machine's next deadline), or, with nothing in flight, sleeps until that deadline.
     pub fn next_batch(&mut self, io: &mut impl Io, limit: BatchLimit) -> Option<Vec<Message>> {
         let mut out = Vec::new();
         let mut bytes = 0;
         while !self.finished && (out.is_empty() || (out.len() < limit.messages && bytes < limit.bytes)) {
             match self.machine.poll_action() {
                 Some(Action::Fetch { id, request }) => {
-                    let outcome = io.fetch(&request);
-                    let now = io.now();
-                    let handled = match outcome {
-                        Ok(response) => self.machine.handle_response(id, response, now),
-                        Err(error) => self.machine.handle_fetch_error(id, error, now),
-                    };
-                    if let Err(e) = handled {
-                        out.push(Message::error(now, &e));
-                        self.finished = true;
-                    } else {
-                        self.step(&mut out, now);
+                    self.to_start.push((id, request));
+                    // A machine bounds its own requests in flight; this only keeps one that
+                    // does not from gathering requests forever.
+                    if self.to_start.len() >= MAX_STARTS_AT_ONCE {
+                        self.wait(io, &mut out);
                     }
                 }
                 Some(Action::Emit(message)) => {
@@ -160,30 +213,68 @@ impl<M: Machine> Driver<M> {
                     out.push(message);
                 }
                 Some(Action::Done) => self.finished = true,
-                None => match self.machine.poll_timeout() {
-                    Some((deadline, reason)) => {
-                        let now = io.now();
-                        if deadline > now {
-                            self.silent_steps = 0;
-                            io.sleep(deadline.since(now), reason);
-                        } else {
-                            self.step(&mut out, now);
-                        }
-                        let now = io.now();
-                        self.machine.handle_timeout(now);
-                    }
-                    None => {
-                        let e = ConnectorError::contract(
-                            "the connector stalled with nothing to do; this is a bug, please report it",
-                            "no action and no deadline",
-                        );
-                        out.push(Message::error(io.now(), &e));
-                        self.finished = true;
-                    }
-                },
+                None => self.wait(io, &mut out),
             }
         }
         if out.is_empty() { None } else { Some(out) }
+    }
+
+    /// The machine has nothing to do now: start what it asked for and hand back what completes,
+    /// or sleep until its deadline, or call its deadline if that has passed.
+    fn wait(&mut self, io: &mut impl Io, out: &mut Vec<Message>) {
+        let now = io.now();
+        let deadline = self.machine.poll_timeout();
+        if let Some((at, _)) = deadline
+            && at <= now
+        {
+            self.step(out, now);
+            self.machine.handle_timeout(now);
+            return;
+        }
+        if self.to_start.is_empty() && self.in_flight == 0 {
+            match deadline {
+                Some((at, reason)) => {
+                    self.silent_steps = 0;
+                    io.sleep(at.since(now), reason);
+                    let now = io.now();
+                    self.machine.handle_timeout(now);
+                }
+                None => {
+                    let e = ConnectorError::contract(
+                        "the connector stalled with nothing to do; this is a bug, please report it",
+                        "no action and no deadline",
+                    );
+                    out.push(Message::error(now, &e));
+                    self.finished = true;
+                }
+            }
+            return;
+        }
+        let start = std::mem::take(&mut self.to_start);
+        self.in_flight += start.len();
+        let done = io.exchange(start, deadline.map(|(at, _)| at.since(now)));
+        self.in_flight = self.in_flight.saturating_sub(done.len());
+        let now = io.now();
+        if done.is_empty() {
+            // Waited to the deadline without an answer: the deadline is handled next round.
+            self.step(out, now);
+            return;
+        }
+        for (id, outcome) in done {
+            let handled = match outcome {
+                Ok(response) => self.machine.handle_response(id, response, now),
+                Err(error) => self.machine.handle_fetch_error(id, error, now),
+            };
+            if let Err(e) = handled {
+                out.push(Message::error(now, &e));
+                self.finished = true;
+                return;
+            }
+            self.step(out, now);
+            if self.finished {
+                return;
+            }
+        }
     }
 
     /// Runs the machine to the end, handing every message to `sink`.
@@ -227,7 +318,7 @@ mod tests {
 
     struct NoIo;
 
-    impl Io for NoIo {
+    impl Fetch for NoIo {
         fn fetch(&mut self, _: &Request) -> Result<Response, FetchError> {
             unreachable!("the emitter fetches nothing")
         }
@@ -239,18 +330,18 @@ mod tests {
 
     fn batch_sizes(records: usize, size: usize, limit: BatchLimit) -> Vec<usize> {
         let mut driver = Driver::new(Emitter { left: records, size });
-        std::iter::from_fn(|| driver.next_batch(&mut NoIo, limit)).map(|b| b.len()).collect()
+        std::iter::from_fn(|| driver.next_batch(&mut Serial(NoIo), limit)).map(|b| b.len()).collect()
     }
 
     /// Fetches forever and never emits (a paginator a server keeps feeding new links).
     struct Looper {
         next: u64,
-        answered: bool,
+        answered: u64,
     }
 
     impl Machine for Looper {
         fn handle_response(&mut self, _: RequestId, _: Response, _: Timestamp) -> Result<(), ConnectorError> {
-            self.answered = true;
+            self.answered += 1;
             Ok(())
         }
         fn handle_fetch_error(&mut self, _: RequestId, _: FetchError, _: Timestamp) -> Result<(), ConnectorError> {
@@ -268,7 +359,7 @@ mod tests {
 
     struct EmptyPages;
 
-    impl Io for EmptyPages {
+    impl Fetch for EmptyPages {
         fn fetch(&mut self, _: &Request) -> Result<Response, FetchError> {
             Ok(Response { status: 200, headers: vec![], body: b"{\"data\":[]}".to_vec() })
         }
@@ -280,14 +371,14 @@ mod tests {
 
     #[test]
     fn a_machine_that_fetches_forever_without_emitting_is_stopped_with_a_contract_error() {
-        let mut driver = Driver::new(Looper { next: 0, answered: false }).with_budget(1_000);
-        let batch = driver.next_batch(&mut EmptyPages, BatchLimit::DEFAULT).expect("the error trace");
-        assert_eq!(driver.machine().next, 1_001, "the budget, then one step more");
+        let mut driver = Driver::new(Looper { next: 0, answered: 0 }).with_budget(1_000);
+        let batch = driver.next_batch(&mut Serial(EmptyPages), BatchLimit::DEFAULT).expect("the error trace");
+        assert_eq!(driver.machine().answered, 1_001, "the budget, then one step more");
         assert_eq!(batch.len(), 1);
         let line: serde_json::Value = serde_json::from_str(&batch[0].to_json_line()).unwrap();
         assert_eq!(line["trace"]["error"]["failure_type"], "system_error");
         assert!(line["trace"]["error"]["message"].as_str().unwrap().contains("1000 requests in a row"));
-        assert!(driver.next_batch(&mut EmptyPages, BatchLimit::DEFAULT).is_none(), "and it stays stopped");
+        assert!(driver.next_batch(&mut Serial(EmptyPages), BatchLimit::DEFAULT).is_none(), "and it stays stopped");
     }
 
     #[test]

@@ -30,6 +30,13 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 
+    /// The first multiple of `grid` (counted from the epoch) at or after this instant.
+    pub fn round_up(self, grid: Duration) -> Self {
+        let g = i64::try_from(grid.as_millis()).unwrap_or(i64::MAX).max(1);
+        let over = self.0.rem_euclid(g);
+        if over == 0 { self } else { Timestamp(self.0.saturating_add(g - over)) }
+    }
+
     /// How long from `earlier` to `self`; zero if `earlier` is later.
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))

@@ -121,7 +121,7 @@ fn a_job_running_at_one_hundred_percent_is_not_read_before_it_completes() {
 fn reduce_data_on_a_later_result_page_halves_the_page_size_and_every_row_arrives() {
     let job = |c: &mut SimConfig| {
         c.campaigns_per_account = 4;
-        c.ads_per_adset = 8;
+        c.ads_per_adset = 32;
     };
     let mut sim = sim_with(|c| {
         job(c);
@@ -129,9 +129,9 @@ fn reduce_data_on_a_later_result_page_halves_the_page_size_and_every_row_arrives
     });
     let out = read_streams(&mut sim, 3, &["ads_insights"]);
     let calm = read_streams(&mut sim_with(job), 3, &["ads_insights"]);
-    assert!(calm.count("ads_insights") > 100, "more than one result page: {}", calm.count("ads_insights"));
+    assert!(calm.count("ads_insights") > 500, "more than one result page: {}", calm.count("ads_insights"));
     assert_eq!(out.count("ads_insights"), calm.count("ads_insights"));
-    let retried = out.messages.iter().any(|m| matches!(m, source_facebook_marketing::protocol::Message::Log { message, .. } if message.contains("page size now 50")));
+    let retried = out.messages.iter().any(|m| matches!(m, source_facebook_marketing::protocol::Message::Log { message, .. } if message.contains("page size now 250")));
     assert!(retried, "the later page was asked again with half the limit");
 }
 

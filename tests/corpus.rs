@@ -14,7 +14,7 @@
 use serde_json::{Map, Value, json};
 use source_facebook_marketing::api::batch::BatchSender;
 use source_facebook_marketing::api::classify::{Verdict, classify_response};
-use source_facebook_marketing::api::client::{Api, CallFailure, CallKind, CallOutcome};
+use source_facebook_marketing::api::client::{Api, CallFailure, CallKind, CallOutcome, Owner};
 use source_facebook_marketing::api::paginator::{Paginator, Step};
 use source_facebook_marketing::api::throttle::{Throttle, parse_insights_throttle, parse_usage};
 use source_facebook_marketing::config::Config;
@@ -23,6 +23,7 @@ use source_facebook_marketing::http::Response;
 use source_facebook_marketing::model::OBJECT_BREAKDOWNS;
 use source_facebook_marketing::read::common::prepare_record;
 use source_facebook_marketing::read::insights::job::{RunStatus, parse_status, report_run_id};
+use source_facebook_marketing::read::insights::polls::PollHub;
 use source_facebook_marketing::read::transcode::{self, RowRules, row_record};
 use source_facebook_marketing::read::{AccountFacts, Cx};
 use source_facebook_marketing::schema::{self, Node, Properties, parse_number};
@@ -268,8 +269,12 @@ fn answer(api: &mut Api, status: u16, headers: &[(String, String)], body: &[u8])
         if let Some((_, outcome)) = api.poll_completion() {
             return outcome;
         }
-        // A retry waits out its backoff; the same answer comes again until the budget is spent.
-        let (at, _) = api.poll_timeout().expect("a retry is due");
+        // A retry waits out its backoff (a smaller page is asked for at once); the same answer
+        // comes again until the budget is spent.
+        let at = match api.poll_timeout() {
+            Some((at, _)) => at,
+            None => Timestamp::from_millis(NOW),
+        };
         api.handle_timeout(at);
         let (id, _) = api.poll_transmit().expect("the retry");
         let response = Response { status, headers: headers.to_vec(), body: body.to_vec() };
@@ -366,8 +371,16 @@ fn entity_record(stream: &str, item: Value, figures: &mut Figures, file: &str) {
         Config::parse(r#"{"account_ids": ["1"], "credentials": {"access_token": "t"}}"#, Timestamp::from_millis(NOW))
             .expect("config");
     let (mut api, mut out, mut facts) = (api(), VecDeque::new(), AccountFacts::new());
-    let mut cx =
-        Cx { api: &mut api, out: &mut out, config: &config, now: Timestamp::from_millis(NOW), accounts: &mut facts };
+    let mut polls = PollHub::new(String::new(), String::new());
+    let mut cx = Cx {
+        api: &mut api,
+        out: &mut out,
+        config: &config,
+        now: Timestamp::from_millis(NOW),
+        accounts: &mut facts,
+        polls: &mut polls,
+        owner: Owner(1),
+    };
     let props = schema::properties(stream);
     let was_object = item.is_object();
     match prepare_record(stream, item, "1", props, &mut cx) {
@@ -491,7 +504,7 @@ fn run(root: &Path, e: &Entry, plan: &Plan, figures: &mut Figures) {
                 other => figures.failures.push(format!("{file}: an insights page was not read: {other:?}")),
             }
             let mut throttle = Throttle::default();
-            throttle.observe(&headers, Timestamp::from_millis(NOW));
+            throttle.observe(&headers, Some("1"), Timestamp::from_millis(NOW));
         }
         Plan::JobCreate => {
             if report_run_id(&json).is_none() {
@@ -551,7 +564,7 @@ fn run(root: &Path, e: &Entry, plan: &Plan, figures: &mut Figures) {
                 })
                 .collect();
             let _ = (parse_usage(&pairs), parse_insights_throttle(&pairs));
-            Throttle::default().observe(&pairs, Timestamp::from_millis(NOW));
+            Throttle::default().observe(&pairs, Some("1"), Timestamp::from_millis(NOW));
         }
     }
 }

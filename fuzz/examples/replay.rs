@@ -8,8 +8,8 @@
 use arbitrary::Unstructured;
 use fuzz_support::{FuzzIo, NOW, byte, catalog_text, config_json, state_text};
 use source_facebook_marketing::check::CheckMachine;
-use source_facebook_marketing::driver::{BatchLimit, Driver, Io, Machine, TimeoutReason};
-use source_facebook_marketing::http::{FetchError, Request, Response};
+use source_facebook_marketing::driver::{BatchLimit, Completion, Driver, Io, Machine, TimeoutReason};
+use source_facebook_marketing::http::{Request, RequestId};
 use source_facebook_marketing::time::Timestamp;
 use std::time::Duration;
 
@@ -20,17 +20,27 @@ struct Traced<'a> {
 }
 
 impl Io for Traced<'_> {
-    fn fetch(&mut self, request: &Request) -> Result<Response, FetchError> {
-        let outcome = self.io.fetch(request);
-        self.fetches += 1;
+    fn exchange(&mut self, start: Vec<(RequestId, Request)>, wait: Option<Duration>) -> Vec<Completion> {
         if !self.quiet {
-            let answer = match &outcome {
-                Ok(r) => format!("{} {:?} {}", r.status, r.headers, String::from_utf8_lossy(&r.body)),
-                Err(e) => format!("error: {e}"),
-            };
-            println!("FETCH {} {}\n  -> {}", request.method, request.url, clip(&answer, 600));
+            for (id, request) in &start {
+                println!("START {id} {} {}", request.method, request.url);
+            }
         }
-        outcome
+        let done = self.io.exchange(start, wait);
+        self.fetches += done.len();
+        if !self.quiet {
+            if done.is_empty() {
+                println!("WAITED {wait:?}");
+            }
+            for (id, outcome) in &done {
+                let answer = match outcome {
+                    Ok(r) => format!("{} {:?} {}", r.status, r.headers, String::from_utf8_lossy(&r.body)),
+                    Err(e) => format!("error: {e}"),
+                };
+                println!("DONE {id}\n  -> {}", clip(&answer, 600));
+            }
+        }
+        done
     }
 
     fn sleep(&mut self, duration: Duration, reason: TimeoutReason) {

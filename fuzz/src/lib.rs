@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use source_facebook_marketing::catalog::full_catalog;
 use source_facebook_marketing::commands::GRAPH_ORIGIN;
 use source_facebook_marketing::config::Config;
-use source_facebook_marketing::driver::{BatchLimit, Driver, Io, Machine, TimeoutReason};
-use source_facebook_marketing::http::{FetchError, Method, Request, Response, split_query};
+use source_facebook_marketing::driver::{BatchLimit, Completion, Driver, Io, Machine, TimeoutReason};
+use source_facebook_marketing::http::{FetchError, Method, Request, RequestId, Response, split_query};
 use source_facebook_marketing::time::Timestamp;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -577,17 +577,20 @@ pub fn answer(u: &mut Unstructured, request: &Request) -> Result<Response, Fetch
 // ---------------------------------------------------------------------------------------------
 // The IO.
 
-/// Answers fetches from the fuzz input on a fake clock. Once the input or the action budget is
-/// spent, the "host" refuses every fetch, which any machine must turn into an orderly end.
+/// Answers requests from the fuzz input on a fake clock: the input picks which of the requests
+/// in flight complete, in what order, and whether a wait passes with none. Once the input or
+/// the action budget is spent, the "host" completes every request in order with a refusal,
+/// which any machine must turn into an orderly end.
 pub struct FuzzIo<'a> {
     u: Unstructured<'a>,
     now: Timestamp,
     pub actions: usize,
+    in_flight: Vec<(RequestId, Request)>,
 }
 
 impl<'a> FuzzIo<'a> {
     pub fn new(u: Unstructured<'a>) -> Self {
-        FuzzIo { u, now: NOW, actions: 0 }
+        FuzzIo { u, now: NOW, actions: 0, in_flight: Vec::new() }
     }
 
     fn spent(&self) -> bool {
@@ -596,16 +599,28 @@ impl<'a> FuzzIo<'a> {
 }
 
 impl Io for FuzzIo<'_> {
-    fn fetch(&mut self, request: &Request) -> Result<Response, FetchError> {
-        self.actions += 1;
-        if self.spent() {
-            return Err(FetchError::DeniedByHost("the fuzz input is spent".into()));
+    fn exchange(&mut self, start: Vec<(RequestId, Request)>, wait: Option<Duration>) -> Vec<Completion> {
+        self.in_flight.extend(start);
+        if self.in_flight.is_empty() {
+            return Vec::new();
         }
-        // A fetch takes from no time to an hour.
-        let took = pick(&mut self.u, &[0u64, 0, 1, 500, 5_000, 60_000, 3_600_000]);
-        let outcome = answer(&mut self.u, request);
-        self.now = self.now.plus(Duration::from_millis(took));
-        outcome
+        if let Some(w) = wait
+            && !self.spent()
+            && one_in(&mut self.u, 8)
+        {
+            self.actions += 1;
+            self.now = self.now.plus(w);
+            return Vec::new();
+        }
+        let n = if self.spent() { self.in_flight.len() } else { 1 + usize::from(byte(&mut self.u)) % self.in_flight.len() };
+        let mut done = Vec::with_capacity(n);
+        for _ in 0..n {
+            let i = if self.spent() { 0 } else { usize::from(byte(&mut self.u)) % self.in_flight.len() };
+            let (id, request) = self.in_flight.remove(i);
+            let outcome = self.answer_one(&request);
+            done.push((id, outcome));
+        }
+        done
     }
 
     fn sleep(&mut self, duration: Duration, _reason: TimeoutReason) {
@@ -615,6 +630,21 @@ impl Io for FuzzIo<'_> {
 
     fn now(&mut self) -> Timestamp {
         self.now
+    }
+}
+
+impl FuzzIo<'_> {
+    /// One request's answer, as the input says.
+    fn answer_one(&mut self, request: &Request) -> Result<Response, FetchError> {
+        self.actions += 1;
+        if self.spent() {
+            return Err(FetchError::DeniedByHost("the fuzz input is spent".into()));
+        }
+        // A fetch takes from no time to an hour.
+        let took = pick(&mut self.u, &[0u64, 0, 1, 500, 5_000, 60_000, 3_600_000]);
+        let outcome = answer(&mut self.u, request);
+        self.now = self.now.plus(Duration::from_millis(took));
+        outcome
     }
 }
 

@@ -1,10 +1,11 @@
-//! Where the component's `http-fetch`, `sleep` and clock go: the real network, or the
-//! simulator on a virtual clock.
+//! Where the component's `http-fetch`, `sleep` and clock go: the real network (a pool of
+//! threads, one request each at a time), or the simulator on a virtual clock (latencies
+//! overlapping deterministically).
 
-use graph_sim::{SimRequest, Simulator, TransportFault};
+use graph_sim::{SimRequest, SimResponse, Simulator, TransportFault};
 use std::io::Read;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// An HTTP request as the host sees it.
@@ -87,9 +88,18 @@ impl wasmtime_wasi::HostMonotonicClock for Clock {
     }
 }
 
-/// Performs the component's IO.
+/// One finished request: the id it was started under and what came of it.
+pub type HostCompletion = (u64, Result<HostResponse, HostFetchError>);
+
+/// Performs the component's IO: requests run concurrently, started with `start` and collected,
+/// in the order they complete, with `wait`.
 pub trait Backend: Send {
-    fn fetch(&mut self, req: &HostRequest) -> Result<HostResponse, HostFetchError>;
+    /// Starts `req` under `id`.
+    fn start(&mut self, id: u64, req: HostRequest);
+    /// The requests that completed since the last call. With requests in flight, waits until at
+    /// least one has completed, or until `wait_ms` of this backend's clock passed (then none).
+    /// With nothing in flight, returns at once.
+    fn wait(&mut self, wait_ms: Option<u64>) -> Vec<HostCompletion>;
     fn sleep(&mut self, ms: u64);
     fn clock(&self) -> Clock;
 }
@@ -98,34 +108,70 @@ pub trait Backend: Send {
 pub struct SimBackend {
     pub sim: Arc<Mutex<Simulator>>,
     clock: Clock,
+    /// The size cap of each request in flight, by id.
+    caps: Vec<(u64, u64)>,
 }
 
 impl SimBackend {
     pub fn new(sim: Arc<Mutex<Simulator>>) -> Self {
         let now = sim.lock().map(|s| s.now_ms()).unwrap_or(0);
-        SimBackend { sim, clock: Clock::virtual_at(now) }
+        SimBackend { sim, clock: Clock::virtual_at(now), caps: Vec::new() }
+    }
+}
+
+impl Drop for SimBackend {
+    /// A guest that stopped (or trapped) with requests on their way: they never arrive, and a
+    /// later guest on the same simulator does not receive their answers.
+    fn drop(&mut self) {
+        if !self.caps.is_empty()
+            && let Ok(mut sim) = self.sim.lock()
+        {
+            sim.abandon_in_flight();
+        }
+    }
+}
+
+/// A simulator answer as the host hands it over, held to the request's size cap.
+pub fn sim_outcome(
+    out: Result<SimResponse, TransportFault>,
+    max_response_bytes: u64,
+) -> Result<HostResponse, HostFetchError> {
+    match out {
+        Ok(r) if r.body.len() as u64 > max_response_bytes => Err(HostFetchError::TooLarge(max_response_bytes)),
+        Ok(r) => Ok(HostResponse { status: r.status, headers: r.headers, body: r.body }),
+        Err(TransportFault::Timeout) => Err(HostFetchError::Timeout),
+        Err(TransportFault::ConnectionReset) => Err(HostFetchError::ConnectionReset),
+        Err(TransportFault::ConnectionRefused) => Err(HostFetchError::ConnectionRefused),
     }
 }
 
 impl Backend for SimBackend {
-    fn fetch(&mut self, req: &HostRequest) -> Result<HostResponse, HostFetchError> {
-        let mut sim = self.sim.lock().map_err(|_| HostFetchError::Other("simulator lock poisoned".into()))?;
-        let out = sim.handle(&SimRequest {
-            method: req.method.clone(),
-            url: req.url.clone(),
-            headers: req.headers.clone(),
-            body: req.body.clone(),
-        });
-        self.clock.set(sim.now_ms());
-        match out {
-            Ok(r) if r.body.len() as u64 > req.max_response_bytes => {
-                Err(HostFetchError::TooLarge(req.max_response_bytes))
-            }
-            Ok(r) => Ok(HostResponse { status: r.status, headers: r.headers, body: r.body }),
-            Err(TransportFault::Timeout) => Err(HostFetchError::Timeout),
-            Err(TransportFault::ConnectionReset) => Err(HostFetchError::ConnectionReset),
-            Err(TransportFault::ConnectionRefused) => Err(HostFetchError::ConnectionRefused),
+    fn start(&mut self, id: u64, req: HostRequest) {
+        if let Ok(mut sim) = self.sim.lock() {
+            // The cap travels in the tag's place: the answer is held to it when it arrives.
+            self.caps.push((id, req.max_response_bytes));
+            sim.start(id, SimRequest { method: req.method, url: req.url, headers: req.headers, body: req.body });
         }
+    }
+
+    fn wait(&mut self, wait_ms: Option<u64>) -> Vec<HostCompletion> {
+        let Ok(mut sim) = self.sim.lock() else {
+            return std::mem::take(&mut self.caps)
+                .into_iter()
+                .map(|(id, _)| (id, Err(HostFetchError::Other("simulator lock poisoned".into()))))
+                .collect();
+        };
+        let done = sim.complete(wait_ms);
+        self.clock.set(sim.now_ms());
+        done.into_iter()
+            .map(|(id, out)| {
+                let cap = match self.caps.iter().position(|(i, _)| *i == id) {
+                    Some(k) => self.caps.swap_remove(k).1,
+                    None => u64::MAX,
+                };
+                (id, sim_outcome(out, cap))
+            })
+            .collect()
     }
 
     fn sleep(&mut self, ms: u64) {
@@ -140,11 +186,24 @@ impl Backend for SimBackend {
     }
 }
 
-/// Real HTTPS (rustls), gzip, timeouts.
+/// 256: threads performing requests at most (the component keeps at most
+/// `max_concurrent_requests` in flight, itself at most 256).
+const MAX_WORKERS: usize = 256;
+
+/// Real HTTPS (rustls), gzip, timeouts; requests run on a pool of threads that grows to the
+/// number in flight.
 pub struct NetBackend {
     agent: ureq::Agent,
     /// Tests run real HTTP on a virtual clock: sleeps then only move this clock.
     clock: Clock,
+    /// The queue of requests to perform; dropping it (with the backend) ends the workers, each
+    /// after its request in flight.
+    jobs: Option<mpsc::Sender<(u64, HostRequest)>>,
+    queue: Arc<Mutex<mpsc::Receiver<(u64, HostRequest)>>>,
+    results_tx: mpsc::Sender<HostCompletion>,
+    results: mpsc::Receiver<HostCompletion>,
+    workers: usize,
+    in_flight: usize,
 }
 
 impl Default for NetBackend {
@@ -158,9 +217,41 @@ impl NetBackend {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(20)))
+            .max_idle_connections_per_host(MAX_WORKERS)
             .user_agent("source-facebook-marketing-wasm/0.1")
             .build();
-        NetBackend { agent: config.into(), clock: Clock::Real }
+        let (jobs, queue) = mpsc::channel();
+        let (results_tx, results) = mpsc::channel();
+        NetBackend {
+            agent: config.into(),
+            clock: Clock::Real,
+            jobs: Some(jobs),
+            queue: Arc::new(Mutex::new(queue)),
+            results_tx,
+            results,
+            workers: 0,
+            in_flight: 0,
+        }
+    }
+
+    /// Adds a worker thread: it takes requests off the queue until the backend is dropped.
+    fn spawn_worker(&mut self) {
+        let (agent, queue, results) = (self.agent.clone(), self.queue.clone(), self.results_tx.clone());
+        let spawned = std::thread::Builder::new().name("host-test-fetch".into()).spawn(move || {
+            loop {
+                let job = match queue.lock() {
+                    Ok(q) => q.recv(),
+                    Err(_) => return,
+                };
+                let Ok((id, req)) = job else { return };
+                if results.send((id, fetch_blocking(&agent, &req))).is_err() {
+                    return;
+                }
+            }
+        });
+        if spawned.is_ok() {
+            self.workers += 1;
+        }
     }
 
     /// Real HTTP, virtual time: for tests against `host-test simulate --clock virtual`.
@@ -220,33 +311,61 @@ pub fn read_body(mut reader: impl Read, cap: u64, overdue: impl Fn() -> bool) ->
     }
 }
 
+/// Performs one request on this thread.
+fn fetch_blocking(agent: &ureq::Agent, req: &HostRequest) -> Result<HostResponse, HostFetchError> {
+    let timeout = Some(Duration::from_millis(u64::from(req.timeout_ms.max(1))));
+    let mut builder = http::Request::builder().method(req.method.as_str()).uri(req.url.as_str());
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let request = builder.body(req.body.clone()).map_err(|e| HostFetchError::Other(e.to_string()))?;
+    let request = agent.configure_request(request).timeout_global(timeout).build();
+    let response = agent.run(request).map_err(map_ureq_error)?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    // A body that says it is larger than the cap is refused before a byte of it is read.
+    let declared = response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let gzipped = response.headers().get("content-encoding").is_some();
+    if !gzipped && declared.is_some_and(|n| n > req.max_response_bytes) {
+        return Err(HostFetchError::TooLarge(req.max_response_bytes));
+    }
+    // The whole body must be in within the request's timeout, however it trickles.
+    let started = std::time::Instant::now();
+    let limit = Duration::from_millis(u64::from(req.timeout_ms.max(1)));
+    let body = read_body(response.into_body().into_reader(), req.max_response_bytes, || started.elapsed() > limit)?;
+    Ok(HostResponse { status, headers, body })
+}
+
 impl Backend for NetBackend {
-    fn fetch(&mut self, req: &HostRequest) -> Result<HostResponse, HostFetchError> {
-        let timeout = Some(Duration::from_millis(u64::from(req.timeout_ms.max(1))));
-        let mut builder = http::Request::builder().method(req.method.as_str()).uri(req.url.as_str());
-        for (k, v) in &req.headers {
-            builder = builder.header(k.as_str(), v.as_str());
+    fn start(&mut self, id: u64, req: HostRequest) {
+        self.in_flight += 1;
+        if self.workers < self.in_flight.min(MAX_WORKERS) {
+            self.spawn_worker();
         }
-        let request = builder.body(req.body.clone()).map_err(|e| HostFetchError::Other(e.to_string()))?;
-        let request = self.agent.configure_request(request).timeout_global(timeout).build();
-        let response = self.agent.run(request).map_err(map_ureq_error)?;
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect();
-        // A body that says it is larger than the cap is refused before a byte of it is read.
-        let declared =
-            response.headers().get("content-length").and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-        let gzipped = response.headers().get("content-encoding").is_some();
-        if !gzipped && declared.is_some_and(|n| n > req.max_response_bytes) {
-            return Err(HostFetchError::TooLarge(req.max_response_bytes));
+        let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send((id, req)).is_ok());
+        if !sent {
+            let _ = self.results_tx.send((id, Err(HostFetchError::Other("the fetch pool has stopped".into()))));
         }
-        let started = std::time::Instant::now();
-        let limit = Duration::from_millis(u64::from(req.timeout_ms.max(1)));
-        let body = read_body(response.into_body().into_reader(), req.max_response_bytes, || started.elapsed() > limit)?;
-        Ok(HostResponse { status, headers, body })
+    }
+
+    fn wait(&mut self, wait_ms: Option<u64>) -> Vec<HostCompletion> {
+        if self.in_flight == 0 {
+            return Vec::new();
+        }
+        // On a virtual clock the real network cannot be waited for by the clock: the first
+        // answer is waited for however long it takes (each request has its own timeout).
+        let first = match (wait_ms, &self.clock) {
+            (Some(ms), Clock::Real) => self.results.recv_timeout(Duration::from_millis(ms)).ok(),
+            _ => self.results.recv().ok(),
+        };
+        let mut done: Vec<HostCompletion> = first.into_iter().collect();
+        done.extend(self.results.try_iter());
+        self.in_flight = self.in_flight.saturating_sub(done.len());
+        done
     }
 
     fn sleep(&mut self, ms: u64) {

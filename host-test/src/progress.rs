@@ -49,9 +49,17 @@ pub fn line(p: &Progress, elapsed: Duration) -> String {
         p.streams.len(),
         thousands(total)
     );
-    if let Some(cur) = &p.current {
-        let n = p.streams.iter().find(|s| &s.name == cur).map_or(0, |s| s.records);
-        out.push_str(&format!(" | {cur}: {} records, accounts {}/{}", thousands(n), p.accounts_done, p.accounts_total));
+    if !p.active.is_empty() {
+        // Several streams are read at once: name the first three, count the rest.
+        let names: Vec<&str> = p.active.iter().take(3).map(String::as_str).collect();
+        let more = p.active.len().saturating_sub(3);
+        let more = if more > 0 { format!(" +{more}") } else { String::new() };
+        out.push_str(&format!(
+            " | reading {}{more} (accounts {}/{})",
+            names.join(", "),
+            p.accounts_done,
+            p.accounts_total
+        ));
     }
     if p.jobs_running > 0 || p.jobs_completed > 0 {
         out.push_str(&format!(
@@ -62,6 +70,9 @@ pub fn line(p: &Progress, elapsed: Duration) -> String {
     out.push_str(&format!(" | requests {}", thousands(p.requests)));
     if p.retries > 0 {
         out.push_str(&format!(" ({} retried)", p.retries));
+    }
+    if p.requests_in_flight > 0 {
+        out.push_str(&format!(", {} in flight", p.requests_in_flight));
     }
     if p.pauses > 0 {
         out.push_str(&format!(" | {} pauses, last: {}", p.pauses, p.last_pause.as_deref().unwrap_or("?")));
@@ -121,15 +132,22 @@ mod tests {
     use crate::runtime::StreamProgress;
 
     #[test]
-    fn the_line_names_the_current_stream_jobs_and_pauses() {
+    fn the_line_names_the_streams_being_read_jobs_requests_in_flight_and_pauses() {
         let p = Progress {
             streams: vec![
                 StreamProgress { name: "ads".into(), records: 1234, status: "complete".into() },
                 StreamProgress { name: "ads_insights".into(), records: 56789, status: "running".into() },
             ],
             current: Some("ads_insights".into()),
+            active: vec![
+                "ads_insights".into(),
+                "ads_insights_age_and_gender".into(),
+                "ads_insights_region".into(),
+                "ads_insights_dma".into(),
+            ],
             accounts_done: 1,
             accounts_total: 2,
+            requests_in_flight: 12,
             jobs_running: 3,
             jobs_completed: 40,
             jobs_retried: 2,
@@ -141,7 +159,7 @@ mod tests {
         };
         assert_eq!(
             line(&p, Duration::from_secs(75)),
-            "[01:15] streams 1/2 | records 58,023 | ads_insights: 56,789 records, accounts 1/2 | jobs 3 running, 40 read, 2 retried, 1 split | requests 812 (3 retried) | 2 pauses, last: throttle pause 120 s"
+            "[01:15] streams 1/2 | records 58,023 | reading ads_insights, ads_insights_age_and_gender, ads_insights_region +1 (accounts 1/2) | jobs 3 running, 40 read, 2 retried, 1 split | requests 812 (3 retried), 12 in flight | 2 pauses, last: throttle pause 120 s"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! The wasmtime embedding: engine, component cache, sandbox limits, and calls into the guest.
 
-use crate::backend::{Backend, HostFetchError, HostRequest};
+use crate::backend::{Backend, HostFetchError, HostRequest, HostResponse};
 use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -136,6 +136,9 @@ pub struct HostState {
     guest_stderr: MemoryOutputPipe,
     /// Requests performed, for summaries.
     pub requests: u64,
+    /// Requests in flight now, and the most there were at once.
+    pub in_flight: usize,
+    pub peak_in_flight: usize,
     /// What was denied, for tests of the sandbox.
     pub denied: Vec<String>,
 }
@@ -158,42 +161,67 @@ impl WasiView for HostState {
     }
 }
 
-impl wit_host::Host for HostState {
-    fn http_fetch(&mut self, req: wit_host::Request) -> Result<wit_host::Response, wit_host::FetchError> {
+impl HostState {
+    /// The host's request for the guest's, or why the sandbox refuses it.
+    fn admit(&mut self, req: wit_host::Request) -> Result<HostRequest, HostFetchError> {
         let url = sfm_wire::origin::rewrite_origin(&req.url, self.graph_url.as_deref()).into_owned();
         let host = url_host(&url).unwrap_or("").to_string();
-        let out = if !self.allow.permits(&host) {
+        if !self.allow.permits(&host) {
             self.denied.push(host.clone());
-            Err(HostFetchError::Denied(format!("{host} is not on the host's allowlist")))
-        } else {
-            self.requests += 1;
-            let request = HostRequest {
-                method: match req.method {
-                    wit_host::Method::Get => "GET".into(),
-                    wit_host::Method::Post => "POST".into(),
-                },
-                url,
-                headers: req.headers,
-                body: req.body.unwrap_or_default(),
-                timeout_ms: match self.request_timeout {
-                    Some(t) => req.timeout_ms.min(u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
-                    None => req.timeout_ms,
-                },
-                max_response_bytes: req.max_response_bytes,
-            };
-            self.backend.fetch(&request)
-        };
-        self.last_host_return = Instant::now();
-        out.map(|r| wit_host::Response { status: r.status, headers: r.headers, body: r.body }).map_err(|e| match e {
-            HostFetchError::Timeout => wit_host::FetchError::Timeout,
-            HostFetchError::ConnectionRefused => wit_host::FetchError::ConnectionRefused,
-            HostFetchError::ConnectionReset => wit_host::FetchError::ConnectionReset,
-            HostFetchError::Dns(s) => wit_host::FetchError::Dns(s),
-            HostFetchError::Tls(s) => wit_host::FetchError::Tls(s),
-            HostFetchError::Denied(s) => wit_host::FetchError::DeniedByHost(s),
-            HostFetchError::Other(s) => wit_host::FetchError::Other(s),
-            HostFetchError::TooLarge(cap) => wit_host::FetchError::ResponseTooLarge(cap),
+            return Err(HostFetchError::Denied(format!("{host} is not on the host's allowlist")));
+        }
+        Ok(HostRequest {
+            method: match req.method {
+                wit_host::Method::Get => "GET".into(),
+                wit_host::Method::Post => "POST".into(),
+            },
+            url,
+            headers: req.headers,
+            body: req.body.unwrap_or_default(),
+            timeout_ms: match self.request_timeout {
+                Some(t) => req.timeout_ms.min(u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
+                None => req.timeout_ms,
+            },
+            max_response_bytes: req.max_response_bytes,
         })
+    }
+}
+
+fn to_wit(outcome: Result<HostResponse, HostFetchError>) -> Result<wit_host::Response, wit_host::FetchError> {
+    outcome.map(|r| wit_host::Response { status: r.status, headers: r.headers, body: r.body }).map_err(|e| match e {
+        HostFetchError::Timeout => wit_host::FetchError::Timeout,
+        HostFetchError::ConnectionRefused => wit_host::FetchError::ConnectionRefused,
+        HostFetchError::ConnectionReset => wit_host::FetchError::ConnectionReset,
+        HostFetchError::Dns(s) => wit_host::FetchError::Dns(s),
+        HostFetchError::Tls(s) => wit_host::FetchError::Tls(s),
+        HostFetchError::Denied(s) => wit_host::FetchError::DeniedByHost(s),
+        HostFetchError::Other(s) => wit_host::FetchError::Other(s),
+        HostFetchError::TooLarge(cap) => wit_host::FetchError::ResponseTooLarge(cap),
+    })
+}
+
+impl wit_host::Host for HostState {
+    fn http_fetch(&mut self, start: Vec<wit_host::Outgoing>, wait_ms: Option<u64>) -> Vec<wit_host::Completion> {
+        let mut done = Vec::new();
+        for outgoing in start {
+            match self.admit(outgoing.request) {
+                Ok(request) => {
+                    self.requests += 1;
+                    self.in_flight += 1;
+                    self.peak_in_flight = self.peak_in_flight.max(self.in_flight);
+                    self.backend.start(outgoing.id, request);
+                }
+                // Refused by the sandbox: complete at once, without the backend.
+                Err(e) => done.push(wit_host::Completion { id: outgoing.id, outcome: to_wit(Err(e)) }),
+            }
+        }
+        // A refusal is an answer already: only what else is ready goes with it.
+        let wait = if done.is_empty() { wait_ms } else { Some(0) };
+        let answered = self.backend.wait(wait);
+        self.in_flight = self.in_flight.saturating_sub(answered.len());
+        done.extend(answered.into_iter().map(|(id, outcome)| wit_host::Completion { id, outcome: to_wit(outcome) }));
+        self.last_host_return = Instant::now();
+        done
     }
 
     fn sleep(&mut self, ms: u64) {
@@ -298,6 +326,8 @@ impl Runtime {
             request_timeout: limits.request_timeout,
             guest_stderr,
             requests: 0,
+            in_flight: 0,
+            peak_in_flight: 0,
             denied: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);

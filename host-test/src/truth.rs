@@ -48,7 +48,7 @@ pub const DEFAULT_HISTORY_DAYS: i64 = 730;
 pub const RETENTION_DAYS: i64 = 1123;
 
 /// Top-level config options the truth models, or that change no record of a first sync.
-const MODELLED_OPTIONS: [&str; 10] = [
+const MODELLED_OPTIONS: [&str; 11] = [
     "account_ids",
     "account_id",
     "credentials",
@@ -59,6 +59,7 @@ const MODELLED_OPTIONS: [&str; 10] = [
     "insights_lookback_window",
     "insights_job_timeout",
     "response_size_limit_mb",
+    "max_concurrent_requests",
 ];
 
 /// Options of a `custom_insights` entry the truth models, or that change no record of a first

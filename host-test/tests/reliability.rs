@@ -10,7 +10,7 @@ mod common;
 
 use common::runtime;
 use graph_sim::{SimConfig, Simulator};
-use host_test::backend::{Backend, Clock, HostFetchError, HostRequest, HostResponse, SimBackend};
+use host_test::backend::{Backend, Clock, HostCompletion, HostRequest, SimBackend};
 use host_test::demo::catalog_from;
 use host_test::output::to_line;
 use host_test::runtime::{Allowlist, Guest, Limits};
@@ -393,20 +393,27 @@ struct TokenInNextUrls {
 }
 
 impl Backend for TokenInNextUrls {
-    fn fetch(&mut self, req: &HostRequest) -> Result<HostResponse, HostFetchError> {
+    fn start(&mut self, id: u64, req: HostRequest) {
         if req.url.contains(CANARY_TOKEN)
             && let Ok(mut n) = self.followed.lock()
         {
             *n += 1;
         }
-        let mut r = self.inner.fetch(req)?;
-        if let Ok(mut body) = serde_json::from_slice::<Value>(&r.body)
-            && let Some(next) = body["paging"]["next"].as_str()
-        {
-            body["paging"]["next"] = json!(format!("{next}&access_token={CANARY_TOKEN}"));
-            r.body = body.to_string().into_bytes();
+        self.inner.start(id, req);
+    }
+
+    fn wait(&mut self, wait_ms: Option<u64>) -> Vec<HostCompletion> {
+        let mut done = self.inner.wait(wait_ms);
+        for (_, outcome) in &mut done {
+            if let Ok(r) = outcome
+                && let Ok(mut body) = serde_json::from_slice::<Value>(&r.body)
+                && let Some(next) = body["paging"]["next"].as_str()
+            {
+                body["paging"]["next"] = json!(format!("{next}&access_token={CANARY_TOKEN}"));
+                r.body = body.to_string().into_bytes();
+            }
         }
-        Ok(r)
+        done
     }
 
     fn sleep(&mut self, ms: u64) {

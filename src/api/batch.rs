@@ -3,7 +3,7 @@
 //! throttled or transiently failed. No operation is dropped silently: each ends in a result.
 
 use super::classify::{GraphError, Refusal, Verdict, classify_graph_error};
-use super::client::{Api, Call, CallError, CallFailure, CallId, CallOutcome};
+use super::client::{Api, Call, CallError, CallFailure, CallId, CallOutcome, account_in_url};
 use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
 use serde_json::{Value, json};
@@ -19,6 +19,8 @@ struct Op {
     key: u64,
     relative_url: String,
     rounds: u32,
+    /// The ad account whose quota the operation uses, if known.
+    account: Option<String>,
 }
 
 /// The batch sender.
@@ -29,6 +31,8 @@ pub struct BatchSender {
     pending: VecDeque<Op>,
     in_flight: BTreeMap<CallId, Vec<Op>>,
     results: VecDeque<(u64, Result<Value, CallError>)>,
+    /// Whether its calls go before calls that are not urgent.
+    urgent: bool,
     pub batches_sent: u64,
     pub ops_resent: u64,
 }
@@ -42,14 +46,32 @@ impl BatchSender {
             pending: VecDeque::new(),
             in_flight: BTreeMap::new(),
             results: VecDeque::new(),
+            urgent: false,
             batches_sent: 0,
             ops_resent: 0,
         }
     }
 
+    /// The same sender, whose calls go before calls that are not urgent (job status polls).
+    pub fn urgent(mut self) -> Self {
+        self.urgent = true;
+        self
+    }
+
     /// Queues a GET of `relative_url` (e.g. `123/?fields=id`); its result comes back under `key`.
     pub fn push(&mut self, key: u64, relative_url: String) {
-        self.pending.push_back(Op { key, relative_url, rounds: 0 });
+        let account = account_in_url(&relative_url).map(str::to_string);
+        self.pending.push_back(Op { key, relative_url, rounds: 0, account });
+    }
+
+    /// As [`BatchSender::push`], for an operation that uses `account`'s quota.
+    pub fn push_for(&mut self, key: u64, relative_url: String, account: &str) {
+        self.pending.push_back(Op { key, relative_url, rounds: 0, account: Some(account.to_string()) });
+    }
+
+    /// Operations queued or in flight.
+    pub fn outstanding(&self) -> usize {
+        self.pending.len() + self.in_flight.values().map(Vec::len).sum::<usize>()
     }
 
     /// Submits every queued operation, 50 to a call; returns the calls made, for the owner to
@@ -68,7 +90,14 @@ impl BatchSender {
             ]);
             let mut request = Request::post_form(self.url.clone(), &[]);
             request.body = Some(body.into_bytes());
-            let call = api.submit(Call::batch(request));
+            let mut call = Call::batch(request);
+            // A batch of one account's operations is that account's call.
+            call.account = match ops.split_first() {
+                Some((first, rest)) if rest.iter().all(|o| o.account == first.account) => first.account.clone(),
+                _ => None,
+            };
+            call.urgent = self.urgent;
+            let call = api.submit(call);
             self.batches_sent += 1;
             self.in_flight.insert(call, ops);
             calls.push(call);
@@ -130,7 +159,7 @@ impl BatchSender {
                     Some((h.get("name")?.as_str()?.to_ascii_lowercase(), h.get("value")?.as_str()?.to_string()))
                 })
                 .collect();
-            api.observe_headers(&pairs);
+            api.observe_headers(&pairs, op.account.as_deref());
         }
         let body: Option<Value> =
             element.get("body").and_then(Value::as_str).and_then(|b| serde_json::from_str(b).ok());

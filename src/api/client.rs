@@ -77,32 +77,69 @@ impl Shape {
     }
 }
 
+impl CallKind {
+    /// Whether calls of this kind go before others waiting: the ones that start or end a wait
+    /// on Graph (report jobs, and the account look-ups they need) are on a sync's critical path.
+    fn urgent(self) -> bool {
+        matches!(self, CallKind::Account | CallKind::JobCreate | CallKind::JobResults | CallKind::InsightsSync)
+    }
+}
+
 /// One logical request.
 #[derive(Clone, Debug)]
 pub struct Call {
     pub request: Request,
     pub kind: CallKind,
     pub shape: Shape,
+    /// The ad account (bare id) whose quota the call uses, if one: its usage headers and quota
+    /// blocks pace that account's calls only, and it counts against the account's share of
+    /// the requests in flight. Read from the URL's `act_<id>` segment unless set.
+    pub account: Option<String>,
+    /// Goes before the calls waiting that are not.
+    pub urgent: bool,
 }
 
 impl Call {
+    fn new(request: Request, kind: CallKind, shape: Shape) -> Self {
+        let account = account_in_url(&request.url).map(str::to_string);
+        Call { request, kind, shape, account, urgent: kind.urgent() }
+    }
+
     pub fn graph(request: Request, kind: CallKind) -> Self {
-        Call { request, kind, shape: Shape::Graph }
+        Call::new(request, kind, Shape::Graph)
     }
 
     pub fn external(request: Request, kind: CallKind) -> Self {
-        Call { request, kind, shape: Shape::External }
+        Call { account: None, ..Call::new(request, kind, Shape::External) }
     }
 
     /// A Graph call whose body the caller transcodes itself (see [`Shape::GraphRaw`]).
     pub fn graph_raw(request: Request, kind: CallKind) -> Self {
-        Call { request, kind, shape: Shape::GraphRaw }
+        Call::new(request, kind, Shape::GraphRaw)
     }
 
     /// A Graph batch request whose form body carries the token.
     pub fn batch(request: Request) -> Self {
-        Call { request, kind: CallKind::Batch, shape: Shape::GraphBatch }
+        Call::new(request, CallKind::Batch, Shape::GraphBatch)
     }
+
+    /// The same call, for `account`'s quota.
+    pub fn for_account(mut self, account: &str) -> Self {
+        self.account = Some(account.to_string());
+        self
+    }
+
+    /// The same call, ahead of calls that are not urgent.
+    pub fn urgent(mut self) -> Self {
+        self.urgent = true;
+        self
+    }
+}
+
+/// The bare id of the `act_<id>` path segment of a Graph URL, if it has one.
+pub fn account_in_url(url: &str) -> Option<&str> {
+    let path = url.split('?').next().unwrap_or(url);
+    path.split('/').find_map(|seg| seg.strip_prefix("act_")).filter(|id| !id.is_empty())
 }
 
 /// A successful answer.
@@ -138,6 +175,38 @@ struct Entry {
     call: Call,
     /// Failed attempts that count against the backoff budget.
     failures: u32,
+    /// Who submitted it (see [`Api::set_owner`]).
+    owner: Owner,
+}
+
+/// Who submitted a call: the owner of an [`Api`] shared by several machines tags each call so
+/// that its outcome goes back to the part that made it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Owner(pub u32);
+
+/// How many requests may be in flight at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Concurrency {
+    /// In all (config `max_concurrent_requests`).
+    pub total: usize,
+    /// For any one ad account.
+    pub per_account: usize,
+}
+
+/// 32: requests in flight at once when the config does not say (`max_concurrent_requests`).
+/// Graph limits calls by count and cost per hour, not by connection; 32 round trips of 0.3 to
+/// 3 s keep a sync of tens of accounts close to its report jobs' time.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 32;
+
+/// 4: requests in flight at once for one ad account. Graph's business-use-case quota and the
+/// ad account score are per account: a few at a time keep one account from spending its quota
+/// in a burst, while tens of accounts still run side by side.
+pub const MAX_IN_FLIGHT_PER_ACCOUNT: usize = 4;
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Concurrency { total: DEFAULT_MAX_CONCURRENT_REQUESTS, per_account: MAX_IN_FLIGHT_PER_ACCOUNT }
+    }
 }
 
 /// Counters of what the client did, for progress lines and benchmarks.
@@ -168,7 +237,12 @@ pub struct Api {
     /// Calls waiting out a backoff, in the order they failed.
     delayed: Vec<(Timestamp, Entry)>,
     sent: BTreeMap<RequestId, Entry>,
-    done: VecDeque<(CallId, CallOutcome)>,
+    /// Requests in flight by ad account.
+    sent_by_account: BTreeMap<String, usize>,
+    concurrency: Concurrency,
+    /// The owner that calls submitted now belong to.
+    owner: Owner,
+    done: VecDeque<(Owner, CallId, CallOutcome)>,
     logs: VecDeque<Message>,
     throttle: Throttle,
     stats: ApiStats,
@@ -194,6 +268,9 @@ impl Api {
             ready: VecDeque::new(),
             delayed: Vec::new(),
             sent: BTreeMap::new(),
+            sent_by_account: BTreeMap::new(),
+            concurrency: Concurrency::default(),
+            owner: Owner::default(),
             done: VecDeque::new(),
             logs: VecDeque::new(),
             throttle: Throttle::default(),
@@ -202,6 +279,22 @@ impl Api {
             version_warned: false,
             max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// The same client with other bounds on requests in flight (at least one of each).
+    pub fn with_concurrency(mut self, concurrency: Concurrency) -> Self {
+        self.concurrency = Concurrency { total: concurrency.total.max(1), per_account: concurrency.per_account.max(1) };
+        self
+    }
+
+    /// Calls submitted from now on belong to `owner`; their outcomes come back with it.
+    pub fn set_owner(&mut self, owner: Owner) {
+        self.owner = owner;
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.sent.len()
     }
 
     /// The same client with another response-size cap, in bytes.
@@ -235,7 +328,7 @@ impl Api {
     pub fn submit(&mut self, call: Call) -> CallId {
         self.next_call += 1;
         let id = CallId(self.next_call);
-        self.ready.push_back(Entry { id, call, failures: 0 });
+        self.ready.push_back(Entry { id, call, failures: 0, owner: self.owner });
         id
     }
 
@@ -244,13 +337,19 @@ impl Api {
         !self.ready.is_empty() || !self.delayed.is_empty() || !self.sent.is_empty()
     }
 
-    /// The next request to perform, unless paused by the throttle.
+    /// The next request to perform: the first urgent call waiting that may go, else the first
+    /// call that may go. A call may go unless the requests in flight are at their bound (in
+    /// all, or for its account) or the throttle holds its account (or the app).
     pub fn poll_transmit(&mut self) -> Option<(RequestId, Request)> {
         self.promote_due();
-        if self.pause_on_rate_limit && self.throttle.paused_until(self.now).is_some() {
+        if self.sent.len() >= self.concurrency.total {
             return None;
         }
-        let entry = self.ready.pop_front()?;
+        let pick = self.pick_ready()?;
+        let entry = self.ready.remove(pick)?;
+        if let Some(a) = &entry.call.account {
+            *self.sent_by_account.entry(a.clone()).or_default() += 1;
+        }
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let mut request = entry.call.request.clone();
@@ -261,6 +360,30 @@ impl Api {
         *self.stats.requests.entry(entry.call.kind).or_default() += 1;
         self.sent.insert(id, entry);
         Some((id, request))
+    }
+
+    /// Whether `entry` may be sent now.
+    fn may_go(&self, entry: &Entry) -> bool {
+        let account = entry.call.account.as_deref();
+        if self.pause_on_rate_limit && self.throttle.paused_until(account, self.now).is_some() {
+            return false;
+        }
+        account.is_none_or(|a| self.sent_by_account.get(a).copied().unwrap_or(0) < self.concurrency.per_account)
+    }
+
+    /// The position of the call to send next, if any may go.
+    fn pick_ready(&self) -> Option<usize> {
+        let mut first = None;
+        for (i, entry) in self.ready.iter().enumerate() {
+            if !self.may_go(entry) {
+                continue;
+            }
+            if entry.call.urgent {
+                return Some(i);
+            }
+            first.get_or_insert(i);
+        }
+        first
     }
 
     fn promote_due(&mut self) {
@@ -276,12 +399,17 @@ impl Api {
         }
     }
 
-    /// The next deadline: a backoff ending or a pause lifting.
+    /// The next deadline: a backoff ending, or a pause lifting that holds a call waiting.
     pub fn poll_timeout(&self) -> Option<Deadline> {
         let backoff = self.delayed.iter().map(|(t, _)| *t).min().map(|t| (t, TimeoutReason::Backoff));
-        let pause = (self.pause_on_rate_limit && !self.ready.is_empty())
-            .then(|| self.throttle.paused_until(self.now))
-            .flatten();
+        let pause = if self.pause_on_rate_limit {
+            self.ready
+                .iter()
+                .filter_map(|e| self.throttle.paused_until(e.call.account.as_deref(), self.now))
+                .min_by_key(|(at, _)| *at)
+        } else {
+            None
+        };
         soonest([backoff, pause])
     }
 
@@ -290,6 +418,11 @@ impl Api {
     }
 
     pub fn poll_completion(&mut self) -> Option<(CallId, CallOutcome)> {
+        self.done.pop_front().map(|(_, call, outcome)| (call, outcome))
+    }
+
+    /// The next outcome, with the owner that submitted its call.
+    pub fn poll_owned_completion(&mut self) -> Option<(Owner, CallId, CallOutcome)> {
         self.done.pop_front()
     }
 
@@ -306,8 +439,9 @@ impl Api {
         // A quota block names its own wait; every other answer's usage headers may call for a
         // pause, errors included (ignoring them there is what made Airbyte re-run syncs).
         let quota_block = matches!(verdict, Verdict::RateLimited { quota_block: true });
+        let account = entry.call.account.clone();
         if self.pause_on_rate_limit && !quota_block {
-            self.throttle.observe(&response.headers, now);
+            self.throttle.observe(&response.headers, account.as_deref(), now);
         }
         let mut json = Value::Null;
         if verdict == Verdict::Success && entry.call.shape == Shape::GraphRaw {
@@ -339,10 +473,11 @@ impl Api {
         let graph = if verdict == Verdict::Success { None } else { GraphError::parse(&response.body) };
         match verdict {
             Verdict::Success => {
-                self.throttle.on_success();
+                self.throttle.on_success(account.as_deref());
                 // A parsed answer lives on as `json` only: no second copy of a large page.
                 let body = if entry.call.shape.parses_json() { Vec::new() } else { response.body };
                 self.done.push_back((
+                    entry.owner,
                     entry.id,
                     Ok(Reply { status: response.status, headers: response.headers, body, json }),
                 ));
@@ -350,7 +485,7 @@ impl Api {
             Verdict::Transient(reason) => self.retry(entry, &reason, graph),
             Verdict::RateLimited { quota_block } => {
                 if quota_block && self.pause_on_rate_limit {
-                    match self.throttle.on_quota_block(&response.headers, now) {
+                    match self.throttle.on_quota_block(&response.headers, account.as_deref(), now) {
                         Some(wait) => {
                             self.stats.quota_waits += 1;
                             self.log(LogLevel::Warn, format!(
@@ -428,15 +563,25 @@ impl Api {
         );
     }
 
-    /// Feeds usage headers seen elsewhere (inside batch elements) to the throttle.
-    pub fn observe_headers(&mut self, headers: &[(String, String)]) {
+    /// Feeds usage headers seen elsewhere (inside batch elements, for `account` if known) to
+    /// the throttle.
+    pub fn observe_headers(&mut self, headers: &[(String, String)], account: Option<&str>) {
         if self.pause_on_rate_limit {
-            self.throttle.observe(headers, self.now);
+            self.throttle.observe(headers, account, self.now);
         }
     }
 
     fn take(&mut self, id: RequestId) -> Result<Entry, ConnectorError> {
-        self.sent.remove(&id).ok_or_else(|| {
+        let entry = self.sent.remove(&id);
+        if let Some(a) = entry.as_ref().and_then(|e| e.call.account.as_ref())
+            && let Some(n) = self.sent_by_account.get_mut(a)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.sent_by_account.remove(a);
+            }
+        }
+        entry.ok_or_else(|| {
             ConnectorError::contract(
                 format!("the host answered {id}, which was never sent or was already answered"),
                 String::new(),
@@ -540,11 +685,22 @@ impl Api {
         }
     }
 
-    /// Halves `limit` and retries, as Graph asks; without a limit to halve, the request is
-    /// simply too large for Graph.
+    /// Halves `limit` and asks again at once, as Graph asks; without a limit to halve, the
+    /// request is simply too large for Graph. Halvings do not count against the retries: they
+    /// end at a page size of one (nine halvings from 500).
     fn reduce_data(&mut self, mut entry: Entry, graph: Option<GraphError>) {
         match self.halve_limit(&mut entry) {
-            Some(halved) => self.retry(entry, &format!("graph asked for less data; page size now {halved}"), graph),
+            Some(halved) => {
+                self.stats.retries += 1;
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{}: graph asked for less data; asking again with page size now {halved}",
+                        describe(&entry.call.request)
+                    ),
+                );
+                self.ready.push_back(entry);
+            }
             None => {
                 let e = ConnectorError::rejected(
                     "meta asks to reduce the amount of data even for the smallest request; unselect some fields of this stream in the catalog or lower page_size",
@@ -565,7 +721,7 @@ impl Api {
             };
             self.fatal = Some(error);
         }
-        self.done.push_back((entry.id, Err(CallError { failure, error, graph: graph.map(Box::new) })));
+        self.done.push_back((entry.owner, entry.id, Err(CallError { failure, error, graph: graph.map(Box::new) })));
     }
 
     fn log(&mut self, level: LogLevel, message: String) {
@@ -666,20 +822,22 @@ mod tests {
     }
 
     #[test]
-    fn reduce_data_halves_the_page_size() {
+    fn reduce_data_halves_the_page_size_at_once_down_to_one_then_fails_the_call() {
         let mut a = api();
-        a.submit(Call::graph(Request::get("https://g/act_1/ads?fields=id&limit=100"), CallKind::EdgePage));
-        let (id, _) = a.poll_transmit().unwrap();
-        a.handle_response(
-            id,
-            graph_err(500, 1, None, "Please reduce the amount of data you're asking for, then retry your request"),
-            Timestamp(0),
-        )
-        .unwrap();
-        let (t, _) = a.poll_timeout().unwrap();
-        a.handle_timeout(t);
-        let (_, req) = a.poll_transmit().unwrap();
-        assert!(req.url.ends_with("limit=50"), "{}", req.url);
+        a.submit(Call::graph(Request::get("https://g/act_1/ads?fields=id&limit=500"), CallKind::EdgePage));
+        let mut limits = Vec::new();
+        let outcome = loop {
+            let (id, req) = a.poll_transmit().expect("asked again at once, without a wait");
+            limits.push(req.url.rsplit("limit=").next().unwrap().to_string());
+            let reduce =
+                graph_err(500, 1, None, "Please reduce the amount of data you're asking for, then retry your request");
+            a.handle_response(id, reduce, Timestamp(0)).unwrap();
+            if let Some((_, outcome)) = a.poll_completion() {
+                break outcome;
+            }
+        };
+        assert_eq!(limits, ["500", "250", "125", "62", "31", "15", "7", "3", "1"]);
+        assert_eq!(outcome.unwrap_err().failure, CallFailure::ReduceData);
     }
 
     #[test]
@@ -766,6 +924,73 @@ mod tests {
         assert_eq!(e.failure, CallFailure::TooLarge);
         assert_eq!(e.error.failure_type(), crate::error::FailureType::System);
         assert!(e.error.message().contains("GET https://g/v25.0/act_1/ads") && e.error.message().contains("1 MiB"));
+    }
+
+    fn sent_per_account(a: &mut Api) -> BTreeMap<String, usize> {
+        let mut sent = BTreeMap::new();
+        while let Some((_, r)) = a.poll_transmit() {
+            *sent.entry(account_in_url(&r.url).unwrap_or("-").to_string()).or_insert(0) += 1;
+        }
+        sent
+    }
+
+    #[test]
+    fn in_flight_stays_within_the_total_and_each_accounts_limit() {
+        let mut a = api().with_concurrency(Concurrency { total: 6, per_account: 4 });
+        for i in 0..6 {
+            a.submit(Call::graph(Request::get(format!("https://g/v25.0/act_1/ads?p={i}")), CallKind::EdgePage));
+        }
+        for i in 0..3 {
+            a.submit(Call::graph(Request::get(format!("https://g/v25.0/act_2/ads?p={i}")), CallKind::EdgePage));
+        }
+        let sent = sent_per_account(&mut a);
+        assert_eq!(sent, BTreeMap::from([("1".to_string(), 4), ("2".to_string(), 2)]));
+        assert_eq!(a.in_flight(), 6);
+    }
+
+    #[test]
+    fn an_accounts_usage_pauses_that_account_only_while_others_go_on() {
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads"), CallKind::EdgePage));
+        let (id, _) = a.poll_transmit().unwrap();
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/campaigns"), CallKind::EdgePage));
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_2/campaigns"), CallKind::EdgePage));
+        let mut resp = ok(json!({"data": []}));
+        resp.headers.push(("x-ad-account-usage".into(), r#"{"acc_id_util_pct":90,"reset_time_duration":20}"#.into()));
+        // The answer came in before either waiting call was sent.
+        a.handle_response(id, resp, Timestamp(1_000)).unwrap();
+        let sent = sent_per_account(&mut a);
+        assert_eq!(sent, BTreeMap::from([("2".to_string(), 1)]), "act_1 waits, act_2 goes");
+        assert_eq!(a.poll_timeout(), Some((Timestamp(121_000), TimeoutReason::ThrottlePause)));
+        a.handle_timeout(Timestamp(121_000));
+        assert_eq!(sent_per_account(&mut a), BTreeMap::from([("1".to_string(), 1)]));
+    }
+
+    #[test]
+    fn app_usage_pauses_every_account() {
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads"), CallKind::EdgePage));
+        let (id, _) = a.poll_transmit().unwrap();
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/campaigns"), CallKind::EdgePage));
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_2/campaigns"), CallKind::EdgePage));
+        let mut resp = ok(json!({"data": []}));
+        resp.headers.push(("x-app-usage".into(), r#"{"call_count":95,"total_cputime":10,"total_time":10}"#.into()));
+        a.handle_response(id, resp, Timestamp(1_000)).unwrap();
+        assert!(a.poll_transmit().is_none(), "every account waits for the app");
+        let (deadline, reason) = a.poll_timeout().unwrap();
+        assert_eq!(reason, TimeoutReason::ThrottlePause);
+        a.handle_timeout(deadline);
+        assert_eq!(sent_per_account(&mut a).len(), 2);
+    }
+
+    #[test]
+    fn urgent_calls_go_before_calls_waiting_longer() {
+        let mut a = api().with_concurrency(Concurrency { total: 1, per_account: 1 });
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads"), CallKind::EdgePage));
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_2/insights"), CallKind::JobCreate).urgent());
+        let (_, first) = a.poll_transmit().unwrap();
+        assert!(first.url.contains("insights"), "{}", first.url);
+        assert!(a.poll_transmit().is_none(), "one in flight at most");
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct Paginator {
     kind: CallKind,
     /// Pages are handed over as bytes for the caller to transcode ([`Paginator::on_raw_outcome`]).
     raw: bool,
+    /// The ad account whose quota the pages use, when the URL does not name it.
+    account: Option<String>,
     pub pages: u64,
     /// Fingerprints of the item ids read in this listing.
     seen_ids: BTreeSet<u64>,
@@ -78,6 +80,7 @@ impl Paginator {
             restarts: 0,
             kind,
             raw: false,
+            account: None,
             pages: 0,
             seen_ids: BTreeSet::new(),
             empty_run: 0,
@@ -90,10 +93,19 @@ impl Paginator {
         Paginator { raw: true, ..Paginator::new(first_url, kind) }
     }
 
+    /// The same paginator, whose pages use `account`'s quota (a report run's results).
+    pub fn for_account(mut self, account: &str) -> Self {
+        self.account = Some(account.to_string());
+        self
+    }
+
     fn submit(&mut self, api: &mut Api, url: String) -> CallId {
         let request = Request::get(url);
-        let call =
-            api.submit(if self.raw { Call::graph_raw(request, self.kind) } else { Call::graph(request, self.kind) });
+        let mut call = if self.raw { Call::graph_raw(request, self.kind) } else { Call::graph(request, self.kind) };
+        if let Some(a) = &self.account {
+            call = call.for_account(a);
+        }
+        let call = api.submit(call);
         self.state = State::AwaitingPage { call };
         call
     }

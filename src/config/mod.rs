@@ -21,6 +21,9 @@ pub use validate::{valid_breakdowns, valid_insight_fields};
 /// v25.0: the Graph API version Airbyte's connector 6.1.9 uses; overridable with `api_version`.
 pub const DEFAULT_API_VERSION: &str = "v25.0";
 
+/// 256: the most `max_concurrent_requests` may ask for.
+pub const MAX_CONCURRENT_REQUESTS_LIMIT: u32 = 256;
+
 /// 64 MiB: the default `response_size_limit_mb` (see `http::DEFAULT_MAX_RESPONSE_BYTES`).
 pub const DEFAULT_RESPONSE_SIZE_LIMIT_MB: u32 = (crate::http::DEFAULT_MAX_RESPONSE_BYTES >> 20) as u32;
 
@@ -91,6 +94,8 @@ pub struct Config {
     pub api_version: String,
     /// The most bytes any Graph answer may have.
     pub max_response_bytes: u64,
+    /// The most requests in flight at once (`max_concurrent_requests`).
+    pub max_concurrent_requests: usize,
 }
 
 impl Config {
@@ -181,6 +186,9 @@ impl Config {
             max_response_bytes: u64::from(
                 root.uint("response_size_limit_mb", 1, 4096)?.unwrap_or(DEFAULT_RESPONSE_SIZE_LIMIT_MB),
             ) << 20,
+            max_concurrent_requests: root
+                .uint("max_concurrent_requests", 1, MAX_CONCURRENT_REQUESTS_LIMIT)?
+                .map_or(crate::api::client::DEFAULT_MAX_CONCURRENT_REQUESTS, |n| n as usize),
         })
     }
 }

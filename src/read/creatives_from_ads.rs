@@ -12,10 +12,10 @@
 //! fetches it again. A failed listing or batch call fails the account, which keeps its old
 //! state. The state is emitted once per account, after its last record: a checkpoint never
 //! covers a creative that was neither emitted nor left for the next sync, and never moves
-//! backwards.
+//! backwards. Several accounts are read at once, as for the other entity streams.
 
 use super::common::{AccountStates, Routes, later, prepare_record, request_thumbnail, thumbnail_data_url};
-use super::entity::configured_statuses;
+use super::entity::{accounts_at_once, configured_statuses};
 use super::fields::{FieldSet, Refusal, STORY_SPEC_FIELD};
 use super::{Cx, StreamReader, cursor};
 use crate::api::batch::{BatchSender, MAX_BATCH_OPS};
@@ -52,8 +52,9 @@ struct Wanted {
 /// One account's read: its listing, its creative fetches and what they found.
 #[derive(Debug)]
 struct AccountRead {
-    index: usize,
     listing: Paginator,
+    /// The account's creative reads, 50 to a batch request.
+    batch: BatchSender,
     listing_done: bool,
     /// Creative ids met in this account's ads, so that each is fetched once.
     seen: BTreeSet<String>,
@@ -74,21 +75,23 @@ struct AccountRead {
     failed: Option<ConnectorError>,
 }
 
-#[derive(Debug)]
-enum Phase {
-    Reading(Box<AccountRead>),
-    Finished,
-}
-
-/// What a call of this reader is for.
+/// What a call of this reader is for, and for which account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pending {
-    /// A page of the ads listing of the account being read.
-    Page,
-    /// A batch of creative reads.
-    Batch,
+    /// A page of the account's ads listing.
+    Page(usize),
+    /// A batch of the account's creative reads.
+    Batch(usize),
     /// A record's thumbnail.
-    Thumbnail,
+    Thumbnail(usize),
+}
+
+impl Pending {
+    fn account(self) -> usize {
+        match self {
+            Pending::Page(a) | Pending::Batch(a) | Pending::Thumbnail(a) => a,
+        }
+    }
 }
 
 /// What the stream's creative fetches took.
@@ -110,8 +113,13 @@ pub struct CreativesFromAdsReader {
     accounts: Vec<String>,
     /// Per-account state, in Airbyte's `ads` format.
     states: AccountStates,
-    batch: BatchSender,
-    phase: Phase,
+    /// The accounts being read, by index.
+    open: BTreeMap<usize, Box<AccountRead>>,
+    next_account: usize,
+    accounts_done: usize,
+    parallel: usize,
+    /// Batch requests of the accounts already closed.
+    batches_sent: u64,
     routes: Routes<Pending>,
     next_key: u64,
     failures: Vec<ConnectorError>,
@@ -138,8 +146,11 @@ impl CreativesFromAdsReader {
             props,
             accounts: config.account_ids.clone(),
             states,
-            batch: BatchSender::new(graph_url(&config.api_version, ""), config.access_token.clone()),
-            phase: Phase::Finished,
+            open: BTreeMap::new(),
+            next_account: 0,
+            accounts_done: 0,
+            parallel: accounts_at_once(config),
+            batches_sent: 0,
             routes: Routes::new(def.name),
             next_key: 0,
             failures: Vec::new(),
@@ -182,32 +193,41 @@ impl CreativesFromAdsReader {
         format!("{}?{}", graph_url(&config.api_version, &path), encode_query(&params))
     }
 
+    /// Opens accounts until [`accounts_at_once`] are being read or none is left.
+    fn open_accounts(&mut self, cx: &mut Cx) {
+        while self.open.len() < self.parallel && self.next_account < self.accounts.len() {
+            self.next_account += 1;
+            self.start_account(self.next_account - 1, cx);
+        }
+    }
+
     fn start_account(&mut self, index: usize, cx: &mut Cx) {
-        let Some(id) = self.accounts.get(index) else {
-            self.phase = Phase::Finished;
-            return;
-        };
+        let Some(id) = self.accounts.get(index) else { return };
         let mut listing = Paginator::new(self.listing_url(id, cx.config), CallKind::EdgePage);
-        self.routes.insert(listing.start(cx.api), Pending::Page);
-        self.phase = Phase::Reading(Box::new(AccountRead {
+        self.routes.insert(listing.start(cx.api), Pending::Page(index));
+        let batch = BatchSender::new(graph_url(&cx.config.api_version, ""), cx.config.access_token.clone());
+        self.open.insert(
             index,
-            listing,
-            listing_done: false,
-            seen: BTreeSet::new(),
-            queued: VecDeque::new(),
-            wanted: BTreeMap::new(),
-            thumbnails: BTreeMap::new(),
-            max_cursor: None,
-            earliest_skipped: None,
-            skipped_untimed: false,
-            skipped: 0,
-            failed: None,
-        }));
+            Box::new(AccountRead {
+                listing,
+                batch,
+                listing_done: false,
+                seen: BTreeSet::new(),
+                queued: VecDeque::new(),
+                wanted: BTreeMap::new(),
+                thumbnails: BTreeMap::new(),
+                max_cursor: None,
+                earliest_skipped: None,
+                skipped_untimed: false,
+                skipped: 0,
+                failed: None,
+            }),
+        );
     }
 
     /// A page of ads: queue the creatives not seen before in this account.
-    fn on_page(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
-        let Phase::Reading(acct) = &mut self.phase else { return Ok(()) };
+    fn on_page(&mut self, index: usize, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+        let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
         if acct.failed.is_some() {
             // The page of a listing stopped after its account failed: nothing more to read.
             return Ok(());
@@ -215,7 +235,7 @@ impl CreativesFromAdsReader {
         let items = match acct.listing.on_outcome(call, outcome, cx.api) {
             Ok(Step::Items { items, .. }) => items,
             Ok(Step::Restarted(call)) => {
-                self.routes.insert(call, Pending::Page);
+                self.routes.insert(call, Pending::Page(index));
                 return Ok(());
             }
             Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
@@ -251,7 +271,7 @@ impl CreativesFromAdsReader {
             acct.queued.push_back(key);
         }
         if let Some(call) = acct.listing.request_next(cx.api) {
-            self.routes.insert(call, Pending::Page);
+            self.routes.insert(call, Pending::Page(index));
         }
         acct.listing_done = acct.listing.is_done();
         Ok(())
@@ -259,38 +279,46 @@ impl CreativesFromAdsReader {
 
     /// Hands queued creatives to the batch sender, 50 to a request (fewer only once the listing
     /// is complete), and sends whatever it must re-send.
-    fn send_queued(&mut self, cx: &mut Cx) {
-        let Phase::Reading(acct) = &mut self.phase else { return };
+    fn send_queued(&mut self, index: usize, cx: &mut Cx) {
+        let Some(acct) = self.open.get_mut(&index) else { return };
+        let account_id = &self.accounts[index];
         while acct.queued.len() >= MAX_BATCH_OPS || (acct.listing_done && !acct.queued.is_empty()) {
             let n = acct.queued.len().min(MAX_BATCH_OPS);
             for key in acct.queued.drain(..n) {
                 if let Some(w) = acct.wanted.get(&key) {
-                    self.batch.push(key, creative_url(&self.fields, w));
+                    acct.batch.push_for(key, creative_url(&self.fields, w), account_id);
                 }
             }
-            for call in self.batch.flush(cx.api) {
-                self.routes.insert(call, Pending::Batch);
+            for call in acct.batch.flush(cx.api) {
+                self.routes.insert(call, Pending::Batch(index));
             }
         }
-        for call in self.batch.flush(cx.api) {
-            self.routes.insert(call, Pending::Batch);
+        for call in acct.batch.flush(cx.api) {
+            self.routes.insert(call, Pending::Batch(index));
         }
     }
 
     /// A batch came back: emit its creatives, retry or skip the ones that failed.
-    fn on_batch(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
-        let Phase::Reading(acct) = &mut self.phase else { return Ok(()) };
+    fn on_batch(
+        &mut self,
+        index: usize,
+        call: CallId,
+        outcome: CallOutcome,
+        cx: &mut Cx,
+    ) -> Result<(), ConnectorError> {
+        let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
         if let Err(e) = &outcome {
             // The whole request failed after the client's retries: the account cannot be read.
             Self::fail_reading(acct, e.error.clone());
         }
-        self.batch.on_outcome(call, outcome, cx.api)?;
-        let account_id = self.accounts[acct.index].clone();
-        while let Some((key, result)) = self.batch.poll_result() {
-            let Phase::Reading(acct) = &mut self.phase else { return Ok(()) };
+        acct.batch.on_outcome(call, outcome, cx.api)?;
+        let account_id = self.accounts[index].clone();
+        loop {
+            let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
+            let Some((key, result)) = acct.batch.poll_result() else { break };
             let Some(mut w) = acct.wanted.remove(&key) else { continue };
             match result {
-                Ok(body) => self.creative_read(w, body, &account_id, cx),
+                Ok(body) => self.creative_read(index, w, body, &account_id, cx),
                 // The account fails as a whole; its state stays as it was.
                 Err(_) if acct.failed.is_some() => {}
                 // Graph cannot render the creative's story: read it without, as Airbyte does.
@@ -300,7 +328,7 @@ impl CreativesFromAdsReader {
                         && self.fields.contains(STORY_SPEC_FIELD) =>
                 {
                     w.without_story_spec = true;
-                    self.batch.push(key, creative_url(&self.fields, &w));
+                    acct.batch.push_for(key, creative_url(&self.fields, &w), &account_id);
                     acct.wanted.insert(key, w);
                 }
                 // Graph no longer serves some of the creative fields: read it again without them.
@@ -310,7 +338,7 @@ impl CreativesFromAdsReader {
                         Refusal::Dropped(_)
                     ) =>
                 {
-                    self.batch.push(key, creative_url(&self.fields, &w));
+                    acct.batch.push_for(key, creative_url(&self.fields, &w), &account_id);
                     acct.wanted.insert(key, w);
                 }
                 Err(e) => {
@@ -336,7 +364,7 @@ impl CreativesFromAdsReader {
     }
 
     /// Turns a creative into a record, and emits it or waits for its thumbnail.
-    fn creative_read(&mut self, w: Wanted, body: Value, account_id: &str, cx: &mut Cx) {
+    fn creative_read(&mut self, index: usize, w: Wanted, body: Value, account_id: &str, cx: &mut Cx) {
         let mut body = body;
         if let Value::Object(o) = &mut body {
             if w.without_story_spec {
@@ -350,8 +378,8 @@ impl CreativesFromAdsReader {
         match thumbnail {
             Some(url) => {
                 let call = request_thumbnail(url, cx);
-                self.routes.insert(call, Pending::Thumbnail);
-                if let Phase::Reading(acct) = &mut self.phase {
+                self.routes.insert(call, Pending::Thumbnail(index));
+                if let Some(acct) = self.open.get_mut(&index) {
                     acct.thumbnails.insert(call, record);
                 }
             }
@@ -363,8 +391,8 @@ impl CreativesFromAdsReader {
     }
 
     /// A thumbnail arrived (or failed): store it as a data URL in its record and emit it.
-    fn on_thumbnail(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
-        let Phase::Reading(acct) = &mut self.phase else { return };
+    fn on_thumbnail(&mut self, index: usize, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
+        let Some(acct) = self.open.get_mut(&index) else { return };
         let Some(mut record) = acct.thumbnails.remove(&call) else { return };
         let data = thumbnail_data_url(self.def.name, &record, outcome, cx);
         record.insert("thumbnail_data_url".into(), data);
@@ -382,14 +410,17 @@ impl CreativesFromAdsReader {
         }
     }
 
-    fn finish_account_if_done(&mut self, cx: &mut Cx) {
-        let Phase::Reading(acct) = &self.phase else { return };
+    fn finish_account_if_done(&mut self, index: usize, cx: &mut Cx) {
+        let Some(acct) = self.open.get(&index) else { return };
         // No call of the account may still be in flight: its answer has nowhere else to go.
-        if !(acct.listing_done && acct.wanted.is_empty() && acct.thumbnails.is_empty() && self.routes.is_empty()) {
+        let in_flight = self.routes.values().any(|p| p.account() == index);
+        if !(acct.listing_done && acct.wanted.is_empty() && acct.thumbnails.is_empty() && !in_flight) {
             return;
         }
-        let Phase::Reading(acct) = std::mem::replace(&mut self.phase, Phase::Finished) else { return };
-        let id = self.accounts[acct.index].clone();
+        let Some(acct) = self.open.remove(&index) else { return };
+        self.batches_sent += acct.batch.batches_sent;
+        self.accounts_done += 1;
+        let id = self.accounts[index].clone();
         if let Some(e) = acct.failed {
             let e = e.context(&format!("{} of ad account {id}", self.def.name));
             cx.log(LogLevel::Error, e.message().to_string());
@@ -415,36 +446,35 @@ impl CreativesFromAdsReader {
             // no later account checkpoints.
             cx.emit(Message::stream_state(self.def.name, &self.states.snapshot(None)));
         }
-        self.start_account(acct.index + 1, cx);
+        self.open_accounts(cx);
     }
 }
 
 impl StreamReader for CreativesFromAdsReader {
     fn start(&mut self, cx: &mut Cx) {
-        self.start_account(0, cx);
+        self.open_accounts(cx);
     }
 
     fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
-        match self.routes.take(call)? {
-            Pending::Page => self.on_page(call, outcome, cx)?,
-            Pending::Batch => self.on_batch(call, outcome, cx)?,
-            Pending::Thumbnail => self.on_thumbnail(call, outcome, cx),
+        let pending = self.routes.take(call)?;
+        let index = pending.account();
+        match pending {
+            Pending::Page(_) => self.on_page(index, call, outcome, cx)?,
+            Pending::Batch(_) => self.on_batch(index, call, outcome, cx)?,
+            Pending::Thumbnail(_) => self.on_thumbnail(index, call, outcome, cx),
         }
-        self.send_queued(cx);
-        self.finish_account_if_done(cx);
+        self.send_queued(index, cx);
+        self.finish_account_if_done(index, cx);
         Ok(())
     }
 
     fn finished(&self) -> Option<&[ConnectorError]> {
-        matches!(self.phase, Phase::Finished).then_some(self.failures.as_slice())
+        let done = self.open.is_empty() && self.next_account >= self.accounts.len() && self.routes.is_empty();
+        done.then_some(self.failures.as_slice())
     }
 
     fn accounts_progress(&self) -> (u32, u32) {
-        let total = self.accounts.len() as u32;
-        match &self.phase {
-            Phase::Reading(a) => (a.index as u32, total),
-            Phase::Finished => (total, total),
-        }
+        (self.accounts_done as u32, self.accounts.len() as u32)
     }
 
     fn records(&self) -> u64 {
@@ -454,7 +484,9 @@ impl StreamReader for CreativesFromAdsReader {
     fn summary(&self) -> String {
         format!(
             "; creatives: {} requested in {} batch requests, {} skipped",
-            self.stats.creatives, self.batch.batches_sent, self.stats.skipped
+            self.stats.creatives,
+            self.batches_sent + self.open.values().map(|a| a.batch.batches_sent).sum::<u64>(),
+            self.stats.skipped
         )
     }
 
@@ -476,9 +508,10 @@ fn creative_url(fields: &FieldSet, w: &Wanted) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::client::Api;
+    use crate::api::client::{Api, Owner};
     use crate::http::{Request, Response, split_query};
     use crate::read::AccountFacts;
+    use crate::read::insights::polls::PollHub;
     use crate::streams::Stream;
     use crate::time::Timestamp;
 
@@ -500,7 +533,21 @@ mod tests {
         let Stream::Entity(def) = selected.stream else { panic!("an entity stream") };
         let mut reader = CreativesFromAdsReader::new(def, selected.sync_mode, &selected.selected_fields, None, &config);
         let (mut api, mut out, mut facts) = (Api::new("t".into(), 0, now, true), VecDeque::new(), AccountFacts::new());
-        reader.start(&mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts });
+        let mut polls = PollHub::new(String::new(), String::new());
+        macro_rules! cx {
+            () => {
+                &mut Cx {
+                    api: &mut api,
+                    out: &mut out,
+                    config: &config,
+                    now,
+                    accounts: &mut facts,
+                    polls: &mut polls,
+                    owner: Owner(1),
+                }
+            };
+        }
+        reader.start(cx!());
         let ads = json!({"data": [
             {"id": "a1", "updated_time": "2026-06-01T10:00:00+0000", "creative": {"id": "c1"}},
             {"id": "a2", "updated_time": "2026-06-02T10:00:00+0000", "creative": {"id": "c1"}},
@@ -509,25 +556,13 @@ mod tests {
         ]});
         let (call, outcome, listing) = answer(&mut api, ads, now);
         assert!(listing.url.contains("creative%7Bid%7D") && !listing.url.contains("filtering"), "{}", listing.url);
-        reader
-            .on_outcome(
-                call,
-                outcome,
-                &mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts },
-            )
-            .unwrap();
+        reader.on_outcome(call, outcome, cx!()).unwrap();
         let creatives = json!([{"code": 200, "body": "{\"id\":\"c1\"}"}, {"code": 200, "body": "{\"id\":\"c2\"}"}]);
         let (call, outcome, batch) = answer(&mut api, creatives, now);
         let (_, form) = split_query(&format!("?{}", String::from_utf8_lossy(batch.body.as_deref().unwrap())));
         let ops: Vec<Value> = serde_json::from_str(&form.iter().find(|(k, _)| k == "batch").unwrap().1).unwrap();
         assert_eq!(ops.len(), 2, "one operation per distinct creative");
-        reader
-            .on_outcome(
-                call,
-                outcome,
-                &mut Cx { api: &mut api, out: &mut out, config: &config, now, accounts: &mut facts },
-            )
-            .unwrap();
+        reader.on_outcome(call, outcome, cx!()).unwrap();
         assert!(reader.finished().is_some_and(<[_]>::is_empty));
         let lines: Vec<Value> = out.iter().map(|m| serde_json::from_str(&m.to_json_line()).unwrap()).collect();
         let records: Vec<(&Value, &Value)> = lines

@@ -3,7 +3,9 @@
 //! Per account the reader builds the listing (fields, page size, cursor and status filters),
 //! transforms each item into an Airbyte record, and, once the account's listing is complete,
 //! advances that account's cursor and emits the stream state: a checkpoint never covers a
-//! record that was not emitted, and never moves backwards.
+//! record that was not emitted, and never moves backwards. Several accounts are read at once
+//! (see [`accounts_at_once`]); their records interleave, and each account's state moves only
+//! when that account's listing is complete.
 
 use super::common::{AccountStates, Routes, cursor_of, later, prepare_record, request_thumbnail, thumbnail_data_url};
 use super::fields::{AD_ACCOUNT_PRIVILEGED_FIELDS, FieldSet, Refusal};
@@ -20,16 +22,16 @@ use crate::protocol::{LogLevel, Message};
 use crate::schema::Properties;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
 
+/// One account's listing under way.
 #[derive(Debug)]
-enum Phase {
-    /// Reading this account's listing.
-    Listing {
-        account: usize,
-        paginator: Paginator,
-        without_privileged: bool,
-    },
-    Finished,
+struct Listing {
+    paginator: Paginator,
+    without_privileged: bool,
+    progress: AccountProgress,
+    /// Records of the current page, in order, some waiting for their thumbnails.
+    held: Vec<(Map<String, Value>, bool)>,
 }
 
 /// What a call of this reader is for.
@@ -37,8 +39,8 @@ enum Phase {
 enum Pending {
     /// A page of the listing of this account.
     Page { account: usize },
-    /// The thumbnail of the held record at this slot.
-    Thumbnail { slot: usize },
+    /// The thumbnail of the account's held record at this slot.
+    Thumbnail { account: usize, slot: usize },
 }
 
 /// What one account's read has seen so far.
@@ -46,6 +48,11 @@ enum Pending {
 struct AccountProgress {
     max_cursor: Option<DateTime<FixedOffset>>,
     stopped_early: bool,
+}
+
+/// How many accounts of one stream are read at once: as many as may have a request in flight.
+pub fn accounts_at_once(config: &Config) -> usize {
+    config.max_concurrent_requests.max(1)
 }
 
 /// Reads one entity stream for every configured account.
@@ -56,11 +63,14 @@ pub struct EntityReader {
     props: Properties,
     accounts: Vec<String>,
     states: AccountStates,
-    phase: Phase,
+    /// The accounts being read, by index.
+    open: BTreeMap<usize, Listing>,
+    /// The next account to open.
+    next_account: usize,
+    /// Accounts finished (read or failed).
+    accounts_done: usize,
+    parallel: usize,
     routes: Routes<Pending>,
-    progress: AccountProgress,
-    /// Records of the current page, in order, some waiting for their thumbnails.
-    held: Vec<(Map<String, Value>, bool)>,
     failures: Vec<ConnectorError>,
     records: u64,
 }
@@ -86,10 +96,11 @@ impl EntityReader {
             props,
             accounts: config.account_ids.clone(),
             states,
-            phase: Phase::Finished,
+            open: BTreeMap::new(),
+            next_account: 0,
+            accounts_done: 0,
+            parallel: accounts_at_once(config),
             routes: Routes::new(def.name),
-            progress: AccountProgress::default(),
-            held: Vec::new(),
             failures: Vec::new(),
             records: 0,
         }
@@ -155,26 +166,40 @@ impl EntityReader {
         format!("{}?{}", graph_url(&config.api_version, &path), encode_query(&params))
     }
 
-    fn start_account(&mut self, account: usize, cx: &mut Cx, without_privileged: bool) {
-        let Some(id) = self.accounts.get(account) else {
-            self.phase = Phase::Finished;
-            return;
-        };
-        if !without_privileged {
-            self.progress = AccountProgress::default();
+    /// Opens accounts until [`accounts_at_once`] are being read or none is left.
+    fn open_accounts(&mut self, cx: &mut Cx) {
+        while self.open.len() < self.parallel && self.next_account < self.accounts.len() {
+            self.next_account += 1;
+            self.start_account(self.next_account - 1, cx, false);
         }
+    }
+
+    /// Starts (or starts again) the listing of `account`.
+    fn start_account(&mut self, account: usize, cx: &mut Cx, without_privileged: bool) {
+        let Some(id) = self.accounts.get(account) else { return };
         let url = self.first_url(id, cx.config, without_privileged);
         let kind = if self.def.edge.is_empty() { CallKind::Account } else { CallKind::EdgePage };
         let mut paginator = Paginator::new(url, kind);
         self.routes.insert(paginator.start(cx.api), Pending::Page { account });
-        self.phase = Phase::Listing { account, paginator, without_privileged };
+        let progress = match self.open.remove(&account) {
+            Some(old) if without_privileged => old.progress,
+            _ => AccountProgress::default(),
+        };
+        self.open.insert(account, Listing { paginator, without_privileged, progress, held: Vec::new() });
+    }
+
+    /// The account is done (read or failed): open the next.
+    fn close_account(&mut self, account: usize, cx: &mut Cx) {
+        self.open.remove(&account);
+        self.accounts_done += 1;
+        self.open_accounts(cx);
     }
 
     /// Graph refused fields of this account's request: drops them and reads the account again
     /// from its first page (records already emitted come again and deduplicate by key). False
     /// when the refusal is no reason to drop anything.
     fn drop_refused(&mut self, account: usize, e: &CallError, cx: &mut Cx) -> bool {
-        let Phase::Listing { without_privileged, .. } = self.phase else { return false };
+        let Some(&Listing { without_privileged, .. }) = self.open.get(&account) else { return false };
         let CallFailure::UnknownFields(names) = &e.failure else { return false };
         match self.fields.refuse(names, &self.request_fields(without_privileged)) {
             Refusal::Dropped(dropped) => {
@@ -196,14 +221,14 @@ impl EntityReader {
 
     /// The account node: one object, not a listing.
     fn on_account_node(&mut self, account: usize, outcome: CallOutcome, cx: &mut Cx) {
-        let Phase::Listing { without_privileged, .. } = self.phase else { return };
+        let Some(&Listing { without_privileged, .. }) = self.open.get(&account) else { return };
         let account_id = self.accounts[account].clone();
         match outcome {
             Err(e) if self.drop_refused(account, &e, cx) => {}
             Ok(reply) => {
                 // The insights streams after this one need not look the account up again.
                 learn_account(cx.accounts, &account_id, &reply.json);
-                if let Some(record) = self.prepare(reply.json, &account_id, cx) {
+                if let Some(record) = self.prepare(account, reply.json, &account_id, cx) {
                     self.emit(record, cx);
                 }
                 self.finish_account(account, cx);
@@ -239,7 +264,7 @@ impl EntityReader {
             self.on_account_node(account, outcome, cx);
             return Ok(());
         }
-        let Phase::Listing { paginator, .. } = &mut self.phase else { return Ok(()) };
+        let Some(Listing { paginator, .. }) = self.open.get_mut(&account) else { return Ok(()) };
         let items = match paginator.on_outcome(call, outcome, cx.api) {
             Ok(Step::Items { items, .. }) => items,
             Ok(Step::Restarted(call)) => {
@@ -265,18 +290,21 @@ impl EntityReader {
                 let c = self.def.cursor.and_then(|k| item.get(k)).and_then(Value::as_str).and_then(cursor::parse);
                 if c.is_some_and(|c| c < stored) {
                     // Newest first: everything after this is older than the last sync saw.
-                    self.progress.stopped_early = true;
+                    if let Some(l) = self.open.get_mut(&account) {
+                        l.progress.stopped_early = true;
+                    }
                     break;
                 }
             }
-            let Some(record) = self.prepare(item, &account_id, cx) else { continue };
+            let Some(record) = self.prepare(account, item, &account_id, cx) else { continue };
             if thumbnails {
                 // Held until its thumbnail arrives, so the page's records leave in order.
                 let call = record.get("thumbnail_url").and_then(Value::as_str).map(|url| request_thumbnail(url, cx));
+                let Some(listing) = self.open.get_mut(&account) else { continue };
                 if let Some(call) = call {
-                    self.routes.insert(call, Pending::Thumbnail { slot: self.held.len() });
+                    self.routes.insert(call, Pending::Thumbnail { account, slot: listing.held.len() });
                 }
-                self.held.push((record, call.is_some()));
+                listing.held.push((record, call.is_some()));
             } else {
                 self.emit(record, cx);
             }
@@ -287,14 +315,16 @@ impl EntityReader {
 
     /// Emits held records once their thumbnails are in, then asks for the next page.
     fn continue_listing(&mut self, account: usize, cx: &mut Cx) {
-        if self.held.iter().any(|(_, waiting)| *waiting) {
+        let Some(listing) = self.open.get_mut(&account) else { return };
+        if listing.held.iter().any(|(_, waiting)| *waiting) {
             return;
         }
-        for (record, _) in std::mem::take(&mut self.held) {
+        let held = std::mem::take(&mut listing.held);
+        for (record, _) in held {
             self.emit(record, cx);
         }
-        let Phase::Listing { paginator, .. } = &mut self.phase else { return };
-        if self.progress.stopped_early {
+        let Some(Listing { paginator, progress, .. }) = self.open.get_mut(&account) else { return };
+        if progress.stopped_early {
             paginator.stop();
         }
         match paginator.request_next(cx.api) {
@@ -304,19 +334,19 @@ impl EntityReader {
     }
 
     /// A thumbnail arrived (or failed): store it as a data URL in its record.
-    fn on_thumbnail(&mut self, slot: usize, outcome: CallOutcome, cx: &mut Cx) {
-        let Phase::Listing { account, .. } = self.phase else { return };
-        let Some((record, waiting)) = self.held.get_mut(slot) else { return };
+    fn on_thumbnail(&mut self, account: usize, slot: usize, outcome: CallOutcome, cx: &mut Cx) {
+        let Some(listing) = self.open.get_mut(&account) else { return };
+        let Some((record, waiting)) = listing.held.get_mut(slot) else { return };
         *waiting = false;
         let data = thumbnail_data_url(self.def.name, record, outcome, cx);
         record.insert("thumbnail_data_url".into(), data);
         self.continue_listing(account, cx);
     }
 
-    fn prepare(&mut self, item: Value, account_id: &str, cx: &mut Cx) -> Option<Map<String, Value>> {
+    fn prepare(&mut self, account: usize, item: Value, account_id: &str, cx: &mut Cx) -> Option<Map<String, Value>> {
         let record = prepare_record(self.def.name, item, account_id, &self.props, cx)?;
-        if let Some(key) = self.def.cursor {
-            self.progress.max_cursor = later(self.progress.max_cursor, cursor_of(&record, key));
+        if let (Some(key), Some(listing)) = (self.def.cursor, self.open.get_mut(&account)) {
+            listing.progress.max_cursor = later(listing.progress.max_cursor, cursor_of(&record, key));
         }
         Some(record)
     }
@@ -329,7 +359,8 @@ impl EntityReader {
     fn finish_account(&mut self, account: usize, cx: &mut Cx) {
         if let (true, Some(cursor_key)) = (self.incremental, self.def.cursor) {
             let id = self.accounts[account].clone();
-            let new = later(self.usable_cursor(&id, cx.config), self.progress.max_cursor);
+            let seen = self.open.get(&account).and_then(|l| l.progress.max_cursor);
+            let new = later(self.usable_cursor(&id, cx.config), seen);
             let mut entry = self.states.incoming(&id).cloned().unwrap_or_default();
             if let Some(c) = new {
                 entry.insert(cursor_key.into(), Value::from(cursor::format(&c)));
@@ -342,7 +373,7 @@ impl EntityReader {
             }
             self.emit_state(cx);
         }
-        self.start_account(account + 1, cx, false);
+        self.close_account(account, cx);
     }
 
     fn emit_state(&self, cx: &mut Cx) {
@@ -361,33 +392,34 @@ impl EntityReader {
         if self.incremental {
             self.emit_state(cx);
         }
-        self.start_account(account + 1, cx, false);
+        self.close_account(account, cx);
     }
 }
 
 impl StreamReader for EntityReader {
     fn start(&mut self, cx: &mut Cx) {
-        self.start_account(0, cx, false);
+        self.open_accounts(cx);
     }
 
     fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
         match self.routes.take(call)? {
             Pending::Page { account } => self.on_page(account, call, outcome, cx)?,
-            Pending::Thumbnail { slot } => self.on_thumbnail(slot, outcome, cx),
+            Pending::Thumbnail { account, slot } => self.on_thumbnail(account, slot, outcome, cx),
         }
         Ok(())
     }
 
     fn finished(&self) -> Option<&[ConnectorError]> {
-        (matches!(self.phase, Phase::Finished) && self.routes.is_empty()).then_some(self.failures.as_slice())
+        let done = self.open.is_empty() && self.next_account >= self.accounts.len() && self.routes.is_empty();
+        done.then_some(self.failures.as_slice())
+    }
+
+    fn learning_accounts(&self) -> bool {
+        self.def.edge.is_empty() && self.finished().is_none()
     }
 
     fn accounts_progress(&self) -> (u32, u32) {
-        let total = self.accounts.len() as u32;
-        match &self.phase {
-            Phase::Listing { account, .. } => (*account as u32, total),
-            Phase::Finished => (total, total),
-        }
+        (self.accounts_done as u32, self.accounts.len() as u32)
     }
 
     fn records(&self) -> u64 {

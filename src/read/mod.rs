@@ -1,9 +1,15 @@
-//! `read`: one sync of the selected streams, stream after stream, account after account.
+//! `read`: one sync of the selected streams, several streams and accounts at once.
 //!
 //! The [`ReadMachine`] owns the API client and hands each stream's reader a [`Cx`] through
-//! which it submits calls and emits messages. A stream that fails is reported INCOMPLETE and
-//! the sync goes on with the next; an account that fails inside a stream leaves the other
-//! accounts' state intact. A failed sync ends with one error trace naming what failed.
+//! which it submits calls and emits messages. Up to [`MAX_ACTIVE_STREAMS`] streams are read at
+//! once, started in catalog order; the client bounds the requests in flight and routes each
+//! outcome back to the stream whose call it was (every call carries its stream's [`Owner`]).
+//! Records of different streams interleave; each stream's STATE covers only what that stream
+//! emitted before it. An insights stream starts only once no running stream is still learning
+//! the accounts' time zones (ad_account, or another insights stream's look-ups), so that the
+//! accounts are looked up once a sync. A stream that fails is reported INCOMPLETE and the sync
+//! goes on with the others; an account that fails inside a stream leaves the other accounts'
+//! state intact. A failed sync ends with one error trace naming what failed.
 
 pub mod common;
 pub mod creatives_from_ads;
@@ -13,7 +19,7 @@ pub mod fields;
 pub mod insights;
 pub mod transcode;
 
-use crate::api::client::{Api, CallId, CallOutcome};
+use crate::api::client::{Api, CallId, CallOutcome, Concurrency, MAX_IN_FLIGHT_PER_ACCOUNT, Owner};
 use crate::catalog::{self, Selected};
 use crate::config::Config;
 use crate::driver::{Action, Machine};
@@ -27,6 +33,7 @@ use crate::streams::Stream;
 use crate::time::Timestamp;
 use crate::timers::{Deadline, soonest};
 use insights::JobStats;
+use insights::polls::{PollHub, PollResult};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -38,7 +45,18 @@ pub struct Cx<'a> {
     pub now: Timestamp,
     /// What the sync has learnt of each ad account so far, shared by its streams.
     pub accounts: &'a mut AccountFacts,
+    /// The sync's shared report-job status polls.
+    pub polls: &'a mut PollHub,
+    /// The stream being handled: the owner of the calls it submits and polls it hands over.
+    pub owner: Owner,
 }
+
+/// 8: streams read at once. Each holds a few pages at most; the requests in flight are bounded
+/// by the client, so this bounds only the calls waiting and the readers' own state.
+pub const MAX_ACTIVE_STREAMS: usize = 8;
+
+/// The owner of the shared status polls' calls; streams are 1 and up.
+const POLLS: Owner = Owner(0);
 
 /// Ad account id (without `act_`) → the account's fields read so far (its time zone), so that
 /// the insights streams of a sync look each account up once between them.
@@ -73,8 +91,15 @@ pub trait StreamReader {
     fn start(&mut self, cx: &mut Cx);
     fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError>;
     fn on_timeout(&mut self, _cx: &mut Cx) {}
+    /// Answers of status polls the reader handed the sync's [`PollHub`].
+    fn on_polled(&mut self, _results: Vec<PollResult>, _cx: &mut Cx) {}
     fn poll_timeout(&self) -> Option<Deadline> {
         None
+    }
+    /// Whether the reader may still learn account time zones that others will need (insights
+    /// streams wait for it rather than look the accounts up twice).
+    fn learning_accounts(&self) -> bool {
+        false
     }
     /// `Some` once the stream has finished: the per-account failures, if any.
     fn finished(&self) -> Option<&[ConnectorError]>;
@@ -108,8 +133,12 @@ pub struct StreamProgress {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     pub streams: Vec<StreamProgress>,
-    /// The stream being read, if any.
+    /// The first of the streams being read, if any.
     pub current: Option<String>,
+    /// Every stream being read now, in the order they started.
+    pub active: Vec<String>,
+    /// Requests in flight now.
+    pub in_flight: u32,
     pub accounts_done: u32,
     pub accounts_total: u32,
     pub jobs_running: u32,
@@ -123,9 +152,10 @@ pub struct Progress {
     pub last_pause: Option<String>,
 }
 
-/// The stream being read.
-struct Current {
+/// A stream being read.
+struct Active {
     name: String,
+    owner: Owner,
     reader: Box<dyn StreamReader>,
     /// STARTED until its first record, then RUNNING.
     status: StreamStatus,
@@ -136,7 +166,9 @@ struct Sync {
     config: Config,
     pending: VecDeque<Selected>,
     states: StreamStates,
-    current: Option<Current>,
+    active: Vec<Active>,
+    next_owner: u32,
+    polls: PollHub,
     failed_streams: Vec<(String, ConnectorError)>,
     /// Streams in catalog order with their record counts so far.
     streams: Vec<StreamProgress>,
@@ -172,6 +204,35 @@ fn reader_for(selected: &Selected, state: Option<&Value>, config: &Config) -> Bo
     }
 }
 
+/// Hands `reader` one input through a [`Cx`] of its own (calls it submits are tagged with its
+/// owner), then puts its RUNNING trace before its first record.
+fn with_reader<T>(
+    core: &mut Core,
+    sync: &mut Sync,
+    i: usize,
+    now: Timestamp,
+    f: impl FnOnce(&mut dyn StreamReader, &mut Cx) -> T,
+) -> T {
+    let active = &mut sync.active[i];
+    core.api.set_owner(active.owner);
+    let before = core.outbox.len();
+    let mut cx = Cx {
+        api: &mut core.api,
+        out: &mut core.outbox,
+        config: &sync.config,
+        now,
+        accounts: &mut sync.accounts,
+        polls: &mut sync.polls,
+        owner: active.owner,
+    };
+    let out = f(active.reader.as_mut(), &mut cx);
+    if active.status == StreamStatus::Started && active.reader.records() > 0 {
+        active.status = StreamStatus::Running;
+        core.outbox.insert(before, Message::stream_status(now, &active.name, StreamStatus::Running));
+    }
+    out
+}
+
 impl ReadMachine {
     /// Prepares a sync. Bad input ends it at once with a config error trace.
     pub fn new(config_text: &str, catalog_text: &str, state_text: Option<&str>, seed: u64, now: Timestamp) -> Self {
@@ -188,16 +249,24 @@ impl ReadMachine {
         match parsed {
             Ok((config, selected, states)) => {
                 let api = Api::new(config.access_token.clone(), seed, now, true)
-                    .with_max_response_bytes(config.max_response_bytes);
+                    .with_max_response_bytes(config.max_response_bytes)
+                    .with_concurrency(Concurrency {
+                        total: config.max_concurrent_requests,
+                        per_account: MAX_IN_FLIGHT_PER_ACCOUNT,
+                    });
                 let streams = selected
                     .iter()
                     .map(|s| StreamProgress { name: s.stream.name().to_string(), records: 0, status: None })
                     .collect();
+                let polls =
+                    PollHub::new(crate::commands::graph_url(&config.api_version, ""), config.access_token.clone());
                 let sync = Sync {
                     config,
                     pending: selected.into(),
                     states,
-                    current: None,
+                    active: Vec::new(),
+                    next_owner: POLLS.0 + 1,
+                    polls,
                     failed_streams: Vec::new(),
                     streams,
                     jobs_done: BTreeMap::new(),
@@ -224,6 +293,7 @@ impl ReadMachine {
             retries: api.stats().retries,
             pauses: api.throttle().pauses,
             last_pause: api.throttle().last_pause.map(|(reason, d)| format!("{} {} s", reason.as_str(), d.as_secs())),
+            in_flight: api.in_flight() as u32,
             ..Progress::default()
         };
         let Phase::Reading(sync) = &self.phase else { return p };
@@ -232,15 +302,17 @@ impl ReadMachine {
             (p.jobs_completed, p.jobs_retried, p.jobs_split) =
                 (p.jobs_completed + j.completed, p.jobs_retried + j.retried, p.jobs_split + j.split);
         }
-        if let Some(current) = &sync.current {
-            p.current = Some(current.name.clone());
-            (p.accounts_done, p.accounts_total) = current.reader.accounts_progress();
-            if let Some(s) = p.streams.iter_mut().find(|s| s.name == current.name) {
-                s.records = current.reader.records();
+        p.current = sync.active.first().map(|a| a.name.clone());
+        for active in &sync.active {
+            p.active.push(active.name.clone());
+            let (done, total) = active.reader.accounts_progress();
+            (p.accounts_done, p.accounts_total) = (p.accounts_done + done, p.accounts_total + total);
+            if let Some(s) = p.streams.iter_mut().find(|s| s.name == active.name) {
+                s.records = active.reader.records();
                 s.status.get_or_insert(StreamStatus::Running);
             }
-            if let Some((running, j)) = current.reader.jobs() {
-                p.jobs_running = running;
+            if let Some((running, j)) = active.reader.jobs() {
+                p.jobs_running += running;
                 (p.jobs_completed, p.jobs_retried, p.jobs_split) =
                     (p.jobs_completed + j.completed, p.jobs_retried + j.retried, p.jobs_split + j.split);
             }
@@ -252,10 +324,10 @@ impl ReadMachine {
     pub fn job_stats(&self) -> BTreeMap<String, JobStats> {
         let Phase::Reading(sync) = &self.phase else { return BTreeMap::new() };
         let mut all = sync.jobs_done.clone();
-        if let Some(current) = &sync.current
-            && let Some((_, j)) = current.reader.jobs()
-        {
-            all.insert(current.name.clone(), j);
+        for active in &sync.active {
+            if let Some((_, j)) = active.reader.jobs() {
+                all.insert(active.name.clone(), j);
+            }
         }
         all
     }
@@ -265,94 +337,90 @@ impl ReadMachine {
         &self.core.api
     }
 
-    /// Moves to the next stream while the current one is finished.
-    fn advance(&mut self, now: Timestamp) {
-        let Phase::Reading(sync) = &mut self.phase else { return };
-        let core = &mut self.core;
-        loop {
-            if let Some(current) = &sync.current {
-                let Some(failures) = current.reader.finished() else { return };
-                let name = &current.name;
-                let status = if failures.is_empty() { StreamStatus::Complete } else { StreamStatus::Incomplete };
-                core.emit(Message::log(
-                    LogLevel::Info,
-                    format!(
-                        "stream {name}: {} records, {}{}",
-                        current.reader.records(),
-                        status.as_str().to_ascii_lowercase(),
-                        current.reader.summary()
-                    ),
-                ));
-                let refused = current.reader.refused_fields();
-                if !refused.is_empty() {
-                    core.emit(Message::log(
-                        LogLevel::Warn,
-                        fields::refused_warning(name, &refused, &sync.config.api_version),
-                    ));
-                    sync.refused.push((name.clone(), refused));
-                }
-                core.emit(Message::stream_status(now, name, status));
-                if let Some(first) = failures.first() {
-                    sync.failed_streams.push((name.clone(), first.clone()));
-                }
-                if let Some(s) = sync.streams.iter_mut().find(|s| &s.name == name) {
-                    s.records = current.reader.records();
-                    s.status = Some(status);
-                }
-                if let Some((_, j)) = current.reader.jobs() {
-                    sync.jobs_done.insert(name.clone(), j);
-                }
-                sync.current = None;
-            }
-            let Some(selected) = sync.pending.pop_front() else {
-                finish(core, sync, now);
-                return;
-            };
-            let name = selected.stream.name().to_string();
-            let state = sync.states.remove(&name);
-            core.emit(Message::stream_status(now, &name, StreamStatus::Started));
-            let mut reader = reader_for(&selected, state.as_ref(), &sync.config);
-            let mut cx = Cx {
-                api: &mut core.api,
-                out: &mut core.outbox,
-                config: &sync.config,
-                now,
-                accounts: &mut sync.accounts,
-            };
-            reader.start(&mut cx);
-            sync.current = Some(Current { name, reader, status: StreamStatus::Started });
+    /// Status-poll batch requests sent so far, shared by every insights stream.
+    pub fn poll_batches(&self) -> u64 {
+        match &self.phase {
+            Phase::Reading(sync) => sync.polls.batches_sent(),
+            Phase::Refused => 0,
         }
     }
 
-    /// Hands every completed call to the current reader, then moves on if it finished.
+    /// Closes the streams that finished and starts pending ones while there is room; ends the
+    /// sync once nothing is pending or active.
+    fn advance(&mut self, now: Timestamp) {
+        let Phase::Reading(sync) = &mut self.phase else { return };
+        let core = &mut self.core;
+        if core.is_finished() {
+            return;
+        }
+        loop {
+            let mut changed = false;
+            while let Some(i) = sync.active.iter().position(|a| a.reader.finished().is_some()) {
+                let done = sync.active.remove(i);
+                close(core, sync, done, now);
+                changed = true;
+            }
+            while sync.active.len() < MAX_ACTIVE_STREAMS {
+                let learning = sync.active.iter().any(|a| a.reader.learning_accounts());
+                let Some(k) = sync.pending.iter().position(|s| !matches!(s.stream, Stream::Insight(_)) || !learning)
+                else {
+                    break;
+                };
+                let Some(selected) = sync.pending.remove(k) else { break };
+                let name = selected.stream.name().to_string();
+                let state = sync.states.remove(&name);
+                core.emit(Message::stream_status(now, &name, StreamStatus::Started));
+                let reader = reader_for(&selected, state.as_ref(), &sync.config);
+                let owner = Owner(sync.next_owner);
+                sync.next_owner += 1;
+                sync.active.push(Active { name, owner, reader, status: StreamStatus::Started });
+                let i = sync.active.len() - 1;
+                with_reader(core, sync, i, now, |r, cx| r.start(cx));
+                changed = true;
+            }
+            flush_polls(core, sync);
+            if sync.active.is_empty() && sync.pending.is_empty() {
+                finish(core, sync, now);
+                return;
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    /// Hands every completed call to the stream (or the poll hub) that made it, then moves on.
     fn pump(&mut self, now: Timestamp) -> Result<(), ConnectorError> {
         let Phase::Reading(sync) = &mut self.phase else { return Ok(()) };
         let core = &mut self.core;
+        if core.is_finished() {
+            // Stopped: answers still on their way change nothing.
+            while core.api.poll_owned_completion().is_some() {}
+            return Ok(());
+        }
         if let Some(fatal) = core.api.fatal().cloned() {
             stop(core, sync, &fatal, now);
             return Ok(());
         }
-        while let Some((call, outcome)) = core.api.poll_completion() {
-            let Some(current) = sync.current.as_mut() else {
+        while let Some((owner, call, outcome)) = core.api.poll_owned_completion() {
+            if owner == POLLS {
+                sync.polls.on_outcome(call, outcome, &mut core.api)?;
+                for (owner, results) in sync.polls.take_results() {
+                    if let Some(i) = sync.active.iter().position(|a| a.owner == owner) {
+                        with_reader(core, sync, i, now, |r, cx| r.on_polled(results, cx));
+                    }
+                }
+                continue;
+            }
+            let Some(i) = sync.active.iter().position(|a| a.owner == owner) else {
                 return Err(ConnectorError::contract(
-                    "an answer arrived when no stream was being read; this is a bug, please report it",
-                    format!("call {}", call.0),
+                    "an answer arrived for a stream that is not being read; this is a bug, please report it",
+                    format!("call {} of owner {}", call.0, owner.0),
                 ));
             };
-            let before = core.outbox.len();
-            let mut cx = Cx {
-                api: &mut core.api,
-                out: &mut core.outbox,
-                config: &sync.config,
-                now,
-                accounts: &mut sync.accounts,
-            };
-            current.reader.on_outcome(call, outcome, &mut cx)?;
-            if current.status == StreamStatus::Started && current.reader.records() > 0 {
-                current.status = StreamStatus::Running;
-                core.outbox.insert(before, Message::stream_status(now, &current.name, StreamStatus::Running));
-            }
+            with_reader(core, sync, i, now, |r, cx| r.on_outcome(call, outcome, cx))?;
         }
+        flush_polls(core, sync);
         if let Some(fatal) = core.api.fatal().cloned() {
             stop(core, sync, &fatal, now);
             return Ok(());
@@ -362,14 +430,52 @@ impl ReadMachine {
     }
 }
 
+/// Sends the status polls the streams handed over during this input, as the hub's calls.
+fn flush_polls(core: &mut Core, sync: &mut Sync) {
+    core.api.set_owner(POLLS);
+    sync.polls.flush(&mut core.api);
+}
+
+/// Reports a finished stream: its closing log lines, refused fields, status and failure.
+fn close(core: &mut Core, sync: &mut Sync, done: Active, now: Timestamp) {
+    let Some(failures) = done.reader.finished() else { return };
+    let name = &done.name;
+    let status = if failures.is_empty() { StreamStatus::Complete } else { StreamStatus::Incomplete };
+    core.emit(Message::log(
+        LogLevel::Info,
+        format!(
+            "stream {name}: {} records, {}{}",
+            done.reader.records(),
+            status.as_str().to_ascii_lowercase(),
+            done.reader.summary()
+        ),
+    ));
+    let refused = done.reader.refused_fields();
+    if !refused.is_empty() {
+        core.emit(Message::log(LogLevel::Warn, fields::refused_warning(name, &refused, &sync.config.api_version)));
+        sync.refused.push((name.clone(), refused));
+    }
+    core.emit(Message::stream_status(now, name, status));
+    if let Some(first) = failures.first() {
+        sync.failed_streams.push((name.clone(), first.clone()));
+    }
+    if let Some(s) = sync.streams.iter_mut().find(|s| &s.name == name) {
+        s.records = done.reader.records();
+        s.status = Some(status);
+    }
+    if let Some((_, j)) = done.reader.jobs() {
+        sync.jobs_done.insert(name.clone(), j);
+    }
+}
+
 /// Ends the sync at once after a failure no call can get past (see [`Api::fatal`]): the
-/// current stream is INCOMPLETE, the STATE already emitted stands, and one error says why.
+/// streams being read are INCOMPLETE, the STATE already emitted stands, and one error says why.
 fn stop(core: &mut Core, sync: &mut Sync, fatal: &ConnectorError, now: Timestamp) {
     if core.is_finished() {
         return;
     }
-    if let Some(current) = sync.current.take() {
-        core.emit(Message::stream_status(now, &current.name, StreamStatus::Incomplete));
+    for active in sync.active.drain(..) {
+        core.emit(Message::stream_status(now, &active.name, StreamStatus::Incomplete));
     }
     sync.pending.clear();
     core.fail(&fatal.clone().context("the sync stopped"));
@@ -446,16 +552,14 @@ impl Machine for ReadMachine {
     fn handle_timeout(&mut self, now: Timestamp) {
         self.core.api.handle_timeout(now);
         if let Phase::Reading(sync) = &mut self.phase
-            && let Some(current) = sync.current.as_mut()
+            && !self.core.is_finished()
         {
-            let mut cx = Cx {
-                api: &mut self.core.api,
-                out: &mut self.core.outbox,
-                config: &sync.config,
-                now,
-                accounts: &mut sync.accounts,
-            };
-            current.reader.on_timeout(&mut cx);
+            for i in 0..sync.active.len() {
+                if sync.active[i].reader.poll_timeout().is_some_and(|(at, _)| at <= now) {
+                    with_reader(&mut self.core, sync, i, now, |r, cx| r.on_timeout(cx));
+                }
+            }
+            flush_polls(&mut self.core, sync);
         }
         if let Err(e) = self.pump(now) {
             self.core.fail(&e);
@@ -467,10 +571,12 @@ impl Machine for ReadMachine {
     }
 
     fn poll_timeout(&self) -> Option<Deadline> {
-        let reader = match &self.phase {
-            Phase::Reading(sync) => sync.current.as_ref().and_then(|c| c.reader.poll_timeout()),
-            Phase::Refused => None,
+        let readers = match &self.phase {
+            Phase::Reading(sync) if !self.core.is_finished() => {
+                soonest(sync.active.iter().map(|a| a.reader.poll_timeout()))
+            }
+            _ => None,
         };
-        soonest([self.core.api.poll_timeout(), reader])
+        soonest([self.core.api.poll_timeout(), readers])
     }
 }

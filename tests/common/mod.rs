@@ -7,8 +7,8 @@ use graph_sim::{SimConfig, SimRequest, Simulator, TransportFault};
 use serde_json::{Value, json};
 use source_facebook_marketing::catalog::full_catalog;
 use source_facebook_marketing::config::Config;
-use source_facebook_marketing::driver::{BatchLimit, Driver, Io, TimeoutReason};
-use source_facebook_marketing::http::{FetchError, Request, Response};
+use source_facebook_marketing::driver::{BatchLimit, Completion, Driver, Io, TimeoutReason};
+use source_facebook_marketing::http::{FetchError, Request, RequestId, Response};
 use source_facebook_marketing::protocol::Message;
 use source_facebook_marketing::read::ReadMachine;
 use source_facebook_marketing::read::insights::JobStats;
@@ -16,33 +16,51 @@ use source_facebook_marketing::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// `Io` over the simulator: fetches are answered in-process, sleeps advance the virtual clock.
+/// `Io` over the simulator: requests run concurrently in-process, their latencies overlapping
+/// on the virtual clock (deterministically); sleeps advance the clock.
 pub struct SimIo<'a> {
     pub sim: &'a mut Simulator,
     pub slept: Vec<(Duration, TimeoutReason)>,
     /// Real time spent inside the simulator, to tell it apart from the core's.
     pub sim_time: Duration,
+    /// The most requests that were in flight at once.
+    pub peak_in_flight: usize,
+}
+
+impl<'a> SimIo<'a> {
+    pub fn new(sim: &'a mut Simulator) -> Self {
+        SimIo { sim, slept: Vec::new(), sim_time: Duration::ZERO, peak_in_flight: 0 }
+    }
 }
 
 impl Io for SimIo<'_> {
-    fn fetch(&mut self, request: &Request) -> Result<Response, FetchError> {
-        let req = SimRequest {
-            method: request.method.to_string(),
-            url: request.url.clone(),
-            headers: request.headers.clone(),
-            body: request.body.clone().unwrap_or_default(),
-        };
+    fn exchange(&mut self, start: Vec<(RequestId, Request)>, wait: Option<Duration>) -> Vec<Completion> {
         // Real time, to report how much of a benchmark the simulator itself costs.
         #[allow(clippy::disallowed_methods)]
         let t = std::time::Instant::now();
-        let answer = self.sim.handle(&req);
-        self.sim_time += t.elapsed();
-        match answer {
-            Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
-            Err(TransportFault::Timeout) => Err(FetchError::Timeout),
-            Err(TransportFault::ConnectionReset) => Err(FetchError::ConnectionReset),
-            Err(TransportFault::ConnectionRefused) => Err(FetchError::ConnectionRefused),
+        for (id, request) in start {
+            let req = SimRequest {
+                method: request.method.to_string(),
+                url: request.url,
+                headers: request.headers,
+                body: request.body.unwrap_or_default(),
+            };
+            self.sim.start(id.0, req);
         }
+        self.peak_in_flight = self.peak_in_flight.max(self.sim.in_flight());
+        let done = self.sim.complete(wait.map(|w| w.as_millis() as u64));
+        self.sim_time += t.elapsed();
+        done.into_iter()
+            .map(|(id, answer)| {
+                let outcome = match answer {
+                    Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
+                    Err(TransportFault::Timeout) => Err(FetchError::Timeout),
+                    Err(TransportFault::ConnectionReset) => Err(FetchError::ConnectionReset),
+                    Err(TransportFault::ConnectionRefused) => Err(FetchError::ConnectionRefused),
+                };
+                (RequestId(id), outcome)
+            })
+            .collect()
     }
 
     fn sleep(&mut self, duration: Duration, reason: TimeoutReason) {
@@ -69,6 +87,8 @@ pub struct Output {
     pub sim_time: Duration,
     /// What the report jobs of each insights stream took.
     pub job_stats: BTreeMap<String, JobStats>,
+    /// The most requests that were in flight at once.
+    pub peak_in_flight: usize,
 }
 
 impl Output {
@@ -137,7 +157,7 @@ pub fn catalog(config: &Value, now: i64, streams: &[&str]) -> Value {
 pub fn check(sim: &mut Simulator, config: &Value) -> String {
     let now = Timestamp::from_millis(sim.now_ms());
     let mut driver = Driver::new(source_facebook_marketing::check::CheckMachine::new(&config.to_string(), 7, now));
-    let mut io = SimIo { sim, slept: Vec::new(), sim_time: Duration::ZERO };
+    let mut io = SimIo::new(sim);
     let mut lines = Vec::new();
     driver.run_to_end(&mut io, |m| lines.push(m.to_json_line()));
     lines.into_iter().find(|l| l.contains("CONNECTION_STATUS")).expect("a CONNECTION_STATUS")
@@ -154,7 +174,7 @@ pub fn read(
     let now = Timestamp::from_millis(sim.now_ms());
     let machine = ReadMachine::new(&config.to_string(), &catalog.to_string(), state, 7, now);
     let mut driver = Driver::new(machine);
-    let mut io = SimIo { sim, slept: Vec::new(), sim_time: Duration::ZERO };
+    let mut io = SimIo::new(sim);
     let mut out = Output::default();
     'outer: while let Some(batch) = driver.next_batch(&mut io, BatchLimit { messages: 64, bytes: usize::MAX }) {
         for m in batch {
@@ -180,8 +200,11 @@ pub fn read(
             }
         }
     }
+    // A read stopped early leaves requests on their way: they never arrive.
+    io.sim.abandon_in_flight();
     out.slept = io.slept;
     out.sim_time = io.sim_time;
+    out.peak_in_flight = io.peak_in_flight;
     out.job_stats = driver.machine().job_stats();
     out
 }

@@ -1,12 +1,16 @@
 //! The WASI side: our WIT `host` exported, `wasi:http` and `wasi:clocks` imported.
 //!
-//! Resources are dropped children first (a pollable before its stream, a stream before its
-//! body), as `wasi:http` requires; each step lives in its own function so scopes say so.
+//! Several requests are in flight at once: each is a small state machine (head awaited, then
+//! body read as it arrives), moved on without blocking, and one `wasi:io/poll` call sleeps
+//! until any of them can move, a deadline passes or the component's wait is over, so a slow
+//! answer holds back no other. Resources are dropped children first (a pollable before its
+//! stream, a stream before its body), as `wasi:http` requires.
 
 use crate::{
     BodyError, GRAPH_URL_VAR, READ_CHUNK, Scheme, decode_body, incoming_headers, ms_to_ns, outgoing_headers,
     rewrite_origin, split_url,
 };
+use std::cell::RefCell;
 use std::sync::OnceLock;
 use wasi::clocks::monotonic_clock::{self, Instant};
 use wasi::http::outgoing_handler;
@@ -15,7 +19,7 @@ use wasi::http::types::{
     OutgoingRequest, RequestOptions,
 };
 use wasi::io::poll::{Pollable, poll};
-use wasi::io::streams::StreamError;
+use wasi::io::streams::{InputStream, StreamError};
 
 wit_bindgen::generate!({ path: "../../wit", world: "http-adapter" });
 
@@ -24,8 +28,8 @@ use exports::airbyte::source_facebook_marketing::host::{self as wit, FetchError}
 struct Adapter;
 
 impl wit::Guest for Adapter {
-    fn http_fetch(req: wit::Request) -> Result<wit::Response, FetchError> {
-        fetch(req)
+    fn http_fetch(start: Vec<wit::Outgoing>, wait_ms: Option<u64>) -> Vec<wit::Completion> {
+        IN_FLIGHT.with_borrow_mut(|in_flight| exchange(in_flight, start, wait_ms))
     }
 
     fn sleep(ms: u64) {
@@ -34,6 +38,133 @@ impl wit::Guest for Adapter {
 }
 
 export!(Adapter);
+
+thread_local! {
+    /// The requests started and not yet handed back.
+    static IN_FLIGHT: RefCell<Vec<InFlight>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One request on its way: its head awaited, then its body read as it arrives.
+struct InFlight {
+    id: u64,
+    /// The whole exchange, body included, must end by this instant (`timeout-ms`).
+    deadline: Instant,
+    cap: u64,
+    stage: Stage,
+}
+
+enum Stage {
+    /// The response head is awaited. An error sending the request body is kept: the
+    /// response's own error, if any, says more.
+    Head { future: FutureIncomingResponse, sent: Result<(), FetchError> },
+    /// The body is being read. Fields drop in order: the stream before its body.
+    Body { status: u16, headers: Vec<(String, String)>, stream: InputStream, body: IncomingBody, bytes: Vec<u8> },
+}
+
+/// What one step of a request came to.
+enum Step {
+    Waiting,
+    /// Its body was read to the end: [`finish`] makes the response.
+    Read,
+    Done(Result<wit::Response, FetchError>),
+}
+
+/// Starts `start`, then hands back what completed: at least one while any is in flight, unless
+/// `wait_ms` passes first.
+fn exchange(in_flight: &mut Vec<InFlight>, start: Vec<wit::Outgoing>, wait_ms: Option<u64>) -> Vec<wit::Completion> {
+    let mut done = Vec::new();
+    for outgoing in start {
+        match begin(outgoing.request) {
+            Ok((deadline, cap, stage)) => in_flight.push(InFlight { id: outgoing.id, deadline, cap, stage }),
+            Err(e) => done.push(wit::Completion { id: outgoing.id, outcome: Err(e) }),
+        }
+    }
+    let give_up = wait_ms.map(|ms| monotonic_clock::now().saturating_add(ms_to_ns(ms)));
+    loop {
+        let mut i = 0;
+        while i < in_flight.len() {
+            match advance(&mut in_flight[i]) {
+                Step::Waiting => i += 1,
+                Step::Read => {
+                    let finished = in_flight.swap_remove(i);
+                    let id = finished.id;
+                    done.push(wit::Completion { id, outcome: finish(finished) });
+                }
+                Step::Done(outcome) => {
+                    let finished = in_flight.swap_remove(i);
+                    done.push(wit::Completion { id: finished.id, outcome });
+                }
+            }
+        }
+        if !done.is_empty() || in_flight.is_empty() || give_up.is_some_and(|t| monotonic_clock::now() >= t) {
+            return done;
+        }
+        // Sleep until any request can move, a request's deadline passes, or the wait is over.
+        let pollables: Vec<Pollable> = in_flight.iter().map(subscribe).collect();
+        let soonest = in_flight.iter().map(|r| r.deadline).chain(give_up).min().unwrap_or(0);
+        let timer = monotonic_clock::subscribe_instant(soonest);
+        let mut all: Vec<&Pollable> = pollables.iter().collect();
+        all.push(&timer);
+        poll(&all);
+    }
+}
+
+/// What a request waits on now.
+fn subscribe(r: &InFlight) -> Pollable {
+    match &r.stage {
+        Stage::Head { future, .. } => future.subscribe(),
+        Stage::Body { stream, .. } => stream.subscribe(),
+    }
+}
+
+/// Moves a request on as far as it can go without blocking.
+fn advance(r: &mut InFlight) -> Step {
+    if monotonic_clock::now() > r.deadline {
+        return Step::Done(Err(FetchError::Timeout));
+    }
+    if let Stage::Head { future, sent } = &mut r.stage {
+        let response = match future.get() {
+            None => return Step::Waiting,
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Step::Done(Err(from_error_code(code))),
+            Some(Err(())) => return Step::Done(Err(other("the host handed out the response twice"))),
+        };
+        if let Err(e) = std::mem::replace(sent, Ok(())) {
+            return Step::Done(Err(e));
+        }
+        match open_body(response) {
+            Ok(stage) => r.stage = stage,
+            Err(e) => return Step::Done(Err(e)),
+        }
+    }
+    let Stage::Body { stream, bytes, .. } = &mut r.stage else { return Step::Waiting };
+    loop {
+        match stream.read(READ_CHUNK) {
+            Ok(chunk) if chunk.is_empty() => return Step::Waiting,
+            Ok(chunk) if bytes.len() as u64 + chunk.len() as u64 > r.cap => {
+                // Dropping the stream unread closes the connection.
+                return Step::Done(Err(FetchError::ResponseTooLarge(r.cap)));
+            }
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => return Step::Read,
+            Err(e) => return Step::Done(Err(from_stream_error(e))),
+        }
+    }
+}
+
+/// The response of a request whose body was read to its end.
+fn finish(r: InFlight) -> Result<wit::Response, FetchError> {
+    let Stage::Body { status, mut headers, stream, body, bytes } = r.stage else {
+        return Err(other("a response was finished before its body was read"));
+    };
+    drop(stream);
+    // Trailers are not part of the WIT response; finishing the body releases it.
+    drop(IncomingBody::finish(body));
+    decode_body(&mut headers, bytes, r.cap).map(|body| wit::Response { status, headers, body }).map_err(|e| match e {
+        BodyError::NotGzip(m) => FetchError::Other(m),
+        BodyError::TooLarge => FetchError::ResponseTooLarge(r.cap),
+    })
+}
 
 /// `GRAPH_URL` from `wasi:cli/environment`, read once; empty counts as unset.
 fn graph_url() -> Option<&'static str> {
@@ -52,7 +183,9 @@ fn other(what: &str) -> FetchError {
     FetchError::Other(what.to_string())
 }
 
-fn fetch(req: wit::Request) -> Result<wit::Response, FetchError> {
+/// Sends a request (its body too, which is small): the stage it waits in, its deadline and its
+/// size cap.
+fn begin(req: wit::Request) -> Result<(Instant, u64, Stage), FetchError> {
     // The whole exchange, body included, must end by this instant (`timeout-ms`).
     let deadline = monotonic_clock::now().saturating_add(ms_to_ns(u64::from(req.timeout_ms)));
     let url = rewrite_origin(&req.url, graph_url());
@@ -89,10 +222,7 @@ fn fetch(req: wit::Request) -> Result<wit::Response, FetchError> {
         Some(body) => send_body(body, req.body.as_deref().unwrap_or_default(), deadline),
         None => Ok(()),
     };
-    // When the body could not be sent, the response's error says why.
-    let response = await_response(&future, deadline)?;
-    sent?;
-    read_response(response, deadline, req.max_response_bytes)
+    Ok((deadline, req.max_response_bytes, Stage::Head { future, sent }))
 }
 
 /// The host's own timeouts, all set to `timeout-ms`; a host that lacks one keeps its default,
@@ -138,49 +268,13 @@ fn write_all(body: &OutgoingBody, bytes: &[u8], deadline: Instant) -> Result<(),
     Ok(())
 }
 
-fn await_response(future: &FutureIncomingResponse, deadline: Instant) -> Result<IncomingResponse, FetchError> {
-    loop {
-        match future.get() {
-            Some(Ok(Ok(response))) => return Ok(response),
-            Some(Ok(Err(code))) => return Err(from_error_code(code)),
-            Some(Err(())) => return Err(other("the host handed out the response twice")),
-            None => wait(&future.subscribe(), deadline)?,
-        }
-    }
-}
-
-fn read_response(response: IncomingResponse, deadline: Instant, cap: u64) -> Result<wit::Response, FetchError> {
+/// The body stage of a response whose head arrived.
+fn open_body(response: IncomingResponse) -> Result<Stage, FetchError> {
     let status = response.status();
-    let mut headers = incoming_headers(response.headers().entries());
+    let headers = incoming_headers(response.headers().entries());
     let body = response.consume().map_err(|()| other("the host gave the response no body"))?;
-    // Dropping the stream unread (too large, too slow) closes the connection.
-    let bytes = read_all(&body, deadline, cap)?;
-    // Trailers are not part of the WIT response; finishing the body releases it.
-    drop(IncomingBody::finish(body));
-    let body = decode_body(&mut headers, bytes, cap).map_err(|e| match e {
-        BodyError::NotGzip(m) => FetchError::Other(m),
-        BodyError::TooLarge => FetchError::ResponseTooLarge(cap),
-    })?;
-    Ok(wit::Response { status, headers, body })
-}
-
-/// Reads the body to its end: never more than `cap` bytes (then `response-too-large`), and
-/// never past `deadline`, however steadily bytes trickle in (then `timeout`).
-fn read_all(body: &IncomingBody, deadline: Instant, cap: u64) -> Result<Vec<u8>, FetchError> {
     let stream = body.stream().map_err(|()| other("the host gave the response body no stream"))?;
-    let mut out = Vec::new();
-    loop {
-        if monotonic_clock::now() > deadline {
-            return Err(FetchError::Timeout);
-        }
-        match stream.read(READ_CHUNK) {
-            Ok(chunk) if chunk.is_empty() => wait(&stream.subscribe(), deadline)?,
-            Ok(chunk) if out.len() as u64 + chunk.len() as u64 > cap => return Err(FetchError::ResponseTooLarge(cap)),
-            Ok(chunk) => out.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => return Ok(out),
-            Err(e) => return Err(from_stream_error(e)),
-        }
-    }
+    Ok(Stage::Body { status, headers, stream, body, bytes: Vec::new() })
 }
 
 fn from_stream_error(e: StreamError) -> FetchError {

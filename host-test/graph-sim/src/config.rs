@@ -182,6 +182,9 @@ pub struct SimConfig {
     pub history_days: u32,
     /// Virtual time each request costs, ms.
     pub latency_ms: u64,
+    /// Extra virtual time for requests whose URL path contains the string, ms (the first
+    /// match counts): slow answers beside fast ones.
+    pub extra_latency: Vec<(String, u64)>,
     /// How long a report run takes to complete, ms.
     pub job_duration_ms: u64,
     /// A report whose rows × fields exceeds this ends `Job Failed` (-3/1504045).
@@ -215,6 +218,7 @@ impl Default for SimConfig {
             start_time_ms: DEFAULT_START_MS,
             history_days: 90,
             latency_ms: 50,
+            extra_latency: Vec::new(),
             job_duration_ms: 20_000,
             max_job_cells: UNLIMITED,
             page_size_cells_limit: UNLIMITED,

@@ -45,7 +45,7 @@ pub use config::{
     DEFAULT_START_MS, Faults, OVERSIZED_BYTES, RateLimits, RefusalForm, RemovedField, SimConfig, UNLIMITED,
 };
 pub use log::{CallLogEntry, CallStatus, Counters, RequestKind};
-pub use sim::Simulator;
+pub use sim::{Completed, Simulator};
 pub use truth::{ENTITY_STREAMS, INSIGHT_STREAMS, InsightsQuery, TruthQuery};
 
 /// One HTTP request as the host sends it.

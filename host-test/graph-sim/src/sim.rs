@@ -1,7 +1,10 @@
 //! The simulator: request handling, routing, auth, version checks and response assembly.
 //!
-//! `handle` is the single entry point. It advances the virtual clock by the configured latency,
-//! draws this request's fault from the seeded fault stream, and then serves the request exactly
+//! `handle` serves one request: it advances the virtual clock by the configured latency, then
+//! `receive`s it. Several requests in flight are [`Simulator::start`]ed and
+//! [`Simulator::complete`]d instead: each arrives one latency after it started, and requests
+//! arrive in that order (ties in the order they started), so overlapping latencies stay
+//! deterministic. `receive` draws this request's fault from the seeded fault stream, and then serves the request exactly
 //! as a batch operation would be served (`serve`), so both paths share auth, rate limits and
 //! routing. Faults are injected before any state changes (or, for corrupted bodies, only on
 //! reads), so retrying after a fault always gets the right answer.
@@ -9,6 +12,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use crate::config::SimConfig;
 use crate::edges::{Edge, edge, list_activities, list_objects, list_query};
@@ -93,7 +97,13 @@ pub struct Simulator {
     pub(crate) limiter: RateLimiter,
     pub(crate) log: Vec<CallLogEntry>,
     pub(crate) counters: Counters,
+    /// Requests started and not yet arrived, by (arrival time, start order), with their tags.
+    in_flight: BTreeMap<(i64, u64), (u64, SimRequest)>,
+    started: u64,
 }
+
+/// One arrived request's answer, under the tag it was started with.
+pub type Completed = (u64, Result<SimResponse, TransportFault>);
 
 impl Simulator {
     /// Builds the world of `cfg` with the clock at `cfg.start_time_ms`.
@@ -109,6 +119,8 @@ impl Simulator {
             limiter,
             log: Vec::new(),
             counters: Counters::default(),
+            in_flight: BTreeMap::new(),
+            started: 0,
             cfg,
         }
     }
@@ -194,9 +206,64 @@ impl Simulator {
         format!("A{}", URL_SAFE_NO_PAD.encode(h.to_be_bytes()))
     }
 
-    /// Handles one HTTP request. The host part of the URL is ignored.
+    /// The virtual time `req` takes to arrive: the latency, plus any extra for its path.
+    fn latency_of(&self, req: &SimRequest) -> u64 {
+        let path = req.url.split('?').next().unwrap_or("");
+        let extra = self.cfg.extra_latency.iter().find(|(p, _)| path.contains(p.as_str())).map_or(0, |(_, ms)| *ms);
+        self.cfg.latency_ms + extra
+    }
+
+    /// Handles one HTTP request: one latency passes, then it is [`Simulator::receive`]d.
     pub fn handle(&mut self, req: &SimRequest) -> Result<SimResponse, TransportFault> {
-        self.now_ms += self.cfg.latency_ms as i64;
+        self.now_ms += self.latency_of(req) as i64;
+        self.receive(req)
+    }
+
+    /// Starts `req` under `tag`: it arrives one latency from now, and is answered then by
+    /// [`Simulator::complete`].
+    pub fn start(&mut self, tag: u64, req: SimRequest) {
+        self.started += 1;
+        let at = self.now_ms + self.latency_of(&req) as i64;
+        self.in_flight.insert((at, self.started), (tag, req));
+    }
+
+    /// Forgets the requests started and not yet arrived: a client that stopped (or crashed)
+    /// with them on their way; they never reach the simulator.
+    pub fn abandon_in_flight(&mut self) {
+        self.in_flight.clear();
+    }
+
+    /// Requests started and not yet arrived.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Moves the clock to the next arrival and answers every request that has arrived by then,
+    /// in arrival order. With `wait_ms`, an arrival further off than that is not waited for:
+    /// the clock moves by `wait_ms` and nothing is answered. With nothing in flight, nothing
+    /// happens.
+    pub fn complete(&mut self, wait_ms: Option<u64>) -> Vec<Completed> {
+        let Some(&(next, _)) = self.in_flight.keys().next() else { return Vec::new() };
+        if let Some(w) = wait_ms
+            && next > self.now_ms.saturating_add(w as i64)
+        {
+            self.now_ms += w as i64;
+            return Vec::new();
+        }
+        self.now_ms = self.now_ms.max(next);
+        let mut out = Vec::new();
+        while let Some(entry) = self.in_flight.first_entry() {
+            if entry.key().0 > self.now_ms {
+                break;
+            }
+            let (tag, req) = entry.remove();
+            out.push((tag, self.receive(&req)));
+        }
+        out
+    }
+
+    /// Answers one HTTP request at the current time. The host part of the URL is ignored.
+    pub fn receive(&mut self, req: &SimRequest) -> Result<SimResponse, TransportFault> {
         self.seq += 1;
         let method = req.method.to_ascii_uppercase();
         let target = split_url(&req.url);

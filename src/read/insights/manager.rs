@@ -1,7 +1,8 @@
 //! The job manager: it owns one insights stream's report jobs. It starts them while there is
-//! room and the insights load allows, polls the running ones in batches of at most 50 on an
-//! interval that grows with their age, reads the results of completed ones, and retries, then
-//! splits, the ones that fail. It hands its reader [`JobEvent`]s: rows to emit, slices a job
+//! room and the insights load of their account allows, polls the running ones (through the
+//! sync's [`super::polls::PollHub`], whose batches the streams share) on an interval that grows
+//! with their age, reads the results of completed ones, and retries, then splits, the ones that
+//! fail. It hands its reader [`JobEvent`]s: rows to emit, slices a job
 //! starts or stops covering, an account or the stream failed.
 //!
 //! Split order: a job covering several days is split by days; a one-day job above the stream's
@@ -14,8 +15,9 @@
 //! A running job times out only when a poll answers (or fails) after the timeout has passed.
 //!
 //! Contract: the owner routes to [`JobManager::on_outcome`] every outcome of a call the
-//! manager made (the manager's own table knows them; any other call is a contract error),
-//! calls [`JobManager::on_timeout`] when [`JobManager::poll_timeout`] passes, and after any input
+//! manager made (the manager's own table knows them; any other call is a contract error), to
+//! [`JobManager::on_polled`] the answers of the polls it handed the hub, calls
+//! [`JobManager::on_timeout`] when [`JobManager::poll_timeout`] passes, and after any input
 //! drains [`JobManager::poll_event`] in order: a slice's `Covered` comes before its `Released`,
 //! and an account's failure before the release of its slices.
 
@@ -23,13 +25,12 @@ use super::job::{
     FailureReason, GroupId, Job, JobId, JobSpec, JobState, Purpose, RunStatus, parse_status, report_run_id,
 };
 use super::params::Params;
+use super::polls::PollResult;
 use super::{CHILD_ID_LOOKBACK_DAYS, RETENTION_DAYS};
-use crate::api::batch::BatchSender;
 use crate::api::client::{Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
 use crate::api::throttle::INSIGHTS_THROTTLE_LIMIT;
 use crate::commands::graph_url;
-use crate::config::Config;
 use crate::driver::TimeoutReason;
 use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
@@ -58,8 +59,13 @@ pub const THROTTLE_RECHECK: Duration = Duration::from_secs(60);
 /// 5: attempts of an id-listing report (skipped, stuck or failed) before its report is split
 /// by fields instead.
 pub const MAX_ID_LISTING_ATTEMPTS: u32 = 5;
-/// 100: rows per result page.
-pub const RESULT_PAGE_SIZE: u32 = 100;
+/// 500: rows per result page. Graph documents no maximum; a result page of 500 rows of the
+/// widest stream is a few MiB, and a page Graph finds too large is halved ("reduce the amount of
+/// data"), as listings are. Five times fewer requests than Airbyte's 100 for large reports.
+pub const RESULT_PAGE_SIZE: u32 = 500;
+/// 1 s: poll deadlines are rounded up to whole seconds, so that streams whose jobs run side by
+/// side poll at the same instant and share their batch requests.
+pub const POLL_GRID: Duration = Duration::from_secs(1);
 
 /// A row for the reader to emit.
 #[derive(Debug, PartialEq)]
@@ -139,8 +145,6 @@ enum Refused {
 enum Pending {
     /// `POST .../insights` of this job.
     Create(JobId),
-    /// A batch of status polls.
-    Polls,
     /// A result page of this job.
     Results(JobId),
     /// A small insights read, for the insights load in its headers.
@@ -164,7 +168,8 @@ pub struct JobManager {
     queue: VecDeque<JobId>,
     groups: BTreeMap<GroupId, Group>,
     routes: Routes<Pending>,
-    polls: BatchSender,
+    /// Polls handed to the hub whose answers have not come back.
+    polls_out: usize,
     timers: Timers<Timer>,
     events: VecDeque<JobEvent>,
     next_job: u64,
@@ -175,7 +180,7 @@ pub struct JobManager {
 }
 
 impl JobManager {
-    pub fn new(params: Params, accounts: Vec<String>, config: &Config) -> Self {
+    pub fn new(params: Params, accounts: Vec<String>) -> Self {
         JobManager {
             params,
             accounts,
@@ -184,7 +189,7 @@ impl JobManager {
             queue: VecDeque::new(),
             groups: BTreeMap::new(),
             routes: Routes::new("insights job manager"),
-            polls: BatchSender::new(graph_url(&config.api_version, ""), config.access_token.clone()),
+            polls_out: 0,
             timers: Timers::default(),
             events: VecDeque::new(),
             next_job: 0,
@@ -214,7 +219,7 @@ impl JobManager {
 
     /// Whether the manager has nothing left to do and no call in flight.
     pub fn is_idle(&self) -> bool {
-        self.routes.is_empty() && (self.stopped || self.jobs.values().all(Job::is_settled))
+        self.routes.is_empty() && self.polls_out == 0 && (self.stopped || self.jobs.values().all(Job::is_settled))
     }
 
     pub fn poll_timeout(&self) -> Option<Deadline> {
@@ -260,39 +265,68 @@ impl JobManager {
         self.routes.values().any(|p| *p == Pending::Ping)
     }
 
-    /// Starts what may start and arranges the next poll.
+    /// Jobs of `account` Graph is computing now.
+    fn in_flight_for(&self, account: usize) -> usize {
+        self.jobs.values().filter(|j| j.spec.account == account && j.is_in_flight()).count()
+    }
+
+    /// Starts what may start and arranges the next poll. A job waits while the insights load
+    /// of its account (the stricter of the app's and the account's) is at the limit; when an
+    /// account so held has no job running whose answers would tell its load again, the load is
+    /// asked for after [`THROTTLE_RECHECK`].
     pub fn schedule(&mut self, cx: &mut Cx) {
         if self.stopped {
             return;
         }
-        let load = cx.api.throttle().insights_load();
-        if load >= INSIGHTS_THROTTLE_LIMIT {
-            if self.in_flight() == 0
-                && !self.pinging()
-                && !self.timers.is_set(&Timer::ThrottleRecheck)
-                && !self.queue.is_empty()
-            {
-                cx.log(LogLevel::Info, format!("{}: insights load at {load:.0} %; holding new jobs", self.params.name));
-                self.timers.set(Timer::ThrottleRecheck, cx.now.plus(THROTTLE_RECHECK), TimeoutReason::ThrottlePause);
+        let mut held: Option<(usize, f64)> = None;
+        let mut i = 0;
+        while i < self.queue.len() && self.in_flight() < MAX_IN_FLIGHT {
+            let id = self.queue[i];
+            let Some(job) = self.jobs.get(&id) else {
+                self.queue.remove(i);
+                continue;
+            };
+            let account = job.spec.account;
+            if self.failed.contains(&account) || job.is_settled() {
+                self.queue.remove(i);
+                continue;
             }
-        } else {
-            while self.in_flight() < MAX_IN_FLIGHT {
-                let Some(id) = self.queue.pop_front() else { break };
-                let Some(job) = self.jobs.get_mut(&id) else { continue };
-                if self.failed.contains(&job.spec.account) || job.is_settled() {
-                    continue;
+            let load = cx.api.throttle().insights_load(Some(&self.accounts[account]));
+            if load >= INSIGHTS_THROTTLE_LIMIT {
+                if held.is_none() && self.in_flight_for(account) == 0 {
+                    held = Some((account, load));
                 }
-                let request = self.params.create_request(&job.spec, cx.config);
-                let call = cx.api.submit(Call::graph(request, CallKind::JobCreate));
-                self.routes.insert(call, Pending::Create(id));
-                job.state = JobState::Creating { call };
-                self.stats.started += 1;
+                i += 1;
+                continue;
             }
+            self.queue.remove(i);
+            let request = self.params.create_request(&job.spec, cx.config);
+            let call = Call::graph(request, CallKind::JobCreate).for_account(&self.accounts[account]);
+            let call = cx.api.submit(call);
+            self.routes.insert(call, Pending::Create(id));
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.state = JobState::Creating { call };
+            }
+            self.stats.started += 1;
+        }
+        if let Some((account, load)) = held
+            && !self.pinging()
+            && !self.timers.is_set(&Timer::ThrottleRecheck)
+        {
+            cx.log(
+                LogLevel::Info,
+                format!(
+                    "{}: insights load of ad account {} at {load:.0} %; holding its new jobs",
+                    self.params.name, self.accounts[account]
+                ),
+            );
+            self.timers.set(Timer::ThrottleRecheck, cx.now.plus(THROTTLE_RECHECK), TimeoutReason::ThrottlePause);
         }
         let running = self.jobs.values().any(|j| matches!(j.state, JobState::Running { .. }));
-        let polling = !self.polls.is_idle();
+        let polling = self.polls_out > 0;
         if running && !polling && !self.timers.is_set(&Timer::Poll) {
-            self.timers.set(Timer::Poll, cx.now.plus(self.poll_interval(cx.now)), TimeoutReason::JobPoll);
+            let at = cx.now.plus(self.poll_interval(cx.now)).round_up(POLL_GRID);
+            self.timers.set(Timer::Poll, at, TimeoutReason::JobPoll);
         }
         if !running {
             self.timers.cancel(&Timer::Poll);
@@ -322,12 +356,16 @@ impl JobManager {
             return;
         }
         if self.timers.take_if_due(&Timer::ThrottleRecheck, cx.now) {
+            let held = |a: usize| {
+                cx.api.throttle().insights_load(Some(&self.accounts[a])) >= INSIGHTS_THROTTLE_LIMIT
+                    && self.in_flight_for(a) == 0
+            };
             let account = self
                 .queue
                 .iter()
                 .filter_map(|id| self.jobs.get(id))
                 .map(|j| j.spec.account)
-                .find(|a| !self.failed.contains(a));
+                .find(|a| !self.failed.contains(a) && held(*a));
             if let Some(account) = account {
                 let url = format!(
                     "{}?{}",
@@ -341,14 +379,21 @@ impl JobManager {
         if self.timers.take_if_due(&Timer::Poll, cx.now) {
             for (id, job) in &self.jobs {
                 if let JobState::Running { run_id, .. } = &job.state {
-                    self.polls.push(id.0, format!("{run_id}/"));
+                    cx.polls.push(cx.owner, id.0, format!("{run_id}/"), &self.accounts[job.spec.account]);
+                    self.polls_out += 1;
                 }
-            }
-            for call in self.polls.flush(cx.api) {
-                self.routes.insert(call, Pending::Polls);
             }
         }
         self.schedule(cx);
+    }
+
+    /// The answers of polls this manager handed the hub.
+    pub fn on_polled(&mut self, results: Vec<PollResult>, cx: &mut Cx) {
+        self.polls_out = self.polls_out.saturating_sub(results.len());
+        if !self.stopped {
+            self.take_polls(results, cx);
+            self.schedule(cx);
+        }
     }
 
     /// The outcome of one of the manager's calls.
@@ -361,10 +406,6 @@ impl JobManager {
         match pending {
             Pending::Ping => {}
             Pending::Create(id) => self.on_created(id, outcome, cx),
-            Pending::Polls => {
-                self.polls.on_outcome(call, outcome, cx.api)?;
-                self.drain_polls(cx);
-            }
             Pending::Results(id) => self.on_result_page(id, call, outcome, cx)?,
         }
         self.schedule(cx);
@@ -499,14 +540,7 @@ impl JobManager {
         self.events.push_back(JobEvent::StreamFailed(e));
     }
 
-    fn drain_polls(&mut self, cx: &mut Cx) {
-        let mut results = Vec::new();
-        while let Some(r) = self.polls.poll_result() {
-            results.push(r);
-        }
-        for call in self.polls.flush(cx.api) {
-            self.routes.insert(call, Pending::Polls);
-        }
+    fn take_polls(&mut self, results: Vec<PollResult>, cx: &mut Cx) {
         for (key, result) in results {
             let id = JobId(key);
             // A failed poll leaves the job running, like one still pending.
@@ -553,11 +587,12 @@ impl JobManager {
             encode_query(&[("limit", RESULT_PAGE_SIZE.to_string())])
         );
         // Stream rows, the bulk of a sync, are transcoded from bytes; the rest goes through `Value`.
-        let mut paginator = if job.spec.purpose == (Purpose::Rows { group: None }) {
+        let paginator = if job.spec.purpose == (Purpose::Rows { group: None }) {
             Paginator::new_raw(url, CallKind::JobResults)
         } else {
             Paginator::new(url, CallKind::JobResults)
         };
+        let mut paginator = paginator.for_account(&self.accounts[job.spec.account]);
         self.routes.insert(paginator.start(cx.api), Pending::Results(id));
         job.state = JobState::Reading { run_id, created_at, paginator };
     }
@@ -919,10 +954,12 @@ fn describe(spec: &JobSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::client::Api;
+    use crate::api::client::{Api, Owner};
+    use crate::config::Config;
     use crate::http::{Response, split_query};
     use crate::protocol::Message;
     use crate::read::AccountFacts;
+    use crate::read::insights::polls::PollHub;
     use crate::streams::{Stream, all_streams};
     use serde_json::json;
 
@@ -934,14 +971,25 @@ mod tests {
         out: VecDeque<Message>,
         config: Config,
         facts: AccountFacts,
+        polls: PollHub,
         now: Timestamp,
         mgr: JobManager,
     }
 
+    const OWNER: Owner = Owner(1);
+
     /// A `Cx` over the rig's parts (a macro, so that the manager can be borrowed beside it).
     macro_rules! cx {
         ($r:expr) => {
-            &mut Cx { api: &mut $r.api, out: &mut $r.out, config: &$r.config, now: $r.now, accounts: &mut $r.facts }
+            &mut Cx {
+                api: &mut $r.api,
+                out: &mut $r.out,
+                config: &$r.config,
+                now: $r.now,
+                accounts: &mut $r.facts,
+                polls: &mut $r.polls,
+                owner: OWNER,
+            }
         };
     }
 
@@ -959,10 +1007,11 @@ mod tests {
                 panic!("ads_insights")
             };
             let params = Params::new(&def, crate::catalog::SyncMode::Incremental, &[], &config);
-            let mgr = JobManager::new(params, config.account_ids.clone(), &config);
+            let mgr = JobManager::new(params, config.account_ids.clone());
             Rig {
                 api: Api::new("t".into(), 0, now, true),
                 out: VecDeque::new(),
+                polls: PollHub::new(graph_url(&config.api_version, ""), "t".into()),
                 config,
                 facts: AccountFacts::new(),
                 now,
@@ -990,13 +1039,22 @@ mod tests {
         }
 
         /// Answers the next request with `body` (HTTP `status`) at the rig's time, hands the
-        /// outcome to the manager, and returns the request.
+        /// outcome to the manager (through the poll hub, for a poll), and returns the request.
         fn answer(&mut self, status: u16, body: serde_json::Value) -> Result<Request, ConnectorError> {
+            self.polls.flush(&mut self.api);
             let (id, request) = self.api.poll_transmit().expect("a request");
             let response = Response { status, headers: vec![], body: body.to_string().into_bytes() };
             self.api.handle_response(id, response, self.now).unwrap();
             let (call, outcome) = self.api.poll_completion().expect("an outcome");
-            self.mgr.on_outcome(call, outcome, cx!(self))?;
+            if request.body.as_deref().is_some_and(|b| b.windows(6).any(|w| w == b"batch=")) {
+                self.polls.on_outcome(call, outcome, &mut self.api)?;
+                for (owner, results) in self.polls.take_results() {
+                    assert_eq!(owner, OWNER);
+                    self.mgr.on_polled(results, cx!(self));
+                }
+            } else {
+                self.mgr.on_outcome(call, outcome, cx!(self))?;
+            }
             Ok(request)
         }
 
@@ -1045,7 +1103,7 @@ mod tests {
         assert_eq!(r.mgr.poll_timeout(), None, "nothing runs: no poll is due");
         let results =
             r.answer(200, json!({"data": [{"ad_id": "9", "date_start": "2026-06-14", "impressions": "3"}]})).unwrap();
-        assert!(results.url.contains("/r1/insights?limit=100"), "{}", results.url);
+        assert!(results.url.contains("/r1/insights?limit=500"), "{}", results.url);
         let events = r.events();
         assert_eq!(events.len(), 3, "{events:?}");
         assert_eq!(events[0], JobEvent::Covered { account: 0, slices: 0..1 });
@@ -1105,6 +1163,7 @@ mod tests {
             r.tick();
             r.answer(200, batch(&[json!({"async_status": "Job Failed", "async_percent_completion": 100})])).unwrap();
         }
+        r.polls.flush(&mut r.api);
         let lister = r.api.poll_transmit().map(|(_, req)| req).expect("the id listing is created");
         let body = String::from_utf8_lossy(lister.body.as_deref().unwrap()).into_owned();
         let (_, form) = split_query(&format!("?{body}"));

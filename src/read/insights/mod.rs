@@ -9,6 +9,7 @@
 pub mod job;
 pub mod manager;
 pub mod params;
+pub mod polls;
 pub use manager::{JobStats, MAX_ID_LISTING_ATTEMPTS, Splits};
 
 use super::common::{AccountStates, Routes};
@@ -125,7 +126,7 @@ impl InsightsReader {
             accounts,
             states,
             routes: Routes::new("insights"),
-            manager: JobManager::new(params, config.account_ids.clone(), config),
+            manager: JobManager::new(params, config.account_ids.clone()),
             failures: Vec::new(),
             records: 0,
             last_estimate: None,
@@ -388,6 +389,15 @@ impl StreamReader for InsightsReader {
     fn on_timeout(&mut self, cx: &mut Cx) {
         self.manager.on_timeout(cx);
         self.settle(cx);
+    }
+
+    fn on_polled(&mut self, results: Vec<polls::PollResult>, cx: &mut Cx) {
+        self.manager.on_polled(results, cx);
+        self.settle(cx);
+    }
+
+    fn learning_accounts(&self) -> bool {
+        self.accounts.iter().any(|a| a.phase == AccountPhase::LookingUp)
     }
 
     fn poll_timeout(&self) -> Option<Deadline> {

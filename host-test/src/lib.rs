@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod demo;
+pub mod http1;
 pub mod output;
 pub mod progress;
 pub mod runtime;

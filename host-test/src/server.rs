@@ -13,6 +13,8 @@
 //!   "streams": {"<stream>": ["<primary key>", ...]}}`, keys as [`crate::truth::record_key`]
 //!   writes them. A config option the truth does not model is a 400 naming it.
 
+pub use crate::http1::Server;
+use crate::http1::{Incoming, Reply};
 use anyhow::{Context, Result};
 use clap::Args;
 use graph_sim::{Counters, SimConfig, SimRequest, Simulator, TransportFault};
@@ -123,7 +125,7 @@ impl SimulateArgs {
 /// Serves `sim` on `server` until `max_requests` (if any) have been answered. With
 /// `wall_clock`, the simulator's clock first catches up with the real time that passed.
 pub fn serve(
-    server: &tiny_http::Server,
+    server: &Server,
     sim: Arc<Mutex<Simulator>>,
     latency: Duration,
     max_requests: Option<u64>,
@@ -167,12 +169,12 @@ fn truth_json(sim: &Simulator, body: &[u8]) -> Result<Value> {
 }
 
 /// A JSON answer.
-fn json_response(status: u16, body: &Value) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let mut r = tiny_http::Response::from_string(body.to_string()).with_status_code(status);
-    if let Ok(h) = tiny_http::Header::from_bytes(&b"content-type"[..], &b"application/json"[..]) {
-        r.add_header(h);
+fn json_reply(status: u16, body: &Value) -> Reply {
+    Reply::Answer {
+        status,
+        headers: vec![("content-type".to_string(), "application/json".to_string())],
+        body: body.to_string().into_bytes(),
     }
-    r
 }
 
 /// The counters as JSON; `http_requests` counts Graph requests as they arrived over HTTP
@@ -211,88 +213,139 @@ fn replace_bytes(body: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Serves `sim` on `server` as `opts` say, until `max_requests` (if any) have been answered.
-pub fn serve_with(server: &tiny_http::Server, sim: Arc<Mutex<Simulator>>, opts: &ServeOptions) -> Result<()> {
-    let ServeOptions { latency, max_requests, wall_clock, ref public_url } = *opts;
-    let public_url = public_url.as_deref().map(|u| u.trim_end_matches('/').as_bytes().to_vec());
-    let mut last = std::time::Instant::now();
-    let mut served: u64 = 0;
-    for mut request in server.incoming_requests() {
-        let path = request.url().split('?').next().unwrap_or_default().to_string();
-        if request.method() == &tiny_http::Method::Get && path == COUNTERS_PATH {
-            let body = {
-                let s = sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
-                counters_json(s.counters(), served)
-            };
-            let _ = request.respond(json_response(200, &body));
-            continue;
-        }
-        if wall_clock {
-            let elapsed = last.elapsed();
-            last = std::time::Instant::now();
-            if let Ok(mut s) = sim.lock() {
-                s.advance(elapsed.as_millis() as u64);
-            }
-        }
-        let mut body = Vec::new();
-        request.as_reader().read_to_end(&mut body)?;
-        if request.method() == &tiny_http::Method::Post && path == TRUTH_PATH {
-            let answer = {
-                let s = sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
-                truth_json(&s, &body)
-            };
-            let _ = request.respond(match answer {
-                Ok(v) => json_response(200, &v),
-                Err(e) => json_response(400, &json!({"error": format!("{e:#}")})),
-            });
-            continue;
-        }
-        let sim_req = SimRequest {
-            method: request.method().as_str().to_string(),
-            url: format!("http://127.0.0.1{}", request.url()),
-            headers: request
-                .headers()
-                .iter()
-                .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
-                .collect(),
-            body,
-        };
-        let outcome = sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?.handle(&sim_req);
-        if !latency.is_zero() {
-            std::thread::sleep(latency);
-        }
-        match outcome {
-            Ok(resp) => {
-                let body = match &public_url {
-                    Some(to) => replace_bytes(resp.body, GRAPH_HOST.as_bytes(), to),
-                    None => resp.body,
-                };
-                let mut r = tiny_http::Response::from_data(body).with_status_code(resp.status);
-                for (k, v) in resp.headers {
-                    if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-                        r.add_header(h);
-                    }
-                }
-                let _ = request.respond(r);
-            }
-            // A transport fault: drop the connection without an answer.
-            Err(TransportFault::Timeout | TransportFault::ConnectionReset | TransportFault::ConnectionRefused) => {
-                drop(request)
-            }
-        }
-        served += 1;
-        if max_requests.is_some_and(|m| served >= m) {
-            break;
-        }
-    }
-    Ok(())
+/// What the threads serving one server share.
+struct Shared {
+    sim: Arc<Mutex<Simulator>>,
+    /// When the simulator's clock last caught up with real time (`wall_clock`).
+    last: Mutex<std::time::Instant>,
+    /// Graph requests answered (or dropped, for a transport fault) so far.
+    served: std::sync::atomic::AtomicU64,
+    latency: Duration,
+    wall_clock: bool,
+    public_url: Option<Vec<u8>>,
 }
+
+/// Serves `sim` on `server` as `opts` say, until `max_requests` (if any) have been answered.
+/// Requests are served concurrently, each connection on a thread of its own: the simulator
+/// itself answers one at a time, and each answer then waits out `latency` on its connection's
+/// thread, so a client with several requests in flight sees their latencies overlap as they
+/// would with Graph.
+pub fn serve_with(server: &Server, sim: Arc<Mutex<Simulator>>, opts: &ServeOptions) -> Result<()> {
+    let shared = Shared {
+        sim,
+        last: Mutex::new(std::time::Instant::now()),
+        served: std::sync::atomic::AtomicU64::new(0),
+        latency: opts.latency,
+        wall_clock: opts.wall_clock,
+        public_url: opts.public_url.as_deref().map(|u| u.trim_end_matches('/').as_bytes().to_vec()),
+    };
+    let stopper = server.stopper();
+    let max_requests = opts.max_requests;
+    server
+        .serve(|request| {
+            let graph = !request.path().starts_with("/__sim/");
+            let reply = serve_one(&shared, request).unwrap_or_else(|e| {
+                eprintln!("simulate: {e:#}");
+                json_reply(500, &json!({"error": format!("{e:#}")}))
+            });
+            if graph && max_requests.is_some_and(|m| shared.served.load(std::sync::atomic::Ordering::SeqCst) >= m) {
+                stopper.stop();
+            }
+            reply
+        })
+        .context("serving the simulator")
+}
+
+/// Answers one request (on its connection's thread).
+fn serve_one(shared: &Shared, request: Incoming) -> Result<Reply> {
+    let lock = || shared.sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"));
+    let path = request.path().to_string();
+    if request.method == "GET" && path == COUNTERS_PATH {
+        let served = shared.served.load(std::sync::atomic::Ordering::SeqCst);
+        return Ok(json_reply(200, &counters_json(lock()?.counters(), served)));
+    }
+    let mut sim = lock()?;
+    if shared.wall_clock
+        && let Ok(mut last) = shared.last.lock()
+    {
+        sim.advance(last.elapsed().as_millis() as u64);
+        *last = std::time::Instant::now();
+    }
+    if request.method == "POST" && path == TRUTH_PATH {
+        let answer = truth_json(&sim, &request.body);
+        drop(sim);
+        return Ok(match answer {
+            Ok(v) => json_reply(200, &v),
+            Err(e) => json_reply(400, &json!({"error": format!("{e:#}")})),
+        });
+    }
+    let sim_req = SimRequest {
+        method: request.method,
+        url: format!("http://127.0.0.1{}", request.target),
+        headers: request.headers,
+        body: request.body,
+    };
+    let outcome = sim.handle(&sim_req);
+    drop(sim);
+    shared.served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if !shared.latency.is_zero() {
+        std::thread::sleep(shared.latency);
+    }
+    Ok(match outcome {
+        Ok(resp) => {
+            let body = match &shared.public_url {
+                Some(to) => replace_bytes(resp.body, GRAPH_HOST.as_bytes(), to),
+                None => resp.body,
+            };
+            Reply::Answer { status: resp.status, headers: resp.headers, body }
+        }
+        // A transport fault: drop the connection without an answer.
+        Err(TransportFault::Timeout | TransportFault::ConnectionReset | TransportFault::ConnectionRefused) => {
+            Reply::Drop
+        }
+    })
+}
+
+/// A tiny_http server on 127.0.0.1 (`port` 0: any free port) whose connections send without
+/// delay, for tests that answer requests by hand (few connections; the simulator itself is
+/// served by [`crate::http1`], see there why).
+///
+/// tiny_http writes a response's head and body in separate writes once the body passes its
+/// 1 KiB buffer; with Nagle's algorithm on, the body then waits for the client's delayed ACK
+/// of the head (40 ms on Linux) on every kept-alive connection. Accepted sockets inherit
+/// `TCP_NODELAY` from the listening one.
+pub fn loopback_server(port: u16) -> Result<tiny_http::Server> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    set_nodelay(&listener);
+    tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| anyhow::anyhow!("cannot serve on 127.0.0.1:{port}: {e}"))
+}
+
+#[cfg(unix)]
+fn set_nodelay(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor, and a pointer to a c_int with its size.
+    let _ = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+#[cfg(not(unix))]
+fn set_nodelay(_: &std::net::TcpListener) {}
 
 pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     let sim = Arc::new(Mutex::new(Simulator::new(args.sim_config()?)));
-    let server = tiny_http::Server::http(("127.0.0.1", args.port))
-        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
-    let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(args.port);
+    let server =
+        Server::bind(args.port).map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
+    let port = server.port();
     eprintln!(
         "simulating the Graph API on http://127.0.0.1:{port} (preset {}, seed {}); token: {}",
         args.world.preset,

@@ -79,7 +79,7 @@ fn cfg() -> SimConfig {
 /// Serves a fresh simulator on loopback, with `mode` on the ads listing of `victim`; a thread
 /// per request, so that a trickling answer holds back nothing else.
 fn serve(mode: Hostile, victim: String) -> u16 {
-    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+    let server = Arc::new(host_test::server::loopback_server(0).expect("bind"));
     let port = server.server_addr().to_ip().expect("ip").port();
     let sim = Arc::new(Mutex::new(Simulator::new(cfg())));
     std::thread::spawn(move || {

@@ -60,8 +60,8 @@ fn a_read_over_loopback_http_equals_the_in_process_read() {
         .unwrap();
 
     // Over HTTP, from a fresh simulator with the same seed.
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
+    let server = host_test::server::Server::bind(0).unwrap();
+    let port = server.port();
     let sim = Arc::new(Mutex::new(Simulator::new(sim_config())));
     let served = sim.clone();
     let handle = std::thread::spawn(move || host_test::server::serve(&server, served, Duration::ZERO, None, false));

@@ -200,26 +200,26 @@ fn sim_config() -> SimConfig {
 /// The simulator served over loopback HTTP in a thread, until dropped.
 struct Served {
     url: String,
-    server: Arc<tiny_http::Server>,
+    stopper: host_test::http1::Stopper,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
     fn start(cfg: SimConfig) -> Served {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("listen on loopback"));
-        let port = server.server_addr().to_ip().expect("an IP listener").port();
+        let server = host_test::server::Server::bind(0).expect("listen on loopback");
+        let port = server.port();
+        let stopper = server.stopper();
         let sim = Arc::new(Mutex::new(Simulator::new(cfg)));
-        let serving = server.clone();
         let thread = std::thread::spawn(move || {
-            host_test::server::serve(&serving, sim, Duration::ZERO, None, false).expect("serve the simulator");
+            host_test::server::serve(&server, sim, Duration::ZERO, None, false).expect("serve the simulator");
         });
-        Served { url: format!("http://127.0.0.1:{port}"), server, thread: Some(thread) }
+        Served { url: format!("http://127.0.0.1:{port}"), stopper, thread: Some(thread) }
     }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.stopper.stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -381,15 +381,68 @@ fn a_config_outside_the_preopened_folder_ends_with_an_error_trace() {
 
 wasmtime::component::bindgen!({ path: "../wit", world: "http-adapter" });
 
-use exports::airbyte::source_facebook_marketing::host::{FetchError, Method, Request, Response};
+use exports::airbyte::source_facebook_marketing::host::{FetchError, Method, Outgoing, Request, Response};
 
-/// Calls the adapter's `http-fetch` once, with `GRAPH_URL` set to `graph_url`.
+/// Calls the adapter's `http-fetch` for one request, with `GRAPH_URL` set to `graph_url`.
 fn adapter_fetch(compiled: &Compiled, graph_url: &str, request: &Request) -> Result<Response, FetchError> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.env("GRAPH_URL", graph_url).inherit_stderr();
     let (mut store, linker) = stock_host(&compiled.engine, &mut wasi);
     let adapter = HttpAdapter::instantiate(&mut store, &compiled.adapter, &linker).expect("instantiate the adapter");
-    adapter.airbyte_source_facebook_marketing_host().call_http_fetch(&mut store, request).expect("no trap")
+    let start = [Outgoing { id: 7, request: request.clone() }];
+    let mut done =
+        adapter.airbyte_source_facebook_marketing_host().call_http_fetch(&mut store, &start, None).expect("no trap");
+    assert_eq!(done.len(), 1, "one request in flight: its completion");
+    assert_eq!(done[0].id, 7);
+    done.remove(0).outcome
+}
+
+#[test]
+fn adapter_hands_back_a_fast_answer_while_a_slow_one_started_first_is_still_on_its_way() {
+    let Some(compiled) = compiled_or_skip("adapter concurrency") else { return };
+    let server = host_test::server::loopback_server(0).expect("listen on loopback");
+    let port = server.server_addr().to_ip().expect("an IP listener").port();
+    // The slow request is answered only once the test has the fast answer in hand: one request
+    // at a time, the slow one would wait for an answer that never comes and time out.
+    let (got_fast, answer_slow) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let (a, b) = (server.recv().expect("a request"), server.recv().expect("another request"));
+        let (slow, fast) = if a.url().contains("slow") { (a, b) } else { (b, a) };
+        fast.respond(tiny_http::Response::from_string("{\"fast\":true}")).expect("respond");
+        answer_slow.recv().expect("the test saw the fast answer");
+        slow.respond(tiny_http::Response::from_string("{\"slow\":true}")).expect("respond");
+    });
+    let get = |id: u64, path: &str| Outgoing {
+        id,
+        request: Request {
+            method: Method::Get,
+            url: format!("https://graph.facebook.com/v25.0/{path}"),
+            headers: vec![],
+            body: None,
+            timeout_ms: 10_000,
+            max_response_bytes: 1 << 20,
+        },
+    };
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.env("GRAPH_URL", format!("http://127.0.0.1:{port}")).inherit_stderr();
+    let (mut store, linker) = stock_host(&compiled.engine, &mut wasi);
+    let adapter = HttpAdapter::instantiate(&mut store, &compiled.adapter, &linker).expect("instantiate the adapter");
+    let host = adapter.airbyte_source_facebook_marketing_host();
+    let first = host.call_http_fetch(&mut store, &[get(1, "slow"), get(2, "fast")], None).expect("no trap");
+    let ids: Vec<u64> = first.iter().map(|c| c.id).collect();
+    assert_eq!(ids, [2], "the fast answer alone, the slow one still on its way");
+    assert_eq!(first[0].outcome.as_ref().expect("an answer").body, b"{\"fast\":true}");
+    // With the slow one still unanswered, a short wait comes back empty.
+    let waited = host.call_http_fetch(&mut store, &[], Some(50)).expect("no trap");
+    assert!(waited.is_empty(), "{waited:?}");
+    got_fast.send(()).expect("the server thread");
+    let second = host.call_http_fetch(&mut store, &[], None).expect("no trap");
+    thread.join().expect("the server thread");
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        (second[0].id, second[0].outcome.as_ref().expect("an answer").body.as_slice()),
+        (1, &b"{\"slow\":true}"[..])
+    );
 }
 
 /// What the server received.
@@ -403,7 +456,7 @@ struct Received {
 #[test]
 fn adapter_posts_the_body_to_the_graph_url_and_inflates_a_gzip_answer() {
     let Some(compiled) = compiled_or_skip("adapter post") else { return };
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("listen on loopback");
+    let server = host_test::server::loopback_server(0).expect("listen on loopback");
     let port = server.server_addr().to_ip().expect("an IP listener").port();
     let answer = br#"{"data":[{"id":"1"}]}"#;
     let thread = std::thread::spawn(move || {

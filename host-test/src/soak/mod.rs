@@ -206,6 +206,7 @@ fn run_seed_inner(runtime: &Runtime, plan: &Plan, report: &mut SeedReport) -> Re
         let (_, out) = full_phase(runtime, &sim, plan, phase, report)?;
         lengths.insert(phase, out.lines.len());
     }
+    same_again(runtime, plan, report)?;
     {
         let s = sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
         add_faults(&mut report.faults, &s);
@@ -221,6 +222,27 @@ fn run_seed_inner(runtime: &Runtime, plan: &Plan, report: &mut SeedReport) -> Re
         let stop = rng.range(1, total as u64 - 1) as usize;
         report.crash_at = Some((plan.crash_phase, stop, total));
         crash_and_resume(runtime, plan, plan.crash_phase, stop, report)?;
+    }
+    Ok(())
+}
+
+/// Determinism: both phases again on a fresh simulator of the same seed must emit the same
+/// lines, byte for byte, however the requests in flight overlapped.
+fn same_again(runtime: &Runtime, plan: &Plan, report: &mut SeedReport) -> Result<()> {
+    let sim = Arc::new(Mutex::new(Simulator::new(plan.sim.clone())));
+    for phase in [Phase::Entities, Phase::Insights] {
+        let read = prepare(runtime, &sim, plan, phase)?;
+        let again = run_read(runtime, &sim, &read, None, None);
+        let Some((_, first)) = report.runs.iter().find(|(name, _)| name == phase.name()) else { continue };
+        if let Some(i) = (0..first.len().max(again.lines.len())).find(|&i| first.get(i) != again.lines.get(i)) {
+            let what = format!(
+                "the same seed read again differs at message {i} of {}: {} / {}",
+                first.len(),
+                first.get(i).map_or("(none)".to_string(), |l| shorten(l)),
+                again.lines.get(i).map_or("(none)".to_string(), |l| shorten(l)),
+            );
+            report.failures.push(Failure { run: format!("{}: determinism", phase.name()), what });
+        }
     }
     Ok(())
 }

@@ -160,3 +160,16 @@ fn a_concurrent_sync_stopped_at_any_state_message_and_resumed_misses_nothing() {
         }
     }
 }
+
+#[test]
+fn a_twenty_second_report_is_read_within_two_seconds_of_its_end() {
+    let mut cfg = SimConfig::preset("calm").unwrap();
+    cfg.accounts = 1;
+    cfg.job_duration_ms = 20_000;
+    let (sim, out) = sync(cfg, &["ads_insights"], json!({}));
+    assert!(out.errors.is_empty() && out.count("ads_insights") > 0, "{:?}", out.errors);
+    assert_eq!(out.jobs("ads_insights").started, 1);
+    let took = sim.now_ms() - SimConfig::default().start_time_ms;
+    // The job's 20 s, the round trips around it, and a poll that lands at most ~1.5 s late.
+    assert!(took <= 22_000, "the sync took {took} ms for one 20 s report: {:?}", out.slept);
+}

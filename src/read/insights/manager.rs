@@ -52,6 +52,8 @@ use std::time::Duration;
 pub const MAX_IN_FLIGHT: usize = 100;
 /// 5 s: the first poll after a job starts, and the shortest interval.
 pub const MIN_POLL: Duration = Duration::from_secs(5);
+/// 1 s: the shortest interval when a job's reported pace says it is about to finish.
+pub const MIN_PACED_POLL: Duration = Duration::from_secs(1);
 /// 30 s: the longest interval between polls (Airbyte polls at a fixed 30 s).
 pub const MAX_POLL: Duration = Duration::from_secs(30);
 /// 60 s: how long to wait before asking for the insights load again when it blocks new jobs.
@@ -341,13 +343,14 @@ impl JobManager {
             .values()
             .filter_map(|j| match j.state {
                 JobState::Running { created_at, percent, .. } => {
-                    Some(job_poll_interval(now.since(created_at), percent))
+                    // A job whose pace says it is done in 2 s is polled then, not at MIN_POLL.
+                    let (interval, paced) = job_poll_interval(now.since(created_at), percent);
+                    Some(interval.clamp(if paced { MIN_PACED_POLL } else { MIN_POLL }, MAX_POLL))
                 }
                 _ => None,
             })
             .min()
-            .unwrap_or(Duration::ZERO)
-            .clamp(MIN_POLL, MAX_POLL)
+            .unwrap_or(MIN_POLL)
     }
 
     /// A deadline passed: poll, or ask for the insights load again.
@@ -927,17 +930,19 @@ impl JobManager {
 }
 
 /// Half of `age`, or the time a job `percent` done after `age` needs to finish at the same pace
-/// if that is sooner (but no less than a quarter of `age`).
-fn job_poll_interval(age: Duration, percent: u32) -> Duration {
+/// if that is sooner (but no less than a sixteenth of `age`); and whether the pace decided it.
+fn job_poll_interval(age: Duration, percent: u32) -> (Duration, bool) {
     let half = age / 2;
     if (1..100).contains(&percent) {
         let remaining = age.mul_f64(f64::from(100 - percent) / f64::from(percent));
-        // Never sooner than a quarter of the age: a job that sits at 99 % is not polled every
-        // 5 s (at most twice the polls of the half-age rule).
-        half.min(remaining.max(age / 4))
-    } else {
-        half
+        // Never sooner than a sixteenth of the age: a job that sits at 99 % is polled at a pace
+        // that slows as it ages (some 60 polls in an hour), not every second.
+        let paced = remaining.max(age / 16);
+        if paced < half {
+            return (paced, true);
+        }
     }
+    (half, false)
 }
 
 fn describe(spec: &JobSpec) -> String {
@@ -1192,10 +1197,15 @@ mod tests {
     #[test]
     fn a_job_is_polled_at_half_its_age_or_when_its_pace_says_it_is_done() {
         let s = Duration::from_secs;
-        assert_eq!(job_poll_interval(s(10), 0), s(5), "no percentage yet: half the age");
-        assert_eq!(job_poll_interval(s(10), 50), s(5), "half done in 10 s: done in 10 s more, half the age is sooner");
-        assert_eq!(job_poll_interval(s(15), 75), s(5), "three quarters in 15 s: done in 5 s");
-        assert_eq!(job_poll_interval(s(40), 100), s(20), "100 % but not completed: half the age");
-        assert_eq!(job_poll_interval(s(40), 99), s(10), "99 %: a quarter of the age, not 0.4 s");
+        assert_eq!(job_poll_interval(s(10), 0), (s(5), false), "no percentage yet: half the age");
+        assert_eq!(
+            job_poll_interval(s(10), 50),
+            (s(5), false),
+            "half done in 10 s: done in 10 s more, half the age is sooner"
+        );
+        assert_eq!(job_poll_interval(s(15), 75), (s(5), true), "three quarters in 15 s: done in 5 s");
+        assert_eq!(job_poll_interval(s(16), 80), (s(4), true), "four fifths in 16 s: done in 4 s");
+        assert_eq!(job_poll_interval(s(40), 100), (s(20), false), "100 % but not completed: half the age");
+        assert_eq!(job_poll_interval(s(40), 99), (Duration::from_millis(2500), true), "99 %: a sixteenth of the age, not 0.4 s");
     }
 }

@@ -4,12 +4,18 @@
 # HTTP, on a real clock. Prints one table (wall, CPU, peak RSS, records, requests by kind) and
 # every difference between the two record sets. Asserts nothing.
 #
-#   bench/run.sh [small|large]
+#   bench/run.sh [small|large|accounts]
 #
-# small: 1 account, 100 ads, 7 days, ads_insights + 5 entity streams (~1 minute once built).
-# large: 3 accounts, 3000 ads, 30 days, ads_insights, ads_insights_action_type + 10 entity
-#        streams (~21 minutes, nearly all of it Airbyte).
-# Environment: LATENCY_MS (50), JOB_MS (20000), SEED (1), OUT (bench/out/<size>).
+# small:    1 account, 100 ads, 7 days, ads_insights + 5 entity streams (~1 minute once built).
+# large:    3 accounts, 3000 ads, 30 days, ads_insights, ads_insights_action_type + 10 entity
+#           streams (~21 minutes, nearly all of it Airbyte).
+# accounts: ACCOUNTS (50) accounts of 12 ads each, 300 ms a round trip, 7 days, ad_account,
+#           campaigns, ad_sets, ads, ad_creatives, ads_insights, ads_insights_action_type: the
+#           agency case, where round trips dominate. Also prints the physical floor: the job
+#           time plus the longest chain of dependent round trips (ad account, job creation,
+#           status poll, result page).
+# Environment: LATENCY_MS (50; 300 for accounts), JOB_MS (20000), SEED (1), ACCOUNTS (50),
+#              OUT (bench/out/<size>, bench/out/accounts-<n> for accounts).
 #
 # Each connector gets a fresh simulator (same seed, same world start), so both see the same world;
 # the simulator's clock follows real time, so report jobs take JOB_MS of real time for both.
@@ -18,7 +24,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 size="${1:-small}"
-latency_ms="${LATENCY_MS:-50}"
+default_latency_ms=50
 job_ms="${JOB_MS:-20000}"
 seed="${SEED:-1}"
 case "$size" in
@@ -30,12 +36,21 @@ case "$size" in
     accounts=3 campaigns=10 adsets=5 ads=20 days=30
     streams="ad_account,campaigns,ad_sets,ads,ad_creatives,activities,images,videos,custom_conversions,custom_audiences,ads_insights,ads_insights_action_type"
     ;;
+  accounts)
+    accounts="${ACCOUNTS:-50}" campaigns=3 adsets=2 ads=2 days=7 default_latency_ms=300
+    streams="ad_account,campaigns,ad_sets,ads,ad_creatives,ads_insights,ads_insights_action_type"
+    ;;
   *)
-    echo "usage: bench/run.sh [small|large]" >&2
+    echo "usage: bench/run.sh [small|large|accounts]" >&2
     exit 64
     ;;
 esac
-out="${OUT:-bench/out/$size}"
+latency_ms="${LATENCY_MS:-$default_latency_ms}"
+if [[ $size == accounts ]]; then
+  out="${OUT:-bench/out/accounts-$accounts}"
+else
+  out="${OUT:-bench/out/$size}"
+fi
 venv=bench/.venv-airbyte
 airbyte_pkg="airbyte-source-facebook-marketing==6.1.9"
 host=target/host/host-test
@@ -170,6 +185,9 @@ python3 bench/bench.py compare --catalog "$out/catalog.json" --ours "$out/ours.j
   echo "bench/run.sh $size: $accounts account(s), $((accounts * campaigns * adsets * ads)) ads, $days days from $start_date"
   echo "simulator: seed $seed, latency ${latency_ms} ms, report jobs ${job_ms} ms, clock wall, world start $start_ms"
   echo "streams: $streams"
+  # Nothing can end sooner than a report job plus the round trips that must follow each other:
+  # the ad account (its time zone), the job's creation, the poll that sees it done, a result page.
+  echo "physical floor: $(python3 -c "print(f'{($job_ms + 4 * $latency_ms) / 1000:.2f}')") s (report job ${job_ms} ms + 4 dependent round trips of ${latency_ms} ms)"
   cat "$out/build.txt"
   echo
   python3 bench/bench.py table --dir "$out"

@@ -15,8 +15,11 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 host="${SFM_HOST_TEST:-$root/target/host/host-test}"
+if [[ ! -x "$host" ]] && [[ -z "${SFM_HOST_TEST:-}" ]] && command -v host-test >/dev/null 2>&1; then
+  host="$(command -v host-test)"
+fi
 if [[ ! -x "$host" ]]; then
-  echo "$host is missing; build it with: cargo build --profile host -p host-test" >&2
+  echo "$host is missing; build it with: cargo build --profile host -p host-test (or cargo install --path host-test)" >&2
   exit 2
 fi
 args=()

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use graph_sim::{SimConfig, Simulator};
 use host_test::backend::{Backend, NetBackend, SimBackend};
 use host_test::output::{Redactor, config_secrets, host_error_line, is_error_trace, to_line};
-use host_test::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, Runtime, default_component_path, url_host};
+use host_test::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, Runtime, url_host};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
     after_help = "Examples:\n  host-test spec\n  host-test check --config secrets/config.json\n  host-test read --config config.json --catalog catalog.json --state state.json > messages.jsonl\n  host-test demo\n  host-test soak --seeds 1..=100\n  host-test simulate --port 8080 --preset flaky"
 )]
 struct Cli {
-    /// The component to run (default: target/wasm32-wasip2/release/source_facebook_marketing.wasm).
+    /// The component to run (default: $SFM_COMPONENT, a source_facebook_marketing.wasm beside
+    /// this executable, the build's target/wasm32-wasip2/release/, or the one built into it).
     #[arg(long, global = true)]
     component: Option<PathBuf>,
     /// Where Graph API calls go instead of https://graph.facebook.com (a proxy or `host-test simulate`).
@@ -127,18 +128,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Simulate(args) => return host_test::server::run(args),
-        Command::Demo(args) => {
-            let component = cli.component.clone().unwrap_or_else(default_component_path);
-            return host_test::demo::run(&component, args);
-        }
-        Command::Soak(args) => {
-            let component = cli.component.clone().unwrap_or_else(default_component_path);
-            return host_test::soak::run(&component, args);
-        }
+        Command::Demo(args) => return host_test::demo::run(cli.component.as_deref(), args),
+        Command::Soak(args) => return host_test::soak::run(cli.component.as_deref(), args),
         _ => {}
     }
-    let component = cli.component.clone().unwrap_or_else(default_component_path);
-    let runtime = Runtime::load(&component)?;
+    let runtime = Runtime::locate(cli.component.as_deref())?;
     let limits = Limits {
         memory_bytes: cli.memory_mb << 20,
         cpu_budget: std::time::Duration::from_secs(cli.cpu_budget_secs),

@@ -239,27 +239,92 @@ pub struct Runtime {
     ticker_stop: Arc<AtomicBool>,
 }
 
-/// Where the component is looked for when `--component` is not given.
-pub fn default_component_path() -> PathBuf {
+/// The component compiled into this executable at build time (see `host-test/build.rs`).
+#[cfg(sfm_embedded)]
+pub const EMBEDDED_COMPONENT: Option<&[u8]> = Some(include_bytes!(env!("SFM_EMBEDDED_COMPONENT")));
+#[cfg(not(sfm_embedded))]
+pub const EMBEDDED_COMPONENT: Option<&[u8]> = None;
+
+/// File name of the component, beside the executable or in a build's `target/` folder.
+pub const COMPONENT_FILE: &str = "source_facebook_marketing.wasm";
+
+/// Where the component is looked for when `--component` is not given: `SFM_COMPONENT`, then a
+/// `source_facebook_marketing.wasm` beside the executable, then the build's
+/// `target/wasm32-wasip2/release/` (the executable in `target/<profile>/`), else `None`: use
+/// the embedded one.
+pub fn component_file() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("SFM_COMPONENT") {
-        return PathBuf::from(p);
+        return Some(PathBuf::from(p));
     }
-    let rel = Path::new("wasm32-wasip2").join("release").join("source_facebook_marketing.wasm");
-    if let Ok(exe) = std::env::current_exe() {
-        // target/<profile>/host-test (or target/<profile>/deps/<test>) -> target/wasm32-wasip2/release
-        for dir in exe.ancestors().skip(1).take(3) {
-            let candidate = dir.join(&rel);
-            if candidate.exists() {
-                return candidate;
-            }
-        }
+    let exe = std::env::current_exe().ok()?;
+    let beside = exe.with_file_name(COMPONENT_FILE);
+    if beside.exists() {
+        return Some(beside);
     }
-    Path::new("target").join(rel)
+    let rel = Path::new("wasm32-wasip2").join("release").join(COMPONENT_FILE);
+    // target/<profile>/host-test (or target/<profile>/deps/<test>) -> target/wasm32-wasip2/release
+    exe.ancestors().skip(1).take(3).map(|dir| dir.join(&rel)).find(|c| c.exists())
+}
+
+/// The component file as [`component_file`] finds it, or where one would be built; for tests
+/// and tools that need a path.
+pub fn default_component_path() -> PathBuf {
+    component_file().unwrap_or_else(|| Path::new("target").join("wasm32-wasip2").join("release").join(COMPONENT_FILE))
+}
+
+/// Which component [`Runtime::locate`] runs, for messages.
+pub fn describe_component(explicit: Option<&Path>) -> String {
+    match explicit.map(Path::to_path_buf).or_else(component_file) {
+        Some(p) => p.display().to_string(),
+        None if EMBEDDED_COMPONENT.is_some() => "the component built into host-test".to_string(),
+        None => "no component".to_string(),
+    }
+}
+
+/// Where precompiled components are kept: `SFM_CACHE_DIR`, else the user's cache folder
+/// (`$XDG_CACHE_HOME`, `~/.cache`, or `~/Library/Caches` on macOS) under
+/// `source-facebook-marketing/`, else the system's temporary folder.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SFM_CACHE_DIR") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or_else(|| {
+        home.map(|h| if cfg!(target_os = "macos") { h.join("Library").join("Caches") } else { h.join(".cache") })
+    });
+    base.unwrap_or_else(std::env::temp_dir).join("source-facebook-marketing")
 }
 
 impl Runtime {
-    /// Loads the component at `path`, reusing a precompiled copy cached beside it.
+    /// Loads the component at `path` (see [`Runtime::from_bytes`]).
     pub fn load(path: &Path) -> Result<Runtime> {
+        let bytes = std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the component at {}; build it with `cargo build --release --target wasm32-wasip2 -p source-facebook-marketing` or pass --component",
+                path.display()
+            )
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Loads `explicit` if given, else the component [`component_file`] finds, else the one
+    /// embedded in this executable.
+    pub fn locate(explicit: Option<&Path>) -> Result<Runtime> {
+        match (explicit.map(Path::to_path_buf).or_else(component_file), EMBEDDED_COMPONENT) {
+            (Some(path), _) => Self::load(&path),
+            (None, Some(bytes)) => Self::from_bytes(bytes),
+            (None, None) => Err(anyhow!(
+                "no component: this host-test was built without one and none is beside it ({}) or in a build's target/ folder; pass --component or set SFM_COMPONENT",
+                std::env::current_exe()
+                    .map(|e| e.with_file_name(COMPONENT_FILE).display().to_string())
+                    .unwrap_or_default()
+            )),
+        }
+    }
+
+    /// Compiles a component, or reuses its precompiled copy from [`cache_dir`] (keyed by the
+    /// component's and the engine's hashes).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Runtime> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         // `HOST_TEST_PERFMAP=1` names guest functions for `perf` (profiling builds only).
@@ -267,13 +332,7 @@ impl Runtime {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
         let engine = Engine::new(&config)?;
-        let bytes = std::fs::read(path).with_context(|| {
-            format!(
-                "cannot read the component at {}; build it with `cargo build --release --target wasm32-wasip2 -p source-facebook-marketing` or pass --component",
-                path.display()
-            )
-        })?;
-        let component = load_cached(&engine, path, &bytes)?;
+        let component = load_cached(&engine, &cache_dir(), bytes)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         SourceFacebookMarketing::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
@@ -360,15 +419,16 @@ impl Drop for Runtime {
     }
 }
 
-fn load_cached(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component> {
+fn load_cached(engine: &Engine, dir: &Path, bytes: &[u8]) -> Result<Component> {
     let mut h = Sha256::new();
     h.update(bytes);
     let mut engine_hash = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut engine_hash);
     h.update(std::hash::Hasher::finish(&engine_hash).to_le_bytes());
     let digest = h.finalize();
-    let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    let cached = path.with_extension(format!("{key}.cwasm"));
+    let key: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let _ = std::fs::create_dir_all(dir);
+    let cached = dir.join(format!("{key}.cwasm"));
     if cached.exists() {
         // SAFETY: the file was written by `Component::serialize` of this same engine
         // configuration (the key hashes the wasm and the engine's compatibility hash); a

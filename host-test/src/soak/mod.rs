@@ -317,11 +317,16 @@ impl Summary {
 
 /// `host-test soak`: runs the seeds, prints failures (and with `--verbose` every seed), then
 /// the summary. Exits 1 when a seed failed.
-pub fn run(component: &Path, args: &SoakArgs) -> Result<ExitCode> {
+pub fn run(component: Option<&Path>, args: &SoakArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let runtime = Runtime::load(component).with_context(|| format!("loading {}", component.display()))?;
+    let runtime = Runtime::locate(component)?;
     let mut summary = Summary::default();
-    println!("soak: seeds {}..={} through {}", args.seeds.start(), args.seeds.end(), component.display());
+    println!(
+        "soak: seeds {}..={} through {}",
+        args.seeds.start(),
+        args.seeds.end(),
+        crate::runtime::describe_component(component)
+    );
     for seed in args.seeds.clone() {
         let report = run_seed(&runtime, seed);
         summary.add(&report);

@@ -1206,6 +1206,10 @@ mod tests {
         assert_eq!(job_poll_interval(s(15), 75), (s(5), true), "three quarters in 15 s: done in 5 s");
         assert_eq!(job_poll_interval(s(16), 80), (s(4), true), "four fifths in 16 s: done in 4 s");
         assert_eq!(job_poll_interval(s(40), 100), (s(20), false), "100 % but not completed: half the age");
-        assert_eq!(job_poll_interval(s(40), 99), (Duration::from_millis(2500), true), "99 %: a sixteenth of the age, not 0.4 s");
+        assert_eq!(
+            job_poll_interval(s(40), 99),
+            (Duration::from_millis(2500), true),
+            "99 %: a sixteenth of the age, not 0.4 s"
+        );
     }
 }

@@ -86,7 +86,7 @@ impl SimHarness {
 
 pub fn run(component: Option<&Path>, args: &DemoArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let runtime = Runtime::locate(component)?;
+    let runtime = crate::runtime::locate(component)?;
     let harness = SimHarness::new(runtime, args.world.sim_config()?);
     let (config, virtual_start) = {
         let sim = harness.sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use graph_sim::{SimConfig, Simulator};
 use host_test::backend::{Backend, NetBackend, SimBackend};
 use host_test::output::{Redactor, config_secrets, host_error_line, is_error_trace, to_line};
-use host_test::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, Runtime, url_host};
+use host_test::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, url_host};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,7 +132,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Soak(args) => return host_test::soak::run(cli.component.as_deref(), args),
         _ => {}
     }
-    let runtime = Runtime::locate(cli.component.as_deref())?;
+    let runtime = host_test::runtime::locate(cli.component.as_deref())?;
     let limits = Limits {
         memory_bytes: cli.memory_mb << 20,
         cpu_budget: std::time::Duration::from_secs(cli.cpu_budget_secs),

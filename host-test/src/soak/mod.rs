@@ -319,7 +319,7 @@ impl Summary {
 /// the summary. Exits 1 when a seed failed.
 pub fn run(component: Option<&Path>, args: &SoakArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let runtime = Runtime::locate(component)?;
+    let runtime = crate::runtime::locate(component)?;
     let mut summary = Summary::default();
     println!(
         "soak: seeds {}..={} through {}",

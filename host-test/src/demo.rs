@@ -22,9 +22,10 @@ pub struct DemoArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub world: WorldArgs,
-    /// Days of insights to read.
-    #[arg(long, default_value_t = 30)]
-    pub days: i64,
+    /// Days of insights to read (default 30; 3 with `--preset huge_account`, whose every
+    /// breakdown report splits down to single ads: 30 days of it are ~100 000 requests).
+    #[arg(long)]
+    pub days: Option<i64>,
     /// Read only these streams (comma-separated; default: all).
     #[arg(long, value_delimiter = ',')]
     pub streams: Vec<String>,
@@ -90,7 +91,11 @@ pub fn run(component: Option<&Path>, args: &DemoArgs) -> Result<ExitCode> {
     let harness = SimHarness::new(runtime, args.world.sim_config()?);
     let (config, virtual_start) = {
         let sim = harness.sim.lock().map_err(|_| anyhow::anyhow!("simulator lock poisoned"))?;
-        (sample_config(&sim, args.days), sim.now_ms())
+        let days = args.days.unwrap_or(if args.world.preset == "huge_account" { 3 } else { 30 });
+        if args.days.is_none() && days != 30 {
+            eprintln!("demo: {days} days of insights for preset {} (--days N to change)", args.world.preset);
+        }
+        (sample_config(&sim, days), sim.now_ms())
     };
     let config_text = config.to_string();
     let discovered = harness.guest()?.discover(&config_text)?;

@@ -3,7 +3,8 @@
 # (`cargo fmt --check`, `cargo clippy -D warnings`) and runs every test:
 # `cargo test --workspace` (unit, scenario and end-to-end tests) and `pytest tests/python`
 # (the CLI's protocol output, validated with Airbyte's models, and a PyAirbyte sync into DuckDB
-# checked against the simulator's ground truth). Runnable from any directory.
+# checked against the simulator's ground truth), and the composed command under jco in Node.js
+# (scripts/test-jco.sh; installs pinned npm packages into .jco/). Runnable from any directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -36,6 +37,9 @@ cargo test -q -p source-facebook-marketing --test corpus -- --nocapture every_re
 
 echo "==> pytest tests/python"
 .venv/bin/python -m pytest tests/python || failed+=("pytest")
+
+echo "==> scripts/test-jco.sh (the command under jco in Node.js, against host-test's read)"
+bash scripts/test-jco.sh || failed+=("jco")
 
 if ((${#failed[@]})); then
   echo "failed: ${failed[*]}" >&2

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The composed command under jco (Node.js) against host-test's own read: each reads
+# campaigns, ads and ads_insights from a fresh `host-test simulate` (same seed, virtual clock)
+# over loopback; the records and the final state of every stream must be the same. Also runs
+# spec, check and discover under jco. Prints what it compared; exits 1 on a difference.
+# Needs target/debug/host-test and the composed command (scripts/test.sh builds both).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+host="$root/target/debug/host-test"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+simulator() { # prints the URL of a fresh simulator
+  local log="$work/sim-$1.log"
+  "$host" simulate --port 0 --clock virtual --job-duration-ms 0 >"$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do
+    if grep -q "http://127.0.0.1:" "$log"; then
+      grep -o "http://127.0.0.1:[0-9]*" "$log" | head -1
+      return
+    fi
+    sleep 0.05
+  done
+  echo "the simulator did not start: $(cat "$log")" >&2
+  exit 1
+}
+
+cat >"$work/config.json" <<'JSON'
+{"account_ids": ["1000000000000001", "1000000000000002"], "credentials": {"auth_type": "Service", "access_token": "sim-token"}, "start_date": "2026-06-08T00:00:00Z"}
+JSON
+"$host" --simulator calm discover --config "$work/config.json" >"$work/discover.jsonl"
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+cat = next(json.loads(l) for l in open(f"{work}/discover.jsonl") if '"CATALOG"' in l)["catalog"]
+streams = []
+for s in cat["streams"]:
+    if s["name"] in ("campaigns", "ads", "ads_insights"):
+        inc = "incremental" in s["supported_sync_modes"]
+        c = {"stream": s, "sync_mode": "incremental" if inc else "full_refresh", "destination_sync_mode": "append"}
+        if inc:
+            c["cursor_field"] = s.get("default_cursor_field", [])
+        streams.append(c)
+json.dump({"streams": streams}, open(f"{work}/catalog.json", "w"))
+PY
+
+cd "$work"
+echo "==> jco: spec, check, discover"
+"$root/scripts/jco-run.sh" spec | grep -q '"type":"SPEC"'
+url=$(simulator check)
+"$root/scripts/jco-run.sh" --graph-url "$url" check --config config.json | grep -q '"status":"SUCCEEDED"'
+"$root/scripts/jco-run.sh" --graph-url "$url" discover --config config.json | grep -q '"type":"CATALOG"'
+
+echo "==> read: host-test and jco, each against a fresh simulator"
+url=$(simulator host)
+"$host" --graph-url "$url" read --config config.json --catalog catalog.json --output host.jsonl 2>host.err
+url=$(simulator jco)
+"$root/scripts/jco-run.sh" --graph-url "$url" read --config config.json --catalog catalog.json >jco.jsonl 2>jco.err
+
+python3 - <<'PY'
+import json, sys
+from collections import Counter
+def load(path):
+    records, states = Counter(), {}
+    for line in open(path):
+        m = json.loads(line)
+        if m["type"] == "RECORD":
+            records[(m["record"]["stream"], json.dumps(m["record"]["data"], sort_keys=True))] += 1
+        elif m["type"] == "STATE":
+            s = m["state"]["stream"]
+            states[s["stream_descriptor"]["name"]] = s["stream_state"]
+    return records, states
+(hr, hs), (jr, js) = load("host.jsonl"), load("jco.jsonl")
+per = Counter(s for (s, _), n in hr.items() for _ in range(n))
+print("records:", ", ".join(f"{s} {n}" for s, n in sorted(per.items())), f"({sum(hr.values())} in all)")
+print("state of:", ", ".join(sorted(hs)))
+ok = True
+if hr != jr:
+    ok = False
+    print(f"records differ: {sum((hr - jr).values())} only from host-test, {sum((jr - hr).values())} only from jco")
+if hs != js:
+    ok = False
+    print("final states differ:", json.dumps(hs)[:400], "/", json.dumps(js)[:400])
+if not hr or set(per) != {"campaigns", "ads", "ads_insights"}:
+    ok = False
+    print("expected records of campaigns, ads and ads_insights")
+print("jco and host-test: same records, same state" if ok else "jco and host-test differ")
+sys.exit(0 if ok else 1)
+PY

@@ -13,13 +13,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-simulator() { # prints the URL of a fresh simulator
+url=""
+simulator() { # starts a fresh simulator and sets $url; called directly (not in $(...)), so
+  # that the cleanup sees its pid
   local log="$work/sim-$1.log"
   "$host" simulate --port 0 --clock virtual --job-duration-ms 0 >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do
     if grep -q "http://127.0.0.1:" "$log"; then
-      grep -o "http://127.0.0.1:[0-9]*" "$log" | head -1
+      url=$(grep -o "http://127.0.0.1:[0-9]*" "$log" | head -1)
       return
     fi
     sleep 0.05
@@ -50,14 +52,14 @@ PY
 cd "$work"
 echo "==> jco: spec, check, discover"
 "$root/scripts/jco-run.sh" spec | grep -q '"type":"SPEC"'
-url=$(simulator check)
+simulator check
 "$root/scripts/jco-run.sh" --graph-url "$url" check --config config.json | grep -q '"status":"SUCCEEDED"'
 "$root/scripts/jco-run.sh" --graph-url "$url" discover --config config.json | grep -q '"type":"CATALOG"'
 
 echo "==> read: host-test and jco, each against a fresh simulator"
-url=$(simulator host)
+simulator host
 "$host" --graph-url "$url" read --config config.json --catalog catalog.json --output host.jsonl 2>host.err
-url=$(simulator jco)
+simulator jco
 "$root/scripts/jco-run.sh" --graph-url "$url" read --config config.json --catalog catalog.json >jco.jsonl 2>jco.err
 
 python3 - <<'PY'

@@ -38,6 +38,9 @@ cargo test -q -p source-facebook-marketing --test corpus -- --nocapture every_re
 echo "==> pytest tests/python"
 .venv/bin/python -m pytest tests/python || failed+=("pytest")
 
+echo "==> scripts/replay-recordings.sh (recordings/ replayed byte for byte)"
+bash scripts/replay-recordings.sh || failed+=("recordings")
+
 echo "==> scripts/test-jco.sh (the command under jco in Node.js, against host-test's read)"
 bash scripts/test-jco.sh || failed+=("jco")
 

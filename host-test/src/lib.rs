@@ -6,6 +6,7 @@ pub mod demo;
 pub mod http1;
 pub mod output;
 pub mod progress;
+pub mod record;
 pub mod runtime;
 pub mod server;
 pub mod soak;

@@ -65,6 +65,12 @@ enum Command {
         after_help = "Examples:\n  host-test read --config config.json --catalog catalog.json > messages.jsonl\n  host-test read --config config.json --catalog catalog.json --state state.json --output messages.jsonl\n  host-test --graph-url http://127.0.0.1:8080 read --config config.json --catalog catalog.json"
     )]
     Read(ReadArgs),
+    /// Run a recorded sync again from its recording alone (no network, the recorded clock);
+    /// the output must be byte-identical, else the first divergence is named (exit 1).
+    #[command(
+        after_help = "Examples:\n  host-test read --config config.json --catalog catalog.json --record sync.rec.jsonl\n  host-test replay sync.rec.jsonl --output replayed.jsonl"
+    )]
+    Replay(ReplayArgs),
     /// Serve the Graph API simulator over HTTP on 127.0.0.1.
     #[command(
         after_help = "Examples:\n  host-test simulate --port 8080 --preset flaky\n  curl 'http://127.0.0.1:8080/v25.0/act_1000000000000001/campaigns?fields=id,name&access_token=sim-token'"
@@ -102,6 +108,19 @@ struct ReadArgs {
     /// Write messages to this file instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Also record the sync to this JSONL file (config redacted, every request without the
+    /// token, every answer, sleep and clock reading), for `host-test replay`.
+    #[arg(long)]
+    record: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// A recording made with `host-test read --record`.
+    recording: PathBuf,
+    /// Write messages to this file instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 fn read_file(path: &PathBuf, what: &str) -> Result<String> {
@@ -130,6 +149,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Simulate(args) => return host_test::server::run(args),
         Command::Demo(args) => return host_test::demo::run(cli.component.as_deref(), args),
         Command::Soak(args) => return host_test::soak::run(cli.component.as_deref(), args),
+        Command::Replay(args) => return replay(&cli, args),
         _ => {}
     }
     let runtime = host_test::runtime::locate(cli.component.as_deref())?;
@@ -157,7 +177,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if thumbnails {
         allow.suffixes.extend([".fbcdn.net".to_string(), ".facebook.com".to_string()]);
     }
-    let backend: Box<dyn Backend> = match &cli.simulator {
+    let mut backend: Box<dyn Backend> = match &cli.simulator {
         Some(preset) => {
             let mut cfg = SimConfig::preset(preset).with_context(|| {
                 format!("--simulator {preset}: no such preset; use one of {}", SimConfig::preset_names().join(", "))
@@ -166,6 +186,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Box::new(SimBackend::new(Arc::new(Mutex::new(Simulator::new(cfg)))))
         }
         None => Box::new(NetBackend::new()),
+    };
+    let recorder = match &cli.command {
+        Command::Read(a @ ReadArgs { record: Some(path), .. }) => {
+            let catalog = read_file(&a.catalog, "catalog")?;
+            let state = a.state.as_ref().map(|p| read_file(p, "state")).transpose()?;
+            let parse = |text: &str, what: &str| -> Result<serde_json::Value> {
+                serde_json::from_str(text).with_context(|| format!("the {what} is not JSON"))
+            };
+            let header = serde_json::json!({
+                "type": "recording",
+                "version": host_test::record::VERSION,
+                "component_sha256": host_test::runtime::component_sha256(cli.component.as_deref()),
+                "config": parse(&redactor.redact(config_text.clone().unwrap_or_default()), "config")?,
+                "catalog": parse(&catalog, "catalog")?,
+                "state": state.as_deref().map(|s| parse(s, "state")).transpose()?,
+                "seed": cli.seed,
+                "simulator": cli.simulator,
+                "graph_url": cli.graph_url,
+                "recorded_at_ms": backend.clock().now_ms(),
+            });
+            let rec = host_test::record::Recorder::create(path, header, redactor.clone())?;
+            backend = Box::new(host_test::record::RecordingBackend::new(backend, rec.clone()));
+            Some(rec)
+        }
+        _ => None,
     };
     let mut guest = runtime.instantiate(backend, allow, cli.graph_url.clone(), &limits)?;
     let mut out: Box<dyn Write> = match &cli.command {
@@ -183,7 +228,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 view.borrow_mut().clear();
                 eprintln!("{}", redactor.redact(l.message.clone()));
             }
-            writeln!(out, "{}", redactor.redact(to_line(m)))?;
+            let line = redactor.redact(to_line(m));
+            if let Some(rec) = &recorder
+                && let Ok(mut r) = rec.lock()
+            {
+                r.output(&line);
+            }
+            writeln!(out, "{line}")?;
         }
         Ok(())
     };
@@ -214,8 +265,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("guest memory: peak {:.1} MiB", guest.memory_peak() as f64 / (1024.0 * 1024.0));
             r.and(write_err.map_or(Ok(()), Err))
         }
-        Command::Simulate(_) | Command::Demo(_) | Command::Soak(_) => Ok(()),
+        Command::Simulate(_) | Command::Demo(_) | Command::Soak(_) | Command::Replay(_) => Ok(()),
     };
+    if let Some(rec) = &recorder
+        && let Ok(mut r) = rec.lock()
+    {
+        r.finish()?;
+    }
     if let Err(e) = result {
         if is_broken_pipe(&e) {
             return Ok(ExitCode::from(BROKEN_PIPE_EXIT));
@@ -228,6 +284,78 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// `host-test replay FILE`: the recorded sync again, answered from the file alone.
+fn replay(cli: &Cli, args: &ReplayArgs) -> Result<ExitCode> {
+    use host_test::record::{Recording, Replay, ReplayBackend, inputs};
+    let recording = Recording::load(&args.recording)?;
+    let (config, catalog, state) = inputs(&recording)?;
+    let runtime = host_test::runtime::locate(cli.component.as_deref())?;
+    let recorded_hash = recording.header["component_sha256"].as_str().unwrap_or_default().to_string();
+    let hash = host_test::runtime::component_sha256(cli.component.as_deref());
+    if !recorded_hash.is_empty() && hash.as_deref() != Some(recorded_hash.as_str()) {
+        eprintln!(
+            "replay: recorded with component {recorded_hash:.12}, replaying with {:.12}",
+            hash.unwrap_or_default()
+        );
+    }
+    let allow = Allowlist { hosts: recording.hosts(), suffixes: Vec::new() };
+    let graph_url = recording.header["graph_url"].as_str().map(str::to_string);
+    let replay = Replay::new(&recording);
+    let mut guest =
+        runtime.instantiate(Box::new(ReplayBackend::new(replay.clone())), allow, graph_url, &Limits::default())?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut written = 0usize;
+    let mut write_err = None;
+    let result = guest.read(&config, &catalog, state.as_deref(), |batch| {
+        for m in &batch {
+            let line = to_line(m);
+            let Ok(mut r) = replay.lock() else { return false };
+            if r.divergence.is_none() && recording.outputs.get(written) != Some(&line) {
+                r.divergence = Some(format!(
+                    "the replay diverged at output line {}\n  expected: {}\n  made:     {line}",
+                    written + 1,
+                    recording.outputs.get(written).map_or("(no more lines)", String::as_str)
+                ));
+            }
+            if r.divergence.is_some() {
+                return false;
+            }
+            written += 1;
+            if let Err(e) = writeln!(out, "{line}") {
+                write_err = Some(e);
+                return false;
+            }
+        }
+        true
+    });
+    out.flush()?;
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+    let r = replay.lock().map_err(|_| anyhow::anyhow!("replay state poisoned"))?;
+    let divergence = r.divergence.clone().or_else(|| {
+        (written < recording.outputs.len()).then(|| {
+            format!(
+                "the replay diverged: it ended after {written} output lines, the recording has {}\n  expected next: {}",
+                recording.outputs.len(),
+                recording.outputs[written]
+            )
+        })
+    });
+    if let Some(d) = divergence {
+        eprintln!("replay: {d}");
+        return Ok(ExitCode::from(1));
+    }
+    result.map_err(|e| anyhow::anyhow!("the connector stopped abnormally during the replay: {e:#}"))?;
+    eprintln!("replay: byte-identical: {written} output lines, {} recorded exchanges answered", r.used);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One glibc malloc arena for the process. The epoch ticker thread would otherwise get an arena

@@ -60,3 +60,13 @@ pub fn locate(explicit: Option<&Path>) -> Result<Runtime> {
         )),
     }
 }
+
+/// The sha256 (hex) of the component [`locate`] runs, if it can be read.
+pub fn component_sha256(explicit: Option<&Path>) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = match explicit.map(Path::to_path_buf).or_else(component_file) {
+        Some(path) => std::fs::read(path).ok()?,
+        None => EMBEDDED_COMPONENT?.to_vec(),
+    };
+    Some(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+}

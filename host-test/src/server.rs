@@ -75,6 +75,9 @@ pub struct WorldArgs {
     /// Ads per ad set (default: the preset's).
     #[arg(long)]
     pub ads_per_adset: Option<usize>,
+    /// The access token the simulator accepts (default: `sim-token`).
+    #[arg(long)]
+    pub access_token: Option<String>,
 }
 
 impl WorldArgs {
@@ -84,6 +87,9 @@ impl WorldArgs {
             format!("--preset {}: no such preset; use one of {}", self.preset, SimConfig::preset_names().join(", "))
         })?;
         cfg.seed = self.seed;
+        if let Some(t) = &self.access_token {
+            cfg.access_token = t.clone();
+        }
         for (slot, arg) in [
             (&mut cfg.accounts, self.accounts),
             (&mut cfg.campaigns_per_account, self.campaigns_per_account),

@@ -40,11 +40,19 @@ pub enum HostFetchError {
     TooLarge(u64),
 }
 
-/// A clock the guest reads through wasi:clocks: real, or virtual and moved by `sleep`.
+/// A clock the guest reads through wasi:clocks: real, virtual and moved by `sleep`, or read
+/// through a host's own function (a recording, a replay).
 #[derive(Clone, Debug)]
 pub enum Clock {
     Real,
     Virtual(Arc<AtomicI64>),
+    Read(Arc<dyn ReadClock>),
+}
+
+/// A host's own clock: every reading the guest makes goes through `now_ms`.
+pub trait ReadClock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
 }
 
 impl Clock {
@@ -57,6 +65,7 @@ impl Clock {
         match self {
             Clock::Real => chrono::Utc::now().timestamp_millis(),
             Clock::Virtual(ms) => ms.load(Ordering::SeqCst),
+            Clock::Read(c) => c.now_ms(),
         }
     }
 
@@ -288,7 +297,7 @@ impl Backend for NetBackend {
 
     fn sleep(&mut self, ms: u64) {
         match &self.clock {
-            Clock::Real => std::thread::sleep(Duration::from_millis(ms)),
+            Clock::Real | Clock::Read(_) => std::thread::sleep(Duration::from_millis(ms)),
             Clock::Virtual(v) => {
                 v.fetch_add(i64::try_from(ms).unwrap_or(i64::MAX), Ordering::SeqCst);
             }

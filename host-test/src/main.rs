@@ -187,10 +187,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         None => Box::new(NetBackend::new()),
     };
+    // The catalog and state of a read, read once for the sync and its recording.
+    let read_inputs = match &cli.command {
+        Command::Read(a) => {
+            Some((read_file(&a.catalog, "catalog")?, a.state.as_ref().map(|p| read_file(p, "state")).transpose()?))
+        }
+        _ => None,
+    };
     let recorder = match &cli.command {
-        Command::Read(a @ ReadArgs { record: Some(path), .. }) => {
-            let catalog = read_file(&a.catalog, "catalog")?;
-            let state = a.state.as_ref().map(|p| read_file(p, "state")).transpose()?;
+        Command::Read(ReadArgs { record: Some(path), .. }) => {
+            let (catalog, state) = read_inputs.as_ref().context("read inputs")?;
             let parse = |text: &str, what: &str| -> Result<serde_json::Value> {
                 serde_json::from_str(text).with_context(|| format!("the {what} is not JSON"))
             };
@@ -199,7 +205,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "version": host_test::record::VERSION,
                 "component_sha256": host_test::runtime::component_sha256(cli.component.as_deref()),
                 "config": parse(&redactor.redact(config_text.clone().unwrap_or_default()), "config")?,
-                "catalog": parse(&catalog, "catalog")?,
+                "catalog": parse(catalog, "catalog")?,
                 "state": state.as_deref().map(|s| parse(s, "state")).transpose()?,
                 "seed": cli.seed,
                 "simulator": cli.simulator,
@@ -244,13 +250,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Discover(_) => {
             guest.discover(config_text.as_deref().unwrap_or_default()).and_then(|b| emit(b, &mut out))
         }
-        Command::Read(a) => {
-            let catalog = read_file(&a.catalog, "catalog")?;
-            let state = a.state.as_ref().map(|p| read_file(p, "state")).transpose()?;
+        Command::Read(_) => {
+            let (catalog, state) = read_inputs.as_ref().context("read inputs")?;
             let mut write_err = None;
             let r = guest.read_with_progress(
                 config_text.as_deref().unwrap_or_default(),
-                &catalog,
+                catalog,
                 state.as_deref(),
                 |batch| match emit(batch, &mut out) {
                     Ok(()) => true,

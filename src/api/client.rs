@@ -948,17 +948,25 @@ mod tests {
         assert_eq!(a.in_flight(), 6);
     }
 
-    #[test]
-    fn an_accounts_usage_pauses_that_account_only_while_others_go_on() {
+    /// An act_1 call answered at 1 s with `header`, while one call of act_1 and one of act_2
+    /// wait to be sent.
+    fn answered_with_two_waiting(header: (&str, &str)) -> Api {
         let mut a = api();
         a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads"), CallKind::EdgePage));
         let (id, _) = a.poll_transmit().unwrap();
         a.submit(Call::graph(Request::get("https://g/v25.0/act_1/campaigns"), CallKind::EdgePage));
         a.submit(Call::graph(Request::get("https://g/v25.0/act_2/campaigns"), CallKind::EdgePage));
         let mut resp = ok(json!({"data": []}));
-        resp.headers.push(("x-ad-account-usage".into(), r#"{"acc_id_util_pct":90,"reset_time_duration":20}"#.into()));
-        // The answer came in before either waiting call was sent.
+        resp.headers.push((header.0.into(), header.1.into()));
         a.handle_response(id, resp, Timestamp(1_000)).unwrap();
+        a
+    }
+
+    #[test]
+    fn an_accounts_usage_pauses_that_account_only_while_others_go_on() {
+        // The answer came in before either waiting call was sent.
+        let mut a =
+            answered_with_two_waiting(("x-ad-account-usage", r#"{"acc_id_util_pct":90,"reset_time_duration":20}"#));
         let sent = sent_per_account(&mut a);
         assert_eq!(sent, BTreeMap::from([("2".to_string(), 1)]), "act_1 waits, act_2 goes");
         assert_eq!(a.poll_timeout(), Some((Timestamp(121_000), TimeoutReason::ThrottlePause)));
@@ -968,14 +976,8 @@ mod tests {
 
     #[test]
     fn app_usage_pauses_every_account() {
-        let mut a = api();
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads"), CallKind::EdgePage));
-        let (id, _) = a.poll_transmit().unwrap();
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/campaigns"), CallKind::EdgePage));
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_2/campaigns"), CallKind::EdgePage));
-        let mut resp = ok(json!({"data": []}));
-        resp.headers.push(("x-app-usage".into(), r#"{"call_count":95,"total_cputime":10,"total_time":10}"#.into()));
-        a.handle_response(id, resp, Timestamp(1_000)).unwrap();
+        let mut a =
+            answered_with_two_waiting(("x-app-usage", r#"{"call_count":95,"total_cputime":10,"total_time":10}"#));
         assert!(a.poll_transmit().is_none(), "every account waits for the app");
         let (deadline, reason) = a.poll_timeout().unwrap();
         assert_eq!(reason, TimeoutReason::ThrottlePause);

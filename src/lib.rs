@@ -37,6 +37,7 @@ pub mod schema;
 pub mod spec;
 pub mod state;
 pub mod streams;
+pub mod text;
 pub mod time;
 pub mod timers;
 

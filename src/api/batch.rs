@@ -21,6 +21,8 @@ struct Op {
     rounds: u32,
     /// The ad account whose quota the operation uses, if known.
     account: Option<String>,
+    /// How its last body failed to parse, if it did (the same failure twice ends it).
+    malformed: Option<String>,
 }
 
 /// The batch sender.
@@ -61,12 +63,18 @@ impl BatchSender {
     /// Queues a GET of `relative_url` (e.g. `123/?fields=id`); its result comes back under `key`.
     pub fn push(&mut self, key: u64, relative_url: String) {
         let account = account_in_url(&relative_url).map(str::to_string);
-        self.pending.push_back(Op { key, relative_url, rounds: 0, account });
+        self.pending.push_back(Op { key, relative_url, rounds: 0, account, malformed: None });
     }
 
     /// As [`BatchSender::push`], for an operation that uses `account`'s quota.
     pub fn push_for(&mut self, key: u64, relative_url: String, account: &str) {
-        self.pending.push_back(Op { key, relative_url, rounds: 0, account: Some(account.to_string()) });
+        self.pending.push_back(Op {
+            key,
+            relative_url,
+            rounds: 0,
+            account: Some(account.to_string()),
+            malformed: None,
+        });
     }
 
     /// Operations queued or in flight.
@@ -146,7 +154,7 @@ impl BatchSender {
         Ok(())
     }
 
-    fn settle(&mut self, op: Op, element: Value, api: &mut Api) {
+    fn settle(&mut self, mut op: Op, element: Value, api: &mut Api) {
         if element.is_null() {
             return self.resend(op, "the operation timed out inside the batch".into());
         }
@@ -161,10 +169,32 @@ impl BatchSender {
                 .collect();
             api.observe_headers(&pairs, op.account.as_deref());
         }
-        let body: Option<Value> =
-            element.get("body").and_then(Value::as_str).and_then(|b| serde_json::from_str(b).ok());
-        let Some(body) = body else {
-            return self.resend(op, format!("operation answered {code} with an unreadable body"));
+        // The body travels as a JSON string: its text is repaired as a whole answer's is.
+        let body = element.get("body").and_then(Value::as_str).map(|b| {
+            let b = crate::text::repair_json_str(b);
+            serde_json::from_str::<Value>(&b).map_err(|e| {
+                let offset = crate::text::byte_offset(b.as_bytes(), e.line(), e.column());
+                format!("{e}, at byte {offset} of {}", b.len())
+            })
+        });
+        let body = match body {
+            Some(Ok(body)) => body,
+            Some(Err(what)) if op.malformed.as_deref() == Some(what.as_str()) => {
+                let error = ConnectorError::misbehaving(
+                    format!(
+                        "the graph api answered the batch operation GET {} twice with a body that is not valid JSON ({what}); retrying will not change it",
+                        op.relative_url.split('?').next().unwrap_or("")
+                    ),
+                    String::new(),
+                );
+                return self.fail(op.key, CallFailure::Malformed, error, None);
+            }
+            Some(Err(what)) => {
+                let reason = format!("operation answered {code} with a body that is not valid JSON ({what})");
+                op.malformed = Some(what);
+                return self.resend(op, reason);
+            }
+            None => return self.resend(op, format!("operation answered {code} without a body")),
         };
         if (200..300).contains(&code) && body.get("error").is_none() {
             self.results.push_back((op.key, Ok(body)));

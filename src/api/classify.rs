@@ -111,6 +111,10 @@ pub enum CallFailure {
     InvalidParameter,
     /// A failure that may pass kept happening until the retries ran out.
     Exhausted,
+    /// The answer was a redirect, which the connector never follows.
+    Redirect,
+    /// The answer's body is not valid JSON, the same way each time it was asked for.
+    Malformed,
     /// Anything else that retrying does not fix.
     Other,
 }

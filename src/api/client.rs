@@ -177,6 +177,9 @@ struct Entry {
     failures: u32,
     /// Who submitted it (see [`Api::set_owner`]).
     owner: Owner,
+    /// How the last answer's body failed to parse, if it did: the same failure twice is the
+    /// body's own, which no retry changes.
+    malformed: Option<String>,
 }
 
 /// Who submitted a call: the owner of an [`Api`] shared by several machines tags each call so
@@ -216,6 +219,9 @@ pub struct ApiStats {
     pub retries: u64,
     pub quota_waits: u64,
     pub page_size_halvings: u64,
+    /// Characters that were not valid Unicode (invalid UTF-8, unpaired surrogates) read as
+    /// U+FFFD.
+    pub text_repairs: u64,
 }
 
 impl ApiStats {
@@ -328,7 +334,7 @@ impl Api {
     pub fn submit(&mut self, call: Call) -> CallId {
         self.next_call += 1;
         let id = CallId(self.next_call);
-        self.ready.push_back(Entry { id, call, failures: 0, owner: self.owner });
+        self.ready.push_back(Entry { id, call, failures: 0, owner: self.owner, malformed: None });
         id
     }
 
@@ -433,8 +439,19 @@ impl Api {
 
     pub fn handle_response(&mut self, id: RequestId, response: Response, now: Timestamp) -> Result<(), ConnectorError> {
         self.now = self.now.max(now);
-        let entry = self.take(id)?;
+        let mut entry = self.take(id)?;
+        let mut response = response;
         self.note_version(&entry.call, &response.headers);
+        if entry.call.shape != Shape::External {
+            self.repair_text(&mut response.body);
+        }
+        if (300..400).contains(&response.status) {
+            // No redirect is followed: a Graph answer never points elsewhere, and whatever
+            // another origin serves is not this call's answer.
+            let error = redirect_error(&entry.call.request, response.status, response.header("location"));
+            self.fail(entry, CallFailure::Redirect, error, None);
+            return Ok(());
+        }
         let mut verdict = classify_response(response.status, &response.body);
         // A quota block names its own wait; every other answer's usage headers may call for a
         // pause, errors included (ignoring them there is what made Airbyte re-run syncs).
@@ -454,7 +471,7 @@ impl Api {
                         None => Verdict::Transient("a 200 answer held a malformed error".into()),
                     }
                 }
-                Err(e) => verdict = Verdict::Transient(format!("the answer was not valid JSON ({e})")),
+                Err(e) => verdict = malformed(&mut entry, &response.body, &e),
             }
         } else if verdict == Verdict::Success && entry.call.shape.parses_json() {
             match serde_json::from_slice::<Value>(&response.body) {
@@ -466,7 +483,7 @@ impl Api {
                     }
                 }
                 Ok(v) => json = v,
-                Err(e) => verdict = Verdict::Transient(format!("the answer was not valid JSON ({e})")),
+                Err(e) => verdict = malformed(&mut entry, &response.body, &e),
             }
         }
         // Only an error body is parsed as a Graph error; success bodies were parsed once above.
@@ -537,6 +554,24 @@ impl Api {
             _ => self.retry(entry, &error.to_string(), None),
         }
         Ok(())
+    }
+
+    /// Repairs text that is not valid Unicode in place (see [`crate::text`]); says so once a
+    /// sync.
+    fn repair_text(&mut self, body: &mut Vec<u8>) {
+        let (fixed, repairs) = crate::text::repair_json(body);
+        let fixed = match fixed {
+            std::borrow::Cow::Owned(b) => b,
+            std::borrow::Cow::Borrowed(_) => return,
+        };
+        *body = fixed;
+        if self.stats.text_repairs == 0 {
+            self.log(
+                LogLevel::Info,
+                "graph sent text that is not valid unicode (a name cut inside an emoji, or bytes that are not utf-8); those characters are read as U+FFFD".into(),
+            );
+        }
+        self.stats.text_repairs += (repairs.invalid_utf8 + repairs.lone_surrogates) as u64;
     }
 
     /// Passes on, once a sync, Meta's word that it served another API version than the one
@@ -724,9 +759,58 @@ impl Api {
         self.done.push_back((entry.owner, entry.id, Err(CallError { failure, error, graph: graph.map(Box::new) })));
     }
 
+    /// A WARN for the owner to emit, from a part built on the client (a paginator).
+    pub fn warn(&mut self, message: String) {
+        self.log(LogLevel::Warn, message);
+    }
+
     fn log(&mut self, level: LogLevel, message: String) {
         self.logs.push_back(Message::log(level, message));
     }
+}
+
+/// What a body that does not parse makes of its call: a retry the first time (it may have been
+/// cut short on its way), a failure naming the problem and where when the same body fails the
+/// same way again.
+fn malformed(entry: &mut Entry, body: &[u8], e: &serde_json::Error) -> Verdict {
+    let offset = crate::text::byte_offset(body, e.line(), e.column());
+    let what = format!("{e}, at byte {offset} of {}", body.len());
+    if entry.malformed.as_deref() == Some(what.as_str()) {
+        return Verdict::Permanent(Refusal {
+            cause: CallFailure::Malformed,
+            error: ConnectorError::misbehaving(
+                format!(
+                    "the graph api answered {} twice with a body that is not valid JSON ({what}); retrying will not change it, please report it",
+                    describe(&entry.call.request)
+                ),
+                near(body, offset),
+            ),
+        });
+    }
+    entry.malformed = Some(what.clone());
+    Verdict::Transient(format!("the answer was not valid JSON ({what})"))
+}
+
+/// Up to 40 bytes either side of `offset`, as text, to show where a body goes wrong.
+fn near(body: &[u8], offset: usize) -> String {
+    let from = offset.saturating_sub(40);
+    let to = (offset + 40).min(body.len());
+    format!("near: {}", String::from_utf8_lossy(&body[from..to]))
+}
+
+/// A 3xx answer: the connector follows no redirect, so it is that request's failure.
+fn redirect_error(request: &Request, status: u16, location: Option<&str>) -> ConnectorError {
+    let to = match location {
+        Some(l) => format!("to {}", redact_token_params(l)),
+        None => "without a location".to_string(),
+    };
+    ConnectorError::misbehaving(
+        format!(
+            "{} answered http {status}, a redirect {to}; the connector follows no redirect (the graph api never redirects its calls: check graph_url and any proxy in between)",
+            describe(request)
+        ),
+        String::new(),
+    )
 }
 
 /// The top level of a JSON object, values skipped: enough to tell a Graph error from data.

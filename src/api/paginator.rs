@@ -5,11 +5,16 @@
 //! page (a bounded number of times). Every listing ends: a `next` that repeats, pages that
 //! bring back only items already read ([`MAX_REPEATED_PAGES`] running), empty pages
 //! ([`MAX_EMPTY_PAGES`] running) and a listing past [`MAX_PAGES`] each end it with an error that
-//! names the cause; the caller fails that account.
+//! names the cause; the caller fails that account. Items without an `id` (report rows) are
+//! told apart by their content, so a result chain that cycles ends the same way.
+//!
+//! A `next` link is followed only on Graph's own origin (the first page's): one that names
+//! another is never requested. Where the page carries `paging.cursors.after`, the listing goes on
+//! from its first URL with that cursor (one WARN); otherwise it fails, naming the origin.
 
 use super::client::{Api, Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::error::ConnectorError;
-use crate::http::{Request, redact_token_params};
+use crate::http::{Request, redact_token_params, with_query_param};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -69,6 +74,38 @@ pub struct Paginator {
     seen_ids: BTreeSet<u64>,
     empty_run: u32,
     repeated_run: u32,
+    /// Whether a `next` on another origin was replaced by Graph's cursor (warned once).
+    warned_origin: bool,
+}
+
+/// Where a page says the listing goes on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Paging {
+    pub next: Option<String>,
+    /// `paging.cursors.after`.
+    pub after: Option<String>,
+}
+
+impl Paging {
+    fn of(body: &serde_json::Map<String, Value>) -> Paging {
+        let paging = body.get("paging");
+        Paging {
+            next: paging.and_then(|p| p.get("next")).and_then(Value::as_str).map(str::to_string),
+            after: paging.and_then(after_cursor),
+        }
+    }
+}
+
+/// `cursors.after` of a `paging` object.
+pub fn after_cursor(paging: &Value) -> Option<String> {
+    paging.get("cursors")?.get("after")?.as_str().filter(|a| !a.is_empty()).map(str::to_string)
+}
+
+/// The scheme and authority of an absolute URL, lower case (`https://graph.facebook.com`).
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    Some(format!("{}://{}", scheme.to_ascii_lowercase(), authority.to_ascii_lowercase()))
 }
 
 impl Paginator {
@@ -85,6 +122,7 @@ impl Paginator {
             seen_ids: BTreeSet::new(),
             empty_run: 0,
             repeated_run: 0,
+            warned_origin: false,
         }
     }
 
@@ -160,17 +198,15 @@ impl Paginator {
                     ));
                 }
             };
-            let next = body.get("paging").and_then(|p| p.get("next")).and_then(Value::as_str).map(str::to_string);
-            Ok((items, next))
+            Ok((items, Paging::of(&body)))
         })
         .and_then(|step| match step {
             Step::Items { items, has_next } => {
-                let ids: Vec<u64> = items.iter().filter_map(item_id).collect();
-                let every_item_has_an_id = ids.len() == items.len();
+                let ids: Vec<u64> = items.iter().map(item_fingerprint).collect();
                 let repeats = self.check_progress(items.len(), ids)?;
                 // A page of nothing but items already handed over is a cycle's: not handed
                 // over again, so that a cycling chain floods no duplicates before it ends.
-                let items = if repeats && every_item_has_an_id { Vec::new() } else { items };
+                let items = if repeats { Vec::new() } else { items };
                 Ok(Step::Items { items, has_next })
             }
             restarted => Ok(restarted),
@@ -222,17 +258,20 @@ impl Paginator {
 
     /// As [`Paginator::on_outcome`] for a raw paginator: `read` turns the page's bytes into the
     /// caller's items and the `paging.next` link.
-    pub fn on_raw_outcome<T>(
+    pub fn on_raw_outcome<T: AsRef<[u8]>>(
         &mut self,
         call: CallId,
         outcome: CallOutcome,
         api: &mut Api,
-        read: impl FnOnce(&[u8]) -> Result<(Vec<T>, Option<String>), ConnectorError>,
+        read: impl FnOnce(&[u8]) -> Result<(Vec<T>, Paging), ConnectorError>,
     ) -> Result<Step<Vec<T>>, CallError> {
         match self.take(call, outcome, api, |reply| read(&reply.body))? {
             Step::Items { items, has_next } => {
-                // Rows of a report have no id: only the page budget and empty runs apply.
-                let _ = self.check_progress(items.len(), Vec::new())?;
+                // Rows of a report have no id: each is told apart by its content (no two rows of
+                // a report are alike: their breakdowns and dates differ).
+                let prints = items.iter().map(|row| fingerprint(row.as_ref())).collect();
+                let repeats = self.check_progress(items.len(), prints)?;
+                let items = if repeats { Vec::new() } else { items };
                 Ok(Step::Items { items, has_next })
             }
             restarted => Ok(restarted),
@@ -245,7 +284,7 @@ impl Paginator {
         call: CallId,
         outcome: CallOutcome,
         api: &mut Api,
-        read: impl FnOnce(super::client::Reply) -> Result<(T, Option<String>), ConnectorError>,
+        read: impl FnOnce(super::client::Reply) -> Result<(T, Paging), ConnectorError>,
     ) -> Result<Step<T>, CallError> {
         if self.state != (State::AwaitingPage { call }) {
             return Err(failed(ConnectorError::contract(
@@ -269,8 +308,15 @@ impl Paginator {
             }
         };
         self.pages += 1;
-        let (items, next) = match read(reply) {
+        let (items, paging) = match read(reply) {
             Ok(x) => x,
+            Err(e) => {
+                self.state = State::Done;
+                return Err(failed(e));
+            }
+        };
+        let next = match self.on_our_origin(paging, api) {
+            Ok(next) => next,
             Err(e) => {
                 self.state = State::Done;
                 return Err(failed(e));
@@ -292,14 +338,51 @@ impl Paginator {
     }
 }
 
-/// A fingerprint of an item's `id` (FNV-1a), to see repeats without keeping every id.
-fn item_id(item: &Value) -> Option<u64> {
-    let id = match item.get("id")? {
-        Value::String(s) => s.as_str().to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    Some(id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)))
+impl Paginator {
+    /// The `next` link to follow: the page's own when it is on Graph's origin (the first
+    /// page's); else the first URL with the page's `after` cursor (said once); else an error
+    /// naming the origin. A link to another origin is never requested.
+    fn on_our_origin(&mut self, paging: Paging, api: &mut Api) -> Result<Option<String>, ConnectorError> {
+        let Some(next) = paging.next else { return Ok(None) };
+        let ours = origin_of(&self.first_url);
+        let theirs = origin_of(&next);
+        if ours.is_some() && ours == theirs {
+            return Ok(Some(next));
+        }
+        let theirs = theirs.unwrap_or_else(|| "a link that is not a URL".to_string());
+        match paging.after {
+            Some(after) => {
+                if !self.warned_origin {
+                    self.warned_origin = true;
+                    api.warn(format!(
+                        "the graph api's next page for {} points to {theirs}, another origin, which the connector never calls; going on from graph's own origin with the page's cursor",
+                        redact_token_params(self.first_url.split('?').next().unwrap_or(""))
+                    ));
+                }
+                Ok(Some(with_query_param(&self.first_url, "after", &after)))
+            }
+            None => Err(ConnectorError::misbehaving(
+                format!(
+                    "the graph api's next page points to {theirs}, another origin, and the page has no cursor to go on with; the connector never calls another origin, so this listing stops here"
+                ),
+                redact_token_params(&next),
+            )),
+        }
+    }
+}
+
+/// An FNV-1a fingerprint, to see repeats without keeping every item.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// An item's fingerprint: of its `id`, or of its whole content when it has none.
+fn item_fingerprint(item: &Value) -> u64 {
+    match item.get("id") {
+        Some(Value::String(s)) => fingerprint(s.as_bytes()),
+        Some(Value::Number(n)) => fingerprint(n.to_string().as_bytes()),
+        _ => fingerprint(item.to_string().as_bytes()),
+    }
 }
 
 /// A listing's own failure (not an answer's): no cause a caller branches on.

@@ -47,6 +47,8 @@ struct Wanted {
     ad_updated: Value,
     ad_cursor: Option<DateTime<FixedOffset>>,
     without_story_spec: bool,
+    /// The fields its last request asked for: a refusal is judged against them.
+    asked: Vec<String>,
 }
 
 /// One account's read: its listing, its creative fetches and what they found.
@@ -267,7 +269,7 @@ impl CreativesFromAdsReader {
             let key = self.next_key;
             self.next_key += 1;
             self.stats.creatives += 1;
-            acct.wanted.insert(key, Wanted { id, ad_updated, ad_cursor, without_story_spec: false });
+            acct.wanted.insert(key, Wanted { id, ad_updated, ad_cursor, without_story_spec: false, asked: Vec::new() });
             acct.queued.push_back(key);
         }
         if let Some(call) = acct.listing.request_next(cx.api) {
@@ -285,7 +287,7 @@ impl CreativesFromAdsReader {
         while acct.queued.len() >= MAX_BATCH_OPS || (acct.listing_done && !acct.queued.is_empty()) {
             let n = acct.queued.len().min(MAX_BATCH_OPS);
             for key in acct.queued.drain(..n) {
-                if let Some(w) = acct.wanted.get(&key) {
+                if let Some(w) = acct.wanted.get_mut(&key) {
                     acct.batch.push_for(key, creative_url(&self.fields, w), account_id);
                 }
             }
@@ -328,17 +330,14 @@ impl CreativesFromAdsReader {
                         && self.fields.contains(STORY_SPEC_FIELD) =>
                 {
                     w.without_story_spec = true;
-                    acct.batch.push_for(key, creative_url(&self.fields, &w), &account_id);
+                    acct.batch.push_for(key, creative_url(&self.fields, &mut w), &account_id);
                     acct.wanted.insert(key, w);
                 }
                 // Graph no longer serves some of the creative fields: read it again without them.
                 Err(CallError { failure: CallFailure::UnknownFields(names), .. })
-                    if matches!(
-                        self.fields.refuse(&names, &creative_fields(&self.fields, &w)),
-                        Refusal::Dropped(_)
-                    ) =>
+                    if matches!(self.fields.refuse(&names, &w.asked), Refusal::Dropped(_)) =>
                 {
-                    acct.batch.push_for(key, creative_url(&self.fields, &w), &account_id);
+                    acct.batch.push_for(key, creative_url(&self.fields, &mut w), &account_id);
                     acct.wanted.insert(key, w);
                 }
                 Err(e) => {
@@ -500,9 +499,10 @@ fn creative_fields(fields: &FieldSet, w: &Wanted) -> Vec<String> {
     fields.requested_without(if w.without_story_spec { &[STORY_SPEC_FIELD] } else { &[] })
 }
 
-/// The batch operation reading one creative: `<id>?fields=...`.
-fn creative_url(fields: &FieldSet, w: &Wanted) -> String {
-    format!("{}?{}", w.id, encode_query(&[("fields", creative_fields(fields, w).join(","))]))
+/// The batch operation reading one creative: `<id>?fields=...` (remembered as asked).
+fn creative_url(fields: &FieldSet, w: &mut Wanted) -> String {
+    w.asked = creative_fields(fields, w);
+    format!("{}?{}", w.id, encode_query(&[("fields", w.asked.join(","))]))
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ struct Listing {
     progress: AccountProgress,
     /// Records of the current page, in order, some waiting for their thumbnails.
     held: Vec<(Map<String, Value>, bool)>,
+    /// The fields the listing's requests ask for: a refusal is judged against them.
+    asked: Vec<String>,
 }
 
 /// What a call of this reader is for.
@@ -185,7 +187,8 @@ impl EntityReader {
             Some(old) if without_privileged => old.progress,
             _ => AccountProgress::default(),
         };
-        self.open.insert(account, Listing { paginator, without_privileged, progress, held: Vec::new() });
+        let asked = self.request_fields(without_privileged);
+        self.open.insert(account, Listing { paginator, without_privileged, progress, held: Vec::new(), asked });
     }
 
     /// The account is done (read or failed): open the next.
@@ -199,9 +202,10 @@ impl EntityReader {
     /// from its first page (records already emitted come again and deduplicate by key). False
     /// when the refusal is no reason to drop anything.
     fn drop_refused(&mut self, account: usize, e: &CallError, cx: &mut Cx) -> bool {
-        let Some(&Listing { without_privileged, .. }) = self.open.get(&account) else { return false };
+        let Some(Listing { without_privileged, asked, .. }) = self.open.get(&account) else { return false };
+        let without_privileged = *without_privileged;
         let CallFailure::UnknownFields(names) = &e.failure else { return false };
-        match self.fields.refuse(names, &self.request_fields(without_privileged)) {
+        match self.fields.refuse(names, asked) {
             Refusal::Dropped(dropped) => {
                 cx.log(
                     LogLevel::Info,
@@ -215,7 +219,18 @@ impl EntityReader {
                 self.start_account(account, cx, without_privileged);
                 true
             }
-            Refusal::Kept(_) => false,
+            Refusal::Kept(why) => {
+                cx.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{} of ad account {}: meta refused the field(s) {}; nothing is dropped ({why}), so the request fails",
+                        self.def.name,
+                        self.accounts[account],
+                        names.join(", ")
+                    ),
+                );
+                false
+            }
         }
     }
 

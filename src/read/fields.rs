@@ -110,15 +110,18 @@ impl FieldSet {
         self.keys.iter().any(|k| k == field)
     }
 
-    /// Graph refused `names` in a request that asked for `in_request`: drop them if they all
-    /// were in it (or were dropped already: a request sent before the drop names them again)
-    /// and none is a key field.
+    /// Graph refused `names` in a request that asked for `in_request` (the fields that request
+    /// was sent with): drop them if they all were in it and none is a key field. A request sent
+    /// before a drop may name fields dropped since (nothing new is dropped; it is made again
+    /// without them); a request that did not ask for a field it is refused for is not made again,
+    /// so a server that keeps naming a dropped field cannot keep a listing restarting.
     pub fn refuse(&mut self, names: &[String], in_request: &[String]) -> Refusal {
         if names.is_empty() {
             return Refusal::Kept("meta named no field".into());
         }
-        if let Some(stranger) = names.iter().find(|n| !in_request.contains(n) && !self.refused.contains(*n)) {
-            return Refusal::Kept(format!("meta named '{stranger}', which the request did not ask for"));
+        if let Some(stranger) = names.iter().find(|n| !in_request.contains(n)) {
+            let dropped = if self.refused.contains(stranger) { ", and it was dropped already" } else { "" };
+            return Refusal::Kept(format!("meta named '{stranger}', which the request did not ask for{dropped}"));
         }
         if let Some(key) = names.iter().find(|n| self.keys.contains(n)) {
             return Refusal::Kept(format!("'{key}' is part of the stream's key"));
@@ -176,6 +179,14 @@ mod tests {
         assert_eq!(f.refuse(&["bid_amount".to_string()], &sent), Refusal::Dropped(vec!["bid_amount".into()]));
         assert_eq!(f.requested(), ["name", "id", "updated_time"]);
         assert_eq!(f.refuse(&["bid_amount".to_string()], &sent), Refusal::Dropped(vec![]), "dropped once");
+        // A request made without it that is refused for it again is not made again.
+        let without = f.requested();
+        assert_eq!(
+            f.refuse(&["bid_amount".to_string()], &without),
+            Refusal::Kept(
+                "meta named 'bid_amount', which the request did not ask for, and it was dropped already".into()
+            )
+        );
         assert_eq!(f.refused(), ["bid_amount"]);
     }
 }

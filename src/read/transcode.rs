@@ -28,6 +28,8 @@ pub struct Page {
     /// Each kept row as a JSON object.
     pub rows: Vec<String>,
     pub next: Option<String>,
+    /// `paging.cursors.after`, to go on from Graph's own origin when `next` names another.
+    pub after: Option<String>,
     /// Whether the body held a Graph `error` instead of data.
     pub error: bool,
 }
@@ -91,6 +93,7 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
                 "paging" => {
                     let paging: serde_json::Value = map.next_value()?;
                     self.out.next = paging.get("next").and_then(|n| n.as_str()).map(str::to_string);
+                    self.out.after = crate::api::paginator::after_cursor(&paging);
                 }
                 "error" => {
                     self.out.error = true;

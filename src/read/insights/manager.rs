@@ -28,7 +28,7 @@ use super::params::Params;
 use super::polls::PollResult;
 use super::{CHILD_ID_LOOKBACK_DAYS, RETENTION_DAYS};
 use crate::api::client::{Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
-use crate::api::paginator::{Paginator, Step};
+use crate::api::paginator::{Paginator, Paging, Step};
 use crate::api::throttle::INSIGHTS_THROTTLE_LIMIT;
 use crate::commands::graph_url;
 use crate::driver::TimeoutReason;
@@ -621,7 +621,7 @@ impl JobManager {
         if purpose == (Purpose::Rows { group: None }) {
             let rules = self.params.row_rules(&self.accounts[account]);
             let read = |bytes: &[u8]| match transcode::page(bytes, &rules) {
-                Ok(p) if !p.error => Ok((p.rows, p.next)),
+                Ok(p) if !p.error => Ok((p.rows, Paging { next: p.next, after: p.after })),
                 Ok(_) => Err(ConnectorError::misbehaving("a result page held an error instead of rows", String::new())),
                 Err(e) => Err(ConnectorError::misbehaving("a result page could not be read", e.to_string())),
             };

@@ -128,6 +128,10 @@ impl BatchLimit {
 /// request the budget is well over an hour of silence.)
 pub const MAX_SILENT_STEPS: u64 = 100_000;
 
+/// 10 s: the longest a host goes without a batch while the connector waits with nothing to hand
+/// over (report jobs running, a quota pause); it then gets an empty one, to show progress.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// 1024: requests handed to the host in one exchange at most.
 pub const MAX_STARTS_AT_ONCE: usize = 1024;
 
@@ -188,15 +192,22 @@ impl<M: Machine> Driver<M> {
     }
 
     /// Runs the machine until it has produced `limit.messages` messages or `limit.bytes` of
-    /// message text (at least one message whatever the limit), or finished. Returns `None` once
-    /// finished with nothing left to hand over; never returns an empty batch.
+    /// message text (at least one message whatever the limit), or until it would wait with
+    /// messages in hand, or finished. Returns `None` once finished with nothing left to hand
+    /// over.
     ///
     /// Each round drains the machine's actions (messages out, requests gathered), then either
     /// hands the gathered requests to the host and waits for completions (no longer than the
-    /// machine's next deadline), or, with nothing in flight, sleeps until that deadline.
+    /// machine's next deadline), or, with nothing in flight, sleeps until that deadline. What
+    /// was read is handed over before any wait: records and their state leave within moments of
+    /// being read, however long the wait that follows. A batch is empty only when the machine
+    /// has waited [`HEARTBEAT`] or more with nothing to hand over, so that a host can show
+    /// progress through long waits.
     pub fn next_batch(&mut self, io: &mut impl Io, limit: BatchLimit) -> Option<Vec<Message>> {
         let mut out = Vec::new();
         let mut bytes = 0;
+        // When this call first waited, by the clock read for that wait.
+        let mut waiting_since: Option<Timestamp> = None;
         while !self.finished && (out.is_empty() || (out.len() < limit.messages && bytes < limit.bytes)) {
             match self.machine.poll_action() {
                 Some(Action::Fetch { id, request }) => {
@@ -213,15 +224,24 @@ impl<M: Machine> Driver<M> {
                     out.push(message);
                 }
                 Some(Action::Done) => self.finished = true,
-                None => self.wait(io, &mut out),
+                // Nothing more to do now: what is in hand goes before any wait.
+                None if !out.is_empty() => break,
+                None => {
+                    let (began, ended) = self.wait(io, &mut out);
+                    let since = *waiting_since.get_or_insert(began);
+                    if out.is_empty() && !self.finished && ended.since(since) >= HEARTBEAT {
+                        return Some(out);
+                    }
+                }
             }
         }
-        if out.is_empty() { None } else { Some(out) }
+        if out.is_empty() && self.finished { None } else { Some(out) }
     }
 
     /// The machine has nothing to do now: start what it asked for and hand back what completes,
-    /// or sleep until its deadline, or call its deadline if that has passed.
-    fn wait(&mut self, io: &mut impl Io, out: &mut Vec<Message>) {
+    /// or sleep until its deadline, or call its deadline if that has passed. Returns the clock
+    /// before and after.
+    fn wait(&mut self, io: &mut impl Io, out: &mut Vec<Message>) -> (Timestamp, Timestamp) {
         let now = io.now();
         let deadline = self.machine.poll_timeout();
         if let Some((at, _)) = deadline
@@ -229,15 +249,16 @@ impl<M: Machine> Driver<M> {
         {
             self.step(out, now);
             self.machine.handle_timeout(now);
-            return;
+            return (now, now);
         }
         if self.to_start.is_empty() && self.in_flight == 0 {
             match deadline {
                 Some((at, reason)) => {
                     self.silent_steps = 0;
                     io.sleep(at.since(now), reason);
-                    let now = io.now();
-                    self.machine.handle_timeout(now);
+                    let after = io.now();
+                    self.machine.handle_timeout(after);
+                    return (now, after);
                 }
                 None => {
                     let e = ConnectorError::contract(
@@ -248,33 +269,34 @@ impl<M: Machine> Driver<M> {
                     self.finished = true;
                 }
             }
-            return;
+            return (now, now);
         }
         let start = std::mem::take(&mut self.to_start);
         self.in_flight += start.len();
         let done = io.exchange(start, deadline.map(|(at, _)| at.since(now)));
         self.in_flight = self.in_flight.saturating_sub(done.len());
-        let now = io.now();
+        let after = io.now();
         if done.is_empty() {
             // Waited to the deadline without an answer: the deadline is handled next round.
-            self.step(out, now);
-            return;
+            self.step(out, after);
+            return (now, after);
         }
         for (id, outcome) in done {
             let handled = match outcome {
-                Ok(response) => self.machine.handle_response(id, response, now),
-                Err(error) => self.machine.handle_fetch_error(id, error, now),
+                Ok(response) => self.machine.handle_response(id, response, after),
+                Err(error) => self.machine.handle_fetch_error(id, error, after),
             };
             if let Err(e) = handled {
-                out.push(Message::error(now, &e));
+                out.push(Message::error(after, &e));
                 self.finished = true;
-                return;
+                break;
             }
-            self.step(out, now);
+            self.step(out, after);
             if self.finished {
-                return;
+                break;
             }
         }
+        (now, after)
     }
 
     /// Runs the machine to the end, handing every message to `sink`.
@@ -379,6 +401,89 @@ mod tests {
         assert_eq!(line["trace"]["error"]["failure_type"], "system_error");
         assert!(line["trace"]["error"]["message"].as_str().unwrap().contains("1000 requests in a row"));
         assert!(driver.next_batch(&mut Serial(EmptyPages), BatchLimit::DEFAULT).is_none(), "and it stays stopped");
+    }
+
+    /// Emits a record, then asks for one request and, once it is answered, waits a minute for a
+    /// deadline; then emits again and finishes.
+    struct ReadThenWait {
+        step: u32,
+        deadline: Option<Timestamp>,
+    }
+
+    fn record(n: u32) -> Action {
+        Action::Emit(Message::Record { stream: "s".into(), data: format!("{{\"n\":{n}}}"), emitted_at: Timestamp(0) })
+    }
+
+    impl Machine for ReadThenWait {
+        fn handle_response(&mut self, _: RequestId, _: Response, now: Timestamp) -> Result<(), ConnectorError> {
+            self.deadline = Some(now.plus(Duration::from_secs(60)));
+            Ok(())
+        }
+        fn handle_fetch_error(&mut self, _: RequestId, _: FetchError, _: Timestamp) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        fn handle_timeout(&mut self, now: Timestamp) {
+            if self.deadline.is_some_and(|d| d <= now) {
+                self.deadline = None;
+                self.step = 3;
+            }
+        }
+        fn poll_action(&mut self) -> Option<Action> {
+            self.step += 1;
+            match self.step {
+                1 => Some(record(1)),
+                2 => Some(Action::Fetch { id: RequestId(1), request: Request::get("https://g/x") }),
+                4 => Some(record(2)),
+                5 => Some(Action::Done),
+                _ => {
+                    self.step -= 1;
+                    None
+                }
+            }
+        }
+        fn poll_timeout(&self) -> Option<(Timestamp, TimeoutReason)> {
+            self.deadline.map(|d| (d, TimeoutReason::JobPoll))
+        }
+    }
+
+    /// A clock that moves only by sleeps; counts the waits.
+    #[derive(Default)]
+    struct Clocked {
+        now: i64,
+        fetches: u32,
+        sleeps: u32,
+    }
+
+    impl Fetch for Clocked {
+        fn fetch(&mut self, _: &Request) -> Result<Response, FetchError> {
+            self.fetches += 1;
+            self.now += 300;
+            Ok(Response { status: 200, headers: vec![], body: b"{}".to_vec() })
+        }
+        fn sleep(&mut self, d: Duration, _: TimeoutReason) {
+            self.sleeps += 1;
+            self.now += d.as_millis() as i64;
+        }
+        fn now(&mut self) -> Timestamp {
+            Timestamp(self.now)
+        }
+    }
+
+    #[test]
+    fn no_message_is_held_across_a_wait_and_long_waits_yield_an_empty_batch() {
+        let mut driver = Driver::new(ReadThenWait { step: 0, deadline: None });
+        let mut io = Serial(Clocked::default());
+        let first = driver.next_batch(&mut io, BatchLimit::DEFAULT).expect("a batch");
+        assert_eq!(first.len(), 1, "the record read first is handed over ...");
+        assert_eq!((io.0.fetches, io.0.sleeps), (0, 0), "... before the request is even made");
+        // The request, then a minute's wait with nothing in hand: an empty batch after the wait,
+        // for the host to show progress.
+        let second = driver.next_batch(&mut io, BatchLimit::DEFAULT).expect("a batch");
+        assert!(second.is_empty());
+        assert_eq!((io.0.fetches, io.0.sleeps), (1, 1));
+        let third = driver.next_batch(&mut io, BatchLimit::DEFAULT).expect("a batch");
+        assert_eq!(third.len(), 1);
+        assert!(driver.next_batch(&mut io, BatchLimit::DEFAULT).is_none());
     }
 
     #[test]

@@ -143,6 +143,10 @@ impl NetBackend {
     pub fn new() -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // No redirect is followed: the allowlist is checked on the request's URL, and a
+            // 3xx goes back to the component as it came, which fails that request naming the
+            // `Location` (a redirect never becomes the answer of a call).
+            .max_redirects(0)
             .timeout_connect(Some(Duration::from_secs(20)))
             .max_idle_connections_per_host(MAX_WORKERS)
             .user_agent("source-facebook-marketing-wasm/0.1")

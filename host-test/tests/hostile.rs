@@ -1,8 +1,11 @@
 //! End to end through the component over loopback, against a server of this test's own that
 //! serves the simulator but answers one account's ads listing with something hostile: a body of
-//! 300 MB, a `next` chain that cycles under fresh cursors, a body that trickles in. Each sync
+//! 300 MB, a `next` chain that cycles under fresh cursors, a body that trickles in, a redirect to
+//! another origin, `next` links on another origin, names that are not valid Unicode. Each sync
 //! ends, within a bounded time; the other account's records equal a clean sync's; the hostile
-//! account keeps the state it came with; one error trace names the cause.
+//! account keeps the state it came with and one error trace names the cause, or, where the
+//! answer can be read (a cursor to go on with, odd text), every record is read. A listener on
+//! the other origin counts the requests that reach it: none may.
 //!
 //! The hostile answers use real time only where they must (a trickling body); the connector's
 //! own waits run on a virtual clock.
@@ -17,6 +20,7 @@ use host_test::runtime::{Allowlist, Limits, Message};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +33,28 @@ enum Hostile {
     Cycle,
     /// Two bytes a second, for ten seconds.
     Trickle,
+    /// `302 Found` to the other origin, with a body that looks like a page of ads.
+    Redirect,
+    /// The simulator's pages, with `next` on the other origin (cursors kept).
+    ForeignNext,
+    /// The simulator's pages, each name starting with an unpaired surrogate and a 0xFF byte.
+    BadText,
+}
+
+/// A listener on another loopback origin (127.0.0.2, not on the allowlist) that answers
+/// nothing and counts the connections that reach it.
+fn other_origin() -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    let origin = format!("http://127.0.0.2:{}", listener.local_addr().expect("addr").port());
+    let reached = Arc::new(AtomicUsize::new(0));
+    let count = reached.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            count.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (origin, reached)
 }
 
 const HUGE_BYTES: u64 = 300_000_000;
@@ -78,7 +104,7 @@ fn cfg() -> SimConfig {
 
 /// Serves a fresh simulator on loopback, with `mode` on the ads listing of `victim`; a thread
 /// per request, so that a trickling answer holds back nothing else.
-fn serve(mode: Hostile, victim: String) -> u16 {
+fn serve(mode: Hostile, victim: String, other: String) -> u16 {
     let server = Arc::new(host_test::server::loopback_server(0).expect("bind"));
     let port = server.server_addr().to_ip().expect("ip").port();
     let sim = Arc::new(Mutex::new(Simulator::new(cfg())));
@@ -86,6 +112,7 @@ fn serve(mode: Hostile, victim: String) -> u16 {
         for mut request in server.incoming_requests() {
             let sim = sim.clone();
             let victim = victim.clone();
+            let other = other.clone();
             std::thread::spawn(move || {
                 let url = request.url().to_string();
                 let path = url.split('?').next().unwrap_or("").to_string();
@@ -95,7 +122,8 @@ fn serve(mode: Hostile, victim: String) -> u16 {
                         tiny_http::Header::from_bytes(&b"content-type"[..], &b"application/json"[..]).expect("header"),
                     )
                 };
-                if hostile {
+                // These two rewrite the simulator's own answer, below.
+                if hostile && !matches!(mode, Hostile::ForeignNext | Hostile::BadText) {
                     let _ = match mode {
                         // Chunked, with no length to refuse it by: the host must read up to the cap.
                         Hostile::Huge => request.respond(tiny_http::Response::new(
@@ -121,7 +149,17 @@ fn serve(mode: Hostile, victim: String) -> u16 {
                             Some(20),
                             None,
                         )),
-                        Hostile::None => unreachable!("not hostile"),
+                        Hostile::Redirect => request.respond(
+                            json(302, json!({"data": [{"id": "6660009", "name": "not an ad"}]}).to_string())
+                                .with_header(
+                                    tiny_http::Header::from_bytes(
+                                        &b"location"[..],
+                                        format!("{other}/v25.0/act_{victim}/ads").as_bytes(),
+                                    )
+                                    .expect("header"),
+                                ),
+                        ),
+                        Hostile::None | Hostile::ForeignNext | Hostile::BadText => Ok(()),
                     };
                     return;
                 }
@@ -139,7 +177,19 @@ fn serve(mode: Hostile, victim: String) -> u16 {
                 });
                 match answer {
                     Ok(r) => {
-                        let mut response = tiny_http::Response::from_data(r.body).with_status_code(r.status);
+                        let body = match mode {
+                            Hostile::ForeignNext if hostile => String::from_utf8_lossy(&r.body)
+                                .replace("https://graph.facebook.com", &other)
+                                .into_bytes(),
+                            Hostile::BadText if hostile => String::from_utf8_lossy(&r.body)
+                                .replace("\"name\":\"", "\"name\":\"\\ud83d\u{1}")
+                                .into_bytes()
+                                .into_iter()
+                                .map(|b| if b == 1 { 0xFF } else { b })
+                                .collect(),
+                            _ => r.body,
+                        };
+                        let mut response = tiny_http::Response::from_data(body).with_status_code(r.status);
                         for (k, v) in r.headers {
                             if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
                                 response.add_header(h);
@@ -160,6 +210,10 @@ fn serve(mode: Hostile, victim: String) -> u16 {
 struct Sync {
     /// Ad ids by account.
     ads: BTreeMap<String, Vec<String>>,
+    /// Ad names by account.
+    names: BTreeMap<String, Vec<String>>,
+    /// Requests that reached the other origin.
+    reached_other: usize,
     /// The last state of `ads`.
     state: Value,
     errors: Vec<Value>,
@@ -171,7 +225,8 @@ fn sync(mode: Hostile, state: Option<&str>) -> Sync {
     let victim = sim.account_ids()[1].clone();
     let config = sample_config(&sim, 90).to_string();
     let start_ms = sim.now_ms();
-    let port = serve(mode, victim);
+    let (other, reached) = other_origin();
+    let port = serve(mode, victim, other);
     let runtime = common::runtime();
     let limits = Limits { request_timeout: Some(Duration::from_secs(2)), ..Limits::default() };
     let guest = |runtime: &host_test::runtime::Runtime| {
@@ -195,7 +250,15 @@ fn sync(mode: Hostile, state: Option<&str>) -> Sync {
         })
         .expect("the read ends normally");
     let took = started.elapsed();
-    let mut out = Sync { ads: BTreeMap::new(), state: Value::Null, errors: Vec::new(), took };
+    let reached_other = reached.load(Ordering::SeqCst);
+    let mut out = Sync {
+        ads: BTreeMap::new(),
+        names: BTreeMap::new(),
+        reached_other,
+        state: Value::Null,
+        errors: Vec::new(),
+        took,
+    };
     for m in &messages {
         match m {
             Message::Record(r) if r.stream == "ads" => {
@@ -204,6 +267,10 @@ fn sync(mode: Hostile, state: Option<&str>) -> Sync {
                     .entry(v["account_id"].as_str().unwrap_or("").to_string())
                     .or_default()
                     .push(v["id"].to_string());
+                out.names
+                    .entry(v["account_id"].as_str().unwrap_or("").to_string())
+                    .or_default()
+                    .push(v["name"].as_str().unwrap_or("").to_string());
             }
             Message::State(s) => {
                 let v: Value = serde_json::from_str(s).expect("json");
@@ -264,7 +331,9 @@ fn a_300_mb_answer_fails_only_its_account_and_the_process_never_holds_it() {
     assert_eq!(out.errors[0]["failure_type"], "system_error");
     let rss = peak_rss_mib();
     println!("hostile 300 MB body: sync took {:.1} s, test process peak RSS {rss:.1} MiB", out.took.as_secs_f64());
-    assert!(rss < 150.0, "peak RSS {rss:.1} MiB");
+    // The other tests of this file run in the same process at the same time: 250 MiB is their
+    // share and this sync's, still far below the 300 MB a held body would take alone.
+    assert!(rss < 250.0, "peak RSS {rss:.1} MiB");
 }
 
 #[test]
@@ -279,4 +348,35 @@ fn a_body_that_trickles_in_times_out_and_fails_only_its_account() {
     println!("hostile trickling body: sync took {:.1} s", out.took.as_secs_f64());
     // Five attempts, each ended by the 2 s ceiling on the whole body, not by the 10 s the body takes.
     assert!(out.took < Duration::from_secs(40), "{:?}", out.took);
+}
+
+#[test]
+fn a_redirect_to_another_origin_is_never_followed_and_fails_only_its_account() {
+    let out = check(Hostile::Redirect, "http 302, a redirect to http://127.0.0.2:");
+    assert_eq!(out.reached_other, 0, "no request reached the other origin");
+    assert!(out.ads.values().flatten().all(|id| !id.contains("6660009")), "the redirect's body is no record");
+}
+
+/// Every ad of both accounts is read, as a clean sync reads them, and nothing fails.
+fn reads_everything(mode: Hostile) -> Sync {
+    let (state, _) = earlier_state();
+    let clean = sync(Hostile::None, Some(&state));
+    let out = sync(mode, Some(&state));
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert_eq!(out.ads, clean.ads, "every record read");
+    assert_eq!(out.reached_other, 0, "no request reached the other origin");
+    out
+}
+
+#[test]
+fn next_links_on_another_origin_are_never_followed_and_the_cursor_reads_every_record() {
+    reads_everything(Hostile::ForeignNext);
+}
+
+#[test]
+fn an_unpaired_surrogate_and_a_raw_0xff_in_names_read_as_replacement_characters() {
+    let out = reads_everything(Hostile::BadText);
+    let victim = Simulator::new(cfg()).account_ids()[1].clone();
+    let names = &out.names[&victim];
+    assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("\u{FFFD}\u{FFFD}")), "{names:?}");
 }

@@ -531,3 +531,101 @@ fn adapter_reports_a_refused_connection_as_connection_refused() {
     .expect_err("nothing listens");
     assert!(matches!(error, FetchError::ConnectionRefused), "{error:?}");
 }
+
+/// A GET of the graph root through the adapter, to the server on `port`.
+fn adapter_get(
+    compiled: &Compiled,
+    port: u16,
+    timeout_ms: u32,
+    max_response_bytes: u64,
+) -> Result<Response, FetchError> {
+    adapter_fetch(
+        compiled,
+        &format!("http://127.0.0.1:{port}"),
+        &Request {
+            method: Method::Get,
+            url: "https://graph.facebook.com/v25.0/act_1/ads".into(),
+            headers: Vec::new(),
+            body: None,
+            timeout_ms,
+            max_response_bytes,
+        },
+    )
+}
+
+/// Answers one request on loopback with `respond`; returns the port.
+fn answer_once(respond: impl FnOnce(tiny_http::Request) + Send + 'static) -> u16 {
+    let server = host_test::server::loopback_server(0).expect("listen on loopback");
+    let port = server.server_addr().to_ip().expect("an IP listener").port();
+    std::thread::spawn(move || {
+        if let Ok(request) = server.recv() {
+            respond(request);
+        }
+    });
+    port
+}
+
+#[test]
+fn adapter_stops_reading_a_body_past_the_cap_plain_or_inflated() {
+    let Some(compiled) = compiled_or_skip("adapter size cap") else { return };
+    // Two MiB without a length (chunked): read up to the cap, then refused.
+    let port = answer_once(|r| {
+        let body = std::io::Cursor::new(vec![b' '; 2 << 20]);
+        let _ = r.respond(tiny_http::Response::new(200.into(), Vec::new(), body, None, None));
+    });
+    let error = adapter_get(compiled, port, 10_000, 1 << 20).expect_err("past the cap");
+    assert!(matches!(error, FetchError::ResponseTooLarge(n) if n == 1 << 20), "{error:?}");
+    // 40 KiB of gzip that inflates to 4 MiB: the cap is on what it inflates to.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &vec![b' '; 4 << 20]).expect("gzip");
+    let bomb = gz.finish().expect("gzip");
+    let port = answer_once(move |r| {
+        let header = tiny_http::Header::from_bytes(&b"Content-Encoding"[..], &b"gzip"[..]).expect("header");
+        let _ = r.respond(tiny_http::Response::from_data(bomb).with_header(header));
+    });
+    let error = adapter_get(compiled, port, 10_000, 1 << 20).expect_err("inflated past the cap");
+    assert!(matches!(error, FetchError::ResponseTooLarge(n) if n == 1 << 20), "{error:?}");
+}
+
+#[test]
+fn adapter_ends_a_body_that_trickles_in_at_the_request_timeout() {
+    let Some(compiled) = compiled_or_skip("adapter deadline") else { return };
+    // One byte every 100 ms for 5 s: each read is quick, the whole body is not.
+    struct Trickle(usize);
+    impl std::io::Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 || buf.is_empty() {
+                return Ok(0);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            self.0 -= 1;
+            buf[0] = b' ';
+            Ok(1)
+        }
+    }
+    let port = answer_once(|r| {
+        let _ = r.respond(tiny_http::Response::new(200.into(), Vec::new(), Trickle(50), Some(50), None));
+    });
+    let started = std::time::Instant::now();
+    let error = adapter_get(compiled, port, 1_000, 1 << 20).expect_err("the whole body is late");
+    assert!(matches!(error, FetchError::Timeout), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "ended by the 1 s deadline: {:?}", started.elapsed());
+}
+
+#[test]
+fn adapter_hands_a_redirect_back_as_it_came_and_never_follows_it() {
+    let Some(compiled) = compiled_or_skip("adapter redirect") else { return };
+    let elsewhere = std::net::TcpListener::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    let location = format!("http://127.0.0.2:{}/v25.0/act_1/ads", elsewhere.local_addr().expect("addr").port());
+    elsewhere.set_nonblocking(true).expect("nonblocking");
+    let to = location.clone();
+    let port = answer_once(move |r| {
+        let header = tiny_http::Header::from_bytes(&b"Location"[..], to.as_bytes()).expect("header");
+        let _ = r.respond(tiny_http::Response::from_string("{\"data\":[]}").with_status_code(302).with_header(header));
+    });
+    let response = adapter_get(compiled, port, 10_000, 1 << 20).expect("the 302 itself");
+    assert_eq!(response.status, 302);
+    let headers: BTreeMap<_, _> = response.headers.into_iter().collect();
+    assert_eq!(headers.get("location"), Some(&location));
+    assert!(elsewhere.accept().is_err(), "nothing reached the other origin");
+}

@@ -171,12 +171,30 @@ pub fn read(
     state: Option<&str>,
     stop_after: Option<usize>,
 ) -> Output {
-    let now = Timestamp::from_millis(sim.now_ms());
+    let mut io = SimIo::new(sim);
+    let mut out = read_through(&mut io, config, catalog, state, stop_after);
+    // A read stopped early leaves requests on their way: they never arrive.
+    io.sim.abandon_in_flight();
+    out.slept = io.slept;
+    out.sim_time = io.sim_time;
+    out.peak_in_flight = io.peak_in_flight;
+    out
+}
+
+/// As [`read`], through any `Io` (one that tampers with the simulator's answers, say); the
+/// caller collects what the `Io` saw.
+pub fn read_through(
+    io: &mut impl Io,
+    config: &Value,
+    catalog: &Value,
+    state: Option<&str>,
+    stop_after: Option<usize>,
+) -> Output {
+    let now = io.now();
     let machine = ReadMachine::new(&config.to_string(), &catalog.to_string(), state, 7, now);
     let mut driver = Driver::new(machine);
-    let mut io = SimIo::new(sim);
     let mut out = Output::default();
-    'outer: while let Some(batch) = driver.next_batch(&mut io, BatchLimit { messages: 64, bytes: usize::MAX }) {
+    'outer: while let Some(batch) = driver.next_batch(io, BatchLimit { messages: 64, bytes: usize::MAX }) {
         for m in batch {
             let line: Value = serde_json::from_str(&m.to_json_line()).expect("valid json line");
             match line["type"].as_str() {
@@ -200,11 +218,6 @@ pub fn read(
             }
         }
     }
-    // A read stopped early leaves requests on their way: they never arrive.
-    io.sim.abandon_in_flight();
-    out.slept = io.slept;
-    out.sim_time = io.sim_time;
-    out.peak_in_flight = io.peak_in_flight;
     out.job_stats = driver.machine().job_stats();
     out
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use source_facebook_marketing::api::batch::BatchSender;
 use source_facebook_marketing::api::classify::{Verdict, classify_response};
 use source_facebook_marketing::api::client::{Api, CallFailure, CallKind, CallOutcome, Owner};
-use source_facebook_marketing::api::paginator::{Paginator, Step};
+use source_facebook_marketing::api::paginator::{Paging, Paginator, Step};
 use source_facebook_marketing::api::throttle::{Throttle, parse_insights_throttle, parse_usage};
 use source_facebook_marketing::config::Config;
 use source_facebook_marketing::error::FailureType;
@@ -501,10 +501,11 @@ fn run(root: &Path, e: &Entry, plan: &Plan, figures: &mut Figures) {
             );
             let call = paginator.start(&mut client);
             let outcome = answer(&mut client, e.status, &headers, &bytes);
-            let read = |b: &[u8]| Ok((b.to_vec(), None));
+            // The page as one item: what the client handed over, repaired and checked.
+            let read = |b: &[u8]| Ok((vec![b.to_vec()], Paging::default()));
             match paginator.on_raw_outcome(call, outcome, &mut client, read) {
                 Ok(Step::Items { items, .. }) => {
-                    let page: Value = serde_json::from_slice(&items).unwrap_or(Value::Null);
+                    let page: Value = items.first().and_then(|b| serde_json::from_slice(b).ok()).unwrap_or(Value::Null);
                     insights_rows(&page, figures, file);
                 }
                 other => figures.failures.push(format!("{file}: an insights page was not read: {other:?}")),

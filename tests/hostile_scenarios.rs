@@ -411,3 +411,68 @@ fn a_refusal_that_names_a_field_already_dropped_fails_the_request_and_never_rest
     let said = warnings(&run.out);
     assert!(said.iter().any(|w| w.contains("dropped already")), "{said:?}");
 }
+
+fn logs_with(out: &Output, text: &str) -> Vec<String> {
+    out.messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Log { message, .. } if message.contains(text) => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_object_without_its_key_is_skipped_with_one_warn_and_the_account_read() {
+    let v = victim();
+    let who = v.clone();
+    let run = sync(
+        &["ads"],
+        Box::new(move |req, outcome| {
+            if !is_listing(req, &who, "ads") || req.url.contains("after=") {
+                return outcome;
+            }
+            edit(outcome, |b| {
+                let mut page: Value = serde_json::from_slice(b).unwrap();
+                page["data"][0].as_object_mut().unwrap().remove("id");
+                page.to_string().into_bytes()
+            })
+        }),
+    );
+    let before = clean(&["ads"]);
+    assert!(run.out.errors.is_empty(), "{:?}", run.out.errors);
+    assert_eq!(of_account(&run.out, "ads", &v).len() + 1, of_account(&before, "ads", &v).len(), "all but one");
+    let said = logs_with(&run.out, "skipped an object without an id");
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains(&format!("ads of ad account {v}")), "{}", said[0]);
+    assert_eq!(logs_with(&run.out, "1 objects without an id skipped").len(), 1, "in the closing summary");
+}
+
+#[test]
+fn a_batch_item_graph_refuses_for_good_is_skipped_and_the_rest_read() {
+    let run = sync(
+        &["ad_creatives_from_ads"],
+        Box::new(|req, outcome| {
+            if req.method != http::Method::POST {
+                return outcome;
+            }
+            edit(outcome, |b| {
+                let mut items: Value = serde_json::from_slice(b).unwrap();
+                let forbidden = r#"{"error":{"message":"(#10) Application does not have permission for this action","type":"OAuthException","code":10}}"#;
+                if let Some(first) = items.get_mut(0).filter(|i| i["code"] == 200) {
+                    *first = serde_json::json!({"code": 403, "body": forbidden});
+                }
+                items.to_string().into_bytes()
+            })
+        }),
+    );
+    let before = clean(&["ad_creatives_from_ads"]);
+    assert!(run.out.errors.is_empty(), "{:?}", run.out.errors);
+    let batches = run.urls.iter().filter(|u| !u.contains('?') || u.ends_with("/v25.0/")).count();
+    let (got, all) = (run.out.count("ad_creatives_from_ads"), before.count("ad_creatives_from_ads"));
+    assert!(got < all && got > 0, "{got} of {all}");
+    let said = logs_with(&run.out, "could not be read and is skipped");
+    assert_eq!(got + said.len(), all, "each skipped creative named once: {said:?}");
+    assert!(logs_with(&run.out, &format!("{} skipped", said.len())).len() == 1, "in the closing summary");
+    assert!(batches > 0);
+}

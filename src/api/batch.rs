@@ -174,7 +174,9 @@ impl BatchSender {
             let b = crate::text::repair_json_str(b);
             serde_json::from_str::<Value>(&b).map_err(|e| {
                 let offset = crate::text::byte_offset(b.as_bytes(), e.line(), e.column());
-                format!("{e}, at byte {offset} of {}", b.len())
+                // A body cut short may come whole next time: never the same failure twice.
+                let round = if e.is_eof() { format!(" (round {})", op.rounds) } else { String::new() };
+                format!("{e}, at byte {offset} of {}{round}", b.len())
             })
         });
         let body = match body {

@@ -775,7 +775,11 @@ impl Api {
 fn malformed(entry: &mut Entry, body: &[u8], e: &serde_json::Error) -> Verdict {
     let offset = crate::text::byte_offset(body, e.line(), e.column());
     let what = format!("{e}, at byte {offset} of {}", body.len());
-    if entry.malformed.as_deref() == Some(what.as_str()) {
+    // A page that is no JSON at all is a proxy's or a load balancer's ("Service Unavailable"),
+    // and a body that ends too soon was cut on its way: both pass. JSON broken at the same byte
+    // twice is the body's own fault.
+    let json_like = body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
+    if json_like && !e.is_eof() && entry.malformed.as_deref() == Some(what.as_str()) {
         return Verdict::Permanent(Refusal {
             cause: CallFailure::Malformed,
             error: ConnectorError::misbehaving(

@@ -75,6 +75,8 @@ pub struct EntityReader {
     routes: Routes<Pending>,
     failures: Vec<ConnectorError>,
     records: u64,
+    /// Objects skipped because Graph sent them without their key.
+    skipped: u64,
 }
 
 impl EntityReader {
@@ -105,6 +107,7 @@ impl EntityReader {
             routes: Routes::new(def.name),
             failures: Vec::new(),
             records: 0,
+            skipped: 0,
         }
     }
 
@@ -311,6 +314,20 @@ impl EntityReader {
                     break;
                 }
             }
+            if self.def.has_primary_key && !has_id(&item) {
+                // One object Graph sent without its key is skipped, not the account: with no
+                // key, a destination could neither deduplicate nor update it.
+                self.skipped += 1;
+                cx.log(
+                    LogLevel::Warn,
+                    format!(
+                        "{} of ad account {account_id}: skipped an object without an id ({}); the rest of the account is read",
+                        self.def.name,
+                        abridged(&item)
+                    ),
+                );
+                continue;
+            }
             let Some(record) = self.prepare(account, item, &account_id, cx) else { continue };
             if thumbnails {
                 // Held until its thumbnail arrives, so the page's records leave in order.
@@ -437,6 +454,10 @@ impl StreamReader for EntityReader {
         (self.accounts_done as u32, self.accounts.len() as u32)
     }
 
+    fn summary(&self) -> String {
+        if self.skipped == 0 { String::new() } else { format!("; {} objects without an id skipped", self.skipped) }
+    }
+
     fn records(&self) -> u64 {
         self.records
     }
@@ -463,5 +484,23 @@ pub fn all_statuses(filter: StatusFilter) -> &'static [&'static str] {
         StatusFilter::Campaign => CAMPAIGN_STATUSES,
         StatusFilter::AdSet => ADSET_STATUSES,
         StatusFilter::Ad => AD_STATUSES,
+    }
+}
+
+/// Whether `item` has an `id` a record can be keyed by.
+fn has_id(item: &Value) -> bool {
+    match item.get("id") {
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Number(_)) => true,
+        _ => false,
+    }
+}
+
+/// At most 120 characters of an item, to name it in a log line.
+fn abridged(item: &Value) -> String {
+    let text = item.to_string();
+    match text.char_indices().nth(120) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
     }
 }

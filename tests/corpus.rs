@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use source_facebook_marketing::api::batch::BatchSender;
 use source_facebook_marketing::api::classify::{Verdict, classify_response};
 use source_facebook_marketing::api::client::{Api, CallFailure, CallKind, CallOutcome, Owner};
-use source_facebook_marketing::api::paginator::{Paging, Paginator, Step};
+use source_facebook_marketing::api::paginator::{Paginator, Paging, Step};
 use source_facebook_marketing::api::throttle::{Throttle, parse_insights_throttle, parse_usage};
 use source_facebook_marketing::config::Config;
 use source_facebook_marketing::error::FailureType;

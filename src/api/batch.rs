@@ -35,6 +35,9 @@ pub struct BatchSender {
     results: VecDeque<(u64, Result<Value, CallError>)>,
     /// Whether its calls go before calls that are not urgent.
     urgent: bool,
+    /// Operations per call: [`MAX_BATCH_OPS`], halved each time a batch's answer passes the
+    /// response-size cap (down to one, whose failure is that operation's alone).
+    ops_per_call: usize,
     pub batches_sent: u64,
     pub ops_resent: u64,
 }
@@ -49,6 +52,7 @@ impl BatchSender {
             in_flight: BTreeMap::new(),
             results: VecDeque::new(),
             urgent: false,
+            ops_per_call: MAX_BATCH_OPS,
             batches_sent: 0,
             ops_resent: 0,
         }
@@ -87,7 +91,7 @@ impl BatchSender {
     pub fn flush(&mut self, api: &mut Api) -> Vec<CallId> {
         let mut calls = Vec::new();
         while !self.pending.is_empty() {
-            let n = self.pending.len().min(MAX_BATCH_OPS);
+            let n = self.pending.len().min(self.ops_per_call);
             let ops: Vec<Op> = self.pending.drain(..n).collect();
             let batch: Vec<Value> =
                 ops.iter().map(|o| json!({"method": "GET", "relative_url": o.relative_url})).collect();
@@ -128,6 +132,14 @@ impl BatchSender {
         };
         let reply = match outcome {
             Ok(r) => r,
+            Err(e) if e.failure == CallFailure::TooLarge && ops.len() > 1 => {
+                // Too much for one answer: the same operations again, half as many to a call.
+                self.ops_per_call = (ops.len() / 2).max(1);
+                for op in ops.into_iter().rev() {
+                    self.pending.push_front(op);
+                }
+                return Ok(());
+            }
             Err(e) => {
                 for op in ops {
                     self.results.push_back((op.key, Err(e.clone())));

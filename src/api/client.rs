@@ -180,7 +180,23 @@ struct Entry {
     /// How the last answer's body failed to parse, if it did: the same failure twice is the
     /// body's own, which no retry changes.
     malformed: Option<String>,
+    /// Its answer passed the cap of a share of the budget: it goes again alone, with the whole
+    /// cap its shape allows.
+    large: bool,
+    /// The response-size cap it was sent with (counted against the budget while in flight).
+    cap: u64,
 }
+
+/// 192 MiB: the most answer bytes the host may hold for the guest at once, the sum of the caps
+/// of the requests in flight (DESIGN.md, "Memory": with the guest's 512 MiB this leaves room to
+/// parse the largest answer).
+pub const IN_FLIGHT_BYTES: u64 = 192 << 20;
+
+/// 4 MiB: the cap of an answer whose JSON is parsed whole into a tree (an account or a job, a
+/// batch of 50 operations, a thumbnail): Graph's are kilobytes, and a tree may be many times its
+/// text. Listings and result pages are read item by item and may be as large as
+/// `response_size_limit_mb`.
+pub const TREE_ANSWER_BYTES: u64 = 4 << 20;
 
 /// Who submitted a call: the owner of an [`Api`] shared by several machines tags each call so
 /// that its outcome goes back to the part that made it.
@@ -258,6 +274,10 @@ pub struct Api {
     version_warned: bool,
     /// The most body bytes any answer may have (config `response_size_limit_mb`).
     max_response_bytes: u64,
+    /// The sum of the caps of the requests in flight (at most [`IN_FLIGHT_BYTES`]).
+    reserved: u64,
+    /// Requests made again alone, with the whole cap, after passing a share of the budget.
+    pub escalations: u64,
 }
 
 impl Api {
@@ -284,6 +304,8 @@ impl Api {
             fatal: None,
             version_warned: false,
             max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
+            reserved: 0,
+            escalations: 0,
         }
     }
 
@@ -334,7 +356,7 @@ impl Api {
     pub fn submit(&mut self, call: Call) -> CallId {
         self.next_call += 1;
         let id = CallId(self.next_call);
-        self.ready.push_back(Entry { id, call, failures: 0, owner: self.owner, malformed: None });
+        self.ready.push_back(Entry { id, call, failures: 0, owner: self.owner, malformed: None, large: false, cap: 0 });
         id
     }
 
@@ -352,20 +374,47 @@ impl Api {
             return None;
         }
         let pick = self.pick_ready()?;
-        let entry = self.ready.remove(pick)?;
+        let mut entry = self.ready.remove(pick)?;
         if let Some(a) = &entry.call.account {
             *self.sent_by_account.entry(a.clone()).or_default() += 1;
         }
+        entry.cap = self.cap_of(&entry);
+        self.reserved += entry.cap;
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let mut request = entry.call.request.clone();
-        request.max_response_bytes = self.max_response_bytes;
+        request.max_response_bytes = entry.cap;
         if entry.call.shape.bearer() {
             request.headers.push(("authorization".to_string(), format!("Bearer {}", self.token)));
         }
         *self.stats.requests.entry(entry.call.kind).or_default() += 1;
         self.sent.insert(id, entry);
         Some((id, request))
+    }
+
+    /// The most an answer of this shape may have: listings and result pages (read item by
+    /// item) the config's cap, answers parsed whole [`TREE_ANSWER_BYTES`].
+    fn shape_cap(&self, entry: &Entry) -> u64 {
+        match entry.call.shape {
+            Shape::GraphRaw => self.max_response_bytes,
+            Shape::Graph | Shape::GraphBatch | Shape::External => self.max_response_bytes.min(TREE_ANSWER_BYTES),
+        }
+    }
+
+    /// The cap `entry` goes with: its share of the budget ([`IN_FLIGHT_BYTES`] over the
+    /// requests that may be in flight), or, once an answer passed that, the whole cap of its
+    /// shape. Real answers are far below a share: a share is 6 MiB at 32 in flight.
+    fn cap_of(&self, entry: &Entry) -> u64 {
+        let whole = self.shape_cap(entry);
+        if entry.large {
+            return whole;
+        }
+        whole.min(IN_FLIGHT_BYTES / self.concurrency.total as u64).max(1)
+    }
+
+    /// Whether `entry`'s cap fits in what the requests in flight leave of the budget.
+    fn fits(&self, entry: &Entry) -> bool {
+        self.reserved + self.cap_of(entry) <= IN_FLIGHT_BYTES
     }
 
     /// Whether `entry` may be sent now.
@@ -382,6 +431,14 @@ impl Api {
         let mut first = None;
         for (i, entry) in self.ready.iter().enumerate() {
             if !self.may_go(entry) {
+                continue;
+            }
+            if !self.fits(entry) {
+                // A request that needs the whole cap waits for the budget to drain, and holds
+                // back the others until it goes (else a stream of small ones could starve it).
+                if entry.large {
+                    return None;
+                }
                 continue;
             }
             if entry.call.urgent {
@@ -543,8 +600,16 @@ impl Api {
         now: Timestamp,
     ) -> Result<(), ConnectorError> {
         self.now = self.now.max(now);
-        let entry = self.take(id)?;
+        let mut entry = self.take(id)?;
         if let FetchError::TooLarge(cap) = error {
+            if !entry.large && cap < self.shape_cap(&entry) {
+                // Past its share of the budget, not past the cap: asked again alone, with the
+                // whole cap, first among the calls waiting (no failure, no page halved).
+                entry.large = true;
+                self.escalations += 1;
+                self.ready.push_front(entry);
+                return Ok(());
+            }
             // An absurd answer is this request's failure: like "reduce the amount of data".
             self.too_large(entry, cap);
             return Ok(());
@@ -608,6 +673,9 @@ impl Api {
 
     fn take(&mut self, id: RequestId) -> Result<Entry, ConnectorError> {
         let entry = self.sent.remove(&id);
+        if let Some(e) = &entry {
+            self.reserved = self.reserved.saturating_sub(e.cap);
+        }
         if let Some(a) = entry.as_ref().and_then(|e| e.call.account.as_ref())
             && let Some(n) = self.sent_by_account.get_mut(a)
         {
@@ -673,6 +741,14 @@ impl Api {
     /// An answer past the response-size cap: halve the page size and retry, as for "reduce the
     /// amount of data"; with nothing to halve, the call fails (its account, not the sync).
     fn too_large(&mut self, mut entry: Entry, cap: u64) {
+        if entry.call.shape == Shape::GraphBatch {
+            // A batch is made smaller by its sender (fewer operations to a call), not retried.
+            let e = ConnectorError::misbehaving(
+                format!("a batch answer passed {} MiB", cap >> 20),
+                format!("response larger than {cap} bytes"),
+            );
+            return self.fail(entry, CallFailure::TooLarge, e, None);
+        }
         match self.halve_limit(&mut entry) {
             Some(halved) => {
                 // Smaller pages are the cure, not waiting: retried at once, and not counted
@@ -1012,6 +1088,54 @@ mod tests {
         assert_eq!(e.failure, CallFailure::TooLarge);
         assert_eq!(e.error.failure_type(), crate::error::FailureType::System);
         assert!(e.error.message().contains("GET https://g/v25.0/act_1/ads") && e.error.message().contains("1 MiB"));
+    }
+
+    #[test]
+    fn the_caps_of_the_requests_in_flight_never_sum_past_the_budget() {
+        for total in [1, 7, 32, 256] {
+            let mut a = api().with_concurrency(Concurrency { total, per_account: 256 });
+            for n in 0..300 {
+                a.submit(Call::graph_raw(
+                    Request::get(format!("https://g/v25.0/{n}/insights?limit=500")),
+                    CallKind::JobResults,
+                ));
+            }
+            let caps: Vec<u64> = std::iter::from_fn(|| a.poll_transmit()).map(|(_, r)| r.max_response_bytes).collect();
+            assert_eq!(caps.len(), total, "the count bound");
+            assert!(caps.iter().sum::<u64>() <= IN_FLIGHT_BYTES, "{total}: {caps:?}");
+            let share = (IN_FLIGHT_BYTES / total as u64).min(64 << 20);
+            assert!(caps.iter().all(|&c| c == share), "{total}: each its share");
+        }
+        // An answer parsed whole has a cap of its own.
+        let mut a = api();
+        a.submit(Call::graph(Request::get("https://g/v25.0/act_1"), CallKind::Account));
+        assert_eq!(a.poll_transmit().unwrap().1.max_response_bytes, TREE_ANSWER_BYTES);
+    }
+
+    #[test]
+    fn an_answer_past_its_share_goes_again_alone_with_the_whole_cap_when_the_budget_allows() {
+        let mut a = api();
+        for n in 0..32 {
+            a.submit(Call::graph_raw(
+                Request::get(format!("https://g/v25.0/{n}/insights?limit=500")),
+                CallKind::JobResults,
+            ));
+        }
+        let sent: Vec<(RequestId, Request)> = std::iter::from_fn(|| a.poll_transmit()).collect();
+        let share = IN_FLIGHT_BYTES / 32;
+        assert_eq!(sent.len(), 32);
+        a.handle_fetch_error(sent[0].0, FetchError::TooLarge(share), Timestamp(0)).unwrap();
+        assert!(a.poll_completion().is_none(), "no failure");
+        assert!(a.poll_transmit().is_none(), "31 shares in flight leave no room for 64 MiB");
+        let ok = || Response { status: 200, headers: vec![], body: b"{\"data\":[]}".to_vec() };
+        for (id, _) in &sent[1..22] {
+            a.handle_response(*id, ok(), Timestamp(0)).unwrap();
+        }
+        let (_, again) = a.poll_transmit().expect("now it fits");
+        assert_eq!(again.max_response_bytes, 64 << 20);
+        assert_eq!(again.url, sent[0].1.url, "the same page, not halved");
+        assert_eq!(a.escalations, 1);
+        assert_eq!(a.stats().page_size_halvings, 0);
     }
 
     fn sent_per_account(a: &mut Api) -> BTreeMap<String, usize> {

@@ -32,6 +32,12 @@ pub const MAX_REPEATED_PAGES: u32 = 3;
 /// 1 000 000: item ids remembered per listing to see repeats (about 40 MiB at most); past it,
 /// repeats are no longer looked for, and the page budget still ends any loop.
 pub const MAX_IDS_REMEMBERED: usize = 1_000_000;
+/// 10 000: items in one page at most (the largest page size the connector asks for); a page
+/// with more is no Graph answer, and its records would cost memory past the bound.
+pub const MAX_ITEMS_PER_PAGE: usize = 10_000;
+/// 4 MiB: the largest single object read from a listing; Graph objects are kilobytes, and one
+/// object's tree is built whole, so its size bounds that tree (DESIGN.md, "Memory").
+pub const MAX_ITEM_BYTES: usize = 4 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
@@ -65,8 +71,6 @@ pub struct Paginator {
     seen_next: BTreeSet<String>,
     restarts: u32,
     kind: CallKind,
-    /// Pages are handed over as bytes for the caller to transcode ([`Paginator::on_raw_outcome`]).
-    raw: bool,
     /// The ad account whose quota the pages use, when the URL does not name it.
     account: Option<String>,
     pub pages: u64,
@@ -84,16 +88,6 @@ pub struct Paging {
     pub next: Option<String>,
     /// `paging.cursors.after`.
     pub after: Option<String>,
-}
-
-impl Paging {
-    fn of(body: &serde_json::Map<String, Value>) -> Paging {
-        let paging = body.get("paging");
-        Paging {
-            next: paging.and_then(|p| p.get("next")).and_then(Value::as_str).map(str::to_string),
-            after: paging.and_then(after_cursor),
-        }
-    }
 }
 
 /// `cursors.after` of a `paging` object.
@@ -116,7 +110,6 @@ impl Paginator {
             seen_next: BTreeSet::new(),
             restarts: 0,
             kind,
-            raw: false,
             account: None,
             pages: 0,
             seen_ids: BTreeSet::new(),
@@ -126,9 +119,10 @@ impl Paginator {
         }
     }
 
-    /// A paginator whose pages the caller transcodes from bytes.
+    /// A paginator whose pages the caller transcodes from bytes ([`Paginator::on_raw_outcome`]);
+    /// every page arrives as bytes, so it is the same paginator.
     pub fn new_raw(first_url: String, kind: CallKind) -> Self {
-        Paginator { raw: true, ..Paginator::new(first_url, kind) }
+        Paginator::new(first_url, kind)
     }
 
     /// The same paginator, whose pages use `account`'s quota (a report run's results).
@@ -139,7 +133,12 @@ impl Paginator {
 
     fn submit(&mut self, api: &mut Api, url: String) -> CallId {
         let request = Request::get(url);
-        let mut call = if self.raw { Call::graph_raw(request, self.kind) } else { Call::graph(request, self.kind) };
+        // Pages arrive as bytes: no tree of the whole page is ever built (see [`Items`]). An
+        // account node is one object, read whole (its caller takes `Reply::json`).
+        let mut call = match self.kind {
+            CallKind::Account => Call::graph(request, self.kind),
+            _ => Call::graph_raw(request, self.kind),
+        };
         if let Some(a) = &self.account {
             call = call.for_account(a);
         }
@@ -175,38 +174,21 @@ impl Paginator {
 
     /// Takes the outcome of the awaited page `call` and returns its items. The next page, if
     /// any, is requested only by [`Paginator::request_next`].
-    pub fn on_outcome(
-        &mut self,
-        call: CallId,
-        outcome: CallOutcome,
-        api: &mut Api,
-    ) -> Result<Step<Vec<Value>>, CallError> {
-        self.take(call, outcome, api, |reply| {
-            let Value::Object(mut body) = reply.json else {
-                return Err(ConnectorError::misbehaving(
-                    "the graph api answered a listing with something other than an object; try again later",
-                    String::new(),
-                ));
-            };
-            let items = match body.remove("data") {
-                Some(Value::Array(items)) => items,
-                None | Some(Value::Null) => Vec::new(),
-                Some(_) => {
-                    return Err(ConnectorError::misbehaving(
-                        "the graph api answered a listing whose data is not a list; try again later",
-                        String::new(),
-                    ));
-                }
-            };
-            Ok((items, Paging::of(&body)))
-        })
-        .and_then(|step| match step {
+    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, api: &mut Api) -> Result<Step<Items>, CallError> {
+        self.take(call, outcome, api, |reply| Items::parse(reply.body)).and_then(|step| match step {
             Step::Items { items, has_next } => {
-                let ids: Vec<u64> = items.iter().map(item_fingerprint).collect();
-                let repeats = self.check_progress(items.len(), ids)?;
+                let repeats = self.check_progress(items.len(), items.fingerprints())?;
                 // A page of nothing but items already handed over is a cycle's: not handed
                 // over again, so that a cycling chain floods no duplicates before it ends.
-                let items = if repeats { Vec::new() } else { items };
+                let items = if repeats { Items::default() } else { items };
+                if items.oversized > 0 {
+                    api.warn(format!(
+                        "{}: skipped {} object(s) larger than {} MiB each (no graph object is that large); the rest of the page is read",
+                        redact_token_params(self.first_url.split('?').next().unwrap_or("")),
+                        items.oversized,
+                        MAX_ITEM_BYTES >> 20
+                    ));
+                }
                 Ok(Step::Items { items, has_next })
             }
             restarted => Ok(restarted),
@@ -266,6 +248,16 @@ impl Paginator {
         read: impl FnOnce(&[u8]) -> Result<(Vec<T>, Paging), ConnectorError>,
     ) -> Result<Step<Vec<T>>, CallError> {
         match self.take(call, outcome, api, |reply| read(&reply.body))? {
+            Step::Items { items, .. } if items.len() > MAX_ITEMS_PER_PAGE => {
+                self.state = State::Done;
+                Err(failed(ConnectorError::misbehaving(
+                    format!(
+                        "the graph api answered a page of {} rows, more than any page the connector asks for ({MAX_ITEMS_PER_PAGE}); stopping this listing",
+                        items.len()
+                    ),
+                    String::new(),
+                )))
+            }
             Step::Items { items, has_next } => {
                 // Rows of a report have no id: each is told apart by its content (no two rows of
                 // a report are alike: their breakdowns and dates differ).
@@ -376,12 +368,135 @@ fn fingerprint(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// An item's fingerprint: of its `id`, or of its whole content when it has none.
-fn item_fingerprint(item: &Value) -> u64 {
-    match item.get("id") {
-        Some(Value::String(s)) => fingerprint(s.as_bytes()),
-        Some(Value::Number(n)) => fingerprint(n.to_string().as_bytes()),
-        _ => fingerprint(item.to_string().as_bytes()),
+/// The page's items, each parsed into a tree only when it is taken: a page is held as the
+/// bytes Graph sent and where each item lies in them, so a large page costs its own size, not a
+/// tree several times that (see DESIGN.md, "Memory").
+#[derive(Debug, Default)]
+pub struct Items {
+    body: Vec<u8>,
+    /// Where each item lies in `body`.
+    spans: Vec<(usize, usize)>,
+    /// Items past [`MAX_ITEM_BYTES`], skipped.
+    pub oversized: usize,
+}
+
+/// The top level of a listing page, its items left as text.
+#[derive(serde::Deserialize)]
+struct RawPage<'a> {
+    #[serde(borrow, default)]
+    data: Option<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    paging: Option<Value>,
+}
+
+/// An item's id, read without building a tree of the item.
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    #[serde(default)]
+    id: Option<Value>,
+}
+
+impl Items {
+    /// Splits a page body into its items and its paging.
+    fn parse(body: Vec<u8>) -> Result<(Items, Paging), ConnectorError> {
+        let page: RawPage = serde_json::from_slice(&body).map_err(|e| {
+            ConnectorError::misbehaving(
+                "the graph api answered a listing with something other than an object; try again later",
+                e.to_string(),
+            )
+        })?;
+        let paging = page.paging.as_ref().map(|p| Paging {
+            next: p.get("next").and_then(Value::as_str).map(str::to_string),
+            after: after_cursor(p),
+        });
+        let raw = match page.data {
+            Some(d) if d.get() != "null" => serde_json::from_str::<Vec<&serde_json::value::RawValue>>(d.get())
+                .map_err(|_| {
+                    ConnectorError::misbehaving(
+                        "the graph api answered a listing whose data is not a list; try again later",
+                        String::new(),
+                    )
+                })?,
+            _ => Vec::new(),
+        };
+        if raw.len() > MAX_ITEMS_PER_PAGE {
+            return Err(ConnectorError::misbehaving(
+                format!(
+                    "the graph api answered a page of {} items, more than any page the connector asks for ({MAX_ITEMS_PER_PAGE}); stopping this listing",
+                    raw.len()
+                ),
+                String::new(),
+            ));
+        }
+        let base = body.as_ptr() as usize;
+        let mut spans = Vec::with_capacity(raw.len());
+        let mut oversized = 0;
+        for item in &raw {
+            let text = item.get();
+            if text.len() > MAX_ITEM_BYTES {
+                oversized += 1;
+                continue;
+            }
+            let start = text.as_ptr() as usize - base;
+            spans.push((start, start + text.len()));
+        }
+        drop(raw);
+        let paging = paging.unwrap_or_default();
+        Ok((Items { body, spans, oversized }, paging))
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Each item's fingerprint: of its `id`, or of its whole text when it has none.
+    fn fingerprints(&self) -> Vec<u64> {
+        self.spans
+            .iter()
+            .map(|&(a, b)| {
+                let text = &self.body[a..b];
+                match serde_json::from_slice::<IdOnly>(text).ok().and_then(|i| i.id) {
+                    Some(Value::String(s)) => fingerprint(s.as_bytes()),
+                    Some(Value::Number(n)) => fingerprint(n.to_string().as_bytes()),
+                    _ => fingerprint(text),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The items of a page, each parsed as it is taken.
+pub struct ItemsIter {
+    items: Items,
+    next: usize,
+}
+
+impl Iterator for ItemsIter {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        let &(a, b) = self.items.spans.get(self.next)?;
+        self.next += 1;
+        // Each span was read as a JSON value when the page was split: it parses again.
+        Some(serde_json::from_slice(&self.items.body[a..b]).unwrap_or(Value::Null))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.items.spans.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl IntoIterator for Items {
+    type Item = Value;
+    type IntoIter = ItemsIter;
+
+    fn into_iter(self) -> ItemsIter {
+        ItemsIter { items: self, next: 0 }
     }
 }
 

@@ -27,6 +27,12 @@ pub const MAX_CONCURRENT_REQUESTS_LIMIT: u32 = 256;
 /// 64 MiB: the default `response_size_limit_mb` (see `http::DEFAULT_MAX_RESPONSE_BYTES`).
 pub const DEFAULT_RESPONSE_SIZE_LIMIT_MB: u32 = (crate::http::DEFAULT_MAX_RESPONSE_BYTES >> 20) as u32;
 
+/// 128 MiB: the largest `response_size_limit_mb`. The guest's memory (512 MiB, the hosts'
+/// default) holds the answers in flight (at most `api::client::IN_FLIGHT_BYTES`, 192 MiB), the
+/// connector's own state, and what reading one answer takes beside its bytes: at most one more
+/// copy of it and one object's tree (DESIGN.md, "Memory"). Past 128 MiB that no longer fits.
+pub const MAX_RESPONSE_SIZE_LIMIT_MB: u32 = 128;
+
 /// 100: Airbyte's default `page_size` for entity listings.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
@@ -184,7 +190,8 @@ impl Config {
             action_breakdowns_allow_empty: root.bool("action_breakdowns_allow_empty", false)?,
             api_version,
             max_response_bytes: u64::from(
-                root.uint("response_size_limit_mb", 1, 4096)?.unwrap_or(DEFAULT_RESPONSE_SIZE_LIMIT_MB),
+                root.uint("response_size_limit_mb", 1, MAX_RESPONSE_SIZE_LIMIT_MB)?
+                    .unwrap_or(DEFAULT_RESPONSE_SIZE_LIMIT_MB),
             ) << 20,
             max_concurrent_requests: root
                 .uint("max_concurrent_requests", 1, MAX_CONCURRENT_REQUESTS_LIMIT)?

@@ -309,8 +309,12 @@ impl CreativesFromAdsReader {
         cx: &mut Cx,
     ) -> Result<(), ConnectorError> {
         let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
-        if let Err(e) = &outcome {
+        if let Err(e) = &outcome
+            && e.failure != CallFailure::TooLarge
+        {
             // The whole request failed after the client's retries: the account cannot be read.
+            // (An answer too large is made smaller by the batch sender, down to one creative,
+            // which alone is skipped.)
             Self::fail_reading(acct, e.error.clone());
         }
         acct.batch.on_outcome(call, outcome, cx.api)?;

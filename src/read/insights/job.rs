@@ -46,6 +46,10 @@ pub struct JobSpec {
     /// Fields requested (primary-key fields included).
     pub fields: Vec<String>,
     pub purpose: Purpose,
+    /// Why reading a report of this shape last failed, when its results could not be read (a
+    /// redirect, a chain that cycles, a body that is not JSON) rather than Graph failing it: the
+    /// pieces of a split inherit it, so that a split that ends names the real cause.
+    pub unreadable: Option<String>,
 }
 
 /// Where a job is.

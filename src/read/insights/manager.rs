@@ -634,12 +634,7 @@ impl JobManager {
                 }
                 Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
                 Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
-                Err(e) => {
-                    let reason =
-                        FailureReason::Failed { code: None, subcode: None, message: e.error.message().to_string() };
-                    self.job_failed(id, reason, cx);
-                    return Ok(());
-                }
+                Err(e) => return Ok(self.results_unreadable(id, e, cx)),
             };
             let next = paginator.request_next(cx.api);
             if !rows.is_empty() {
@@ -659,19 +654,14 @@ impl JobManager {
             }
             Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
             Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
-            Err(e) => {
-                let reason =
-                    FailureReason::Failed { code: None, subcode: None, message: e.error.message().to_string() };
-                self.job_failed(id, reason, cx);
-                return Ok(());
-            }
+            Err(e) => return Ok(self.results_unreadable(id, e, cx)),
         };
         let next = paginator.request_next(cx.api);
         match &purpose {
             Purpose::ChildIds { child, .. } => {
                 let field = child.id_field().unwrap_or("id");
                 let ids: Vec<String> =
-                    items.iter().filter_map(|r| r.get(field)?.as_str().map(str::to_string)).collect();
+                    items.into_iter().filter_map(|r| r.get(field)?.as_str().map(str::to_string)).collect();
                 if let Some(job) = self.jobs.get_mut(&id) {
                     for i in ids {
                         if !job.child_ids.contains(&i) {
@@ -816,6 +806,16 @@ impl JobManager {
         }
     }
 
+    /// A report's results could not be read: the job failed, and the cause stays with it and
+    /// with its pieces if it is split.
+    fn results_unreadable(&mut self, id: JobId, e: CallError, cx: &mut Cx) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.spec.unreadable = Some(e.error.message().to_string());
+        }
+        let reason = FailureReason::Failed { code: None, subcode: None, message: e.error.message().to_string() };
+        self.job_failed(id, reason, cx);
+    }
+
     /// Starts a failed job again: a fresh report run (Graph cannot cancel the old one).
     fn requeue(&mut self, id: JobId) {
         if let Some(job) = self.jobs.get_mut(&id) {
@@ -886,6 +886,15 @@ impl JobManager {
             } else {
                 ""
             };
+            if let Some(cause) = &spec.unreadable {
+                // Not the report's size but its answers: no field is to blame, and the account
+                // fails as for any job that cannot be read.
+                let e = ConnectorError::misbehaving(
+                    format!("the results of a report could not be read, even split down to one field ({cause})"),
+                    describe(&spec),
+                );
+                return self.fail_account(spec.account, e);
+            }
             let e = ConnectorError::config(format!(
                 "{}: meta cannot build the report even for the single field '{field}' ({}); unselect '{field}' in the catalog{hint}",
                 self.params.name,
@@ -1037,6 +1046,7 @@ mod tests {
                 until: day,
                 fields: self.mgr.params().fields.requested(),
                 purpose: Purpose::Rows { group: None },
+                unreadable: None,
             };
             let id = self.mgr.add_job(spec);
             self.mgr.schedule(cx!(self));

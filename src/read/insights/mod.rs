@@ -199,6 +199,7 @@ impl InsightsReader {
                 spans,
                 fields: fields.clone(),
                 purpose: job::Purpose::Rows { group: None },
+                unreadable: None,
             });
             s = e;
         }

@@ -128,8 +128,9 @@ impl BatchLimit {
 /// request the budget is well over an hour of silence.)
 pub const MAX_SILENT_STEPS: u64 = 100_000;
 
-/// 10 s: the longest a host goes without a batch while the connector waits with nothing to hand
-/// over (report jobs running, a quota pause); it then gets an empty one, to show progress.
+/// 10 s: the longest the connector waits in one `sleep` or `http-fetch`, and the longest a host
+/// goes without a batch while the connector waits with nothing to hand over (report jobs
+/// running, a quota pause): it then gets an empty one, to show progress.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// 1024: requests handed to the host in one exchange at most.
@@ -215,7 +216,7 @@ impl<M: Machine> Driver<M> {
                     // A machine bounds its own requests in flight; this only keeps one that
                     // does not from gathering requests forever.
                     if self.to_start.len() >= MAX_STARTS_AT_ONCE {
-                        self.wait(io, &mut out);
+                        self.wait(io, &mut out, waiting_since);
                     }
                 }
                 Some(Action::Emit(message)) => {
@@ -227,7 +228,7 @@ impl<M: Machine> Driver<M> {
                 // Nothing more to do now: what is in hand goes before any wait.
                 None if !out.is_empty() => break,
                 None => {
-                    let (began, ended) = self.wait(io, &mut out);
+                    let (began, ended) = self.wait(io, &mut out, waiting_since);
                     let since = *waiting_since.get_or_insert(began);
                     if out.is_empty() && !self.finished && ended.since(since) >= HEARTBEAT {
                         return Some(out);
@@ -239,10 +240,12 @@ impl<M: Machine> Driver<M> {
     }
 
     /// The machine has nothing to do now: start what it asked for and hand back what completes,
-    /// or sleep until its deadline, or call its deadline if that has passed. Returns the clock
-    /// before and after.
-    fn wait(&mut self, io: &mut impl Io, out: &mut Vec<Message>) -> (Timestamp, Timestamp) {
+    /// or sleep until its deadline, or call its deadline if that has passed; never past the
+    /// heartbeat counted from `since` (when this batch began waiting). Returns the clock before
+    /// and after.
+    fn wait(&mut self, io: &mut impl Io, out: &mut Vec<Message>, since: Option<Timestamp>) -> (Timestamp, Timestamp) {
         let now = io.now();
+        let room = since.map_or(HEARTBEAT, |s| HEARTBEAT.saturating_sub(now.since(s))).max(Duration::from_millis(1));
         let deadline = self.machine.poll_timeout();
         if let Some((at, _)) = deadline
             && at <= now
@@ -255,9 +258,13 @@ impl<M: Machine> Driver<M> {
             match deadline {
                 Some((at, reason)) => {
                     self.silent_steps = 0;
-                    io.sleep(at.since(now), reason);
+                    // No sleep is longer than the heartbeat, so that a long pause still lets
+                    // the host hear from the connector; the deadline is handled once it passed.
+                    io.sleep(at.since(now).min(room), reason);
                     let after = io.now();
-                    self.machine.handle_timeout(after);
+                    if at <= after {
+                        self.machine.handle_timeout(after);
+                    }
                     return (now, after);
                 }
                 None => {
@@ -273,7 +280,8 @@ impl<M: Machine> Driver<M> {
         }
         let start = std::mem::take(&mut self.to_start);
         self.in_flight += start.len();
-        let done = io.exchange(start, deadline.map(|(at, _)| at.since(now)));
+        let wait = deadline.map_or(room, |(at, _)| at.since(now).min(room));
+        let done = io.exchange(start, Some(wait));
         self.in_flight = self.in_flight.saturating_sub(done.len());
         let after = io.now();
         if done.is_empty() {
@@ -476,13 +484,18 @@ mod tests {
         let first = driver.next_batch(&mut io, BatchLimit::DEFAULT).expect("a batch");
         assert_eq!(first.len(), 1, "the record read first is handed over ...");
         assert_eq!((io.0.fetches, io.0.sleeps), (0, 0), "... before the request is even made");
-        // The request, then a minute's wait with nothing in hand: an empty batch after the wait,
-        // for the host to show progress.
-        let second = driver.next_batch(&mut io, BatchLimit::DEFAULT).expect("a batch");
-        assert!(second.is_empty());
-        assert_eq!((io.0.fetches, io.0.sleeps), (1, 1));
-        let third = driver.next_batch(&mut io, BatchLimit::DEFAULT).expect("a batch");
-        assert_eq!(third.len(), 1);
+        // The request, then a minute's wait with nothing in hand: slept in steps of 10 s, each
+        // followed by an empty batch, for the host to show progress.
+        let mut empty = 0;
+        let last = loop {
+            let batch = driver.next_batch(&mut io, BatchLimit::DEFAULT).expect("a batch");
+            if !batch.is_empty() {
+                break batch;
+            }
+            empty += 1;
+        };
+        assert_eq!((io.0.fetches, io.0.sleeps, empty), (1, 7, 6), "the minute in seven sleeps, each ending 10 s after the last batch at most");
+        assert_eq!(last.len(), 1);
         assert!(driver.next_batch(&mut io, BatchLimit::DEFAULT).is_none());
     }
 

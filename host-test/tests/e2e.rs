@@ -197,3 +197,46 @@ fn a_reader_that_closes_stdout_early_stops_the_cli_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// What was read is handed to the host before the connector waits: with a report job that takes
+/// 60 s (virtual), the ad account read in the first second reaches the host long before the job
+/// ends; and while the job runs the host keeps getting batches (empty ones
+/// at least every 10 s of waiting) to show progress.
+#[test]
+fn records_read_in_the_first_second_reach_the_host_before_a_slow_report_ends() {
+    let cfg = SimConfig { accounts: 1, job_duration_ms: 60_000, ..SimConfig::preset("calm").expect("calm") };
+    let harness = SimHarness::new(runtime().clone(), cfg);
+    let started = harness.sim.lock().expect("simulator").now_ms();
+    let mut config: Value = serde_json::from_str(&sample_config_text(&harness)).expect("json");
+    config["start_date"] = json!(chrono::DateTime::from_timestamp_millis(started - 2 * 86_400_000)
+        .expect("a date")
+        .format("%Y-%m-%dT00:00:00Z")
+        .to_string());
+    let config = config.to_string();
+    let discovered = harness.guest().expect("guest").discover(&config).expect("discover");
+    let catalog = catalog_from(&discovered, &["ad_account", "ads_insights"]).expect("catalog").to_string();
+    // For each batch: the virtual time it reached the host, and what it held.
+    let mut batches: Vec<(i64, usize, bool, bool)> = Vec::new();
+    let sim = harness.sim.clone();
+    harness
+        .guest()
+        .expect("guest")
+        .read(&config, &catalog, None, |batch| {
+            let at = sim.lock().expect("simulator").now_ms() - started;
+            let campaigns = batch.iter().any(|m| matches!(m, Message::Record(r) if r.stream == "ad_account"));
+            let rows = batch.iter().any(|m| matches!(m, Message::Record(r) if r.stream == "ads_insights"));
+            batches.push((at, batch.len(), campaigns, rows));
+            true
+        })
+        .expect("read");
+    let first_campaigns = batches.iter().find(|b| b.2).unwrap_or_else(|| panic!("the account was read: {batches:?}")).0;
+    let first_rows = batches.iter().find(|b| b.3).expect("rows were read").0;
+    assert!(first_campaigns < 1_000, "the account reached the host at {first_campaigns} ms: {batches:?}");
+    assert!(first_rows >= 60_000, "the report took its minute: {first_rows} ms");
+    // Through the minute of waiting, the host heard from the connector at least every 10 s.
+    let during: Vec<i64> = batches.iter().map(|b| b.0).filter(|&t| t > first_campaigns && t < first_rows).collect();
+    let mut gaps = during.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>();
+    gaps.push(during.first().copied().unwrap_or(first_rows) - first_campaigns);
+    assert!(during.len() >= 4, "batches while the job ran: {batches:?}");
+    assert!(gaps.iter().all(|&g| g <= 10_100), "never more than 10 s of silence: {gaps:?}");
+}

@@ -494,7 +494,11 @@ mod tests {
             }
             empty += 1;
         };
-        assert_eq!((io.0.fetches, io.0.sleeps, empty), (1, 7, 6), "the minute in seven sleeps, each ending 10 s after the last batch at most");
+        assert_eq!(
+            (io.0.fetches, io.0.sleeps, empty),
+            (1, 7, 6),
+            "the minute in seven sleeps, each ending 10 s after the last batch at most"
+        );
         assert_eq!(last.len(), 1);
         assert!(driver.next_batch(&mut io, BatchLimit::DEFAULT).is_none());
     }

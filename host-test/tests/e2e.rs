@@ -208,10 +208,12 @@ fn records_read_in_the_first_second_reach_the_host_before_a_slow_report_ends() {
     let harness = SimHarness::new(runtime().clone(), cfg);
     let started = harness.sim.lock().expect("simulator").now_ms();
     let mut config: Value = serde_json::from_str(&sample_config_text(&harness)).expect("json");
-    config["start_date"] = json!(chrono::DateTime::from_timestamp_millis(started - 2 * 86_400_000)
-        .expect("a date")
-        .format("%Y-%m-%dT00:00:00Z")
-        .to_string());
+    config["start_date"] = json!(
+        chrono::DateTime::from_timestamp_millis(started - 2 * 86_400_000)
+            .expect("a date")
+            .format("%Y-%m-%dT00:00:00Z")
+            .to_string()
+    );
     let config = config.to_string();
     let discovered = harness.guest().expect("guest").discover(&config).expect("discover");
     let catalog = catalog_from(&discovered, &["ad_account", "ads_insights"]).expect("catalog").to_string();

@@ -62,6 +62,16 @@ pub struct Faults {
     /// Listings (account id, edge name) whose `next` chain cycles: every page after the first
     /// repeats the first page's items, each time under a fresh cursor.
     pub cycling_listings: Vec<(String, String)>,
+    /// Fraction of successful JSON GETs whose every `name` starts with text that is not valid
+    /// Unicode: an escaped unpaired surrogate (a name Graph cut inside an emoji) and a raw 0xFF
+    /// byte. A reader must take both as U+FFFD and read on.
+    pub bad_text: f64,
+    /// Listings (account id, edge name) answered `302 Found` to another origin, with a body
+    /// that looks like a page of that edge: a proxy gone wrong. No host may follow it.
+    pub redirected_listings: Vec<(String, String)>,
+    /// Accounts whose report results cycle: every result page repeats the first one's rows
+    /// under a fresh cursor, forever.
+    pub cycling_results: Vec<String>,
     /// Fields Meta removed: a request naming one is refused (Meta's churn).
     pub removed_fields: Vec<RemovedField>,
     /// Insights action breakdowns Meta removed: a request naming one is refused.

@@ -344,6 +344,23 @@ impl Simulator {
                 self.counters.fault("oversized_answer");
                 served.body.resize(crate::OVERSIZED_BYTES.max(served.body.len() + 1), b' ');
             }
+            if injected == Injected::None
+                && unit(mix(self.cfg.seed, &[806, self.seq])) < f.bad_text
+                && let Some(mangled) = mangle_names(&served.body)
+            {
+                self.counters.fault("bad_text");
+                served.body = mangled;
+            }
+        }
+        if method == "GET"
+            && let [account, edge] = target.segments.as_slice()
+            && f.redirected_listings.iter().any(|(a, e)| account.strip_prefix("act_") == Some(a.as_str()) && e == edge)
+        {
+            self.counters.fault("redirect");
+            served.status = 302;
+            served.content_type = "application/json; charset=UTF-8";
+            served.body = br#"{"data":[{"id":"666000000000001","name":"not an object of this account"}]}"#.to_vec();
+            served.headers.push(("location".into(), format!("https://elsewhere.example/{account}/{edge}")));
         }
         self.log.push(CallLogEntry {
             at_ms: self.now_ms,
@@ -738,7 +755,21 @@ impl Simulator {
                     empty_middle_pages: self.cfg.faults.empty_middle_pages,
                 };
                 self.page_guard(lst.limit()?, run.spec.fields.len())?;
-                lst.page(run.rows.len(), |i| run.rows[i].clone())
+                let acc = &self.world.accounts[run.account].id;
+                if !self.cfg.faults.cycling_results.contains(acc) {
+                    return lst.page(run.rows.len(), |i| run.rows[i].clone());
+                }
+                // A cycling chain: every page is the first one again, under a fresh cursor.
+                let cycle = params.get("after").and_then(|c| c.strip_prefix("cycle")?.parse::<u64>().ok()).unwrap_or(0);
+                let first = params.without("after");
+                let lst = Listing { params: &first, ..lst };
+                let mut page = lst.page(run.rows.len(), |i| run.rows[i].clone())?;
+                let mut p = first.clone();
+                p.pairs.push(("after".into(), format!("cycle{}", cycle + 1)));
+                let next = format!("{}/{version}/{path}?{}", crate::paging::GRAPH_HOST, p.encode());
+                page["paging"] = json!({"cursors": {"after": format!("cycle{}", cycle + 1)}, "next": next});
+                self.counters.fault("cycling_result_page");
+                Ok(page)
             }
         }
     }
@@ -868,4 +899,25 @@ fn log_path(version: Option<&str>, seg: &[String]) -> String {
         p.push_str(s);
     }
     if p.is_empty() { String::from("/") } else { p }
+}
+
+/// `body` with every `"name":"` followed by an escaped unpaired surrogate and a raw 0xFF byte
+/// (`None` when it has no name).
+fn mangle_names(body: &[u8]) -> Option<Vec<u8>> {
+    const NAME: &[u8] = b"\"name\":\"";
+    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut i = 0;
+    let mut any = false;
+    while i < body.len() {
+        if body[i..].starts_with(NAME) {
+            out.extend_from_slice(NAME);
+            out.extend_from_slice(b"\\ud83d\xFF");
+            i += NAME.len();
+            any = true;
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    any.then_some(out)
 }

@@ -88,13 +88,13 @@ pub(super) fn check_run(
         && out.trap.is_none()
         && !out.errors.iter().any(is_expected)
     {
-        fail(format!("the ads listing of ad account {} cycles, and no error said so", x.account));
+        fail(format!("for ad account {}, {}, and no error said so", x.account, x.what));
     }
     if let Some(x) = expected {
         // The failed account keeps its state: none came in, so none goes out.
         for (stream, msg) in &out.states {
             if x.streams.contains(&stream.as_str()) && msg["stream"]["stream_state"].get(&x.account).is_some() {
-                fail(format!("{stream}: the state of ad account {} moved though its listing cycles", x.account));
+                fail(format!("{stream}: the state of ad account {} moved though {}", x.account, x.what));
                 break;
             }
         }
@@ -107,7 +107,14 @@ pub(super) fn check_run(
         if pk.is_empty() {
             continue;
         }
-        let dups: Vec<String> = count_keys(pk, rows).into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
+        // The account a plan fails on purpose is read again by the next sync (its state does
+        // not move): rows of its reports read again after a retry are at-least-once, not lost.
+        let victim = expected.filter(|x| x.streams.contains(&stream.as_str())).map(|x| x.account.as_str());
+        let rows: Vec<Value> = match victim {
+            Some(v) => rows.iter().filter(|r| r["account_id"].as_str() != Some(v)).cloned().collect(),
+            None => rows.clone(),
+        };
+        let dups: Vec<String> = count_keys(pk, &rows).into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
         if !dups.is_empty() {
             fail(format!("{stream}: {} primary key(s) emitted more than once: {}", dups.len(), preview(&dups)));
         }

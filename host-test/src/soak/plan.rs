@@ -97,6 +97,12 @@ pub struct Plan {
     /// The account whose `ads` listing cycles (a hostile answer the connector must end by
     /// failing that account alone).
     pub cycle_victim: Option<String>,
+    /// The account whose `campaigns` listing answers a redirect to another origin (never
+    /// followed: that account fails alone).
+    pub redirect_victim: Option<String>,
+    /// The account whose report results cycle (its insights fail alone, after retries and
+    /// splits).
+    pub results_cycle_victim: Option<String>,
 }
 
 /// A failure a plan causes on purpose, which every run that reaches it must end with, alone.
@@ -109,6 +115,8 @@ pub struct ExpectedFailure {
     /// Words the error trace must hold, one of them (a cycling listing that finds no items
     /// is a run of empty pages).
     pub causes: &'static [&'static str],
+    /// What the plan did, for a failure message.
+    pub what: &'static str,
 }
 
 pub(super) fn draw_faults(rng: &mut Rng) -> Faults {
@@ -203,6 +211,26 @@ impl Plan {
         if let Some(victim) = &cycle_victim {
             sim.faults.cycling_listings = vec![(victim.clone(), "ads".into())];
         }
+        // The answers of issue 21 joined last: text that is not valid Unicode anywhere, and at
+        // most one more hostile account a seed (a redirected listing or report results that
+        // cycle), so that the one error a sync ends with names it.
+        sim.faults.bad_text = if rng.chance(0.3) { (rng.unit() * 0.2 * 1000.0).round() / 1000.0 } else { 0.0 };
+        let victim = |rng: &mut Rng| accounts[rng.range(0, accounts.len() as u64 - 1) as usize].clone();
+        let redirect_victim =
+            (rng.chance(0.1) && cycle_victim.is_none() && entity_streams.contains(&"campaigns") && accounts.len() >= 2)
+                .then(|| victim(&mut rng));
+        if let Some(v) = &redirect_victim {
+            sim.faults.redirected_listings = vec![(v.clone(), "campaigns".into())];
+        }
+        let results_cycle_victim = (rng.chance(0.15)
+            && cycle_victim.is_none()
+            && redirect_victim.is_none()
+            && insight_days <= 3
+            && accounts.len() >= 2)
+            .then(|| victim(&mut rng));
+        if let Some(v) = &results_cycle_victim {
+            sim.faults.cycling_results = vec![v.clone()];
+        }
         Plan {
             seed,
             sim,
@@ -216,15 +244,38 @@ impl Plan {
             insight_days,
             crash_phase,
             cycle_victim,
+            redirect_victim,
+            results_cycle_victim,
         }
     }
 
     /// The failure the plan causes on purpose in `phase`, if any.
     pub fn expected_failure(&self, phase: Phase) -> Option<ExpectedFailure> {
-        let account = self.cycle_victim.clone().filter(|_| phase == Phase::Entities)?;
-        let streams =
-            self.entity_streams.iter().copied().filter(|s| ["ads", "ad_creatives_from_ads"].contains(s)).collect();
-        Some(ExpectedFailure { streams, account, causes: &["only items already read", "empty pages in a row"] })
+        const CYCLE: &[&str] = &["only items already read", "empty pages in a row"];
+        let entity = |names: &[&str]| self.entity_streams.iter().copied().filter(|s| names.contains(s)).collect();
+        match phase {
+            Phase::Entities => {
+                if let Some(account) = self.cycle_victim.clone() {
+                    let streams = entity(&["ads", "ad_creatives_from_ads"]);
+                    return Some(ExpectedFailure { streams, account, causes: CYCLE, what: "the ads listing cycles" });
+                }
+                let account = self.redirect_victim.clone()?;
+                Some(ExpectedFailure {
+                    streams: entity(&["campaigns"]),
+                    account,
+                    causes: &["a redirect to https://elsewhere.example"],
+                    what: "the campaigns listing redirects to another origin",
+                })
+            }
+            Phase::Insights => {
+                let account = self.results_cycle_victim.clone()?;
+                let mut streams = self.insight_streams.clone();
+                if self.custom.is_some() {
+                    streams.push(CUSTOM_STREAM);
+                }
+                Some(ExpectedFailure { streams, account, causes: CYCLE, what: "its report results cycle" })
+            }
+        }
     }
 
     /// One line saying what the seed runs.
@@ -259,6 +310,15 @@ impl Plan {
         }
         if let Some(v) = &self.cycle_victim {
             faults.push(format!("cycling ads listing of {v}"));
+        }
+        if f.bad_text > 0.0 {
+            faults.push(format!("bad_text={}", f.bad_text));
+        }
+        if let Some(v) = &self.redirect_victim {
+            faults.push(format!("redirected campaigns listing of {v}"));
+        }
+        if let Some(v) = &self.results_cycle_victim {
+            faults.push(format!("cycling report results of {v}"));
         }
         let custom = match &self.custom {
             Some(c) => format!(" + {CUSTOM_STREAM} (level {}, breakdowns [{}])", c.level, c.breakdowns.join(",")),

@@ -37,16 +37,6 @@ fn sync(cfg: SimConfig, streams: &[&str], extra: Value) -> Output {
     read(&mut sim, &config, &cat, None, None)
 }
 
-fn warnings(out: &Output) -> Vec<String> {
-    out.messages
-        .iter()
-        .filter_map(|m| match m {
-            Message::Log { level: LogLevel::Warn, message } => Some(message.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn infos(out: &Output) -> Vec<String> {
     out.messages
         .iter()

@@ -10,7 +10,7 @@ use graph_sim::{SimConfig, Simulator};
 use serde_json::Value;
 use source_facebook_marketing::driver::{Completion, Io, TimeoutReason};
 use source_facebook_marketing::http::{FetchError, Request, RequestId, Response};
-use source_facebook_marketing::protocol::{LogLevel, Message};
+use source_facebook_marketing::protocol::Message;
 use source_facebook_marketing::time::Timestamp;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -94,20 +94,8 @@ fn is_result_page(request: &Request) -> bool {
     path.ends_with("/insights") && !path.contains("/act_")
 }
 
-/// `body` with every `from` replaced by `to`, byte for byte.
 fn replace(body: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        if body[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(body[i]);
-            i += 1;
-        }
-    }
-    out
+    graph_sim::replace_bytes(body.to_vec(), from, to)
 }
 
 fn edit(outcome: Result<Response, FetchError>, f: impl FnOnce(&[u8]) -> Vec<u8>) -> Result<Response, FetchError> {
@@ -117,14 +105,22 @@ fn edit(outcome: Result<Response, FetchError>, f: impl FnOnce(&[u8]) -> Vec<u8>)
     })
 }
 
-fn warnings(out: &Output) -> Vec<String> {
-    out.messages
-        .iter()
-        .filter_map(|m| match m {
-            Message::Log { level: LogLevel::Warn, message } => Some(message.clone()),
-            _ => None,
-        })
-        .collect()
+/// The victim's listing of `edge` answered with `status`, `headers` and `body`, whatever it asked.
+fn victim_listing_answers(
+    edge: &'static str,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: &'static [u8],
+) -> (String, Tamper) {
+    let v = victim();
+    let who = v.clone();
+    let tamper: Tamper = Box::new(move |req, outcome| {
+        if !is_listing(req, &who, edge) {
+            return outcome;
+        }
+        Ok(Response { status, headers: headers.clone(), body: body.to_vec() })
+    });
+    (v, tamper)
 }
 
 fn of_account<'a>(out: &'a Output, stream: &str, account: &str) -> Vec<&'a Value> {
@@ -156,6 +152,11 @@ fn unpaired_surrogates_and_invalid_utf8_in_a_listing_read_as_replacement_charact
     assert!(run.urls.len() <= clean_requests(&["ads"]), "no retry: {} requests", run.urls.len());
 }
 
+/// Every batch answer's body passed through `f`.
+fn batches_edited(f: impl Fn(&[u8]) -> Vec<u8> + 'static) -> Tamper {
+    Box::new(move |req, outcome| if req.method == http::Method::POST { edit(outcome, &f) } else { outcome })
+}
+
 /// How many requests a clean sync of `streams` makes.
 fn clean_requests(streams: &[&str]) -> usize {
     sync(streams, Box::new(|_, outcome| outcome)).urls.len()
@@ -163,17 +164,12 @@ fn clean_requests(streams: &[&str]) -> usize {
 
 #[test]
 fn unpaired_surrogates_in_a_batch_body_read_as_replacement_characters() {
+    // Inside a batch element's body (a JSON string), and in the batch's own text.
     let run = sync(
         &["ad_creatives_from_ads"],
-        Box::new(|req, outcome| {
-            if req.method != http::Method::POST {
-                return outcome;
-            }
-            // Inside a batch element's body (a JSON string), and in the batch's own text.
-            edit(outcome, |b| {
-                let b = replace(b, br#"\"name\":\""#, br#"\"name\":\"\\udc00"#);
-                replace(&b, br#""code":200"#, br#""code":200,"note":"\ud83d""#)
-            })
+        batches_edited(|b| {
+            let b = replace(b, br#"\"name\":\""#, br#"\"name\":\"\\udc00"#);
+            replace(&b, br#""code":200"#, br#""code":200,"note":"\ud83d""#)
         }),
     );
     let before = clean(&["ad_creatives_from_ads"]);
@@ -208,17 +204,8 @@ fn unpaired_surrogates_and_invalid_utf8_in_report_rows_read_as_replacement_chara
 
 #[test]
 fn a_body_that_fails_to_parse_the_same_way_twice_fails_after_two_attempts_naming_where() {
-    let v = victim();
-    let who = v.clone();
-    let run = sync(
-        &["campaigns"],
-        Box::new(move |req, outcome| {
-            if !is_listing(req, &who, "campaigns") {
-                return outcome;
-            }
-            edit(outcome, |_| br#"{"data":[{"id":"1","name":"x",}]}"#.to_vec())
-        }),
-    );
+    let (v, tamper) = victim_listing_answers("campaigns", 200, vec![], br#"{"data":[{"id":"1","name":"x",}]}"#);
+    let run = sync(&["campaigns"], tamper);
     let tries = run.urls.iter().filter(|u| u.contains(&format!("act_{v}/campaigns"))).count();
     assert_eq!(tries, 2, "asked twice, not five times with backoff");
     assert_eq!(run.out.errors.len(), 1, "{:?}", run.out.errors);
@@ -234,21 +221,13 @@ const EVIL: &str = "https://evil.example";
 
 #[test]
 fn a_redirect_fails_its_request_naming_where_it_pointed_and_never_becomes_records() {
-    let v = victim();
-    let who = v.clone();
-    let run = sync(
-        &["ads"],
-        Box::new(move |req, outcome| {
-            if !is_listing(req, &who, "ads") {
-                return outcome;
-            }
-            Ok(Response {
-                status: 302,
-                headers: vec![("location".into(), format!("{EVIL}/ads?access_token=secret"))],
-                body: br#"{"data":[{"id":"6660001","name":"not an ad of this account"}]}"#.to_vec(),
-            })
-        }),
+    let (v, tamper) = victim_listing_answers(
+        "ads",
+        302,
+        vec![("location".into(), format!("{EVIL}/ads?access_token=secret"))],
+        br#"{"data":[{"id":"6660001","name":"not an ad of this account"}]}"#,
     );
+    let run = sync(&["ads"], tamper);
     assert!(!run.out.ids("ads").contains("6660001"), "a redirect's body is no record");
     assert!(run.urls.iter().all(|u| !u.starts_with(EVIL)), "never followed");
     assert_eq!(run.out.errors.len(), 1, "{:?}", run.out.errors);
@@ -382,22 +361,14 @@ fn a_report_result_chain_that_cycles_ends_its_job_and_the_sync() {
 
 #[test]
 fn a_refusal_that_names_a_field_already_dropped_fails_the_request_and_never_restarts_it() {
-    let v = victim();
-    let who = v.clone();
-    let run = sync(
-        &["ads"],
-        Box::new(move |req, outcome| {
-            if !is_listing(req, &who, "ads") {
-                return outcome;
-            }
-            // Whatever the request asks for, the same field is refused.
-            Ok(Response {
-                status: 400,
-                headers: vec![],
-                body: br#"{"error":{"message":"(#100) Tried accessing nonexisting field (bid_amount) on node type (Ad)","type":"OAuthException","code":100}}"#.to_vec(),
-            })
-        }),
+    // Whatever the request asks for, the same field is refused.
+    let (v, tamper) = victim_listing_answers(
+        "ads",
+        400,
+        vec![],
+        br#"{"error":{"message":"(#100) Tried accessing nonexisting field (bid_amount) on node type (Ad)","type":"OAuthException","code":100}}"#,
     );
+    let run = sync(&["ads"], tamper);
     let tries = run.urls.iter().filter(|u| u.contains(&format!("act_{v}/ads"))).count();
     assert_eq!(tries, 2, "dropped once and asked again, then failed: {tries}");
     assert_eq!(run.out.errors.len(), 1, "{:?}", run.out.errors);
@@ -447,18 +418,13 @@ fn an_object_without_its_key_is_skipped_with_one_warn_and_the_account_read() {
 fn a_batch_item_graph_refuses_for_good_is_skipped_and_the_rest_read() {
     let run = sync(
         &["ad_creatives_from_ads"],
-        Box::new(|req, outcome| {
-            if req.method != http::Method::POST {
-                return outcome;
+        batches_edited(|b| {
+            let mut items: Value = serde_json::from_slice(b).unwrap();
+            let forbidden = r#"{"error":{"message":"(#10) Application does not have permission for this action","type":"OAuthException","code":10}}"#;
+            if let Some(first) = items.get_mut(0).filter(|i| i["code"] == 200) {
+                *first = serde_json::json!({"code": 403, "body": forbidden});
             }
-            edit(outcome, |b| {
-                let mut items: Value = serde_json::from_slice(b).unwrap();
-                let forbidden = r#"{"error":{"message":"(#10) Application does not have permission for this action","type":"OAuthException","code":10}}"#;
-                if let Some(first) = items.get_mut(0).filter(|i| i["code"] == 200) {
-                    *first = serde_json::json!({"code": 403, "body": forbidden});
-                }
-                items.to_string().into_bytes()
-            })
+            items.to_string().into_bytes()
         }),
     );
     let before = clean(&["ad_creatives_from_ads"]);

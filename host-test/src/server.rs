@@ -200,25 +200,6 @@ fn counters_json(c: &Counters, http_requests: u64) -> Value {
     })
 }
 
-/// Replaces every `from` in `body` by `to` (bytes; the bodies are JSON, where `/` is not escaped).
-fn replace_bytes(body: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
-    if from.is_empty() || !body.windows(from.len()).any(|w| w == from) {
-        return body;
-    }
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        if body[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-        } else {
-            out.push(body[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 /// What the threads serving one server share.
 struct Shared {
     sim: Arc<Mutex<Simulator>>,
@@ -300,7 +281,7 @@ fn serve_one(shared: &Shared, request: Incoming) -> Result<Reply> {
     Ok(match outcome {
         Ok(resp) => {
             let body = match &shared.public_url {
-                Some(to) => replace_bytes(resp.body, GRAPH_HOST.as_bytes(), to),
+                Some(to) => graph_sim::replace_bytes(resp.body, GRAPH_HOST.as_bytes(), to),
                 None => resp.body,
             };
             Reply::Answer { status: resp.status, headers: resp.headers, body }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use graph_sim::{SimConfig, SimRequest, Simulator, TransportFault};
+use graph_sim::{SimConfig, Simulator, TransportFault};
 use host_test::backend::NetBackend;
 use host_test::demo::{catalog_from, sample_config};
 use host_test::output::is_error_trace;
@@ -171,18 +171,7 @@ fn serve(mode: Hostile, victim: String, other: String) -> u16 {
                     };
                     return;
                 }
-                let mut body = Vec::new();
-                let _ = request.as_reader().read_to_end(&mut body);
-                let answer = sim.lock().expect("simulator").handle(&SimRequest {
-                    method: request.method().as_str().to_string(),
-                    url: format!("http://127.0.0.1{url}"),
-                    headers: request
-                        .headers()
-                        .iter()
-                        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
-                        .collect(),
-                    body,
-                });
+                let answer = sim.lock().expect("simulator").handle(&common::sim_request(&mut request));
                 match answer {
                     Ok(r) => {
                         let body = match mode {

@@ -9,7 +9,7 @@
 
 mod common;
 
-use graph_sim::{SimConfig, SimRequest, Simulator};
+use graph_sim::{SimConfig, Simulator};
 use host_test::backend::NetBackend;
 use host_test::demo::{catalog_from, sample_config};
 use host_test::runtime::{Allowlist, Limits, Message};
@@ -50,18 +50,7 @@ fn serve(pad: bool) -> (u16, Arc<AtomicUsize>) {
             let (sim, count) = (sim.clone(), count.clone());
             std::thread::spawn(move || {
                 let url = request.url().to_string();
-                let mut body = Vec::new();
-                let _ = request.as_reader().read_to_end(&mut body);
-                let answer = sim.lock().expect("simulator").handle(&SimRequest {
-                    method: request.method().as_str().to_string(),
-                    url: format!("http://127.0.0.1{url}"),
-                    headers: request
-                        .headers()
-                        .iter()
-                        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
-                        .collect(),
-                    body,
-                });
+                let answer = sim.lock().expect("simulator").handle(&common::sim_request(&mut request));
                 let Ok(r) = answer else { return drop(request) };
                 let mut body = r.body;
                 let listing = url.split('?').next().unwrap_or("").contains("/act_") && r.status == 200;

@@ -124,6 +124,19 @@ impl Output {
     }
 }
 
+/// The WARN lines a read logged.
+pub fn warnings(out: &Output) -> Vec<String> {
+    out.messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::Log { level: source_facebook_marketing::protocol::LogLevel::Warn, message } => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn sim(preset: &str) -> Simulator {
     Simulator::new(SimConfig::preset(preset).expect("preset"))
 }

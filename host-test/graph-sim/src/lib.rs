@@ -111,3 +111,23 @@ pub enum TransportFault {
     /// Nothing listened (never injected by presets; available to harnesses).
     ConnectionRefused,
 }
+
+/// `body` with every `from` replaced by `to`, byte for byte (unchanged, and not copied, when it
+/// holds none).
+pub fn replace_bytes(body: Vec<u8>, from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() || !body.windows(from.len()).any(|w| w == from) {
+        return body;
+    }
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(body[i]);
+            i += 1;
+        }
+    }
+    out
+}

@@ -905,19 +905,6 @@ fn log_path(version: Option<&str>, seg: &[String]) -> String {
 /// (`None` when it has no name).
 fn mangle_names(body: &[u8]) -> Option<Vec<u8>> {
     const NAME: &[u8] = b"\"name\":\"";
-    let mut out = Vec::with_capacity(body.len() + 64);
-    let mut i = 0;
-    let mut any = false;
-    while i < body.len() {
-        if body[i..].starts_with(NAME) {
-            out.extend_from_slice(NAME);
-            out.extend_from_slice(b"\\ud83d\xFF");
-            i += NAME.len();
-            any = true;
-        } else {
-            out.push(body[i]);
-            i += 1;
-        }
-    }
-    any.then_some(out)
+    let mangled = crate::replace_bytes(body.to_vec(), NAME, b"\"name\":\"\\ud83d\xFF");
+    (mangled.len() != body.len()).then_some(mangled)
 }

@@ -1,5 +1,7 @@
 //! What the host-test integration tests share.
 
+#![allow(dead_code)]
+
 use host_test::runtime::{Runtime, default_component_path};
 use std::sync::OnceLock;
 
@@ -15,4 +17,25 @@ pub fn runtime() -> &'static Runtime {
             )
         })
     })
+}
+
+/// A request's headers as the simulator takes them (names in lower case).
+pub fn headers_of(request: &tiny_http::Request) -> Vec<(String, String)> {
+    request
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+        .collect()
+}
+
+/// What a loopback server of a test received, as a request to the simulator (its body read).
+pub fn sim_request(request: &mut tiny_http::Request) -> graph_sim::SimRequest {
+    let mut body = Vec::new();
+    let _ = std::io::Read::read_to_end(request.as_reader(), &mut body);
+    graph_sim::SimRequest {
+        method: request.method().as_str().to_string(),
+        url: format!("http://127.0.0.1{}", request.url()),
+        headers: headers_of(request),
+        body,
+    }
 }

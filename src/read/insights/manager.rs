@@ -634,7 +634,10 @@ impl JobManager {
                 }
                 Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
                 Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
-                Err(e) => return Ok(self.results_unreadable(id, e, cx)),
+                Err(e) => {
+                    self.results_unreadable(id, e, cx);
+                    return Ok(());
+                }
             };
             let next = paginator.request_next(cx.api);
             if !rows.is_empty() {
@@ -654,7 +657,10 @@ impl JobManager {
             }
             Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
             Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
-            Err(e) => return Ok(self.results_unreadable(id, e, cx)),
+            Err(e) => {
+                self.results_unreadable(id, e, cx);
+                return Ok(());
+            }
         };
         let next = paginator.request_next(cx.api);
         match &purpose {

@@ -2,7 +2,9 @@
 # The composed command under jco (Node.js) against host-test's own read: each reads
 # campaigns, ads and ads_insights from a fresh `host-test simulate` (same seed, virtual clock)
 # over loopback; the records and the final state of every stream must be the same. Also runs
-# spec, check and discover under jco. Prints what it compared; exits 1 on a difference.
+# spec, check and discover under jco, and a read against the `hostile` preset (a redirect no
+# host may follow, names that are not valid Unicode). Prints what it compared; exits 1 on a
+# difference.
 # Needs target/debug/host-test and the composed command (scripts/test.sh builds both).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -91,4 +93,34 @@ if not hr or set(per) != {"campaigns", "ads", "ads_insights"}:
     print("expected records of campaigns, ads and ads_insights")
 print("jco and host-test: same records, same state" if ok else "jco and host-test differ")
 sys.exit(0 if ok else 1)
+PY
+
+echo "==> jco: a read against the hostile preset (a redirect, odd text)"
+"$host" simulate --port 0 --clock virtual --job-duration-ms 0 --preset hostile >"$work/sim-hostile.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "http://127.0.0.1:" "$work/sim-hostile.log" && break; sleep 0.05; done
+url=$(grep -o "http://127.0.0.1:[0-9]*" "$work/sim-hostile.log" | head -1)
+"$root/scripts/jco-run.sh" --graph-url "$url" read --config config.json --catalog catalog.json >hostile.jsonl 2>hostile.err || true
+python3 - <<'PY'
+import json
+records, errors = {}, []
+for line in open("hostile.jsonl"):
+    m = json.loads(line)
+    if m["type"] == "RECORD":
+        d = m["record"]["data"]
+        records.setdefault((m["record"]["stream"], d.get("account_id")), []).append(d)
+    elif m["type"] == "TRACE" and m["trace"]["type"] == "ERROR":
+        errors.append(m["trace"]["error"]["message"])
+ok = True
+def check(cond, what):
+    global ok
+    print(("ok: " if cond else "FAILED: ") + what)
+    ok &= cond
+check(len(errors) == 1 and "campaigns of ad account 1000000000000002" in errors[0]
+      and "a redirect to https://elsewhere.example" in errors[0], f"one error names the redirect: {errors}")
+check(not records.get(("campaigns", "1000000000000002")), "no record from the redirect")
+check(bool(records.get(("campaigns", "1000000000000001"))), "the other account's campaigns are read")
+names = [r.get("name", "") for rows in records.values() for r in rows if isinstance(r.get("name"), str)]
+check(any(n.startswith("\ufffd\ufffd") for n in names), "odd text read as U+FFFD")
+raise SystemExit(0 if ok else 1)
 PY

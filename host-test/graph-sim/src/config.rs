@@ -242,7 +242,7 @@ impl Default for SimConfig {
 
 /// Names accepted by [`SimConfig::preset`].
 const PRESET_NAMES: &[&str] =
-    &["calm", "flaky", "throttled", "failing_jobs", "stuck_jobs", "huge_account", "token_expired"];
+    &["calm", "flaky", "throttled", "failing_jobs", "stuck_jobs", "huge_account", "token_expired", "hostile"];
 
 impl SimConfig {
     /// The named preset, or `None` for an unknown name. See [`SimConfig::preset_names`].
@@ -285,6 +285,12 @@ impl SimConfig {
                 c.page_size_cells_limit = 6_000;
             }
             "token_expired" => c.faults.token_expired = true,
+            "hostile" => {
+                // A proxy gone wrong: the second account's campaigns listing redirects to another
+                // origin; and half the answers hold names that are not valid Unicode.
+                c.faults.redirected_listings = vec![("1000000000000002".into(), "campaigns".into())];
+                c.faults.bad_text = 0.5;
+            }
             _ => return None,
         }
         Some(c)

@@ -42,3 +42,12 @@ build_component_and_host() {
   echo "==> cargo build -p host-test"
   cargo build -p host-test
 }
+
+# Node.js and npm, which scripts/test-jco.sh needs (it installs jco itself): named plainly when
+# missing, rather than failing half-way through the tests.
+ensure_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "scripts/test.sh needs Node.js 20 or later with npm (for the jco test); install them, e.g. apt-get install nodejs npm" >&2
+    exit 1
+  fi
+}

@@ -15,6 +15,7 @@ source scripts/lib.sh
 
 ensure_wasm_target
 ensure_lint_tools
+ensure_node
 ensure_python_venv
 build_component_and_host
 bash scripts/build-command.sh

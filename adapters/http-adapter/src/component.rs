@@ -260,12 +260,22 @@ fn write_all(body: &OutgoingBody, bytes: &[u8], deadline: Instant) -> Result<(),
         stream.write(&rest[..n]).map_err(from_stream_error)?;
         rest = &rest[n..];
     }
-    stream.flush().map_err(from_stream_error)?;
-    // The flush is over when the stream accepts writes again.
-    while stream.check_write().map_err(from_stream_error)? == 0 {
-        wait(&stream.subscribe(), deadline)?;
+    // Every byte is written. The host may have taken the whole body already (its length was
+    // declared) and closed the stream, even answered: that is the end of the body, not a
+    // failure (under load it came before this flush, and failed a POST that had been answered).
+    match stream.flush() {
+        Ok(()) => {}
+        Err(StreamError::Closed) => return Ok(()),
+        Err(e) => return Err(from_stream_error(e)),
     }
-    Ok(())
+    // The flush is over when the stream accepts writes again.
+    loop {
+        match stream.check_write() {
+            Ok(0) => wait(&stream.subscribe(), deadline)?,
+            Ok(_) | Err(StreamError::Closed) => return Ok(()),
+            Err(e) => return Err(from_stream_error(e)),
+        }
+    }
 }
 
 /// The body stage of a response whose head arrived.

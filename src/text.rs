@@ -92,7 +92,8 @@ fn repair_escapes(text: &str, repairs: &mut Repairs) -> Option<String> {
     // Bytes before `copied` are in `out` already (when it exists).
     let mut copied = 0;
     let mut i = 0;
-    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'\\') {
+    // `i` may pass the end by one: a body cut right after a backslash.
+    while let Some(offset) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\\')) {
         let at = i + offset;
         let Some(unit) = escape_at(bytes, at) else {
             // Any other escape is two bytes (a malformed one is left for the parser to name).
@@ -189,6 +190,13 @@ mod tests {
         let (text, r) = repaired(br#"{"a":"\ud8"#);
         assert!(!r.any());
         assert_eq!(text, r#"{"a":"\ud8"#);
+    }
+
+    #[test]
+    fn a_body_cut_right_after_a_backslash_is_left_for_the_parser() {
+        let (text, r) = repaired(br#"{"a":"x\"#);
+        assert!(!r.any());
+        assert_eq!(text, r#"{"a":"x\"#);
     }
 
     #[test]

@@ -24,8 +24,13 @@ pub struct Repairs {
 }
 
 impl Repairs {
+    /// Characters replaced, of either kind.
+    pub fn count(self) -> usize {
+        self.invalid_utf8 + self.lone_surrogates
+    }
+
     pub fn any(self) -> bool {
-        self.invalid_utf8 + self.lone_surrogates > 0
+        self.count() > 0
     }
 }
 
@@ -120,6 +125,36 @@ fn repair_escapes(text: &str, repairs: &mut Repairs) -> Option<String> {
         o.push_str(&text[copied..]);
         o
     })
+}
+
+/// How a JSON body failed to parse: the parser's words and where, and whether the same failure
+/// again is the body's own. A page that is no JSON at all is a proxy's or a load balancer's
+/// ("Service Unavailable") and a body that ends too soon was cut on its way: both pass; JSON
+/// broken at the same byte twice does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseFailure {
+    /// `<parser's message>, at byte <offset> of <length>`.
+    pub what: String,
+    pub offset: usize,
+    /// Whether seeing it twice means retrying cannot help.
+    pub lasting: bool,
+}
+
+impl ParseFailure {
+    pub fn of(body: &[u8], e: &serde_json::Error) -> ParseFailure {
+        let offset = byte_offset(body, e.line(), e.column());
+        let json_like = body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
+        ParseFailure {
+            what: format!("{e}, at byte {offset} of {}", body.len()),
+            offset,
+            lasting: json_like && !e.is_eof(),
+        }
+    }
+
+    /// Whether this failure, after `before` last time, is the body's own.
+    pub fn repeats(&self, before: Option<&str>) -> bool {
+        self.lasting && before == Some(self.what.as_str())
+    }
 }
 
 /// The byte offset of a parser's (1-based) line and column in `body`, to name where a body is

@@ -495,10 +495,8 @@ fn run(root: &Path, e: &Entry, plan: &Plan, figures: &mut Figures) {
         }
         Plan::InsightsPage => {
             let mut client = api();
-            let mut paginator = Paginator::new_raw(
-                "https://graph.facebook.com/v25.0/1/insights?limit=100".into(),
-                CallKind::JobResults,
-            );
+            let mut paginator =
+                Paginator::new("https://graph.facebook.com/v25.0/1/insights?limit=100".into(), CallKind::JobResults);
             let call = paginator.start(&mut client);
             let outcome = answer(&mut client, e.status, &headers, &bytes);
             // The page as one item: what the client handed over, repaired and checked.

@@ -184,16 +184,12 @@ impl BatchSender {
         // The body travels as a JSON string: its text is repaired as a whole answer's is.
         let body = element.get("body").and_then(Value::as_str).map(|b| {
             let b = crate::text::repair_json_str(b);
-            serde_json::from_str::<Value>(&b).map_err(|e| {
-                let offset = crate::text::byte_offset(b.as_bytes(), e.line(), e.column());
-                // A body cut short may come whole next time: never the same failure twice.
-                let round = if e.is_eof() { format!(" (round {})", op.rounds) } else { String::new() };
-                format!("{e}, at byte {offset} of {}{round}", b.len())
-            })
+            serde_json::from_str::<Value>(&b).map_err(|e| crate::text::ParseFailure::of(b.as_bytes(), &e))
         });
         let body = match body {
             Some(Ok(body)) => body,
-            Some(Err(what)) if op.malformed.as_deref() == Some(what.as_str()) => {
+            Some(Err(failure)) if failure.repeats(op.malformed.as_deref()) => {
+                let what = &failure.what;
                 let error = ConnectorError::misbehaving(
                     format!(
                         "the graph api answered the batch operation GET {} twice with a body that is not valid JSON ({what}); retrying will not change it",
@@ -203,9 +199,9 @@ impl BatchSender {
                 );
                 return self.fail(op.key, CallFailure::Malformed, error, None);
             }
-            Some(Err(what)) => {
-                let reason = format!("operation answered {code} with a body that is not valid JSON ({what})");
-                op.malformed = Some(what);
+            Some(Err(failure)) => {
+                let reason = format!("operation answered {code} with a body that is not valid JSON ({})", failure.what);
+                op.malformed = Some(failure.what);
                 return self.resend(op, reason);
             }
             None => return self.resend(op, format!("operation answered {code} without a body")),

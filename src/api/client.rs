@@ -636,7 +636,7 @@ impl Api {
                 "graph sent text that is not valid unicode (a name cut inside an emoji, or bytes that are not utf-8); those characters are read as U+FFFD".into(),
             );
         }
-        self.stats.text_repairs += (repairs.invalid_utf8 + repairs.lone_surrogates) as u64;
+        self.stats.text_repairs += repairs.count() as u64;
     }
 
     /// Passes on, once a sync, Meta's word that it served another API version than the one
@@ -849,13 +849,9 @@ impl Api {
 /// cut short on its way), a failure naming the problem and where when the same body fails the
 /// same way again.
 fn malformed(entry: &mut Entry, body: &[u8], e: &serde_json::Error) -> Verdict {
-    let offset = crate::text::byte_offset(body, e.line(), e.column());
-    let what = format!("{e}, at byte {offset} of {}", body.len());
-    // A page that is no JSON at all is a proxy's or a load balancer's ("Service Unavailable"),
-    // and a body that ends too soon was cut on its way: both pass. JSON broken at the same byte
-    // twice is the body's own fault.
-    let json_like = body.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|b| matches!(b, b'{' | b'['));
-    if json_like && !e.is_eof() && entry.malformed.as_deref() == Some(what.as_str()) {
+    let failure = crate::text::ParseFailure::of(body, e);
+    let what = &failure.what;
+    if failure.repeats(entry.malformed.as_deref()) {
         return Verdict::Permanent(Refusal {
             cause: CallFailure::Malformed,
             error: ConnectorError::misbehaving(
@@ -863,12 +859,13 @@ fn malformed(entry: &mut Entry, body: &[u8], e: &serde_json::Error) -> Verdict {
                     "the graph api answered {} twice with a body that is not valid JSON ({what}); retrying will not change it, please report it",
                     describe(&entry.call.request)
                 ),
-                near(body, offset),
+                near(body, failure.offset),
             ),
         });
     }
-    entry.malformed = Some(what.clone());
-    Verdict::Transient(format!("the answer was not valid JSON ({what})"))
+    let reason = format!("the answer was not valid JSON ({what})");
+    entry.malformed = Some(failure.what);
+    Verdict::Transient(reason)
 }
 
 /// Up to 40 bytes either side of `offset`, as text, to show where a body goes wrong.

@@ -119,12 +119,6 @@ impl Paginator {
         }
     }
 
-    /// A paginator whose pages the caller transcodes from bytes ([`Paginator::on_raw_outcome`]);
-    /// every page arrives as bytes, so it is the same paginator.
-    pub fn new_raw(first_url: String, kind: CallKind) -> Self {
-        Paginator::new(first_url, kind)
-    }
-
     /// The same paginator, whose pages use `account`'s quota (a report run's results).
     pub fn for_account(mut self, account: &str) -> Self {
         self.account = Some(account.to_string());
@@ -250,13 +244,7 @@ impl Paginator {
         match self.take(call, outcome, api, |reply| read(&reply.body))? {
             Step::Items { items, .. } if items.len() > MAX_ITEMS_PER_PAGE => {
                 self.state = State::Done;
-                Err(failed(ConnectorError::misbehaving(
-                    format!(
-                        "the graph api answered a page of {} rows, more than any page the connector asks for ({MAX_ITEMS_PER_PAGE}); stopping this listing",
-                        items.len()
-                    ),
-                    String::new(),
-                )))
+                Err(failed(too_many(items.len(), "rows")))
             }
             Step::Items { items, has_next } => {
                 // Rows of a report have no id: each is told apart by its content (no two rows of
@@ -420,13 +408,7 @@ impl Items {
             _ => Vec::new(),
         };
         if raw.len() > MAX_ITEMS_PER_PAGE {
-            return Err(ConnectorError::misbehaving(
-                format!(
-                    "the graph api answered a page of {} items, more than any page the connector asks for ({MAX_ITEMS_PER_PAGE}); stopping this listing",
-                    raw.len()
-                ),
-                String::new(),
-            ));
+            return Err(too_many(raw.len(), "items"));
         }
         let base = body.as_ptr() as usize;
         let mut spans = Vec::with_capacity(raw.len());
@@ -498,6 +480,16 @@ impl IntoIterator for Items {
     fn into_iter(self) -> ItemsIter {
         ItemsIter { items: self, next: 0 }
     }
+}
+
+/// A page of `n` items or rows, more than [`MAX_ITEMS_PER_PAGE`]: no Graph answer.
+fn too_many(n: usize, what: &str) -> ConnectorError {
+    ConnectorError::misbehaving(
+        format!(
+            "the graph api answered a page of {n} {what}, more than any page the connector asks for ({MAX_ITEMS_PER_PAGE}); stopping this listing"
+        ),
+        String::new(),
+    )
 }
 
 /// A listing's own failure (not an answer's): no cause a caller branches on.

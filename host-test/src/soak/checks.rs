@@ -110,11 +110,8 @@ pub(super) fn check_run(
         // The account a plan fails on purpose is read again by the next sync (its state does
         // not move): rows of its reports read again after a retry are at-least-once, not lost.
         let victim = expected.filter(|x| x.streams.contains(&stream.as_str())).map(|x| x.account.as_str());
-        let rows: Vec<Value> = match victim {
-            Some(v) => rows.iter().filter(|r| r["account_id"].as_str() != Some(v)).cloned().collect(),
-            None => rows.clone(),
-        };
-        let dups: Vec<String> = count_keys(pk, &rows).into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
+        let counted = rows.iter().filter(|r| victim.is_none() || r["account_id"].as_str() != victim);
+        let dups: Vec<String> = count_keys(pk, counted).into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
         if !dups.is_empty() {
             fail(format!("{stream}: {} primary key(s) emitted more than once: {}", dups.len(), preview(&dups)));
         }

@@ -589,13 +589,9 @@ impl JobManager {
             graph_url(&cx.config.api_version, &format!("{run_id}/insights")),
             encode_query(&[("limit", RESULT_PAGE_SIZE.to_string())])
         );
-        // Stream rows, the bulk of a sync, are transcoded from bytes; the rest goes through `Value`.
-        let paginator = if job.spec.purpose == (Purpose::Rows { group: None }) {
-            Paginator::new_raw(url, CallKind::JobResults)
-        } else {
-            Paginator::new(url, CallKind::JobResults)
-        };
-        let mut paginator = paginator.for_account(&self.accounts[job.spec.account]);
+        // Stream rows, the bulk of a sync, are transcoded from the page's bytes
+        // (`on_raw_outcome`); the rest is taken item by item (`on_outcome`).
+        let mut paginator = Paginator::new(url, CallKind::JobResults).for_account(&self.accounts[job.spec.account]);
         self.routes.insert(paginator.start(cx.api), Pending::Results(id));
         job.state = JobState::Reading { run_id, created_at, paginator };
     }

@@ -29,6 +29,8 @@ pub enum TimeoutReason {
     QuotaWait,
     /// Pausing because usage is close to the limit.
     ThrottlePause,
+    /// The read's time box (`max_duration_seconds`) ends.
+    TimeBox,
 }
 
 impl TimeoutReason {
@@ -38,6 +40,7 @@ impl TimeoutReason {
             TimeoutReason::JobPoll => "job poll",
             TimeoutReason::QuotaWait => "quota wait",
             TimeoutReason::ThrottlePause => "throttle pause",
+            TimeoutReason::TimeBox => "time box",
         }
     }
 }

@@ -80,6 +80,8 @@ pub struct Paginator {
     repeated_run: u32,
     /// Whether a `next` on another origin was replaced by Graph's cursor (warned once).
     warned_origin: bool,
+    /// The `after` cursor of the page last requested (`None` for the first page).
+    requested_after: Option<String>,
 }
 
 /// Where a page says the listing goes on.
@@ -93,6 +95,11 @@ pub struct Paging {
 /// `cursors.after` of a `paging` object.
 pub fn after_cursor(paging: &Value) -> Option<String> {
     paging.get("cursors")?.get("after")?.as_str().filter(|a| !a.is_empty()).map(str::to_string)
+}
+
+/// The `after` query parameter of `url`, decoded.
+fn after_param(url: &str) -> Option<String> {
+    crate::http::split_query(url).1.into_iter().find(|(k, _)| k == "after").map(|(_, v)| v)
 }
 
 /// The scheme and authority of an absolute URL, lower case (`https://graph.facebook.com`).
@@ -116,7 +123,28 @@ impl Paginator {
             empty_run: 0,
             repeated_run: 0,
             warned_origin: false,
+            requested_after: None,
         }
+    }
+
+    /// A paginator that goes on from the cursor `after` (kept by an earlier read of the sync):
+    /// its first call is [`Paginator::request_next`]'s. Should Graph find the cursor stale, the
+    /// listing starts over from `first_url`.
+    pub fn resuming(first_url: String, kind: CallKind, after: &str) -> Self {
+        let url = crate::http::with_query_param(&first_url, "after", after);
+        Paginator { state: State::HasNext { url }, ..Paginator::new(first_url, kind) }
+    }
+
+    /// The `after` cursor of the next page to request, if the listing goes on.
+    pub fn next_after(&self) -> Option<String> {
+        let State::HasNext { url } = &self.state else { return None };
+        after_param(url)
+    }
+
+    /// The `after` cursor of the page last requested (`None` for the first page): while that
+    /// page is awaited, where a later read goes on without losing or repeating an item.
+    pub fn requested_after(&self) -> Option<&str> {
+        self.requested_after.as_deref()
     }
 
     /// The same paginator, whose pages use `account`'s quota (a report run's results).
@@ -126,6 +154,7 @@ impl Paginator {
     }
 
     fn submit(&mut self, api: &mut Api, url: String) -> CallId {
+        self.requested_after = after_param(&url);
         let request = Request::get(url);
         // Pages arrive as bytes: no tree of the whole page is ever built (see [`Items`]). An
         // account node is one object, read whole (its caller takes `Reply::json`).
@@ -144,6 +173,14 @@ impl Paginator {
     /// Requests the first page; the caller routes the call's outcome back here.
     pub fn start(&mut self, api: &mut Api) -> CallId {
         self.submit(api, self.first_url.clone())
+    }
+
+    /// Requests the first page, or for a [`Paginator::resuming`] one, the page it goes on from.
+    pub fn begin(&mut self, api: &mut Api) -> CallId {
+        match self.request_next(api) {
+            Some(call) => call,
+            None => self.start(api),
+        }
     }
 
     pub fn is_done(&self) -> bool {

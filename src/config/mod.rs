@@ -33,6 +33,9 @@ pub const DEFAULT_RESPONSE_SIZE_LIMIT_MB: u32 = (crate::http::DEFAULT_MAX_RESPON
 /// copy of it and one object's tree (DESIGN.md, "Memory"). Past 128 MiB that no longer fits.
 pub const MAX_RESPONSE_SIZE_LIMIT_MB: u32 = 128;
 
+/// 7 days: the longest `max_duration_seconds`; a longer sync needs no time box.
+pub const MAX_DURATION_SECONDS_LIMIT: u32 = 7 * 24 * 3600;
+
 /// 100: Airbyte's default `page_size` for entity listings.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
@@ -102,6 +105,8 @@ pub struct Config {
     pub max_response_bytes: u64,
     /// The most requests in flight at once (`max_concurrent_requests`).
     pub max_concurrent_requests: usize,
+    /// How long one read may take before it stops at a checkpoint (`max_duration_seconds`).
+    pub max_duration: Option<std::time::Duration>,
 }
 
 impl Config {
@@ -196,6 +201,9 @@ impl Config {
             max_concurrent_requests: root
                 .uint("max_concurrent_requests", 1, MAX_CONCURRENT_REQUESTS_LIMIT)?
                 .map_or(crate::api::client::DEFAULT_MAX_CONCURRENT_REQUESTS, |n| n as usize),
+            max_duration: root
+                .uint("max_duration_seconds", 1, MAX_DURATION_SECONDS_LIMIT)?
+                .map(|s| std::time::Duration::from_secs(u64::from(s))),
         })
     }
 }

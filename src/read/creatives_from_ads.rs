@@ -17,6 +17,7 @@
 use super::common::{AccountStates, Routes, later, prepare_record, request_thumbnail, thumbnail_data_url};
 use super::entity::{accounts_at_once, configured_statuses};
 use super::fields::{FieldSet, Refusal, STORY_SPEC_FIELD};
+use super::resume::{self, Resume, Suspended};
 use super::{Cx, StreamReader, cursor};
 use crate::api::batch::{BatchSender, MAX_BATCH_OPS};
 use crate::api::client::{CallError, CallFailure, CallId, CallKind, CallOutcome};
@@ -49,6 +50,16 @@ struct Wanted {
     without_story_spec: bool,
     /// The fields its last request asked for: a refusal is judged against them.
     asked: Vec<String>,
+    /// The ads page that named it first.
+    page: Page,
+}
+
+/// A page of an account's ads listing: its place in the listing, and the cursor it was
+/// requested with (`None` for the first page).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Page {
+    number: u64,
+    after: Option<String>,
 }
 
 /// One account's read: its listing, its creative fetches and what they found.
@@ -64,8 +75,12 @@ struct AccountRead {
     queued: VecDeque<u64>,
     /// Creatives queued or in flight, by batch key.
     wanted: BTreeMap<u64, Wanted>,
-    /// Records waiting for their thumbnails, by thumbnail call.
-    thumbnails: BTreeMap<CallId, Map<String, Value>>,
+    /// Records waiting for their thumbnails (and the ads page that named them), by thumbnail call.
+    thumbnails: BTreeMap<CallId, (Page, Map<String, Value>)>,
+    /// Ads pages read so far.
+    pages: u64,
+    /// Whether the listing went on from a cursor an earlier read of the sync kept.
+    resumed: bool,
     /// The latest `updated_time` of the ads listed.
     max_cursor: Option<DateTime<FixedOffset>>,
     /// The earliest `updated_time` of an ad whose creative was skipped.
@@ -127,6 +142,11 @@ pub struct CreativesFromAdsReader {
     failures: Vec<ConnectorError>,
     records: u64,
     stats: FetchStats,
+    /// Accounts read to their end in this sync (in this read or an earlier one), and where an
+    /// earlier read stopped in the others.
+    progress: resume::Accounts,
+    /// When the sync began, when this read goes on from an earlier one.
+    sync_started: Option<crate::time::Timestamp>,
 }
 
 impl CreativesFromAdsReader {
@@ -135,6 +155,7 @@ impl CreativesFromAdsReader {
         sync_mode: SyncMode,
         selected_fields: &[String],
         state: Option<&Value>,
+        resume: Option<Resume>,
         config: &Config,
     ) -> Self {
         let (props, fields) = FieldSet::entity(def, selected_fields);
@@ -158,6 +179,8 @@ impl CreativesFromAdsReader {
             failures: Vec::new(),
             records: 0,
             stats: FetchStats::default(),
+            progress: resume::Accounts::of(resume),
+            sync_started: resume.map(|r| r.sync_started),
         }
     }
 
@@ -199,14 +222,26 @@ impl CreativesFromAdsReader {
     fn open_accounts(&mut self, cx: &mut Cx) {
         while self.open.len() < self.parallel && self.next_account < self.accounts.len() {
             self.next_account += 1;
+            if self.progress.is_done(&self.accounts[self.next_account - 1]) {
+                self.accounts_done += 1;
+                continue;
+            }
             self.start_account(self.next_account - 1, cx);
         }
     }
 
     fn start_account(&mut self, index: usize, cx: &mut Cx) {
         let Some(id) = self.accounts.get(index) else { return };
-        let mut listing = Paginator::new(self.listing_url(id, cx.config), CallKind::EdgePage);
-        self.routes.insert(listing.start(cx.api), Pending::Page(index));
+        let url = self.listing_url(id, cx.config);
+        // An earlier read of the sync stopped part way through: go on from the first ads page
+        // whose creatives were not all emitted.
+        let kept = self.progress.partial(id).cloned().unwrap_or_default();
+        let kept_cursor = |k: &str| kept.get(k).and_then(Value::as_str).and_then(cursor::parse);
+        let (mut listing, resumed) = match kept.get("after").and_then(Value::as_str) {
+            Some(after) => (Paginator::resuming(url, CallKind::EdgePage, after), true),
+            None => (Paginator::new(url, CallKind::EdgePage), false),
+        };
+        self.routes.insert(listing.begin(cx.api), Pending::Page(index));
         let batch = BatchSender::new(graph_url(&cx.config.api_version, ""), cx.config.access_token.clone());
         self.open.insert(
             index,
@@ -218,9 +253,11 @@ impl CreativesFromAdsReader {
                 queued: VecDeque::new(),
                 wanted: BTreeMap::new(),
                 thumbnails: BTreeMap::new(),
-                max_cursor: None,
-                earliest_skipped: None,
-                skipped_untimed: false,
+                pages: 0,
+                resumed,
+                max_cursor: kept_cursor("seen").filter(|_| resumed),
+                earliest_skipped: kept_cursor("skipped_from").filter(|_| resumed),
+                skipped_untimed: resumed && kept.get("skipped_untimed") == Some(&Value::Bool(true)),
                 skipped: 0,
                 failed: None,
             }),
@@ -234,6 +271,7 @@ impl CreativesFromAdsReader {
             // The page of a listing stopped after its account failed: nothing more to read.
             return Ok(());
         }
+        let page = Page { number: acct.pages, after: acct.listing.requested_after().map(str::to_string) };
         let items = match acct.listing.on_outcome(call, outcome, cx.api) {
             Ok(Step::Items { items, .. }) => items,
             Ok(Step::Restarted(call)) => {
@@ -246,6 +284,7 @@ impl CreativesFromAdsReader {
                 return Ok(());
             }
         };
+        acct.pages += 1;
         for item in items {
             let mut ad = item;
             if !ad.is_object() {
@@ -269,7 +308,9 @@ impl CreativesFromAdsReader {
             let key = self.next_key;
             self.next_key += 1;
             self.stats.creatives += 1;
-            acct.wanted.insert(key, Wanted { id, ad_updated, ad_cursor, without_story_spec: false, asked: Vec::new() });
+            let page = page.clone();
+            acct.wanted
+                .insert(key, Wanted { id, ad_updated, ad_cursor, without_story_spec: false, asked: Vec::new(), page });
             acct.queued.push_back(key);
         }
         if let Some(call) = acct.listing.request_next(cx.api) {
@@ -368,6 +409,7 @@ impl CreativesFromAdsReader {
 
     /// Turns a creative into a record, and emits it or waits for its thumbnail.
     fn creative_read(&mut self, index: usize, w: Wanted, body: Value, account_id: &str, cx: &mut Cx) {
+        let page = w.page;
         let mut body = body;
         if let Value::Object(o) = &mut body {
             if w.without_story_spec {
@@ -383,7 +425,7 @@ impl CreativesFromAdsReader {
                 let call = request_thumbnail(url, cx);
                 self.routes.insert(call, Pending::Thumbnail(index));
                 if let Some(acct) = self.open.get_mut(&index) {
-                    acct.thumbnails.insert(call, record);
+                    acct.thumbnails.insert(call, (page, record));
                 }
             }
             None => {
@@ -396,7 +438,7 @@ impl CreativesFromAdsReader {
     /// A thumbnail arrived (or failed): store it as a data URL in its record and emit it.
     fn on_thumbnail(&mut self, index: usize, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
         let Some(acct) = self.open.get_mut(&index) else { return };
-        let Some(mut record) = acct.thumbnails.remove(&call) else { return };
+        let Some((_, mut record)) = acct.thumbnails.remove(&call) else { return };
         let data = thumbnail_data_url(self.def.name, &record, outcome, cx);
         record.insert("thumbnail_data_url".into(), data);
         self.records += 1;
@@ -424,6 +466,9 @@ impl CreativesFromAdsReader {
         self.batches_sent += acct.batch.batches_sent;
         self.accounts_done += 1;
         let id = self.accounts[index].clone();
+        if acct.failed.is_none() {
+            self.progress.set_done(&id);
+        }
         if let Some(e) = acct.failed {
             let e = e.context(&format!("{} of ad account {id}", self.def.name));
             cx.log(LogLevel::Error, e.message().to_string());
@@ -436,6 +481,12 @@ impl CreativesFromAdsReader {
                 _ if acct.skipped_untimed => None,
                 (Some(m), Some(s)) => Some(m.min(s - TimeDelta::seconds(1))),
                 (m, s) => m.or(s.map(|s| s - TimeDelta::seconds(1))),
+            };
+            // Read over several reads, the listing may have missed ads created between them:
+            // the cursor stays at or before the sync's start, so that the next sync reads them.
+            let seen = match (acct.resumed, self.sync_started) {
+                (true, Some(started)) => seen.map(|s| s.min(started.to_datetime().fixed_offset())),
+                _ => seen,
             };
             let mut entry = self.states.incoming(&id).cloned().unwrap_or_default();
             if let Some(c) = later(old, seen) {
@@ -474,6 +525,39 @@ impl StreamReader for CreativesFromAdsReader {
     fn finished(&self) -> Option<&[ConnectorError]> {
         let done = self.open.is_empty() && self.next_account >= self.accounts.len() && self.routes.is_empty();
         done.then_some(self.failures.as_slice())
+    }
+
+    fn state(&self) -> Option<Value> {
+        self.incremental.then(|| self.states.snapshot(None))
+    }
+
+    /// Accounts read to their end, and for each account part way through, the cursor of the
+    /// first ads page whose creatives were not all emitted (creatives of later pages already
+    /// emitted come again), with what the account's cursor has seen so far.
+    fn suspend(&self) -> Suspended {
+        let mut progress = self.progress.clone();
+        for (index, acct) in &self.open {
+            let waiting = acct.wanted.values().map(|w| &w.page).chain(acct.thumbnails.values().map(|(p, _)| p)).min();
+            let after = match waiting {
+                Some(page) => page.after.clone(),
+                None => acct.listing.requested_after().map(str::to_string),
+            };
+            let Some(after) = after else { continue };
+            let mut kept = Map::new();
+            kept.insert("after".into(), Value::from(after));
+            let mut keep = |k: &str, c: Option<DateTime<FixedOffset>>| {
+                if let Some(c) = c {
+                    kept.insert(k.into(), Value::from(cursor::format(&c)));
+                }
+            };
+            keep("seen", acct.max_cursor);
+            keep("skipped_from", acct.earliest_skipped);
+            if acct.skipped_untimed {
+                kept.insert("skipped_untimed".into(), Value::Bool(true));
+            }
+            progress.set_partial(&self.accounts[*index], kept);
+        }
+        Suspended { state: self.state(), progress: progress.into_progress() }
     }
 
     fn accounts_progress(&self) -> (u32, u32) {
@@ -535,7 +619,8 @@ mod tests {
         let catalog = json!({"streams": [{"stream": {"name": "ad_creatives_from_ads"}, "sync_mode": "incremental"}]});
         let selected = crate::catalog::parse(&catalog.to_string(), &config).unwrap().remove(0);
         let Stream::Entity(def) = selected.stream else { panic!("an entity stream") };
-        let mut reader = CreativesFromAdsReader::new(def, selected.sync_mode, &selected.selected_fields, None, &config);
+        let mut reader =
+            CreativesFromAdsReader::new(def, selected.sync_mode, &selected.selected_fields, None, None, &config);
         let (mut api, mut out, mut facts) = (Api::new("t".into(), 0, now, true), VecDeque::new(), AccountFacts::new());
         let mut polls = PollHub::new(String::new(), String::new());
         macro_rules! cx {

@@ -9,6 +9,7 @@
 
 use super::common::{AccountStates, Routes, cursor_of, later, prepare_record, request_thumbnail, thumbnail_data_url};
 use super::fields::{AD_ACCOUNT_PRIVILEGED_FIELDS, FieldSet, Refusal};
+use super::resume::{self, Resume, Suspended};
 use super::{Cx, StreamReader, cursor, learn_account};
 use crate::api::client::{CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
@@ -34,6 +35,11 @@ struct Listing {
     held: Vec<(Map<String, Value>, bool)>,
     /// The fields the listing's requests ask for: a refusal is judged against them.
     asked: Vec<String>,
+    /// The cursor of the first page not yet wholly emitted: where a time box's next read goes
+    /// on (`None` until the first page is).
+    resume_after: Option<String>,
+    /// Whether the listing went on from a cursor an earlier read of the sync kept.
+    resumed: bool,
 }
 
 /// What a call of this reader is for.
@@ -77,6 +83,11 @@ pub struct EntityReader {
     records: u64,
     /// Objects skipped because Graph sent them without their key.
     skipped: u64,
+    /// Accounts read to the end in this sync (in this read or an earlier one), and the cursors
+    /// of accounts an earlier read stopped part way through.
+    progress: resume::Accounts,
+    /// When the sync began, when this read goes on from an earlier one.
+    sync_started: Option<crate::time::Timestamp>,
 }
 
 impl EntityReader {
@@ -85,6 +96,7 @@ impl EntityReader {
         sync_mode: SyncMode,
         selected_fields: &[String],
         state: Option<&Value>,
+        resume: Option<Resume>,
         config: &Config,
     ) -> Self {
         let (props, fields) = FieldSet::entity(def, selected_fields);
@@ -108,6 +120,8 @@ impl EntityReader {
             failures: Vec::new(),
             records: 0,
             skipped: 0,
+            progress: resume::Accounts::of(resume),
+            sync_started: resume.map(|r| r.sync_started),
         }
     }
 
@@ -175,6 +189,11 @@ impl EntityReader {
     fn open_accounts(&mut self, cx: &mut Cx) {
         while self.open.len() < self.parallel && self.next_account < self.accounts.len() {
             self.next_account += 1;
+            if self.progress.is_done(&self.accounts[self.next_account - 1]) {
+                // Read to its end by an earlier read of this sync; its state says so.
+                self.accounts_done += 1;
+                continue;
+            }
             self.start_account(self.next_account - 1, cx, false);
         }
     }
@@ -184,14 +203,25 @@ impl EntityReader {
         let Some(id) = self.accounts.get(account) else { return };
         let url = self.first_url(id, cx.config, without_privileged);
         let kind = if self.def.edge.is_empty() { CallKind::Account } else { CallKind::EdgePage };
-        let mut paginator = Paginator::new(url, kind);
-        self.routes.insert(paginator.start(cx.api), Pending::Page { account });
-        let progress = match self.open.remove(&account) {
+        let mut progress = match self.open.remove(&account) {
             Some(old) if without_privileged => old.progress,
             _ => AccountProgress::default(),
         };
+        // An earlier read of the sync stopped part way through this account: go on from there.
+        let kept = self.progress.partial(id).and_then(|k| Some((k.get("after")?.as_str()?.to_string(), k)));
+        let (mut paginator, resumed) = match kept {
+            Some((after, kept)) if !without_privileged && !self.def.edge.is_empty() => {
+                progress.max_cursor = kept.get("seen").and_then(Value::as_str).and_then(cursor::parse);
+                (Paginator::resuming(url, kind, &after), true)
+            }
+            _ => (Paginator::new(url, kind), false),
+        };
+        self.routes.insert(paginator.begin(cx.api), Pending::Page { account });
         let asked = self.request_fields(without_privileged);
-        self.open.insert(account, Listing { paginator, without_privileged, progress, held: Vec::new(), asked });
+        self.open.insert(
+            account,
+            Listing { paginator, without_privileged, progress, held: Vec::new(), asked, resume_after: None, resumed },
+        );
     }
 
     /// The account is done (read or failed): open the next.
@@ -355,10 +385,11 @@ impl EntityReader {
         for (record, _) in held {
             self.emit(record, cx);
         }
-        let Some(Listing { paginator, progress, .. }) = self.open.get_mut(&account) else { return };
+        let Some(Listing { paginator, progress, resume_after, .. }) = self.open.get_mut(&account) else { return };
         if progress.stopped_early {
             paginator.stop();
         }
+        *resume_after = paginator.next_after();
         match paginator.request_next(cx.api) {
             Some(call) => self.routes.insert(call, Pending::Page { account }),
             None => self.finish_account(account, cx),
@@ -389,9 +420,19 @@ impl EntityReader {
     }
 
     fn finish_account(&mut self, account: usize, cx: &mut Cx) {
+        self.progress.set_done(&self.accounts[account]);
         if let (true, Some(cursor_key)) = (self.incremental, self.def.cursor) {
             let id = self.accounts[account].clone();
-            let seen = self.open.get(&account).and_then(|l| l.progress.max_cursor);
+            let seen = self.open.get(&account).and_then(|l| {
+                let seen = l.progress.max_cursor;
+                match (l.resumed, self.sync_started) {
+                    // A listing read over several reads may have missed objects created between
+                    // them (new objects come first): the cursor stays at or before the sync's
+                    // start, so that the next sync reads them.
+                    (true, Some(started)) => seen.map(|s| s.min(started.to_datetime().fixed_offset())),
+                    _ => seen,
+                }
+            });
             let new = later(self.usable_cursor(&id, cx.config), seen);
             let mut entry = self.states.incoming(&id).cloned().unwrap_or_default();
             if let Some(c) = new {
@@ -409,9 +450,15 @@ impl EntityReader {
     }
 
     fn emit_state(&self, cx: &mut Cx) {
+        if let Some(state) = self.state_now() {
+            cx.emit(Message::stream_state(self.def.name, &state));
+        }
+    }
+
+    fn state_now(&self) -> Option<Value> {
         let top =
             (self.def.incremental == Incremental::NewestFirst).then(|| ("filter_statuses".to_string(), json!([])));
-        cx.emit(Message::stream_state(self.def.name, &self.states.snapshot(top)));
+        self.incremental.then(|| self.states.snapshot(top))
     }
 
     fn fail_account(&mut self, account: usize, e: ConnectorError, cx: &mut Cx) {
@@ -464,6 +511,28 @@ impl StreamReader for EntityReader {
 
     fn refused_fields(&self) -> Vec<String> {
         self.fields.refused()
+    }
+
+    fn state(&self) -> Option<Value> {
+        self.state_now()
+    }
+
+    /// Accounts read to their end, and for each account part way through, the cursor of its
+    /// first page not wholly emitted and the latest cursor value seen; an account whose first
+    /// page was not yet emitted is read again from its start.
+    fn suspend(&self) -> Suspended {
+        let mut progress = self.progress.clone();
+        for (account, listing) in &self.open {
+            if let Some(after) = &listing.resume_after {
+                let mut kept = Map::new();
+                kept.insert("after".into(), Value::from(after.as_str()));
+                if let Some(seen) = listing.progress.max_cursor {
+                    kept.insert("seen".into(), Value::from(cursor::format(&seen)));
+                }
+                progress.set_partial(&self.accounts[*account], kept);
+            }
+        }
+        Suspended { state: self.state_now(), progress: progress.into_progress() }
     }
 }
 

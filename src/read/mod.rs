@@ -17,12 +17,13 @@ pub mod cursor;
 pub mod entity;
 pub mod fields;
 pub mod insights;
+pub mod resume;
 pub mod transcode;
 
 use crate::api::client::{Api, CallId, CallOutcome, Concurrency, MAX_IN_FLIGHT_PER_ACCOUNT, Owner};
 use crate::catalog::{self, Selected};
 use crate::config::Config;
-use crate::driver::{Action, Machine};
+use crate::driver::{Action, Machine, TimeoutReason};
 use crate::error::{ConnectorError, FailureType};
 use crate::http::{FetchError, RequestId, Response};
 use crate::machine::Core;
@@ -34,6 +35,7 @@ use crate::time::Timestamp;
 use crate::timers::{Deadline, soonest};
 use insights::JobStats;
 use insights::polls::{PollHub, PollResult};
+use resume::{Mark, Resume, Suspended};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -119,6 +121,14 @@ pub trait StreamReader {
     fn jobs(&self) -> Option<(u32, JobStats)> {
         None
     }
+    /// The stream's state now (`None` for a full refresh), for a time box that ends the read.
+    fn state(&self) -> Option<Value>;
+    /// A time box ends the read: the state, and how far the reader got, for the next read to go
+    /// on from (given back to the reader's constructor as a [`Resume`]). The default has no
+    /// progress: the next read reads the stream again from its state.
+    fn suspend(&self) -> Suspended {
+        Suspended { state: self.state(), progress: Value::Null }
+    }
 }
 
 /// Where one stream of the sync stands.
@@ -177,6 +187,18 @@ struct Sync {
     /// Fields Graph refused, by finished stream, for the closing summary.
     refused: Vec<(String, Vec<String>)>,
     accounts: AccountFacts,
+    /// When the time box (`max_duration_seconds`) ends this read.
+    time_box: Option<Timestamp>,
+    /// When this read began.
+    began: Timestamp,
+    /// When the sync began: its first read's start, when this read goes on from a time box.
+    sync_started: Timestamp,
+    /// Marks of the last read of the sync, by stream (see [`resume`]).
+    marks: BTreeMap<String, Mark>,
+    /// Streams finished in this sync (in this read or an earlier one) and their state.
+    done: BTreeMap<String, Option<Value>>,
+    /// Streams finished in an earlier read, whose state goes back without its mark at the end.
+    done_earlier: Vec<String>,
 }
 
 /// Whether the sync is reading, or was refused before it began.
@@ -192,15 +214,20 @@ pub struct ReadMachine {
     phase: Phase,
 }
 
-/// Builds the reader of one selected stream.
-fn reader_for(selected: &Selected, state: Option<&Value>, config: &Config) -> Box<dyn StreamReader> {
+/// Builds the reader of one selected stream; `resume` when it goes on from a time box.
+fn reader_for(
+    selected: &Selected,
+    state: Option<&Value>,
+    resume: Option<Resume>,
+    config: &Config,
+) -> Box<dyn StreamReader> {
     let (mode, fields) = (selected.sync_mode, selected.selected_fields.as_slice());
     match &selected.stream {
         Stream::Entity(def) if def.incremental == Incremental::ParentAdUpdatedTime => {
-            Box::new(creatives_from_ads::CreativesFromAdsReader::new(def, mode, fields, state, config))
+            Box::new(creatives_from_ads::CreativesFromAdsReader::new(def, mode, fields, state, resume, config))
         }
-        Stream::Entity(def) => Box::new(entity::EntityReader::new(def, mode, fields, state, config)),
-        Stream::Insight(def) => Box::new(insights::InsightsReader::new(def, mode, fields, state, config)),
+        Stream::Entity(def) => Box::new(entity::EntityReader::new(def, mode, fields, state, resume, config)),
+        Stream::Insight(def) => Box::new(insights::InsightsReader::new(def, mode, fields, state, resume, config)),
     }
 }
 
@@ -238,22 +265,28 @@ impl ReadMachine {
     pub fn new(config_text: &str, catalog_text: &str, state_text: Option<&str>, seed: u64, now: Timestamp) -> Self {
         let parsed = Config::parse(config_text, now).and_then(|config| {
             let selected = catalog::parse(catalog_text, &config)?;
-            let states = state::parse(state_text.unwrap_or(""))?;
+            let (states, marks, sync_started) = take_marks(state::parse(state_text.unwrap_or(""))?);
             for s in &selected {
                 if let (Stream::Insight(_), Some(st)) = (&s.stream, states.get(s.stream.name())) {
                     check_insights_state(s.stream.name(), st)?;
                 }
             }
-            Ok((config, selected, states))
+            Ok((config, selected, states, marks, sync_started))
         });
         match parsed {
-            Ok((config, selected, states)) => {
+            Ok((config, selected, states, marks, sync_started)) => {
                 let api = Api::new(config.access_token.clone(), seed, now, true)
                     .with_max_response_bytes(config.max_response_bytes)
                     .with_concurrency(Concurrency {
                         total: config.max_concurrent_requests,
                         per_account: MAX_IN_FLIGHT_PER_ACCOUNT,
                     });
+                let time_box = config.max_duration.map(|d| now.plus(d));
+                // A sync's first read: marks from a sync that never ended are not followed.
+                let (marks, sync_started) = match sync_started {
+                    Some(at) if !marks.is_empty() => (marks, at),
+                    _ => (BTreeMap::new(), now),
+                };
                 let streams = selected
                     .iter()
                     .map(|s| StreamProgress { name: s.stream.name().to_string(), records: 0, status: None })
@@ -272,6 +305,12 @@ impl ReadMachine {
                     jobs_done: BTreeMap::new(),
                     refused: Vec::new(),
                     accounts: AccountFacts::new(),
+                    time_box,
+                    began: now,
+                    sync_started,
+                    marks,
+                    done: BTreeMap::new(),
+                    done_earlier: Vec::new(),
                 };
                 let mut m = ReadMachine { core: Core::new(api), phase: Phase::Reading(Box::new(sync)) };
                 m.advance(now);
@@ -369,8 +408,20 @@ impl ReadMachine {
                 let Some(selected) = sync.pending.remove(k) else { break };
                 let name = selected.stream.name().to_string();
                 let state = sync.states.remove(&name);
+                let mark = sync.marks.remove(&name);
+                if mark == Some(Mark::Done) {
+                    // Read to its end by an earlier read of this sync.
+                    sync.done.insert(name.clone(), state);
+                    sync.done_earlier.push(name);
+                    changed = true;
+                    continue;
+                }
                 core.emit(Message::stream_status(now, &name, StreamStatus::Started));
-                let reader = reader_for(&selected, state.as_ref(), &sync.config);
+                let resume = match &mark {
+                    Some(Mark::Reading { progress }) => Some(Resume { sync_started: sync.sync_started, progress }),
+                    _ => None,
+                };
+                let reader = reader_for(&selected, state.as_ref(), resume, &sync.config);
                 let owner = Owner(sync.next_owner);
                 sync.next_owner += 1;
                 sync.active.push(Active { name, owner, reader, status: StreamStatus::Started });
@@ -400,6 +451,10 @@ impl ReadMachine {
         }
         if let Some(fatal) = core.api.fatal().cloned() {
             stop(core, sync, &fatal, now);
+            return Ok(());
+        }
+        if sync.time_box.is_some_and(|at| now >= at) {
+            suspend(core, sync, now);
             return Ok(());
         }
         while let Some((owner, call, outcome)) = core.api.poll_owned_completion() {
@@ -466,6 +521,77 @@ fn close(core: &mut Core, sync: &mut Sync, done: Active, now: Timestamp) {
     if let Some((_, j)) = done.reader.jobs() {
         sync.jobs_done.insert(name.clone(), j);
     }
+    if failures.is_empty() {
+        sync.done.insert(name.clone(), done.reader.state());
+    }
+}
+
+/// The time box is up: every stream's STATE, marked with how far the sync got, then a success.
+/// Streams being read say where they stopped; streams finished in this sync say so; streams not
+/// begun keep the state they came with. Answers still on their way are not waited for.
+fn suspend(core: &mut Core, sync: &mut Sync, now: Timestamp) {
+    if core.is_finished() {
+        return;
+    }
+    let started = sync.sync_started;
+    let mut unfinished = Vec::new();
+    for active in sync.active.drain(..) {
+        if let Some((_, j)) = active.reader.jobs() {
+            sync.jobs_done.insert(active.name.clone(), j);
+        }
+        let Suspended { state, progress } = active.reader.suspend();
+        let mark = Mark::Reading { progress };
+        core.emit(Message::stream_state(&active.name, &resume::marked(state.as_ref(), &mark, started)));
+        core.emit(Message::stream_status(now, &active.name, StreamStatus::Incomplete));
+        unfinished.push(active.name);
+    }
+    for (name, state) in &sync.done {
+        core.emit(Message::stream_state(name, &resume::marked(state.as_ref(), &Mark::Done, started)));
+    }
+    for selected in sync.pending.drain(..) {
+        let name = selected.stream.name();
+        let state = sync.states.get(name);
+        let value = match sync.marks.get(name) {
+            Some(mark) => resume::marked(state, mark, started),
+            None => match state {
+                Some(s) => s.clone(),
+                None => continue,
+            },
+        };
+        core.emit(Message::stream_state(name, &value));
+        unfinished.push(name.to_string());
+    }
+    core.emit(Message::log(
+        LogLevel::Info,
+        format!(
+            "time budget reached: stopped after {} s (max_duration_seconds {}) with {} of {} streams finished{}; resume with the last state",
+            now.since(sync.began).as_secs(),
+            sync.config.max_duration.map_or(0, |d| d.as_secs()),
+            sync.done.len(),
+            sync.done.len() + unfinished.len(),
+            if unfinished.is_empty() { String::new() } else { format!(" ({} to go on)", unfinished.join(", ")) }
+        ),
+    ));
+    core.finish();
+}
+
+/// Each stream's state without its mark, the marks, and when the sync they belong to began
+/// (the earliest a mark names).
+fn take_marks(states: StreamStates) -> (StreamStates, BTreeMap<String, Mark>, Option<Timestamp>) {
+    let (mut out, mut marks, mut started) = (StreamStates::new(), BTreeMap::new(), None::<Timestamp>);
+    for (name, value) in states {
+        let incoming = resume::split(value);
+        if let Some(mark) = incoming.mark {
+            marks.insert(name.clone(), mark);
+            if let Some(at) = incoming.sync_started {
+                started = Some(started.map_or(at, |t| t.min(at)));
+            }
+        }
+        if let Some(state) = incoming.state {
+            out.insert(name, state);
+        }
+    }
+    (out, marks, started)
 }
 
 /// Ends the sync at once after a failure no call can get past (see [`Api::fatal`]): the
@@ -482,7 +608,12 @@ fn stop(core: &mut Core, sync: &mut Sync, fatal: &ConnectorError, now: Timestamp
 }
 
 /// Ends the sync: done, or one error trace naming the streams that did not sync completely.
+/// Streams an earlier read of the sync finished get their state back without its mark.
 fn finish(core: &mut Core, sync: &Sync, now: Timestamp) {
+    for name in &sync.done_earlier {
+        let state = sync.done.get(name).cloned().flatten().unwrap_or_else(|| Value::Object(Map::new()));
+        core.emit(Message::stream_state(name, &state));
+    }
     if !sync.refused.is_empty() {
         let by_stream: Vec<String> = sync.refused.iter().map(|(s, f)| format!("{s}: {}", f.join(", "))).collect();
         core.emit(Message::log(
@@ -552,6 +683,11 @@ impl Machine for ReadMachine {
     fn handle_timeout(&mut self, now: Timestamp) {
         self.core.api.handle_timeout(now);
         if let Phase::Reading(sync) = &mut self.phase
+            && sync.time_box.is_some_and(|at| now >= at)
+        {
+            suspend(&mut self.core, sync, now);
+        }
+        if let Phase::Reading(sync) = &mut self.phase
             && !self.core.is_finished()
         {
             for i in 0..sync.active.len() {
@@ -572,9 +708,12 @@ impl Machine for ReadMachine {
 
     fn poll_timeout(&self) -> Option<Deadline> {
         let readers = match &self.phase {
-            Phase::Reading(sync) if !self.core.is_finished() => {
-                soonest(sync.active.iter().map(|a| a.reader.poll_timeout()))
-            }
+            Phase::Reading(sync) if !self.core.is_finished() => soonest(
+                sync.active
+                    .iter()
+                    .map(|a| a.reader.poll_timeout())
+                    .chain([sync.time_box.map(|at| (at, TimeoutReason::TimeBox))]),
+            ),
             _ => None,
         };
         soonest([self.core.api.poll_timeout(), readers])

@@ -117,11 +117,14 @@ pub struct Job {
     pub failures: u32,
     /// Ids collected by a `ChildIds` job.
     pub child_ids: Vec<String>,
+    /// The result-page cursor an earlier read of the sync stopped at: its rows are read from
+    /// there.
+    pub resume_after: Option<String>,
 }
 
 impl Job {
     pub fn new(spec: JobSpec) -> Self {
-        Job { spec, state: JobState::Queued, failures: 0, child_ids: Vec::new() }
+        Job { spec, state: JobState::Queued, failures: 0, child_ids: Vec::new(), resume_after: None }
     }
 
     pub fn is_in_flight(&self) -> bool {

@@ -42,7 +42,7 @@ use crate::read::fields::{Refusal, custom_refusal};
 use crate::read::transcode;
 use crate::time::Timestamp;
 use crate::timers::{Deadline, Timers};
-use chrono::Duration as Days;
+use chrono::{Duration as Days, NaiveDate};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
@@ -160,6 +160,15 @@ enum Timer {
     ThrottleRecheck,
 }
 
+/// A report run carried from one read of a sync to the next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResumedRun {
+    pub run_id: String,
+    pub created_at: Timestamp,
+    /// The cursor of its first result page not yet read, when some were.
+    pub after: Option<String>,
+}
+
 /// Owns one stream's report jobs. See the module docs for the calling contract.
 pub struct JobManager {
     params: Params,
@@ -178,6 +187,8 @@ pub struct JobManager {
     next_group: u64,
     /// A job could not be read even at a single field: nothing more of the stream is done.
     stopped: bool,
+    /// Runs an earlier read of the sync left were taken on: poll them at once.
+    poll_soon: bool,
     stats: JobStats,
 }
 
@@ -197,6 +208,7 @@ impl JobManager {
             next_job: 0,
             next_group: 0,
             stopped: false,
+            poll_soon: false,
             stats: JobStats::default(),
         }
     }
@@ -238,6 +250,48 @@ impl JobManager {
         self.jobs.insert(id, Job::new(spec));
         self.queue.push_back(id);
         id
+    }
+
+    /// Takes on a report run an earlier read of the sync created at `created_at` (see
+    /// `read::resume`): it is polled at once, its rows read from `after` when the earlier read
+    /// had read some, and it covers its slices from now on.
+    pub fn add_running(&mut self, spec: JobSpec, run: ResumedRun) -> JobId {
+        self.next_job += 1;
+        let id = JobId(self.next_job);
+        self.events.push_back(JobEvent::Covered { account: spec.account, slices: spec.slices.clone() });
+        let mut job = Job::new(spec);
+        job.state = JobState::Running { run_id: run.run_id, created_at: run.created_at, percent: 0 };
+        job.resume_after = run.after;
+        self.jobs.insert(id, job);
+        self.poll_soon = true;
+        id
+    }
+
+    /// The account-level report runs of `account` that Graph computes or whose rows are being
+    /// read: what a time box hands to the next read.
+    pub fn resumable_runs(&self, account: usize) -> Vec<(ResumedRun, NaiveDate, NaiveDate)> {
+        self.jobs
+            .values()
+            .filter(|j| {
+                j.spec.account == account
+                    && j.spec.object_level == Level::Account
+                    && j.spec.purpose == Purpose::Rows { group: None }
+            })
+            .filter_map(|j| {
+                let run = match &j.state {
+                    JobState::Running { run_id, created_at, .. } => {
+                        ResumedRun { run_id: run_id.clone(), created_at: *created_at, after: j.resume_after.clone() }
+                    }
+                    JobState::Reading { run_id, created_at, paginator } => ResumedRun {
+                        run_id: run_id.clone(),
+                        created_at: *created_at,
+                        after: paginator.requested_after().map(str::to_string),
+                    },
+                    _ => return None,
+                };
+                Some((run, j.spec.since, j.spec.until))
+            })
+            .collect()
     }
 
     /// Drops the jobs of `account`, which its reader gave up on; answers still on their way are
@@ -327,7 +381,11 @@ impl JobManager {
         let running = self.jobs.values().any(|j| matches!(j.state, JobState::Running { .. }));
         let polling = self.polls_out > 0;
         if running && !polling && !self.timers.is_set(&Timer::Poll) {
-            let at = cx.now.plus(self.poll_interval(cx.now)).round_up(POLL_GRID);
+            let at = if std::mem::take(&mut self.poll_soon) {
+                cx.now
+            } else {
+                cx.now.plus(self.poll_interval(cx.now)).round_up(POLL_GRID)
+            };
             self.timers.set(Timer::Poll, at, TimeoutReason::JobPoll);
         }
         if !running {
@@ -591,8 +649,12 @@ impl JobManager {
         );
         // Stream rows, the bulk of a sync, are transcoded from the page's bytes
         // (`on_raw_outcome`); the rest is taken item by item (`on_outcome`).
-        let mut paginator = Paginator::new(url, CallKind::JobResults).for_account(&self.accounts[job.spec.account]);
-        self.routes.insert(paginator.start(cx.api), Pending::Results(id));
+        let mut paginator = match job.resume_after.take() {
+            Some(after) => Paginator::resuming(url, CallKind::JobResults, &after),
+            None => Paginator::new(url, CallKind::JobResults),
+        }
+        .for_account(&self.accounts[job.spec.account]);
+        self.routes.insert(paginator.begin(cx.api), Pending::Results(id));
         job.state = JobState::Reading { run_id, created_at, paginator };
     }
 

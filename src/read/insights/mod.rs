@@ -13,6 +13,7 @@ pub mod polls;
 pub use manager::{JobStats, MAX_ID_LISTING_ATTEMPTS, Splits};
 
 use super::common::{AccountStates, Routes};
+use super::resume::{self, Resume, Suspended};
 use super::{Cx, StreamReader, ZONE_FIELDS, learn_account};
 use crate::api::client::{Call, CallId, CallKind, CallOutcome};
 use crate::catalog::SyncMode;
@@ -26,7 +27,7 @@ use crate::streams::InsightStream;
 use crate::time::Timestamp;
 use crate::timers::Deadline;
 use chrono::{Datelike, Duration as Days, NaiveDate};
-use manager::{JobEvent, JobManager, Row};
+use manager::{JobEvent, JobManager, ResumedRun, Row};
 use params::Params;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -93,6 +94,10 @@ pub struct InsightsReader {
     records: u64,
     /// The last row estimate sent in an ESTIMATE trace.
     last_estimate: Option<u64>,
+    /// What earlier reads of this sync did, by account (see [`InsightsReader::suspend`]).
+    resumed: resume::Accounts,
+    /// When the sync began, when this read goes on from an earlier one.
+    sync_started: Option<Timestamp>,
 }
 
 impl InsightsReader {
@@ -101,6 +106,7 @@ impl InsightsReader {
         sync_mode: SyncMode,
         selected_fields: &[String],
         state: Option<&Value>,
+        resume: Option<Resume>,
         config: &Config,
     ) -> Self {
         let params = Params::new(def, sync_mode, selected_fields, config);
@@ -130,6 +136,8 @@ impl InsightsReader {
             failures: Vec::new(),
             records: 0,
             last_estimate: None,
+            resumed: resume::Accounts::of(resume),
+            sync_started: resume.map(|r| r.sync_started),
         }
     }
 
@@ -147,9 +155,7 @@ impl InsightsReader {
         };
         let stream_start = params.start.unwrap_or(today_utc - Days::days(DEFAULT_HISTORY_DAYS));
         let acct_id = self.accounts[i].id.clone();
-        let stored = self.states.incoming(&acct_id);
-        let cursor =
-            stored.and_then(|s| s.get("date_start")).and_then(Value::as_str).and_then(|d| d.parse::<NaiveDate>().ok());
+        let (cursor, done_after_cursor) = self.stored_cursor(i);
         let mut start = match cursor {
             // A cursor too far in the past for date arithmetic is as good as none.
             Some(c) => c
@@ -166,13 +172,6 @@ impl InsightsReader {
         }
         let increment = params.increment;
         let fields = params.fields.requested();
-        let done_after_cursor = stored
-            .and_then(|s| s.get("slices"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter().filter_map(|d| d.as_str()?.parse().ok()).filter(|d| cursor.is_none_or(|c| *d > c)).collect()
-            })
-            .unwrap_or_default();
         let acct = &mut self.accounts[i];
         acct.cursor = cursor;
         acct.done_after_cursor = done_after_cursor;
@@ -183,32 +182,132 @@ impl InsightsReader {
         acct.completed = 0;
         acct.phase = AccountPhase::Reading;
         let n = acct.slices.len();
-        let window = if increment == TimeIncrement::Days(1) { WINDOW_DAYS } else { 1 };
+        self.queue_jobs(i, &fields, &BTreeSet::new());
+        if n == 0 {
+            self.emit_state(cx);
+        }
+    }
+
+    /// The account's cursor and the slices done after it, from its incoming state.
+    fn stored_cursor(&self, i: usize) -> (Option<NaiveDate>, BTreeSet<NaiveDate>) {
+        let stored = self.states.incoming(&self.accounts[i].id);
+        let cursor =
+            stored.and_then(|s| s.get("date_start")).and_then(Value::as_str).and_then(|d| d.parse::<NaiveDate>().ok());
+        let done = stored
+            .and_then(|s| s.get("slices"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter().filter_map(|d| d.as_str()?.parse().ok()).filter(|d| cursor.is_none_or(|c| *d > c)).collect()
+            })
+            .unwrap_or_default();
+        (cursor, done)
+    }
+
+    /// Queues report jobs over the account's slices that are neither done nor in `covered`:
+    /// each job covers a run of consecutive such slices, [`WINDOW_DAYS`] daily slices at most.
+    fn queue_jobs(&mut self, i: usize, fields: &[String], covered: &BTreeSet<usize>) {
+        let acct = &self.accounts[i];
+        let window = if self.manager.params().increment == TimeIncrement::Days(1) { WINDOW_DAYS } else { 1 };
+        let open: Vec<usize> =
+            (0..acct.slices.len()).filter(|&k| !acct.slices[k].done && !covered.contains(&k)).collect();
         let mut specs = Vec::new();
-        let mut s = 0;
-        while s < n {
-            let e = (s + window).min(n);
-            let spans: Vec<(NaiveDate, NaiveDate)> = acct.slices[s..e].iter().map(|sl| (sl.start, sl.end)).collect();
-            specs.push(job::JobSpec {
-                account: i,
-                object_id: format!("act_{acct_id}"),
-                object_level: Level::Account,
-                slices: s..e,
-                since: spans[0].0,
-                until: spans[spans.len() - 1].1,
-                spans,
-                fields: fields.clone(),
-                purpose: job::Purpose::Rows { group: None },
-                unreadable: None,
-            });
-            s = e;
+        let mut k = 0;
+        while k < open.len() {
+            let mut e = k + 1;
+            while e < open.len() && e - k < window && open[e] == open[e - 1] + 1 {
+                e += 1;
+            }
+            specs.push(self.account_job(i, open[k]..open[e - 1] + 1, fields));
+            k = e;
         }
         for spec in specs {
             self.manager.add_job(spec);
         }
-        if n == 0 {
-            self.emit_state(cx);
+    }
+
+    /// An account-level job over the account's `range` of slices.
+    fn account_job(&self, i: usize, range: Range<usize>, fields: &[String]) -> job::JobSpec {
+        let spans: Vec<(NaiveDate, NaiveDate)> =
+            self.accounts[i].slices[range.clone()].iter().map(|sl| (sl.start, sl.end)).collect();
+        job::JobSpec {
+            account: i,
+            object_id: format!("act_{}", self.accounts[i].id),
+            object_level: Level::Account,
+            slices: range,
+            since: spans[0].0,
+            until: spans[spans.len() - 1].1,
+            spans,
+            fields: fields.to_vec(),
+            purpose: job::Purpose::Rows { group: None },
+            unreadable: None,
         }
+    }
+
+    /// Goes on with an account an earlier read of the sync planned: its slices from the first
+    /// not done to the planned end, those done skipped, the report runs it left polled rather
+    /// than created again; then jobs over the rest. `false` when it kept nothing usable.
+    fn resume_account(&mut self, i: usize, cx: &mut Cx) -> bool {
+        let id = self.accounts[i].id.clone();
+        if self.resumed.is_done(&id) {
+            let (cursor, done) = self.stored_cursor(i);
+            let acct = &mut self.accounts[i];
+            (acct.cursor, acct.done_after_cursor, acct.phase) = (cursor, done, AccountPhase::Reading);
+            return true;
+        }
+        let Some(kept) = self.resumed.partial(&id).cloned() else { return false };
+        let date = |v: Option<&Value>| v.and_then(Value::as_str).and_then(|d| d.parse::<NaiveDate>().ok());
+        let (Some(from), Some(to)) = (date(kept.get("from")), date(kept.get("to"))) else { return false };
+        let done: BTreeSet<NaiveDate> =
+            kept.get("done").and_then(Value::as_array).into_iter().flatten().filter_map(|d| date(Some(d))).collect();
+        let (cursor, done_after_cursor) = self.stored_cursor(i);
+        let increment = self.manager.params().increment;
+        let acct = &mut self.accounts[i];
+        acct.cursor = cursor;
+        acct.done_after_cursor = done_after_cursor;
+        acct.slices = slices(from, to, increment)
+            .into_iter()
+            .map(|(start, end)| Slice { start, end, outstanding: 0, done: done.contains(&start) })
+            .collect();
+        acct.completed = acct.slices.iter().filter(|s| s.done).count();
+        acct.phase = AccountPhase::Reading;
+        let fields = self.manager.params().fields.requested();
+        let young =
+            self.sync_started.is_some_and(|s| cx.now.since(s).as_secs() < resume::MAX_RUN_AGE_DAYS as u64 * 86_400);
+        let runs = kept.get("jobs").and_then(Value::as_array).cloned().unwrap_or_default();
+        if !young && !runs.is_empty() {
+            cx.log(LogLevel::Info, format!(
+                "{}: the report runs of ad account {id} kept since the sync began are older than {} days; they are created again",
+                self.manager.params().name, resume::MAX_RUN_AGE_DAYS
+            ));
+        }
+        let mut covered = BTreeSet::new();
+        for run in runs.iter().filter(|_| young) {
+            let (Some(run_id), Some(since), Some(until)) =
+                (run.get("run").and_then(Value::as_str), date(run.get("since")), date(run.get("until")))
+            else {
+                continue;
+            };
+            let created_at = run
+                .get("created_at")
+                .and_then(Value::as_str)
+                .and_then(crate::config::parse_date_time)
+                .map_or(cx.now, Timestamp::from_datetime);
+            let after = run.get("after").and_then(Value::as_str).map(str::to_string);
+            let slices = &self.accounts[i].slices;
+            let (Some(s), Some(e)) =
+                (slices.iter().position(|sl| sl.start == since), slices.iter().position(|sl| sl.end == until))
+            else {
+                continue;
+            };
+            if e < s || (s..=e).any(|k| slices[k].done || covered.contains(&k)) {
+                continue;
+            }
+            covered.extend(s..=e);
+            let spec = self.account_job(i, s..e + 1, &fields);
+            self.manager.add_running(spec, ResumedRun { run_id: run_id.to_string(), created_at, after });
+        }
+        self.queue_jobs(i, &fields, &covered);
+        true
     }
 
     fn fail_account(&mut self, i: usize, e: ConnectorError, cx: &mut Cx) {
@@ -328,6 +427,17 @@ impl InsightsReader {
             );
             self.states.set(&acct.id, entry);
         }
+        if let Some(state) = self.state_now() {
+            cx.emit(Message::stream_state(&self.manager.params().name, &state));
+        }
+    }
+
+    /// The stream's state as the last checkpoint left it (`None` for a full refresh).
+    fn state_now(&self) -> Option<Value> {
+        let params = self.manager.params();
+        if !params.incremental {
+            return None;
+        }
         let top: Vec<(String, Value)> = match params.increment {
             TimeIncrement::Days(n) => vec![("time_increment".into(), Value::from(n))],
             TimeIncrement::Weekly => {
@@ -338,7 +448,7 @@ impl InsightsReader {
                 ("time_increment_period".into(), Value::from("monthly")),
             ],
         };
-        cx.emit(Message::stream_state(&params.name, &self.states.snapshot(top)));
+        Some(self.states.snapshot(top))
     }
 
     /// After any input: the manager's events, then whatever may start now.
@@ -352,6 +462,9 @@ impl InsightsReader {
 impl StreamReader for InsightsReader {
     fn start(&mut self, cx: &mut Cx) {
         for i in 0..self.accounts.len() {
+            if self.resume_account(i, cx) {
+                continue;
+            }
             let id = self.accounts[i].id.clone();
             // Another stream of this sync has looked the account up already.
             if let Some(known) = cx.accounts.get(&id).filter(|a| a.contains_key(ZONE_FIELDS[1])).cloned() {
@@ -440,6 +553,55 @@ impl StreamReader for InsightsReader {
 
     fn jobs(&self) -> Option<(u32, JobStats)> {
         Some((self.manager.jobs_running(), self.manager.stats()))
+    }
+
+    fn state(&self) -> Option<Value> {
+        self.state_now()
+    }
+
+    /// By account: `done` once every slice was read; for an account part way through, its
+    /// slices from the first not read to the planned end (`from`, `to`), those read after it
+    /// (`done`), and the account-level report runs Graph was computing or whose rows were being
+    /// read (`jobs`: run id and days), which the next read polls instead of creating again
+    /// (rows of a run read part way come again). Accounts still looking up their time zone, or
+    /// failed, are planned afresh.
+    fn suspend(&self) -> Suspended {
+        let mut progress = resume::Accounts::default();
+        for (i, acct) in self.accounts.iter().enumerate() {
+            if acct.phase != AccountPhase::Reading {
+                continue;
+            }
+            let Some(first) = acct.slices.iter().position(|s| !s.done) else {
+                progress.set_done(&acct.id);
+                continue;
+            };
+            let Some(last) = acct.slices.last() else { continue };
+            let done: Vec<String> =
+                acct.slices[first..].iter().filter(|s| s.done).map(|s| s.start.to_string()).collect();
+            let jobs: Vec<Value> = self
+                .manager
+                .resumable_runs(i)
+                .into_iter()
+                .map(|(run, since, until)| {
+                    let mut job = Map::new();
+                    job.insert("run".into(), Value::from(run.run_id));
+                    job.insert("since".into(), Value::from(since.to_string()));
+                    job.insert("until".into(), Value::from(until.to_string()));
+                    job.insert("created_at".into(), Value::from(resume::instant(run.created_at)));
+                    if let Some(after) = run.after {
+                        job.insert("after".into(), Value::from(after));
+                    }
+                    Value::Object(job)
+                })
+                .collect();
+            let mut kept = Map::new();
+            kept.insert("from".into(), Value::from(acct.slices[first].start.to_string()));
+            kept.insert("to".into(), Value::from(last.end.to_string()));
+            kept.insert("done".into(), Value::from(done));
+            kept.insert("jobs".into(), Value::from(jobs));
+            progress.set_partial(&acct.id, kept);
+        }
+        Suspended { state: self.state_now(), progress: progress.into_progress() }
     }
 }
 

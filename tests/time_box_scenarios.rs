@@ -1,0 +1,203 @@
+//! Time-boxed reads (`max_duration_seconds`) on the virtual clock: a read stops at its budget
+//! with a STATE for every stream, and a chain of such reads, each given the last one's state,
+//! yields the records and the final state of one uninterrupted sync.
+
+mod common;
+
+use common::{Output, catalog, config, read};
+use graph_sim::{SimConfig, Simulator};
+use serde_json::{Value, json};
+use source_facebook_marketing::read::resume::KEY;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Every kind of reader: the account node, listings with a cursor filter, with `since`, newest
+/// first, creatives by ad, and insights through report jobs.
+const STREAMS: [&str; 9] = [
+    "ad_account",
+    "campaigns",
+    "ad_sets",
+    "ads",
+    "ad_creatives",
+    "ad_creatives_from_ads",
+    "activities",
+    "images",
+    "ads_insights",
+];
+
+/// A calm world of two accounts, 160 ads each: listings of several pages (at `page_size` 25),
+/// report jobs of two result pages that Graph computes for 20 s.
+fn world(preset: &str) -> SimConfig {
+    let mut c = SimConfig::preset(preset).unwrap();
+    c.accounts = 2;
+    c.campaigns_per_account = 10;
+    c.ads_per_adset = 8;
+    c.images_per_account = 60;
+    c.activities_per_account = 60;
+    c.latency_ms = 300;
+    c
+}
+
+/// The config of every read: insights of 4 days, listings in pages of 25.
+fn conf(sim: &Simulator, extra: Value) -> Value {
+    let mut extra = extra;
+    extra["page_size"] = json!(25);
+    config(sim, 3, extra)
+}
+
+/// What a sync (one read, or a chain) handed over.
+#[derive(Debug, Default)]
+struct Synced {
+    /// Each stream's records, as JSON text, in the order emitted.
+    records: BTreeMap<String, Vec<String>>,
+    /// The last STATE of each stream, merged over the chain as Airbyte merges them.
+    states: BTreeMap<String, Value>,
+    reads: usize,
+    /// Report jobs created, over the chain.
+    jobs_started: u64,
+    /// How long the chain took on the virtual clock.
+    took_ms: i64,
+}
+
+impl Synced {
+    fn take(&mut self, out: &Output) {
+        for (stream, rows) in &out.records {
+            self.records.entry(stream.clone()).or_default().extend(rows.iter().map(Value::to_string));
+        }
+        self.states.extend(out.states.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.jobs_started += out.job_stats.values().map(|j| j.started).sum::<u64>();
+        self.reads += 1;
+    }
+
+    fn state_messages(&self) -> String {
+        let msgs: Vec<Value> = self
+            .states
+            .iter()
+            .map(|(s, v)| json!({"type": "STREAM", "stream": {"stream_descriptor": {"name": s}, "stream_state": v}}))
+            .collect();
+        Value::Array(msgs).to_string()
+    }
+
+    /// The final state, empty states (a full refresh's, once its mark is gone) left out.
+    fn final_state(&self) -> BTreeMap<String, Value> {
+        self.states
+            .iter()
+            .filter(|(_, v)| v.as_object().is_none_or(|m| !m.is_empty()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    fn distinct(&self) -> BTreeMap<String, BTreeSet<String>> {
+        self.records.iter().map(|(s, rows)| (s.clone(), rows.iter().cloned().collect())).collect()
+    }
+
+    fn duplicates(&self) -> usize {
+        self.records.values().map(|rows| rows.len() - rows.iter().collect::<BTreeSet<_>>().len()).sum()
+    }
+}
+
+fn stopped_by_budget(out: &Output) -> bool {
+    out.messages.iter().any(|m| m.to_json_line().contains("time budget reached"))
+}
+
+/// One uninterrupted sync of a fresh world.
+fn whole(preset: &str) -> Synced {
+    let mut sim = Simulator::new(world(preset));
+    let conf = conf(&sim, json!({}));
+    let cat = catalog(&conf, sim.now_ms(), &STREAMS);
+    let began = sim.now_ms();
+    let out = read(&mut sim, &conf, &cat, None, None);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    assert!(!stopped_by_budget(&out));
+    let mut s = Synced::default();
+    s.take(&out);
+    s.took_ms = sim.now_ms() - began;
+    s
+}
+
+/// The same sync cut into reads of `budget_s` seconds each, every read given the merged state
+/// of those before it.
+fn chain(preset: &str, budget_s: u64) -> Synced {
+    let mut sim = Simulator::new(world(preset));
+    let conf = conf(&sim, json!({"max_duration_seconds": budget_s}));
+    let cat = catalog(&conf, sim.now_ms(), &STREAMS);
+    let began = sim.now_ms();
+    let mut s = Synced::default();
+    loop {
+        let state = (!s.states.is_empty()).then(|| s.state_messages());
+        let out = read(&mut sim, &conf, &cat, state.as_deref(), None);
+        assert!(out.errors.is_empty(), "budget {budget_s} s, read {}: {:?}", s.reads + 1, out.errors);
+        s.take(&out);
+        if !stopped_by_budget(&out) {
+            break;
+        }
+        // Every stream begun says where it stands: the last message before the closing log is a
+        // STATE, so a destination commits every record the read emitted.
+        let last_types: Vec<String> = out.messages.iter().rev().take(2).map(|m| m.to_json_line()).collect();
+        assert!(last_types[0].contains("time budget reached"), "{}", last_types[0]);
+        assert!(last_types[1].contains("\"type\":\"STATE\""), "{}", last_types[1]);
+        assert!(s.reads < 400, "budget {budget_s} s: no end after {} reads", s.reads);
+    }
+    s.took_ms = sim.now_ms() - began;
+    s
+}
+
+fn assert_same(whole: &Synced, chained: &Synced, budget_s: u64) {
+    for (stream, rows) in whole.distinct() {
+        let got = chained.distinct().remove(&stream).unwrap_or_default();
+        assert_eq!(got.len(), rows.len(), "budget {budget_s} s, {stream}: distinct records");
+        assert!(got == rows, "budget {budget_s} s, {stream}: the records differ");
+    }
+    assert_eq!(chained.distinct().len(), whole.distinct().len(), "budget {budget_s} s: streams");
+    assert_eq!(chained.final_state(), whole.final_state(), "budget {budget_s} s: final state");
+    let text = serde_json::to_string(&chained.states).unwrap();
+    assert!(!text.contains(KEY), "budget {budget_s} s: a mark is left in the final state");
+}
+
+#[test]
+fn a_chain_of_time_boxed_reads_at_every_budget_equals_one_uninterrupted_sync() {
+    let whole = whole("calm");
+    let length_s = (whole.took_ms / 1000) as u64;
+    assert!(length_s >= 20, "the sync is long enough to cut: {length_s} s");
+    let mut budgets: Vec<u64> = vec![1, 2, 3, 5, 8];
+    budgets.extend((1..=8).map(|k| (length_s * k / 8).max(9)));
+    budgets.push(length_s + 10);
+    budgets.dedup();
+    let mut report = Vec::new();
+    for budget in budgets {
+        let chained = chain("calm", budget);
+        assert_same(&whole, &chained, budget);
+        if budget > length_s {
+            assert_eq!(chained.reads, 1, "a budget longer than the sync does not cut it");
+        } else {
+            assert!(chained.reads >= 2, "budget {budget} s cut the sync");
+        }
+        report.push(format!(
+            "{budget} s: {} reads, {} duplicates, {} jobs (whole: {})",
+            chained.reads,
+            chained.duplicates(),
+            chained.jobs_started,
+            whole.jobs_started
+        ));
+    }
+    eprintln!("sync of {length_s} s cut at budgets:\n  {}", report.join("\n  "));
+}
+
+#[test]
+fn report_jobs_that_fail_and_split_and_answers_that_fail_are_cut_without_losing_a_row() {
+    for preset in ["failing_jobs", "flaky"] {
+        let whole = whole(preset);
+        let length_s = (whole.took_ms / 1000) as u64;
+        for budget in [3, length_s / 3, length_s / 2] {
+            let chained = chain(preset, budget.max(3));
+            assert!(chained.reads >= 2, "{preset}: budget {budget} s cut the sync");
+            assert_same(&whole, &chained, budget);
+            eprintln!(
+                "{preset}, sync of {length_s} s cut at {budget} s: {} reads, {} duplicates, {} jobs (whole: {})",
+                chained.reads,
+                chained.duplicates(),
+                chained.jobs_started,
+                whole.jobs_started
+            );
+        }
+    }
+}

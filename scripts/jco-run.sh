@@ -9,18 +9,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-JCO_VERSION=1.35.0
-SHIM_VERSION=0.26.1
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+ensure_jco
 dir="$root/.jco"
-stamp="jco@$JCO_VERSION preview2-shim@$SHIM_VERSION"
-if ! cmp -s <(echo "$stamp") "$dir/installed.txt" 2>/dev/null; then
-  echo "==> npm install @bytecodealliance/jco@$JCO_VERSION @bytecodealliance/preview2-shim@$SHIM_VERSION into .jco" >&2
-  mkdir -p "$dir"
-  [[ -f "$dir/package.json" ]] || echo '{"private": true}' >"$dir/package.json"
-  npm install --prefix "$dir" --no-audit --no-fund --silent --save-exact \
-    "@bytecodealliance/jco@$JCO_VERSION" "@bytecodealliance/preview2-shim@$SHIM_VERSION" >&2
-  echo "$stamp" >"$dir/installed.txt"
-fi
 # The setup module must resolve the same preview2-shim as the command: it lives beside it.
 cp "$root/scripts/jco-setup.mjs" "$dir/setup.mjs"
 

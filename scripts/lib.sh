@@ -51,3 +51,36 @@ ensure_node() {
     exit 1
   fi
 }
+
+# The wasmtime CLI the serverless tests run (`wasmtime serve`), pinned and built from crates.io
+# into .tools/ (about 10 minutes the first time on 2 cores; newer releases need a newer rustc
+# than 1.95). Only what `run` and `serve` need is built (`serve` does not build without
+# `component-model-async` in 48.0.8, nor start without `pooling-allocator`). Sets $WASMTIME.
+WASMTIME_VERSION=48.0.8
+ensure_wasmtime_cli() {
+  local root=.tools/wasmtime-$WASMTIME_VERSION
+  WASMTIME="$PWD/$root/bin/wasmtime"
+  if [[ ! -x "$WASMTIME" ]]; then
+    echo "==> cargo install wasmtime-cli --version $WASMTIME_VERSION (run, serve) into $root"
+    cargo install wasmtime-cli --locked --version "$WASMTIME_VERSION" --root "$root" \
+      --no-default-features --features run,serve,cranelift,component-model,component-model-async,parallel-compilation,pooling-allocator
+  fi
+}
+
+# jco and preview2-shim, pinned, into .jco/ (scripts/jco-run.sh, scripts/test-serve.sh); the
+# installed versions are recorded so that an unchanged .jco costs no npm call.
+JCO_VERSION=1.35.0
+SHIM_VERSION=0.26.1
+ensure_jco() {
+  local dir stamp
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.jco"
+  stamp="jco@$JCO_VERSION preview2-shim@$SHIM_VERSION"
+  if ! cmp -s <(echo "$stamp") "$dir/installed.txt" 2>/dev/null; then
+    echo "==> npm install @bytecodealliance/jco@$JCO_VERSION @bytecodealliance/preview2-shim@$SHIM_VERSION into .jco" >&2
+    mkdir -p "$dir"
+    [[ -f "$dir/package.json" ]] || echo '{"private": true}' >"$dir/package.json"
+    npm install --prefix "$dir" --no-audit --no-fund --silent --save-exact \
+      "@bytecodealliance/jco@$JCO_VERSION" "@bytecodealliance/preview2-shim@$SHIM_VERSION" >&2
+    echo "$stamp" >"$dir/installed.txt"
+  fi
+}

@@ -3,8 +3,10 @@
 # (`cargo fmt --check`, `cargo clippy -D warnings`) and runs every test:
 # `cargo test --workspace` (unit, scenario and end-to-end tests) and `pytest tests/python`
 # (the CLI's protocol output, validated with Airbyte's models, and a PyAirbyte sync into DuckDB
-# checked against the simulator's ground truth), and the composed command under jco in Node.js
-# (scripts/test-jco.sh; installs pinned npm packages into .jco/). Runnable from any directory.
+# checked against the simulator's ground truth), the composed command under jco in Node.js
+# (scripts/test-jco.sh; installs pinned npm packages into .jco/), and the wasi:http function under
+# `wasmtime serve` and jco serve (scripts/test-serve.sh; the pinned wasmtime CLI is built into
+# .tools/ the first time, about 10 minutes). Runnable from any directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +19,7 @@ ensure_wasm_target
 ensure_lint_tools
 ensure_node
 ensure_python_venv
+ensure_wasmtime_cli
 build_component_and_host
 bash scripts/build-command.sh
 
@@ -44,6 +47,9 @@ bash scripts/replay-recordings.sh || failed+=("recordings")
 
 echo "==> scripts/test-jco.sh (the command under jco in Node.js, against host-test's read)"
 bash scripts/test-jco.sh || failed+=("jco")
+
+echo "==> scripts/test-serve.sh (the wasi:http function under wasmtime serve and jco serve)"
+bash scripts/test-serve.sh || failed+=("serve")
 
 if ((${#failed[@]})); then
   echo "failed: ${failed[*]}" >&2

@@ -16,9 +16,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 command_wasm="${SFM_COMMAND:-$root/target/source-facebook-marketing-command.wasm}"
 
-if ! command -v wasmtime >/dev/null; then
+# The CLI scripts/test.sh installs (scripts/lib.sh, ensure_wasmtime_cli), else the PATH's.
+wasmtime="$root/.tools/wasmtime-48.0.8/bin/wasmtime"
+[[ -x "$wasmtime" ]] || wasmtime=wasmtime
+if ! command -v "$wasmtime" >/dev/null; then
   cat >&2 <<'MSG'
-wasmtime is not installed. Install its CLI (version 48 is the one this project tests against):
+wasmtime is not installed. scripts/test.sh installs the version this project tests against
+into .tools/; or install its CLI yourself:
   cargo install wasmtime-cli --locked --version 48.0.8
 MSG
   exit 2
@@ -42,4 +46,4 @@ if [[ -n "$graph_url" ]]; then
   env_args=(--env "GRAPH_URL=$graph_url")
 fi
 
-exec wasmtime run -S http --dir . "${env_args[@]}" "$command_wasm" "$@"
+exec "$wasmtime" run -S http --dir . "${env_args[@]}" "$command_wasm" "$@"

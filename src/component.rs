@@ -5,7 +5,7 @@ use crate::http::{FetchError, Method, Request, RequestId, Response};
 use crate::protocol::{LogLevel, Message};
 use crate::read::{Progress, ReadMachine};
 use crate::time::Timestamp;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 wit_bindgen::generate!({ path: "wit", world: "source-facebook-marketing" });
@@ -13,14 +13,42 @@ wit_bindgen::generate!({ path: "wit", world: "source-facebook-marketing" });
 use airbyte::source_facebook_marketing::host as wit_host;
 use exports::airbyte::source_facebook_marketing::source as wit;
 
-struct HostIo;
+/// One machine's calls to the host. Request ids are unique within the instance, as the WIT
+/// contract asks, though every machine counts its own from 1: each `HostIo` adds a base of its
+/// own. A host may keep one instance for many commands (jco serve does), and a read that ended
+/// at its time box leaves requests on their way: their answers, arriving during a later
+/// command, carry another base and are dropped here.
+struct HostIo {
+    base: u64,
+}
+
+thread_local! {
+    /// How many `HostIo`s this instance has made.
+    static MADE: Cell<u64> = const { Cell::new(0) };
+}
+
+/// 2^40: ids one machine may use; far more requests than any sync makes.
+const IDS_PER_MACHINE: u64 = 1 << 40;
+
+impl HostIo {
+    /// The first machine of an instance keeps its own ids (recordings show them).
+    fn new() -> Self {
+        let n = MADE.with(|m| {
+            let n = m.get();
+            m.set(n + 1);
+            n
+        });
+        HostIo { base: n.wrapping_mul(IDS_PER_MACHINE) }
+    }
+}
 
 impl Io for HostIo {
     fn exchange(&mut self, start: Vec<(RequestId, Request)>, wait: Option<Duration>) -> Vec<Completion> {
+        let base = self.base;
         let start: Vec<wit_host::Outgoing> = start
             .into_iter()
             .map(|(id, request)| wit_host::Outgoing {
-                id: id.0,
+                id: base.wrapping_add(id.0),
                 request: wit_host::Request {
                     method: if request.method == Method::POST { wit_host::Method::Post } else { wit_host::Method::Get },
                     url: request.url,
@@ -34,12 +62,13 @@ impl Io for HostIo {
         let wait_ms = wait.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         wit_host::http_fetch(&start, wait_ms)
             .into_iter()
+            .filter(|c| c.id.wrapping_sub(base) < IDS_PER_MACHINE)
             .map(|c| {
                 let outcome = c
                     .outcome
                     .map(|r| Response { status: r.status, headers: r.headers, body: r.body })
                     .map_err(FetchError::from);
-                (RequestId(c.id), outcome)
+                (RequestId(c.id.wrapping_sub(base)), outcome)
             })
             .collect()
     }
@@ -161,7 +190,7 @@ impl wit::Guest for Component {
         let at = now();
         let mut driver = Driver::new(crate::check::CheckMachine::new(&config, seed(at), at));
         let mut out = Vec::new();
-        driver.run_to_end(&mut HostIo, |m| out.push(m));
+        driver.run_to_end(&mut HostIo::new(), |m| out.push(m));
         convert(out)
     }
 
@@ -172,17 +201,18 @@ impl wit::Guest for Component {
 
 struct ReaderResource {
     driver: RefCell<Driver<ReadMachine>>,
+    io: RefCell<HostIo>,
 }
 
 impl wit::GuestReader for ReaderResource {
     fn new(config: String, catalog: String, state: Option<String>) -> Self {
         let at = now();
         let machine = ReadMachine::new(&config, &catalog, state.as_deref(), seed(at), at);
-        ReaderResource { driver: RefCell::new(Driver::new(machine)) }
+        ReaderResource { driver: RefCell::new(Driver::new(machine)), io: RefCell::new(HostIo::new()) }
     }
 
     fn next(&self) -> Option<Vec<wit::Message>> {
-        self.driver.borrow_mut().next_batch(&mut HostIo, BatchLimit::DEFAULT).map(convert)
+        self.driver.borrow_mut().next_batch(&mut *self.io.borrow_mut(), BatchLimit::DEFAULT).map(convert)
     }
 
     fn progress(&self) -> wit::Progress {

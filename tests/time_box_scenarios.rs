@@ -99,11 +99,22 @@ fn stopped_by_budget(out: &Output) -> bool {
     out.messages.iter().any(|m| m.to_json_line().contains("time budget reached"))
 }
 
+/// The catalog of [`STREAMS`], every stream in full refresh when `full` says so.
+fn streams(conf: &Value, now: i64, full: bool) -> Value {
+    let mut cat = catalog(conf, now, &STREAMS);
+    if full {
+        for s in cat["streams"].as_array_mut().into_iter().flatten() {
+            s["sync_mode"] = json!("full_refresh");
+        }
+    }
+    cat
+}
+
 /// One uninterrupted sync of a fresh world.
-fn whole(preset: &str) -> Synced {
+fn whole(preset: &str, full: bool) -> Synced {
     let mut sim = Simulator::new(world(preset));
     let conf = conf(&sim, json!({}));
-    let cat = catalog(&conf, sim.now_ms(), &STREAMS);
+    let cat = streams(&conf, sim.now_ms(), full);
     let began = sim.now_ms();
     let out = read(&mut sim, &conf, &cat, None, None);
     assert!(out.errors.is_empty(), "{:?}", out.errors);
@@ -116,10 +127,10 @@ fn whole(preset: &str) -> Synced {
 
 /// The same sync cut into reads of `budget_s` seconds each, every read given the merged state
 /// of those before it.
-fn chain(preset: &str, budget_s: u64) -> Synced {
+fn chain(preset: &str, budget_s: u64, full: bool) -> Synced {
     let mut sim = Simulator::new(world(preset));
     let conf = conf(&sim, json!({"max_duration_seconds": budget_s}));
-    let cat = catalog(&conf, sim.now_ms(), &STREAMS);
+    let cat = streams(&conf, sim.now_ms(), full);
     let began = sim.now_ms();
     let mut s = Synced::default();
     loop {
@@ -155,7 +166,7 @@ fn assert_same(whole: &Synced, chained: &Synced, budget_s: u64) {
 
 #[test]
 fn a_chain_of_time_boxed_reads_at_every_budget_equals_one_uninterrupted_sync() {
-    let whole = whole("calm");
+    let whole = whole("calm", false);
     let length_s = (whole.took_ms / 1000) as u64;
     assert!(length_s >= 20, "the sync is long enough to cut: {length_s} s");
     let mut budgets: Vec<u64> = vec![1, 2, 3, 5, 8];
@@ -164,8 +175,10 @@ fn a_chain_of_time_boxed_reads_at_every_budget_equals_one_uninterrupted_sync() {
     budgets.dedup();
     let mut report = Vec::new();
     for budget in budgets {
-        let chained = chain("calm", budget);
+        let chained = chain("calm", budget, false);
         assert_same(&whole, &chained, budget);
+        // Report runs still computing at a stop are polled by the next read, not created again.
+        assert_eq!(chained.jobs_started, whole.jobs_started, "budget {budget} s: report jobs created");
         if budget > length_s {
             assert_eq!(chained.reads, 1, "a budget longer than the sync does not cut it");
         } else {
@@ -185,12 +198,15 @@ fn a_chain_of_time_boxed_reads_at_every_budget_equals_one_uninterrupted_sync() {
 #[test]
 fn report_jobs_that_fail_and_split_and_answers_that_fail_are_cut_without_losing_a_row() {
     for preset in ["failing_jobs", "flaky"] {
-        let whole = whole(preset);
+        let whole = whole(preset, false);
         let length_s = (whole.took_ms / 1000) as u64;
         for budget in [3, length_s / 3, length_s / 2] {
-            let chained = chain(preset, budget.max(3));
+            let chained = chain(preset, budget.max(3), false);
             assert!(chained.reads >= 2, "{preset}: budget {budget} s cut the sync");
             assert_same(&whole, &chained, budget);
+            // A run carries its job's failed attempts: a job that keeps failing is split as in
+            // one read, not retried afresh by every read.
+            assert_eq!(chained.jobs_started, whole.jobs_started, "{preset}: budget {budget} s: report jobs created");
             eprintln!(
                 "{preset}, sync of {length_s} s cut at {budget} s: {} reads, {} duplicates, {} jobs (whole: {})",
                 chained.reads,
@@ -199,5 +215,17 @@ fn report_jobs_that_fail_and_split_and_answers_that_fail_are_cut_without_losing_
                 whole.jobs_started
             );
         }
+    }
+}
+
+#[test]
+fn a_full_refresh_chain_reads_every_record_once_and_leaves_no_mark() {
+    let whole = whole("calm", true);
+    assert!(whole.final_state().is_empty(), "a full refresh writes no state");
+    for budget in [1, 4] {
+        let chained = chain("calm", budget, true);
+        assert!(chained.reads >= 3, "budget {budget} s cut the sync");
+        assert_same(&whole, &chained, budget);
+        assert_eq!(chained.duplicates(), 0, "budget {budget} s: listings go on from their page");
     }
 }

@@ -356,6 +356,76 @@ fn read_of_entity_streams_equals_the_in_process_read() {
     assert!(out.stderr.contains(&format!("read {} records", records.len())), "stderr:\n{}", out.stderr);
 }
 
+/// The time box from the command (config `max_duration_seconds`), on the real clock the stock
+/// host serves: a read of 1 s stops before its report jobs are first polled (5 s after they are
+/// created), as a success with the STATEs last; reads given the states before them go on until
+/// the sync ends, with the records and final state of one read without a time box.
+#[test]
+fn a_time_boxed_read_stops_as_a_success_and_the_next_goes_on_from_its_state() {
+    let Some(compiled) = compiled_or_skip("time-boxed read") else { return };
+    let cfg = sim_config();
+    let sim = Simulator::new(cfg.clone());
+    let mut config: Value = sample_config(&sim, 2);
+    let harness = SimHarness::new(runtime(), cfg.clone());
+    let discovered = harness.guest().expect("instantiate").discover(&config.to_string()).expect("discover");
+    let catalog = catalog_from(&discovered, &["campaigns", "ads_insights"]).expect("catalog").to_string();
+    let read = |served: &Served, config: &Value, state: Option<&str>| {
+        let mut files = vec![("config.json", config.to_string()), ("catalog.json", catalog.clone())];
+        let mut args = vec!["read", "--config", "config.json", "--catalog", "catalog.json"];
+        if let Some(state) = state {
+            files.push(("state.json", state.to_string()));
+            args.extend(["--state", "state.json"]);
+        }
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, c)| (*n, c.as_str())).collect();
+        let dir = folder(&files);
+        let out = run(compiled, &args, dir.path(), Some(&served.url));
+        assert_eq!(out.status, 0, "stderr:\n{}", out.stderr);
+        assert!(out.error_traces().is_empty(), "{:?}", out.error_traces());
+        out
+    };
+    let records_and_states = |lines: &[Value], records: &mut Vec<String>, states: &mut BTreeMap<String, Value>| {
+        for l in lines {
+            if l["type"] == "RECORD" {
+                records.push(format!("{}|{}", l["record"]["stream"], l["record"]["data"]));
+            } else if l["type"] == "STATE" {
+                let s = &l["state"]["stream"];
+                states.insert(s["stream_descriptor"]["name"].as_str().unwrap().to_string(), s["stream_state"].clone());
+            }
+        }
+    };
+    let whole = read(&Served::start(cfg.clone()), &config, None);
+    let (mut want, mut want_states) = (Vec::new(), BTreeMap::new());
+    records_and_states(&whole.lines(), &mut want, &mut want_states);
+
+    config["max_duration_seconds"] = Value::from(1);
+    let served = Served::start(cfg);
+    let (mut got, mut states) = (Vec::new(), BTreeMap::new());
+    for reads in 1.. {
+        let state = (!states.is_empty()).then(|| {
+            let msgs: Vec<Value> = states
+                .iter()
+                .map(|(n, s)| serde_json::json!({"type": "STREAM", "stream": {"stream_descriptor": {"name": n}, "stream_state": s}}))
+                .collect();
+            Value::Array(msgs).to_string()
+        });
+        let out = read(&served, &config, state.as_deref());
+        let lines = out.lines();
+        records_and_states(&lines, &mut got, &mut states);
+        let last = lines.last().expect("a line");
+        if !last["log"]["message"].as_str().is_some_and(|m| m.contains("time budget reached")) {
+            assert!(reads >= 2, "a 1 s budget stopped the first read");
+            break;
+        }
+        assert_eq!(lines[lines.len() - 2]["type"], "STATE", "the STATEs come last");
+        assert!(reads < 10, "no end after {reads} reads");
+    }
+    states.retain(|_, s| s != &serde_json::json!({}));
+    assert_eq!(states, want_states, "the final state");
+    let distinct = |v: &[String]| v.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(distinct(&got), distinct(&want), "the records");
+    assert!(want.iter().any(|r| r.starts_with("\"ads_insights\"")), "report rows were read");
+}
+
 #[test]
 fn bad_arguments_print_the_usage_and_fail() {
     let Some(compiled) = compiled_or_skip("bad arguments") else { return };

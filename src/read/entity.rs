@@ -209,18 +209,19 @@ impl EntityReader {
         };
         // An earlier read of the sync stopped part way through this account: go on from there.
         let kept = self.progress.partial(id).and_then(|k| Some((k.get("after")?.as_str()?.to_string(), k)));
-        let (mut paginator, resumed) = match kept {
+        let (mut paginator, resume_after) = match kept {
             Some((after, kept)) if !without_privileged && !self.def.edge.is_empty() => {
                 progress.max_cursor = kept.get("seen").and_then(Value::as_str).and_then(cursor::parse);
-                (Paginator::resuming(url, kind, &after), true)
+                (Paginator::resuming(url, kind, &after), Some(after))
             }
-            _ => (Paginator::new(url, kind), false),
+            _ => (Paginator::new(url, kind), None),
         };
+        let resumed = resume_after.is_some();
         self.routes.insert(paginator.begin(cx.api), Pending::Page { account });
         let asked = self.request_fields(without_privileged);
         self.open.insert(
             account,
-            Listing { paginator, without_privileged, progress, held: Vec::new(), asked, resume_after: None, resumed },
+            Listing { paginator, without_privileged, progress, held: Vec::new(), asked, resume_after, resumed },
         );
     }
 

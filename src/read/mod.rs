@@ -169,6 +169,8 @@ struct Active {
     reader: Box<dyn StreamReader>,
     /// STARTED until its first record, then RUNNING.
     status: StreamStatus,
+    /// Whether it goes on from an earlier read of the sync (its incoming state had a mark).
+    resumed: bool,
 }
 
 /// A sync under way.
@@ -424,7 +426,8 @@ impl ReadMachine {
                 let reader = reader_for(&selected, state.as_ref(), resume, &sync.config);
                 let owner = Owner(sync.next_owner);
                 sync.next_owner += 1;
-                sync.active.push(Active { name, owner, reader, status: StreamStatus::Started });
+                let resumed = mark.is_some();
+                sync.active.push(Active { name, owner, reader, status: StreamStatus::Started, resumed });
                 let i = sync.active.len() - 1;
                 with_reader(core, sync, i, now, |r, cx| r.start(cx));
                 changed = true;
@@ -521,8 +524,13 @@ fn close(core: &mut Core, sync: &mut Sync, done: Active, now: Timestamp) {
     if let Some((_, j)) = done.reader.jobs() {
         sync.jobs_done.insert(name.clone(), j);
     }
+    let state = done.reader.state();
+    if done.resumed && state.is_none() {
+        // A full refresh writes no state, but the mark of the read before must go.
+        core.emit(Message::stream_state(name, &Value::Object(Map::new())));
+    }
     if failures.is_empty() {
-        sync.done.insert(name.clone(), done.reader.state());
+        sync.done.insert(name.clone(), state);
     }
 }
 

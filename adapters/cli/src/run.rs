@@ -10,7 +10,11 @@ use std::process::ExitCode;
 
 wit_bindgen::generate!({ path: "../../wit", world: "cli" });
 
-use airbyte::source_facebook_marketing::source::{self as source, LogLevel, Message, Status};
+#[path = "../../common/message_lines.rs"]
+mod message_lines;
+
+use airbyte::source_facebook_marketing::source::{self as source, Message};
+use message_lines::line;
 
 pub fn main() -> ExitCode {
     let command = match args::parse(std::env::args_os().skip(1)) {
@@ -134,29 +138,4 @@ fn read_file(out: &mut Output, path: &Path, what: &str) -> std::io::Result<Optio
 fn now_ms() -> i64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn level(l: LogLevel) -> &'static str {
-    match l {
-        LogLevel::Fatal => "FATAL",
-        LogLevel::Error => "ERROR",
-        LogLevel::Warn => "WARN",
-        LogLevel::Info => "INFO",
-        LogLevel::Debug => "DEBUG",
-        LogLevel::Trace => "TRACE",
-    }
-}
-
-fn line(m: &Message) -> String {
-    match m {
-        Message::Record(r) => lines::record(&r.stream, r.namespace.as_deref(), &r.data, r.emitted_at),
-        Message::State(s) => lines::state(s),
-        Message::Log(l) => lines::log(level(l.level), &l.message),
-        Message::Trace(t) => lines::trace(t),
-        Message::ConnectionStatus(c) => {
-            lines::connection_status(matches!(c.status, Status::Succeeded), c.message.as_deref())
-        }
-        Message::Catalog(c) => lines::catalog(c),
-        Message::Spec(s) => lines::spec(s),
-    }
 }

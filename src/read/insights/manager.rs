@@ -167,6 +167,8 @@ pub struct ResumedRun {
     pub created_at: Timestamp,
     /// The cursor of its first result page not yet read, when some were.
     pub after: Option<String>,
+    /// Failed attempts of its job before this run: a job that keeps failing is still split.
+    pub failures: u32,
 }
 
 /// Owns one stream's report jobs. See the module docs for the calling contract.
@@ -262,6 +264,7 @@ impl JobManager {
         let mut job = Job::new(spec);
         job.state = JobState::Running { run_id: run.run_id, created_at: run.created_at, percent: 0 };
         job.resume_after = run.after;
+        job.failures = run.failures;
         self.jobs.insert(id, job);
         self.poll_soon = true;
         id
@@ -279,13 +282,17 @@ impl JobManager {
             })
             .filter_map(|j| {
                 let run = match &j.state {
-                    JobState::Running { run_id, created_at, .. } => {
-                        ResumedRun { run_id: run_id.clone(), created_at: *created_at, after: j.resume_after.clone() }
-                    }
+                    JobState::Running { run_id, created_at, .. } => ResumedRun {
+                        run_id: run_id.clone(),
+                        created_at: *created_at,
+                        after: j.resume_after.clone(),
+                        failures: j.failures,
+                    },
                     JobState::Reading { run_id, created_at, paginator } => ResumedRun {
                         run_id: run_id.clone(),
                         created_at: *created_at,
                         after: paginator.requested_after().map(str::to_string),
+                        failures: j.failures,
                     },
                     _ => return None,
                 };

@@ -293,6 +293,7 @@ impl InsightsReader {
                 .and_then(crate::config::parse_date_time)
                 .map_or(cx.now, Timestamp::from_datetime);
             let after = run.get("after").and_then(Value::as_str).map(str::to_string);
+            let failures = run.get("failures").and_then(Value::as_u64).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32);
             let slices = &self.accounts[i].slices;
             let (Some(s), Some(e)) =
                 (slices.iter().position(|sl| sl.start == since), slices.iter().position(|sl| sl.end == until))
@@ -304,7 +305,7 @@ impl InsightsReader {
             }
             covered.extend(s..=e);
             let spec = self.account_job(i, s..e + 1, &fields);
-            self.manager.add_running(spec, ResumedRun { run_id: run_id.to_string(), created_at, after });
+            self.manager.add_running(spec, ResumedRun { run_id: run_id.to_string(), created_at, after, failures });
         }
         self.queue_jobs(i, &fields, &covered);
         true
@@ -590,6 +591,9 @@ impl StreamReader for InsightsReader {
                     job.insert("created_at".into(), Value::from(resume::instant(run.created_at)));
                     if let Some(after) = run.after {
                         job.insert("after".into(), Value::from(after));
+                    }
+                    if run.failures > 0 {
+                        job.insert("failures".into(), Value::from(run.failures));
                     }
                     Value::Object(job)
                 })

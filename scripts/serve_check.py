@@ -128,7 +128,7 @@ elif mode == "chain":
             break
         if reads > 60:
             fail("no end after 60 reads")
-    if reads < 3:
+    if reads < 4:
         fail(f"the time box cut the read only into {reads} reads")
     final = {n: s for n, s in merged.items() if s != {}}
     if "sfm_resume" in json.dumps(final):

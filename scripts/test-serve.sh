@@ -6,7 +6,7 @@
 # For each host: spec, check and discover equal host-test's; bad requests get a 4xx naming
 # the problem; a full read's NDJSON equals `host-test read`'s stdout for the same world byte for
 # byte (emitted_at aside); a chain of reads time-boxed at 1 s, each given the last one's state,
-# gives the records and the final state of that read (at least 3 reads); the token appears nowhere.
+# gives the records and the final state of that read (at least 4 reads); the token appears nowhere.
 #   scripts/test-serve.sh [wasmtime|jco]...   (both by default)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,14 +25,14 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 # One simulated world for every server: the same seed and start instant (now), virtual clock,
-# 100 ms of real time a request and listings of several pages (page_size 10, 48 ads an account),
+# 150 ms of real time a request and listings of several pages (page_size 10, 112 ads an account),
 # so that a read lasts several seconds.
 start_ms=$(($(date +%s) * 1000))
 url=""
 simulator() { # starts a fresh simulator and sets $url
   local log="$work/sim-$1.log"
-  "$host_test" simulate --port 0 --clock virtual --start-time-ms "$start_ms" --latency-ms 100 \
-    --job-duration-ms 0 --campaigns-per-account 6 --ads-per-adset 4 >"$log" 2>&1 &
+  "$host_test" simulate --port 0 --clock virtual --start-time-ms "$start_ms" --latency-ms 150 \
+    --job-duration-ms 0 --campaigns-per-account 14 --ads-per-adset 4 >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 200); do
     if grep -q "http://127.0.0.1:" "$log"; then

@@ -284,7 +284,8 @@ impl ReadMachine {
                         per_account: MAX_IN_FLIGHT_PER_ACCOUNT,
                     });
                 let time_box = config.max_duration.map(|d| now.plus(d));
-                // A sync's first read: marks from a sync that never ended are not followed.
+                // Marks say this read goes on with a sync an earlier read began (its start is
+                // the earliest a mark names); without any, this read begins a sync.
                 let (marks, sync_started) = match sync_started {
                     Some(at) if !marks.is_empty() => (marks, at),
                     _ => (BTreeMap::new(), now),

@@ -5,7 +5,7 @@
 # CPU (the server's CPU during the read) against host-test's (`--profile host` build, warm cache).
 # Prints a table; asserts nothing. Needs scripts/build-command.sh's function and the pinned
 # wasmtime CLI (scripts/test.sh installs it).
-#   bench/serve.sh [ACCOUNTS] [DAYS]
+#   bench/serve.sh [ACCOUNTS] [DAYS] [CAMPAIGNS_PER_ACCOUNT]   (2, 7, 30: 300 ads an account)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,10 +15,12 @@ source bench/lib.sh
 source scripts/lib.sh
 accounts=${1:-2}
 days=${2:-7}
+campaigns=${3:-30}
 ensure_gnu_time
 ensure_wasmtime_cli
 build_optimised
 host=target/host/host-test
+host_test=$host
 fn=target/source-facebook-marketing-function.wasm
 [[ -f "$fn" ]] || { echo "$fn is missing: run scripts/build-command.sh" >&2; exit 2; }
 work=$(mktemp -d)
@@ -28,11 +30,8 @@ trap cleanup EXIT
 
 start_ms=$(($(date +%s) * 1000))
 sim() { # a fresh world; sets $url
-  "$host" simulate --port 0 --clock virtual --start-time-ms "$start_ms" --job-duration-ms 0 \
-    --accounts "$accounts" >"$work/sim.log" 2>&1 &
-  pids+=($!)
-  until grep -q "http://127.0.0.1:" "$work/sim.log"; do sleep 0.05; done
-  url=$(grep -o "http://127.0.0.1:[0-9]*" "$work/sim.log" | head -1)
+  start_simulator "$work/sim.log" --clock virtual --start-time-ms "$start_ms" --job-duration-ms 0 --accounts "$accounts" \
+    --campaigns-per-account "$campaigns" --ads-per-adset 5
 }
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -45,27 +44,18 @@ ids = [str(1000000000000001 + i) for i in range(accounts)]
 json.dump({"account_ids": ids, "credentials": {"auth_type": "Service", "access_token": "sim-token"},
            "start_date": start.strftime("%Y-%m-%dT00:00:00Z")}, open(f"{work}/config.json", "w"))
 PY
-"$host" --simulator calm discover --config "$work/config.json" >"$work/discover.jsonl"
+sim
+"$host" --graph-url "$url" discover --config "$work/config.json" >"$work/discover.jsonl"
+configured_catalog "$work/discover.jsonl" "$work/catalog.json" ad_account campaigns ad_sets ads ad_creatives ads_insights
 python3 - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
-cat = next(json.loads(l) for l in open(f"{work}/discover.jsonl") if '"CATALOG"' in l)["catalog"]
-streams = []
-for s in cat["streams"]:
-    if s["name"] in ("ad_account", "campaigns", "ad_sets", "ads", "ad_creatives", "ads_insights"):
-        inc = "incremental" in s["supported_sync_modes"]
-        c = {"stream": s, "sync_mode": "incremental" if inc else "full_refresh", "destination_sync_mode": "append"}
-        if inc:
-            c["cursor_field"] = s.get("default_cursor_field", [])
-        streams.append(c)
-json.dump({"streams": streams}, open(f"{work}/catalog.json", "w"))
 config, catalog = json.load(open(f"{work}/config.json")), json.load(open(f"{work}/catalog.json"))
 json.dump({"config": config, "catalog": catalog}, open(f"{work}/read.json", "w"))
 json.dump({"config": config}, open(f"{work}/check.json", "w"))
 PY
 
 step "host-test read"
-sim
 "$host" spec >/dev/null # the component compiled into the cache first
 /usr/bin/time -f "%e %U %S %M" -o "$work/host.time" \
   "$host" --graph-url "$url" read --config "$work/config.json" --catalog "$work/catalog.json" \
@@ -88,6 +78,7 @@ done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 check=$(for _ in $(seq 5); do
   a=$(ms_now); curl -sf -o /dev/null -X POST "http://127.0.0.1:$port/check" --data-binary "@$work/check.json"; echo $(($(ms_now) - a))
 done | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+rss_idle=$(awk '/VmHWM/ {print $2}' "/proc/$serve_pid/status")
 c0=$(cpu_ticks "$serve_pid")
 a=$(ms_now)
 curl -sf -X POST "http://127.0.0.1:$port/read" --data-binary "@$work/read.json" -o "$work/fn.jsonl"
@@ -96,10 +87,13 @@ f_cpu=$(($(cpu_ticks "$serve_pid") - c0))
 f_rss=$(awk '/VmHWM/ {print $2}' "/proc/$serve_pid/status")
 f_records=$(grep -c '"type":"RECORD"' "$work/fn.jsonl")
 
-printf '%-58s %14s\n' "figure ($accounts accounts, $days days, 6 streams)" "value"
+printf '%-58s %14s\n' "figure ($accounts accounts x $((campaigns * 10)) ads, $days days, 6 streams)" "value"
 printf '%-58s %10d KiB\n' "function component size" $(($(stat -c %s "$fn") / 1024))
 printf '%-58s %11d ms\n' "wasmtime serve cold start (launch to first /spec answer)" "$cold"
 printf '%-58s %11d ms\n' "POST /spec, warm (a fresh instance; median of 10)" "$warm"
 printf '%-58s %11d ms\n' "POST /check against the simulator (median of 5)" "$check"
-printf '%-58s %14s\n' "POST /read: records, wall, CPU, server peak RSS" "$f_records, $((f_wall / 1000)).$(((f_wall % 1000) / 10)) s, $((f_cpu / 100)).$((f_cpu % 100)) s, $((f_rss / 1024)) MiB"
-printf '%-58s %14s\n' "host-test read: records, wall, CPU, peak RSS" "$h_records, $h_wall s, $(python3 -c "print(f'{$h_user + $h_sys:.2f}')") s, $((h_rss / 1024)) MiB"
+f_line=$(python3 -c "print(f'$f_records, {$f_wall / 1000:.2f} s, {$f_cpu / $(getconf CLK_TCK):.2f} s, {$f_rss / 1024:.0f} MiB')")
+h_line=$(python3 -c "print(f'$h_records, {$h_wall:.2f} s, {$h_user + $h_sys:.2f} s, {$h_rss / 1024:.0f} MiB')")
+printf '%-58s %10d MiB\n' "wasmtime serve peak RSS before the read (compiling)" $((rss_idle / 1024))
+printf '%-58s %14s\n' "POST /read: records, wall, CPU, server peak RSS" "$f_line"
+printf '%-58s %14s\n' "host-test read: records, wall, CPU, peak RSS" "$h_line"

@@ -84,3 +84,45 @@ ensure_jco() {
     echo "$stamp" >"$dir/installed.txt"
   fi
 }
+
+# Starts `host-test simulate --port 0 ARGS...` ($host_test, or target/debug/host-test) in the
+# background, its log in LOG, and waits for its address: sets $url and adds its pid to the
+# caller's `pids` array. Call it directly, not in $(...), so that the caller's cleanup sees the pid.
+#   start_simulator LOG [ARGS...]
+start_simulator() {
+  local log=$1
+  shift
+  "${host_test:-target/debug/host-test}" simulate --port 0 "$@" >"$log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do
+    if grep -q "http://127.0.0.1:" "$log"; then
+      url=$(grep -o "http://127.0.0.1:[0-9]*" "$log" | head -1)
+      return
+    fi
+    sleep 0.05
+  done
+  echo "the simulator did not start: $(cat "$log")" >&2
+  exit 1
+}
+
+# Writes a configured catalog (JSON) of the named streams of a discover's output to OUT:
+# incremental on the default cursor where offered, full refresh elsewhere, appended.
+#   configured_catalog DISCOVER_JSONL OUT STREAM...
+configured_catalog() {
+  python3 - "$@" <<'PY'
+import json, sys
+discover, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+cat = next(json.loads(l) for l in open(discover) if '"CATALOG"' in l)["catalog"]
+streams = []
+for s in cat["streams"]:
+    if s["name"] in names:
+        inc = "incremental" in s["supported_sync_modes"]
+        c = {"stream": s, "sync_mode": "incremental" if inc else "full_refresh", "destination_sync_mode": "append"}
+        if inc:
+            c["cursor_field"] = s.get("default_cursor_field", [])
+        streams.append(c)
+if len(streams) != len(names):
+    sys.exit(f"discover offered {len(streams)} of the {len(names)} streams asked for")
+json.dump({"streams": streams}, open(out, "w"))
+PY
+}

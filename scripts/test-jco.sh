@@ -15,41 +15,17 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
+host_test="$host"
 url=""
-simulator() { # starts a fresh simulator and sets $url; called directly (not in $(...)), so
-  # that the cleanup sees its pid
-  local log="$work/sim-$1.log"
-  "$host" simulate --port 0 --clock virtual --job-duration-ms 0 >"$log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 100); do
-    if grep -q "http://127.0.0.1:" "$log"; then
-      url=$(grep -o "http://127.0.0.1:[0-9]*" "$log" | head -1)
-      return
-    fi
-    sleep 0.05
-  done
-  echo "the simulator did not start: $(cat "$log")" >&2
-  exit 1
-}
+simulator() { start_simulator "$work/sim-$1.log" --clock virtual --job-duration-ms 0; }
 
 cat >"$work/config.json" <<'JSON'
 {"account_ids": ["1000000000000001", "1000000000000002"], "credentials": {"auth_type": "Service", "access_token": "sim-token"}, "start_date": "2026-06-08T00:00:00Z"}
 JSON
 "$host" --simulator calm discover --config "$work/config.json" >"$work/discover.jsonl"
-python3 - "$work" <<'PY'
-import json, sys
-work = sys.argv[1]
-cat = next(json.loads(l) for l in open(f"{work}/discover.jsonl") if '"CATALOG"' in l)["catalog"]
-streams = []
-for s in cat["streams"]:
-    if s["name"] in ("campaigns", "ads", "ads_insights"):
-        inc = "incremental" in s["supported_sync_modes"]
-        c = {"stream": s, "sync_mode": "incremental" if inc else "full_refresh", "destination_sync_mode": "append"}
-        if inc:
-            c["cursor_field"] = s.get("default_cursor_field", [])
-        streams.append(c)
-json.dump({"streams": streams}, open(f"{work}/catalog.json", "w"))
-PY
+configured_catalog "$work/discover.jsonl" "$work/catalog.json" campaigns ads ads_insights
 
 cd "$work"
 echo "==> jco: spec, check, discover"
@@ -96,10 +72,7 @@ sys.exit(0 if ok else 1)
 PY
 
 echo "==> jco: a read against the hostile preset (a redirect, odd text)"
-"$host" simulate --port 0 --clock virtual --job-duration-ms 0 --preset hostile >"$work/sim-hostile.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q "http://127.0.0.1:" "$work/sim-hostile.log" && break; sleep 0.05; done
-url=$(grep -o "http://127.0.0.1:[0-9]*" "$work/sim-hostile.log" | head -1)
+start_simulator "$work/sim-hostile.log" --clock virtual --job-duration-ms 0 --preset hostile
 "$root/scripts/jco-run.sh" --graph-url "$url" read --config config.json --catalog catalog.json >hostile.jsonl 2>hostile.err || true
 python3 - <<'PY'
 import json

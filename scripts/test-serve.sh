@@ -29,20 +29,9 @@ trap cleanup EXIT
 # so that a read lasts several seconds.
 start_ms=$(($(date +%s) * 1000))
 url=""
-simulator() { # starts a fresh simulator and sets $url
-  local log="$work/sim-$1.log"
-  "$host_test" simulate --port 0 --clock virtual --start-time-ms "$start_ms" --latency-ms 150 \
-    --job-duration-ms 0 --campaigns-per-account 14 --ads-per-adset 4 >"$log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 200); do
-    if grep -q "http://127.0.0.1:" "$log"; then
-      url=$(grep -o "http://127.0.0.1:[0-9]*" "$log" | head -1)
-      return
-    fi
-    sleep 0.05
-  done
-  echo "the simulator did not start: $(cat "$log")" >&2
-  exit 1
+simulator() { # a fresh world; sets $url
+  start_simulator "$work/sim-$1.log" --clock virtual --start-time-ms "$start_ms" --latency-ms 150 \
+    --job-duration-ms 0 --campaigns-per-account 14 --ads-per-adset 4
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -86,20 +75,7 @@ PY
 simulator reference
 "$host_test" --graph-url "$url" discover --config "$work/config.json" >"$work/discover.jsonl"
 "$host_test" spec >"$work/spec.jsonl"
-python3 - "$work" <<'PY'
-import json, sys
-work = sys.argv[1]
-cat = next(json.loads(l) for l in open(f"{work}/discover.jsonl") if '"CATALOG"' in l)["catalog"]
-streams = []
-for s in cat["streams"]:
-    if s["name"] in ("ad_account", "campaigns", "ads", "ad_creatives", "ads_insights"):
-        inc = "incremental" in s["supported_sync_modes"]
-        c = {"stream": s, "sync_mode": "incremental" if inc else "full_refresh", "destination_sync_mode": "append"}
-        if inc:
-            c["cursor_field"] = s.get("default_cursor_field", [])
-        streams.append(c)
-json.dump({"streams": streams}, open(f"{work}/catalog.json", "w"))
-PY
+configured_catalog "$work/discover.jsonl" "$work/catalog.json" ad_account campaigns ads ad_creatives ads_insights
 
 echo "==> host-test read (the reference)"
 "$host_test" --graph-url "$url" read --config "$work/config.json" --catalog "$work/catalog.json" \

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Output, catalog, config, read};
+use common::{Output, catalog, config, read, state_messages};
 use graph_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 use source_facebook_marketing::read::resume::KEY;
@@ -68,15 +68,6 @@ impl Synced {
         self.reads += 1;
     }
 
-    fn state_messages(&self) -> String {
-        let msgs: Vec<Value> = self
-            .states
-            .iter()
-            .map(|(s, v)| json!({"type": "STREAM", "stream": {"stream_descriptor": {"name": s}, "stream_state": v}}))
-            .collect();
-        Value::Array(msgs).to_string()
-    }
-
     /// The final state, empty states (a full refresh's, once its mark is gone) left out.
     fn final_state(&self) -> BTreeMap<String, Value> {
         self.states
@@ -134,7 +125,7 @@ fn chain(preset: &str, budget_s: u64, full: bool) -> Synced {
     let began = sim.now_ms();
     let mut s = Synced::default();
     loop {
-        let state = (!s.states.is_empty()).then(|| s.state_messages());
+        let state = (!s.states.is_empty()).then(|| state_messages(&s.states));
         let out = read(&mut sim, &conf, &cat, state.as_deref(), None);
         assert!(out.errors.is_empty(), "budget {budget_s} s, read {}: {:?}", s.reads + 1, out.errors);
         s.take(&out);

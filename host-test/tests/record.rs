@@ -1,6 +1,8 @@
 //! `host-test read --record` and `host-test replay`: a recorded sync replays byte for byte, a
 //! changed request is named as the divergence, and no token reaches the recording.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -28,27 +30,8 @@ fn inputs(dir: &Path, token: &str, streams: &[&str], graph: &[&str]) {
     let mut args = graph.to_vec();
     args.extend(["discover", "--config", "config.json"]);
     let out = ok(host_test(dir, &args), "discover");
-    let catalog = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|m| m["type"] == "CATALOG")
-        .expect("a catalog");
-    let configured: Vec<Value> = catalog["catalog"]["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| streams.contains(&s["name"].as_str().unwrap_or("")))
-        .map(|s| {
-            let inc = s["supported_sync_modes"].as_array().unwrap().contains(&json!("incremental"));
-            let mut c = json!({"stream": s, "sync_mode": if inc { "incremental" } else { "full_refresh" }, "destination_sync_mode": "append"});
-            if inc {
-                c["cursor_field"] = s["default_cursor_field"].clone();
-            }
-            c
-        })
-        .collect();
-    assert_eq!(configured.len(), streams.len());
-    std::fs::write(dir.join("catalog.json"), json!({"streams": configured}).to_string()).unwrap();
+    let catalog = common::configured_catalog(&String::from_utf8_lossy(&out.stdout), streams);
+    std::fs::write(dir.join("catalog.json"), catalog.to_string()).unwrap();
 }
 
 #[test]

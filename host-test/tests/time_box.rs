@@ -4,6 +4,8 @@
 //! states of those before, yields the records and final state of one uninterrupted read.
 //! The report job of the first read is polled by the next, not created again.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -63,26 +65,8 @@ fn inputs(dir: &Path, url: &str, start_ms: i64, extra: &Value) {
     }
     std::fs::write(dir.join("config.json"), config.to_string()).expect("config");
     let out = host_test(dir, &["--graph-url", url, "discover", "--config", "config.json"]);
-    let catalog = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|m| m["type"] == "CATALOG")
-        .expect("a catalog");
-    let configured: Vec<Value> = catalog["catalog"]["streams"]
-        .as_array()
-        .expect("streams")
-        .iter()
-        .filter(|s| STREAMS.contains(&s["name"].as_str().unwrap_or("")))
-        .map(|s| {
-            let inc = s["supported_sync_modes"].as_array().is_some_and(|m| m.contains(&json!("incremental")));
-            let mut c = json!({"stream": s, "sync_mode": if inc { "incremental" } else { "full_refresh" }, "destination_sync_mode": "append"});
-            if inc {
-                c["cursor_field"] = s["default_cursor_field"].clone();
-            }
-            c
-        })
-        .collect();
-    std::fs::write(dir.join("catalog.json"), json!({"streams": configured}).to_string()).expect("catalog");
+    let catalog = common::configured_catalog(&String::from_utf8_lossy(&out.stdout), &STREAMS);
+    std::fs::write(dir.join("catalog.json"), catalog.to_string()).expect("catalog");
 }
 
 /// One read's lines, and how many report jobs it created (from its recording).

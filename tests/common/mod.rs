@@ -115,13 +115,17 @@ impl Output {
 
     /// The state messages as Airbyte would pass them to the next sync.
     pub fn state_messages(&self) -> String {
-        let msgs: Vec<Value> = self
-            .states
-            .iter()
-            .map(|(s, v)| json!({"type": "STREAM", "stream": {"stream_descriptor": {"name": s}, "stream_state": v}}))
-            .collect();
-        Value::Array(msgs).to_string()
+        state_messages(&self.states)
     }
+}
+
+/// Each stream's last state as the STATE messages Airbyte passes to the next sync.
+pub fn state_messages(states: &BTreeMap<String, Value>) -> String {
+    let msgs: Vec<Value> = states
+        .iter()
+        .map(|(s, v)| json!({"type": "STREAM", "stream": {"stream_descriptor": {"name": s}, "stream_state": v}}))
+        .collect();
+    Value::Array(msgs).to_string()
 }
 
 /// The WARN lines a read logged.

@@ -10,11 +10,8 @@ use std::process::ExitCode;
 
 wit_bindgen::generate!({ path: "../../wit", world: "cli" });
 
-#[path = "../../common/message_lines.rs"]
-mod message_lines;
-
-use airbyte::source_facebook_marketing::source::{self as source, Message};
-use message_lines::line;
+use airbyte::source_facebook_marketing::source::{self as source, LogLevel, Message, Status};
+sfm_wire::message_lines!();
 
 pub fn main() -> ExitCode {
     let command = match args::parse(std::env::args_os().skip(1)) {

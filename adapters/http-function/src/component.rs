@@ -13,11 +13,8 @@ use wasip2::http::types::{
 
 wit_bindgen::generate!({ path: "../../wit", world: "http-function" });
 
-#[path = "../../common/message_lines.rs"]
-mod message_lines;
-
-use airbyte::source_facebook_marketing::source::{self as source, Message};
-use message_lines::line;
+use airbyte::source_facebook_marketing::source::{self as source, LogLevel, Message, Status};
+sfm_wire::message_lines!();
 
 struct Function;
 

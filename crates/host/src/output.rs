@@ -5,28 +5,11 @@ use crate::runtime::{LogLevel, Message, Status};
 use sfm_wire::lines;
 pub use sfm_wire::redact::{Redactor, config_secrets};
 
-fn level(l: LogLevel) -> &'static str {
-    match l {
-        LogLevel::Fatal => "FATAL",
-        LogLevel::Error => "ERROR",
-        LogLevel::Warn => "WARN",
-        LogLevel::Info => "INFO",
-        LogLevel::Debug => "DEBUG",
-        LogLevel::Trace => "TRACE",
-    }
-}
+sfm_wire::message_lines!();
 
 /// One message as a protocol line (no newline).
 pub fn to_line(m: &Message) -> String {
-    match m {
-        Message::Record(r) => lines::record(&r.stream, r.namespace.as_deref(), &r.data, r.emitted_at),
-        Message::State(s) => lines::state(s),
-        Message::Log(l) => lines::log(level(l.level), &l.message),
-        Message::Trace(t) => lines::trace(t),
-        Message::ConnectionStatus(c) => lines::connection_status(c.status == Status::Succeeded, c.message.as_deref()),
-        Message::Catalog(c) => lines::catalog(c),
-        Message::Spec(s) => lines::spec(s),
-    }
+    line(m)
 }
 
 /// Whether the message is an error TRACE.

@@ -2,8 +2,8 @@
 //! protocol lines they print ([`lines`]), how secrets are kept out of what they print
 //! ([`redact`]), and the Graph origin that hosts may route elsewhere ([`origin`]).
 //!
-//! Used by the component itself, by `host-test`, and by the `wasi:cli` command and the
-//! `wasi:http` adapter, so that the three never print or route differently. It depends on
+//! Used by the component itself, by `host-test` and `sfm-host`, and by the `wasi:cli` command,
+//! the `wasi:http` function and the `wasi:http` adapter, so that none prints or routes differently. It depends on
 //! `serde_json` alone, which the component already carries.
 
 pub mod lines;

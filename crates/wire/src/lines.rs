@@ -72,6 +72,47 @@ pub fn error_trace(failure_type: &str, message: &str, internal: &str, emitted_at
     trace(&error_trace_payload(failure_type, message, internal, emitted_at_ms))
 }
 
+/// Defines `level` (a log level's Airbyte name) and `line` (a `source` message as one protocol
+/// line, no newline) for the bindings of the `source` interface in scope at the call site: every
+/// host and adapter has its own generated `Message`, `LogLevel` and `Status` types (wit-bindgen
+/// in a guest, wasmtime's bindgen in a host) and writes them through this one mapping.
+///
+/// ```ignore
+/// use bindings::source::{LogLevel, Message, Status};
+/// sfm_wire::message_lines!();
+/// ```
+#[macro_export]
+macro_rules! message_lines {
+    () => {
+        /// Airbyte's name of a log level.
+        fn level(l: LogLevel) -> &'static str {
+            match l {
+                LogLevel::Fatal => "FATAL",
+                LogLevel::Error => "ERROR",
+                LogLevel::Warn => "WARN",
+                LogLevel::Info => "INFO",
+                LogLevel::Debug => "DEBUG",
+                LogLevel::Trace => "TRACE",
+            }
+        }
+
+        /// The message as one protocol line (no newline).
+        fn line(m: &Message) -> String {
+            match m {
+                Message::Record(r) => $crate::lines::record(&r.stream, r.namespace.as_deref(), &r.data, r.emitted_at),
+                Message::State(s) => $crate::lines::state(s),
+                Message::Log(l) => $crate::lines::log(level(l.level), &l.message),
+                Message::Trace(t) => $crate::lines::trace(t),
+                Message::ConnectionStatus(c) => {
+                    $crate::lines::connection_status(matches!(c.status, Status::Succeeded), c.message.as_deref())
+                }
+                Message::Catalog(c) => $crate::lines::catalog(c),
+                Message::Spec(s) => $crate::lines::spec(s),
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,3 +39,30 @@ pub fn sim_request(request: &mut tiny_http::Request) -> graph_sim::SimRequest {
         body,
     }
 }
+
+/// The configured catalog of `streams` from `discover`'s stdout: incremental where offered (on
+/// the default cursor), full refresh elsewhere, appended.
+pub fn configured_catalog(discover_stdout: &str, streams: &[&str]) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let catalog = discover_stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|m| m["type"] == "CATALOG")
+        .expect("a catalog");
+    let configured: Vec<Value> = catalog["catalog"]["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .filter(|s| streams.contains(&s["name"].as_str().unwrap_or("")))
+        .map(|s| {
+            let inc = s["supported_sync_modes"].as_array().is_some_and(|m| m.contains(&json!("incremental")));
+            let mut c = json!({"stream": s, "sync_mode": if inc { "incremental" } else { "full_refresh" }, "destination_sync_mode": "append"});
+            if inc {
+                c["cursor_field"] = s["default_cursor_field"].clone();
+            }
+            c
+        })
+        .collect();
+    assert_eq!(configured.len(), streams.len(), "every stream asked for was discovered");
+    json!({"streams": configured})
+}

@@ -87,7 +87,18 @@ if mode == "api":
             fail(f"{method} {path} answered {status} {kind} {body[:300]!r}; wanted {want} naming {says}")
         if "sim-token" in body:
             fail(f"{method} {path} echoed the token")
-    print("spec, check and discover equal host-test's; bad requests get 400, 404 and 405 naming the problem")
+    # A token Graph refuses is found once the read has begun: the stream ends with the error TRACE.
+    wrong = dict(config, credentials={"auth_type": "Service", "access_token": "EAAwrong-token-0123"})
+    status, kind, body = call("/read", {"config": wrong, "catalog": catalog})
+    last = json.loads(lines(body)[-1]) if lines(body) else {}
+    if status != 200 or last.get("trace", {}).get("type") != "ERROR":
+        fail(f"a read with a refused token answered {status} {kind}, ending {json.dumps(last)[:300]}")
+    if "EAAwrong-token-0123" in body:
+        fail("a read echoed the refused token")
+    print(
+        "spec, check and discover equal host-test's; bad requests get 400, 404 and 405 naming the problem;"
+        f" a refused token ends the read's stream with the error TRACE ({last['trace']['error']['failure_type']})"
+    )
 
 elif mode == "full":
     began = time.monotonic()

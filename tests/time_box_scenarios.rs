@@ -220,3 +220,68 @@ fn a_full_refresh_chain_reads_every_record_once_and_leaves_no_mark() {
         assert_eq!(chained.duplicates(), 0, "budget {budget} s: listings go on from their page");
     }
 }
+
+/// The states after the first read of a sync of `ads_insights` time-boxed at 3 s: its report
+/// runs are being computed (they take 20 s), so the mark carries them.
+fn first_read_with_runs_carried() -> (Simulator, Value, Value, BTreeMap<String, Value>) {
+    let mut sim = Simulator::new(world("calm"));
+    let conf = conf(&sim, json!({"max_duration_seconds": 3}));
+    let cat = catalog(&conf, sim.now_ms(), &["ads_insights"]);
+    let out = read(&mut sim, &conf, &cat, None, None);
+    assert!(stopped_by_budget(&out));
+    let runs = out.states["ads_insights"][KEY]["progress"]["accounts"].to_string();
+    assert!(runs.contains("\"run\""), "the runs are carried: {runs}");
+    (sim, conf, cat, out.states)
+}
+
+#[test]
+fn report_runs_carried_over_are_polled_unless_older_than_graph_keeps_them() {
+    let (mut sim, conf, cat, states) = first_read_with_runs_carried();
+    let next = read(&mut sim, &conf, &cat, Some(&state_messages(&states)), None);
+    assert_eq!(next.jobs("ads_insights").started, 0, "the runs of the first read are polled, not created again");
+
+    // The same runs, made 26 days old: Graph may have dropped them, so their days are asked again.
+    let (mut sim, conf, cat, mut states) = first_read_with_runs_carried();
+    let month_ago = chrono::DateTime::from_timestamp_millis(sim.now_ms() - 26 * 86_400_000).unwrap();
+    let accounts = states.get_mut("ads_insights").unwrap()[KEY]["progress"]["accounts"].as_object_mut().unwrap();
+    for account in accounts.values_mut() {
+        for run in account["jobs"].as_array_mut().unwrap() {
+            run["created_at"] = json!(month_ago.to_rfc3339());
+        }
+    }
+    let next = read(&mut sim, &conf, &cat, Some(&state_messages(&states)), None);
+    assert!(next.jobs("ads_insights").started >= 2, "old runs are created again: {:?}", next.jobs("ads_insights"));
+    let logs: Vec<String> =
+        next.messages.iter().map(|m| m.to_json_line()).filter(|l| l.contains("older than 25 days")).collect();
+    assert!(!logs.is_empty(), "the read says why it created them again");
+}
+
+#[test]
+fn a_plan_no_sync_could_have_made_is_planned_afresh() {
+    let (mut sim, conf, cat, mut states) = first_read_with_runs_carried();
+    let accounts = states.get_mut("ads_insights").unwrap()[KEY]["progress"]["accounts"].as_object_mut().unwrap();
+    for account in accounts.values_mut() {
+        account["from"] = json!("1970-01-01");
+        account["to"] = json!("9999-12-31");
+    }
+    let whole = whole_of(&["ads_insights"]);
+    // The next read runs to the end, so that it can be set beside an uninterrupted sync.
+    let mut unboxed = conf.clone();
+    unboxed.as_object_mut().unwrap().remove("max_duration_seconds");
+    let next = read(&mut sim, &unboxed, &cat, Some(&state_messages(&states)), None);
+    assert!(next.errors.is_empty(), "{:?}", next.errors);
+    let got: BTreeSet<String> = next.records.get("ads_insights").into_iter().flatten().map(Value::to_string).collect();
+    let want: BTreeSet<String> = whole.records.get("ads_insights").into_iter().flatten().cloned().collect();
+    assert_eq!(got, want, "the accounts are read as a fresh plan would read them");
+}
+
+/// One uninterrupted sync of `streams` in the calm world.
+fn whole_of(streams: &[&str]) -> Synced {
+    let mut sim = Simulator::new(world("calm"));
+    let conf = conf(&sim, json!({}));
+    let cat = catalog(&conf, sim.now_ms(), streams);
+    let out = read(&mut sim, &conf, &cat, None, None);
+    let mut s = Synced::default();
+    s.take(&out);
+    s
+}

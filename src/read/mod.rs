@@ -573,12 +573,18 @@ fn suspend(core: &mut Core, sync: &mut Sync, now: Timestamp) {
     core.emit(Message::log(
         LogLevel::Info,
         format!(
-            "time budget reached: stopped after {} s (max_duration_seconds {}) with {} of {} streams finished{}; resume with the last state",
+            "time budget reached: stopped after {} s (max_duration_seconds {}) with {} of {} streams finished{}{}; resume with the last state",
             now.since(sync.began).as_secs(),
             sync.config.max_duration.map_or(0, |d| d.as_secs()),
             sync.done.len(),
-            sync.done.len() + unfinished.len(),
-            if unfinished.is_empty() { String::new() } else { format!(" ({} to go on)", unfinished.join(", ")) }
+            sync.done.len() + unfinished.len() + sync.failed_streams.len(),
+            if unfinished.is_empty() { String::new() } else { format!(" ({} to go on)", unfinished.join(", ")) },
+            if sync.failed_streams.is_empty() {
+                String::new()
+            } else {
+                let failed: Vec<&str> = sync.failed_streams.iter().map(|(n, _)| n.as_str()).collect();
+                format!(", {} incomplete and read again by the next read ({})", failed.len(), failed.join(", "))
+            }
         ),
     ));
     core.finish();

@@ -257,6 +257,10 @@ impl InsightsReader {
         let Some(kept) = self.resumed.partial(&id).cloned() else { return false };
         let date = |v: Option<&Value>| v.and_then(Value::as_str).and_then(|d| d.parse::<NaiveDate>().ok());
         let (Some(from), Some(to)) = (date(kept.get("from")), date(kept.get("to"))) else { return false };
+        // A plan no sync could have made (a state edited by hand) is planned afresh instead.
+        if to < from || (to - from).num_days() > RETENTION_DAYS + 31 {
+            return false;
+        }
         let done: BTreeSet<NaiveDate> =
             kept.get("done").and_then(Value::as_array).into_iter().flatten().filter_map(|d| date(Some(d))).collect();
         let (cursor, done_after_cursor) = self.stored_cursor(i);
@@ -271,17 +275,10 @@ impl InsightsReader {
         acct.completed = acct.slices.iter().filter(|s| s.done).count();
         acct.phase = AccountPhase::Reading;
         let fields = self.manager.params().fields.requested();
-        let young =
-            self.sync_started.is_some_and(|s| cx.now.since(s).as_secs() < resume::MAX_RUN_AGE_DAYS as u64 * 86_400);
         let runs = kept.get("jobs").and_then(Value::as_array).cloned().unwrap_or_default();
-        if !young && !runs.is_empty() {
-            cx.log(LogLevel::Info, format!(
-                "{}: the report runs of ad account {id} kept since the sync began are older than {} days; they are created again",
-                self.manager.params().name, resume::MAX_RUN_AGE_DAYS
-            ));
-        }
         let mut covered = BTreeSet::new();
-        for run in runs.iter().filter(|_| young) {
+        let mut stale = 0;
+        for run in &runs {
             let (Some(run_id), Some(since), Some(until)) =
                 (run.get("run").and_then(Value::as_str), date(run.get("since")), date(run.get("until")))
             else {
@@ -291,7 +288,13 @@ impl InsightsReader {
                 .get("created_at")
                 .and_then(Value::as_str)
                 .and_then(crate::config::parse_date_time)
-                .map_or(cx.now, Timestamp::from_datetime);
+                .map(Timestamp::from_datetime)
+                .or(self.sync_started)
+                .unwrap_or(cx.now);
+            if cx.now.since(created_at).as_secs() >= resume::MAX_RUN_AGE_DAYS as u64 * 86_400 {
+                stale += 1;
+                continue;
+            }
             let after = run.get("after").and_then(Value::as_str).map(str::to_string);
             let failures = run.get("failures").and_then(Value::as_u64).map_or(0, |n| n.min(u64::from(u32::MAX)) as u32);
             let slices = &self.accounts[i].slices;
@@ -306,6 +309,16 @@ impl InsightsReader {
             covered.extend(s..=e);
             let spec = self.account_job(i, s..e + 1, &fields);
             self.manager.add_running(spec, ResumedRun { run_id: run_id.to_string(), created_at, after, failures });
+        }
+        if stale > 0 {
+            cx.log(
+                LogLevel::Info,
+                format!(
+                    "{}: {stale} report run(s) of ad account {id} an earlier read left are older than {} days (graph keeps them 30); their days are asked for again",
+                    self.manager.params().name,
+                    resume::MAX_RUN_AGE_DAYS
+                ),
+            );
         }
         self.queue_jobs(i, &fields, &covered);
         true

@@ -66,7 +66,14 @@ impl Io for HostIo {
             .map(|c| {
                 let outcome = c
                     .outcome
-                    .map(|r| Response { status: r.status, headers: r.headers, body: r.body })
+                    .map(|r| Response {
+                        status: r.status,
+                        headers: r.headers,
+                        body: match r.body {
+                            wit_host::Body::Bytes(b) => b,
+                            wit_host::Body::Text(t) => t.into_bytes(),
+                        },
+                    })
                     .map_err(FetchError::from);
                 (RequestId(c.id.wrapping_sub(base)), outcome)
             })

@@ -160,10 +160,12 @@ fn finish(r: InFlight) -> Result<wit::Response, FetchError> {
     drop(stream);
     // Trailers are not part of the WIT response; finishing the body releases it.
     drop(IncomingBody::finish(body));
-    decode_body(&mut headers, bytes, r.cap).map(|body| wit::Response { status, headers, body }).map_err(|e| match e {
-        BodyError::NotGzip(m) => FetchError::Other(m),
-        BodyError::TooLarge => FetchError::ResponseTooLarge(r.cap),
-    })
+    decode_body(&mut headers, bytes, r.cap)
+        .map(|body| wit::Response { status, headers, body: wit::Body::Bytes(body) })
+        .map_err(|e| match e {
+            BodyError::NotGzip(m) => FetchError::Other(m),
+            BodyError::TooLarge => FetchError::ResponseTooLarge(r.cap),
+        })
 }
 
 /// `GRAPH_URL` from `wasi:cli/environment`, read once; empty counts as unset.

@@ -188,16 +188,18 @@ impl HostState {
 }
 
 fn to_wit(outcome: Result<HostResponse, HostFetchError>) -> Result<wit_host::Response, wit_host::FetchError> {
-    outcome.map(|r| wit_host::Response { status: r.status, headers: r.headers, body: r.body }).map_err(|e| match e {
-        HostFetchError::Timeout => wit_host::FetchError::Timeout,
-        HostFetchError::ConnectionRefused => wit_host::FetchError::ConnectionRefused,
-        HostFetchError::ConnectionReset => wit_host::FetchError::ConnectionReset,
-        HostFetchError::Dns(s) => wit_host::FetchError::Dns(s),
-        HostFetchError::Tls(s) => wit_host::FetchError::Tls(s),
-        HostFetchError::Denied(s) => wit_host::FetchError::DeniedByHost(s),
-        HostFetchError::Other(s) => wit_host::FetchError::Other(s),
-        HostFetchError::TooLarge(cap) => wit_host::FetchError::ResponseTooLarge(cap),
-    })
+    outcome
+        .map(|r| wit_host::Response { status: r.status, headers: r.headers, body: wit_host::Body::Bytes(r.body) })
+        .map_err(|e| match e {
+            HostFetchError::Timeout => wit_host::FetchError::Timeout,
+            HostFetchError::ConnectionRefused => wit_host::FetchError::ConnectionRefused,
+            HostFetchError::ConnectionReset => wit_host::FetchError::ConnectionReset,
+            HostFetchError::Dns(s) => wit_host::FetchError::Dns(s),
+            HostFetchError::Tls(s) => wit_host::FetchError::Tls(s),
+            HostFetchError::Denied(s) => wit_host::FetchError::DeniedByHost(s),
+            HostFetchError::Other(s) => wit_host::FetchError::Other(s),
+            HostFetchError::TooLarge(cap) => wit_host::FetchError::ResponseTooLarge(cap),
+        })
 }
 
 impl wit_host::Host for HostState {

@@ -3,13 +3,14 @@
 Standard library only, so it runs on the system Python (no venv needed).
 
     bench.py catalog  --discover FILE --streams a,b,c --out FILE
-    bench.py compare  --catalog FILE --ours FILE --theirs FILE [--out FILE]
+    bench.py compare  --catalog FILE --ours FILE --theirs FILE [--labels A,B] [--out FILE]
     bench.py table    --dir DIR
 
 `compare` reads both message files, keeps RECORD messages only (LOG, TRACE, STATE, CONTROL
 lines are skipped), keys every record by its stream's primary key and lists each difference
 with a first guess at its cause. `table` prints metric | ours | theirs | ratio from the files
-run.sh leaves in DIR (time -v reports, simulator counters, the comparison).
+run.sh leaves in DIR (time -v reports, simulator counters, the comparison); when DIR also holds
+a run of the Python wheel (wheel.*), a wheel column and its ratio to ours come between.
 """
 
 import argparse
@@ -170,6 +171,8 @@ def cmd_compare(args):
     context = {"today_dates": set(sorted(all_dates)[-1:])}
     streams = sorted(set(keys) | set(ours) | set(theirs))
     report = {"streams": {}, "message_types": {"ours": dict(ours_types), "theirs": dict(theirs_types)}}
+    # What the text calls each side (the JSON report keeps "ours" and "theirs").
+    label = dict(zip(("ours", "theirs"), args.labels.split(",")))
     lines = []
     for s in streams:
         o, t = ours.get(s, {}), theirs.get(s, {})
@@ -213,7 +216,7 @@ def cmd_compare(args):
         }
         report["streams"][s] = entry
         head = (
-            f"{s}: ours {n_o} ({len(o)} distinct), theirs {n_t} ({len(t)} distinct), "
+            f"{s}: {label['ours']} {n_o} ({len(o)} distinct), {label['theirs']} {n_t} ({len(t)} distinct), "
             f"key {'+'.join(names)} -> {'same key set' if agree else 'KEY SETS DIFFER'}"
         )
         lines.append(head)
@@ -221,12 +224,12 @@ def cmd_compare(args):
             if only:
                 rows = [src[pk] for pk in only]
                 ex = "; ".join(fmt_key(names, pk) for pk in only[:EXAMPLES])
-                lines.append(f"  only in {side}: {len(only)} keys, e.g. {ex}")
+                lines.append(f"  only in {label[side]}: {len(only)} keys, e.g. {ex}")
                 lines.append(f"    guess: {guess_missing(s, side, rows, context)}")
         for side, dup in (("ours", dup_o), ("theirs", dup_t)):
             if dup:
                 lines.append(
-                    f"  {side} emitted {dup} duplicate record(s) by key (same key twice)"
+                    f"  {label[side]} emitted {dup} duplicate record(s) by key (same key twice)"
                     "    guess: overlapping slices or re-read pages; a destination deduplicates them"
                 )
         for (kind, f), n in sorted(field_diffs.items()):
@@ -289,55 +292,75 @@ def num(x, digits=2):
 
 def cmd_table(args):
     d = args.dir
-    t_o = parse_time_v(os.path.join(d, "ours.time"))
-    t_t = parse_time_v(os.path.join(d, "theirs.time"))
-    with open(os.path.join(d, "ours.counters.json"), encoding="utf-8") as f:
-        c_o = json.load(f)
-    with open(os.path.join(d, "theirs.counters.json"), encoding="utf-8") as f:
-        c_t = json.load(f)
     with open(os.path.join(d, "compare.json"), encoding="utf-8") as f:
         cmp = json.load(f)
-    rec_o = sum(s["ours"] for s in cmp["streams"].values())
-    rec_t = sum(s["theirs"] for s in cmp["streams"].values())
-    rows = [
-        ("exit status", t_o.get("exit"), t_t.get("exit"), None),
-        ("wall s", t_o["wall"], t_t["wall"], True),
-        ("CPU s (user+sys)", t_o["cpu"], t_t["cpu"], True),
-        ("CPU ms per record", 1000 * t_o["cpu"] / max(rec_o, 1), 1000 * t_t["cpu"] / max(rec_t, 1), True),
-        ("peak RSS MiB", t_o["rss_mib"], t_t["rss_mib"], True),
-        ("records", rec_o, rec_t, True),
-        ("HTTP requests (total)", c_o["http_requests"], c_t["http_requests"], True),
-    ]
-    for kind in sorted(set(c_o["requests"]) | set(c_t["requests"])):
-        rows.append((f"  requests: {kind}", c_o["requests"].get(kind, 0), c_t["requests"].get(kind, 0), True))
-    rows.append(("report jobs created", c_o["jobs_created"], c_t["jobs_created"], True))
-    rows.append(("report jobs failed", c_o["jobs_failed"], c_t["jobs_failed"], True))
-    rows.append(("throttled responses", c_o["throttled_responses"], c_t["throttled_responses"], True))
-    sim_cpu = []
-    for name in ("ours", "theirs"):
+    # ours (host-test), the wheel when it ran, theirs (Airbyte's connector).
+    names = ["ours", "wheel", "theirs"] if os.path.exists(os.path.join(d, "wheel.time")) else ["ours", "theirs"]
+    times = {n: parse_time_v(os.path.join(d, f"{n}.time")) for n in names}
+    counters = {}
+    for n in names:
+        with open(os.path.join(d, f"{n}.counters.json"), encoding="utf-8") as f:
+            counters[n] = json.load(f)
+    per_stream = {"ours": {s: e["ours"] for s, e in cmp["streams"].items()},
+                  "theirs": {s: e["theirs"] for s, e in cmp["streams"].items()}}
+    if "wheel" in names:
+        with open(os.path.join(d, "compare-wheel.json"), encoding="utf-8") as f:
+            per_stream["wheel"] = {s: e["theirs"] for s, e in json.load(f)["streams"].items()}
+    sim_cpu = {}
+    for n in names:
         try:
-            with open(os.path.join(d, f"{name}.sim.cpu"), encoding="utf-8") as f:
-                sim_cpu.append(float(f.read().strip()))
+            with open(os.path.join(d, f"{n}.sim.cpu"), encoding="utf-8") as f:
+                sim_cpu[n] = float(f.read().strip())
         except (OSError, ValueError):
-            sim_cpu.append(None)
-    rows.append(("simulator CPU s (serving that run)", sim_cpu[0], sim_cpu[1], True))
-    for s, e in sorted(cmp["streams"].items()):
-        rows.append((f"  records: {s}", e["ours"], e["theirs"], True))
+            sim_cpu[n] = None
+    records = {n: sum(per_stream[n].values()) for n in names}
+
+    def row(name, value, with_ratio=True):
+        return (name, {n: value(n) for n in names}, with_ratio)
+
+    rows = [
+        row("exit status", lambda n: times[n].get("exit"), False),
+        row("wall s", lambda n: times[n]["wall"]),
+        row("CPU s (user+sys)", lambda n: times[n]["cpu"]),
+        row("CPU ms per record", lambda n: 1000 * times[n]["cpu"] / max(records[n], 1)),
+        row("peak RSS MiB", lambda n: times[n]["rss_mib"]),
+        row("records", lambda n: records[n]),
+        row("HTTP requests (total)", lambda n: counters[n]["http_requests"]),
+    ]
+    for kind in sorted(set().union(*(counters[n]["requests"] for n in names))):
+        rows.append(row(f"  requests: {kind}", lambda n, k=kind: counters[n]["requests"].get(k, 0)))
+    rows.append(row("report jobs created", lambda n: counters[n]["jobs_created"]))
+    rows.append(row("report jobs failed", lambda n: counters[n]["jobs_failed"]))
+    rows.append(row("throttled responses", lambda n: counters[n]["throttled_responses"]))
+    rows.append(row("simulator CPU s (serving that run)", lambda n: sim_cpu[n]))
+    for s in sorted(cmp["streams"]):
+        rows.append(row(f"  records: {s}", lambda n, s=s: per_stream[n].get(s, 0)))
     agree = [s for s, e in sorted(cmp["streams"].items()) if e["agree"]]
     differ = [s for s, e in sorted(cmp["streams"].items()) if not e["agree"]]
+    ratios = [("wheel", "ours")] if "wheel" in names else []
+    ratios.append(("ours", "theirs"))
     w = max(len(r[0]) for r in rows) + 2
-    print(f"{'metric':<{w}} {'ours':>12} {'theirs':>12} {'ratio':>9}")
-    print(f"{'-' * w} {'-' * 12} {'-' * 12} {'-' * 9}")
-    for name, a, b, with_ratio in rows:
-        print(f"{name:<{w}} {num(a):>12} {num(b):>12} {ratio(a, b) if with_ratio else '':>9}")
-    print(f"{'-' * w} {'-' * 12} {'-' * 12} {'-' * 9}")
+    head = f"{'metric':<{w}} " + " ".join(f"{n:>12}" for n in names) + " " + " ".join(f"{a + '/' + b:>11}" for a, b in ratios)
+    rule = f"{'-' * w} " + " ".join("-" * 12 for _ in names) + " " + " ".join("-" * 11 for _ in ratios)
+    print(head)
+    print(rule)
+    for name, values, with_ratio in rows:
+        cells = " ".join(f"{num(values[n]):>12}" for n in names)
+        rs = " ".join(f"{(ratio(values[a], values[b]) if with_ratio else ''):>11}" for a, b in ratios)
+        print(f"{name:<{w}} {cells} {rs}")
+    print(rule)
     for s, e in sorted(cmp["streams"].items()):
         mark = "y" if e["agree"] else "n"
         fields = e["records_with_field_differences"]
         extra = f" (same keys; {fields} records differ in some field)" if e["agree"] and fields else ""
-        print(f"{'  key sets agree: ' + s:<{w}} {mark:>12}{extra}")
+        print(f"{'  key sets agree (ours, theirs): ' + s:<{w}} {mark:>12}{extra}")
     print(f"records per stream agree: {'y' if not differ else 'n'} ({len(agree)} of {len(agree) + len(differ)} streams)")
-    print("ratio = ours / theirs")
+    if "wheel" in names:
+        with open(os.path.join(d, "compare-wheel.json"), encoding="utf-8") as f:
+            wheel = json.load(f)["streams"]
+        same = all(e["agree"] and e["ours"] == e["theirs"] and not e["records_with_field_differences"] for e in wheel.values())
+        print(f"the wheel's records equal ours, field for field: {'y' if same else 'n'}")
+    print("ours = host-test (Rust host), wheel = the Python wheel's console script, theirs = Airbyte's connector")
 
 
 def main():
@@ -352,6 +375,7 @@ def main():
     c.add_argument("--catalog", required=True)
     c.add_argument("--ours", required=True)
     c.add_argument("--theirs", required=True)
+    c.add_argument("--labels", default="ours,theirs", help="what the text calls the two sides")
     c.add_argument("--out")
     c.set_defaults(func=cmd_compare)
     c = sub.add_parser("table")

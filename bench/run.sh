@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Side-by-side sync of our connector (OURS: host-test + the wasm component) and Airbyte's Python
+# Side-by-side sync of our connector (OURS: host-test + the wasm component), the same component
+# in the Python wheel (WHEEL: its console script on wasmtime-py) and Airbyte's Python
 # source-facebook-marketing 6.1.9 (THEIRS) against the same Graph API simulator over loopback
 # HTTP, on a real clock. Prints one table (wall, CPU, peak RSS, records, requests by kind) and
-# every difference between the two record sets. Asserts nothing.
+# every difference between the record sets. Asserts nothing.
 #
 #   bench/run.sh [small|large|accounts]
 #
@@ -84,8 +85,18 @@ if ! cmp -s <(echo "$airbyte_pkg") "$venv/installed.txt" 2>/dev/null; then
   echo "$airbyte_pkg" >"$venv/installed.txt"
 fi
 
-# --- (b) our component and an optimised host --------------------------------------------------
+# --- (b) our component and an optimised host, and the wheel in a venv of its own ---------------
 build_optimised
+step "scripts/build-wheel.sh, and the wheel into bench/.venv-wheel"
+flock /tmp/cargo-build.lock bash scripts/build-wheel.sh >/dev/null
+wheel_file=$(ls dist/source_facebook_marketing_wasm-*.whl)
+if ! cmp -s <(sha256sum "$wheel_file" | cut -c1-64) bench/.venv-wheel/installed.txt 2>/dev/null; then
+  rm -rf bench/.venv-wheel
+  python3 -m venv bench/.venv-wheel
+  bench/.venv-wheel/bin/python -m pip install --quiet --disable-pip-version-check "$wheel_file"
+  sha256sum "$wheel_file" | cut -c1-64 >bench/.venv-wheel/installed.txt
+fi
+wheel_cli=bench/.venv-wheel/bin/source-facebook-marketing
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -97,6 +108,7 @@ echo "component $(($(stat -c %s "$wasm") / 1024)) KiB, sha256 $(sha256sum "$wasm
 # Warm both start-ups outside the measurement: our precompiled component cache (*.cwasm) and
 # Python's bytecode and page cache. Cold start-up is measured by scripts/bench-startup.sh.
 "$host" spec >/dev/null
+"$wheel_cli" spec >/dev/null
 GRAPH_URL=http://127.0.0.1:9 "$venv/bin/python" bench/airbyte_launcher.py spec >/dev/null 2>&1 || true
 
 # --- the world and the config -----------------------------------------------------------------
@@ -152,7 +164,7 @@ start_sim() { # $1: name; sets sim_pid and sim_port
   exit 1
 }
 
-run_one() { # $1: ours|theirs
+run_one() { # $1: ours|wheel|theirs
   local name=$1 url status
   start_sim "$name"
   url="http://127.0.0.1:$sim_port"
@@ -162,6 +174,10 @@ run_one() { # $1: ours|theirs
     /usr/bin/time -v -o "$out/ours.time" \
       "$host" --graph-url "$url" read --config "$out/config.json" --catalog "$out/catalog.json" \
       --output "$out/ours.jsonl" 2>"$out/ours.err"
+  elif [[ $name == wheel ]]; then
+    /usr/bin/time -v -o "$out/wheel.time" \
+      "$wheel_cli" --graph-url "$url" read --config "$out/config.json" --catalog "$out/catalog.json" \
+      --output "$out/wheel.jsonl" 2>"$out/wheel.err"
   else
     GRAPH_URL="$url" /usr/bin/time -v -o "$out/theirs.time" \
       "$venv/bin/python" bench/airbyte_launcher.py read --config "$out/config.json" --catalog "$out/catalog.json" \
@@ -174,13 +190,16 @@ run_one() { # $1: ours|theirs
   stop_sim "$name"
 }
 
-# Ours first: it is the shorter run, so the second simulator starts soonest after the world start.
+# Ours first: the shorter runs, so that Airbyte's simulator starts soonest after the world start.
 run_one ours
+run_one wheel
 run_one theirs
 
 # --- (f) the record sets, (g) the table -------------------------------------------------------
 python3 bench/bench.py compare --catalog "$out/catalog.json" --ours "$out/ours.jsonl" --theirs "$out/theirs.jsonl" \
   --out "$out/compare.json" >"$out/compare.txt"
+python3 bench/bench.py compare --catalog "$out/catalog.json" --ours "$out/ours.jsonl" --theirs "$out/wheel.jsonl" \
+  --labels host-test,wheel --out "$out/compare-wheel.json" >"$out/compare-wheel.txt"
 {
   echo "bench/run.sh $size: $accounts account(s), $((accounts * campaigns * adsets * ads)) ads, $days days from $start_date"
   echo "simulator: seed $seed, latency ${latency_ms} ms, report jobs ${job_ms} ms, clock wall, world start $start_ms"
@@ -194,4 +213,6 @@ python3 bench/bench.py compare --catalog "$out/catalog.json" --ours "$out/ours.j
   echo
   echo "record-set differences (RECORD messages only, keyed by primary key):"
   sed 's/^/  /' "$out/compare.txt"
+  echo "host-test against the wheel:"
+  sed 's/^/  /' "$out/compare-wheel.txt"
 } | tee "$out/report.txt"

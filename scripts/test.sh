@@ -3,7 +3,9 @@
 # (`cargo fmt --check`, `cargo clippy -D warnings`) and runs every test:
 # `cargo test --workspace` (unit, scenario and end-to-end tests) and `pytest tests/python`
 # (the CLI's protocol output, validated with Airbyte's models, and a PyAirbyte sync into DuckDB
-# checked against the simulator's ground truth), the composed command under jco in Node.js
+# from the wheel, checked against the simulator's ground truth), the Python wheel in a fresh venv
+# (scripts/test-wheel.sh: its console script against host-test, its API, a hostile server), the
+# composed command under jco in Node.js
 # (scripts/test-jco.sh; installs pinned npm packages into .jco/), and the wasi:http function under
 # `wasmtime serve` and jco serve (scripts/test-serve.sh; the pinned wasmtime CLI is built into
 # .tools/ the first time, about 10 minutes). Runnable from any directory.
@@ -38,6 +40,9 @@ cargo test --workspace --no-fail-fast || failed+=("cargo test")
 
 echo "==> the recorded-response corpus (figures)"
 cargo test -q -p source-facebook-marketing --test corpus -- --nocapture every_recorded_body 2>&1 | grep -E '^(corpus|  )' || true
+
+echo "==> scripts/test-wheel.sh (the Python wheel in a fresh venv: console script, API, hostile server)"
+bash scripts/test-wheel.sh || failed+=("wheel")
 
 echo "==> pytest tests/python"
 .venv/bin/python -m pytest tests/python || failed+=("pytest")

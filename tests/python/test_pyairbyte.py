@@ -1,10 +1,13 @@
-"""PyAirbyte runs the connector as a local executable and loads its records into DuckDB.
+"""PyAirbyte installs the connector from its wheel and loads its records into DuckDB.
 
-The connector is `scripts/source-facebook-marketing.sh` (host-test with the built component),
-which PyAirbyte starts for `spec`, `discover` and `read` as it would any Airbyte source. Graph
-calls go over loopback to `host-test simulate`, and the tables of PyAirbyte's default DuckDB
-cache must hold exactly the primary keys that the simulator's ground truth
-(`POST /__sim/truth`, see host-test/src/truth.rs) says a correct first sync emits.
+`ab.get_source("source-facebook-marketing", pip_url=<the wheel>)`: PyAirbyte makes a venv of its
+own, installs the wheel (dist/, built by scripts/build-wheel.sh) with its dependencies from the
+local wheelhouse that scripts/test-wheel.sh fills (target/wheelhouse; no index, so no network),
+and runs its console script for `spec`, `discover` and `read` as it would any Airbyte source; no
+Rust toolchain, no local executable. Graph calls go over loopback to `host-test simulate` (the
+console script reads `GRAPH_URL`), and the tables of PyAirbyte's default DuckDB cache must hold
+exactly the primary keys that the simulator's ground truth (`POST /__sim/truth`, see
+host-test/src/truth.rs) says a correct first sync emits.
 
 Two reads, as in `host-test soak`: entity streams without a start date (every object), then
 `ads_insights` over the last few days (one config has one start date, and entity streams read
@@ -33,6 +36,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -43,8 +47,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST_TEST = ROOT / "target" / "debug" / "host-test"
-COMPONENT = ROOT / "target" / "wasm32-wasip2" / "release" / "source_facebook_marketing.wasm"
-LAUNCHER = ROOT / "scripts" / "source-facebook-marketing.sh"
+WHEELS = sorted((ROOT / "dist").glob("source_facebook_marketing_wasm-*-py3-none-any.whl"))
+WHEELHOUSE = ROOT / "target" / "wheelhouse"
 
 OPTIONAL_ENV = "SFM_PYAIRBYTE_OPTIONAL"
 
@@ -173,12 +177,13 @@ def workdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def simulator(workdir: Path, loopback_only):
-    for path, build in [
-        (HOST_TEST, "cargo build -p host-test"),
-        (COMPONENT, "cargo build --release --target wasm32-wasip2 -p source-facebook-marketing"),
-    ]:
-        if not path.is_file():
-            pytest.fail(f"{path} is missing; build it with `{build}` (scripts/test.sh does)")
+    if not HOST_TEST.is_file():
+        pytest.fail(f"{HOST_TEST} is missing; build it with `cargo build -p host-test` (scripts/test.sh does)")
+    if len(WHEELS) != 1 or not WHEELHOUSE.is_dir():
+        pytest.fail(
+            f"want one wheel in {ROOT / 'dist'} (found {len(WHEELS)}) and the wheelhouse {WHEELHOUSE}; "
+            "make them with `scripts/test-wheel.sh` (scripts/test.sh does)"
+        )
     sim = Simulator(workdir)
     yield sim
     sim.stop()
@@ -189,8 +194,8 @@ def simulator(workdir: Path, loopback_only):
 
 @pytest.fixture(scope="module")
 def ab(workdir: Path, simulator: Simulator, loopback_only):
-    """PyAirbyte, imported offline with its files under `workdir`, running our launcher against
-    the simulator (its settings are read at import, so they are set first)."""
+    """PyAirbyte, imported offline with its files under `workdir`, running the wheel's console
+    script against the simulator (its settings are read at import, so they are set first)."""
     env = {
         "DO_NOT_TRACK": "1",
         "AIRBYTE_OFFLINE_MODE": "1",
@@ -198,9 +203,11 @@ def ab(workdir: Path, simulator: Simulator, loopback_only):
         "AIRBYTE_CACHE_ROOT": str(workdir / "cache"),
         "AIRBYTE_LOGGING_ROOT": str(workdir / "logs"),
         "AIRBYTE_TEMP_DIR": str(workdir / "tmp"),
-        # For the launcher: the debug host-test that scripts/test.sh builds, and the simulator.
-        "SFM_HOST_TEST": str(HOST_TEST),
+        # PyAirbyte installs with `uv`, which comes with it in this venv.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        # For the console script: the simulator, and a compile cache of the test's own.
         "GRAPH_URL": simulator.url,
+        "SFM_CACHE_DIR": str(workdir / "sfm-cache"),
     }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
@@ -275,10 +282,11 @@ def sync_and_check(ab, simulator: Simulator, cache, config: dict, streams: list[
     {stream: (rows in the table, keys in ground truth at the start)}."""
     source = ab.get_source(
         "source-facebook-marketing",
-        local_executable=str(LAUNCHER),
+        pip_url=f"--no-index --find-links {WHEELHOUSE} {WHEELS[0]}",
+        install_root=Path(os.environ["AIRBYTE_PROJECT_DIR"]) / "connectors",
         config=config,
         streams=streams,
-        install_if_missing=False,
+        install_if_missing=True,
     )
     catalog = json.loads(source.configured_catalog.model_dump_json(exclude_none=True))
     before = simulator.truth(config, catalog)

@@ -109,20 +109,5 @@ start_simulator() {
 # incremental on the default cursor where offered, full refresh elsewhere, appended.
 #   configured_catalog DISCOVER_JSONL OUT STREAM...
 configured_catalog() {
-  python3 - "$@" <<'PY'
-import json, sys
-discover, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
-cat = next(json.loads(l) for l in open(discover) if '"CATALOG"' in l)["catalog"]
-streams = []
-for s in cat["streams"]:
-    if s["name"] in names:
-        inc = "incremental" in s["supported_sync_modes"]
-        c = {"stream": s, "sync_mode": "incremental" if inc else "full_refresh", "destination_sync_mode": "append"}
-        if inc:
-            c["cursor_field"] = s.get("default_cursor_field", [])
-        streams.append(c)
-if len(streams) != len(names):
-    sys.exit(f"discover offered {len(streams)} of the {len(names)} streams asked for")
-json.dump({"streams": streams}, open(out, "w"))
-PY
+  python3 "$(dirname "${BASH_SOURCE[0]}")/../tests/python/sfm_testkit.py" configured-catalog "$@"
 }

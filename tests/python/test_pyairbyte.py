@@ -30,23 +30,17 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import importlib.util
-import ipaddress
 import json
 import os
-import re
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sfm_testkit import HOST_TEST, ROOT, Simulator
+from sfm_testkit import loopback_only as keep_to_loopback
 
-ROOT = Path(__file__).resolve().parents[2]
-HOST_TEST = ROOT / "target" / "debug" / "host-test"
 WHEELS = sorted((ROOT / "dist").glob("source_facebook_marketing_wasm-*-py3-none-any.whl"))
 WHEELHOUSE = ROOT / "target" / "wheelhouse"
 
@@ -81,93 +75,14 @@ ENTITY_STREAMS = ["ad_account", "campaigns", "ad_sets", "ads", "ad_creatives"]
 INSIGHT_STREAMS = ["ads_insights"]
 INSIGHT_DAYS = 3
 
-# 30 s for the simulator to start or to answer: it takes milliseconds, and a broken one fails
-# the test instead of hanging the CI run.
-START_TIMEOUT_S = 30
-
-
 # ---------------------------------------------------------------------------------- loopback
-
-
-def _is_loopback(host: Any) -> bool:
-    if host in (None, "localhost", b"localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else str(host)).is_loopback
-    except ValueError:
-        return False
 
 
 @pytest.fixture(scope="module")
 def loopback_only():
     """Refuses, and records, every name lookup or connection of this process off loopback."""
-    refused: list[str] = []
-    real_getaddrinfo, real_connect, real_connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
-
-    def getaddrinfo(host, *args, **kwargs):
-        if not _is_loopback(host):
-            refused.append(f"lookup of {host}")
-            raise OSError(f"test_pyairbyte: {host} is not loopback")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    def guarded(real):
-        def connect(sock, address):
-            if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
-                refused.append(f"connection to {address}")
-                raise OSError(f"test_pyairbyte: {address} is not loopback")
-            return real(sock, address)
-
-        return connect
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket, "getaddrinfo", getaddrinfo)
-        mp.setattr(socket.socket, "connect", guarded(real_connect))
-        mp.setattr(socket.socket, "connect_ex", guarded(real_connect_ex))
+    with keep_to_loopback() as refused:
         yield refused
-
-
-# ------------------------------------------------------------------------------ the simulator
-
-
-class Simulator:
-    """`host-test simulate` on a free loopback port."""
-
-    def __init__(self, workdir: Path):
-        self.log = workdir / "simulate.log"
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(
-                [str(HOST_TEST), "simulate", "--port", "0", *SIMULATOR_ARGS],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not (m := re.search(r"http://127\.0\.0\.1:(\d+)", self.log.read_text())):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"host-test simulate did not start:\n{self.log.read_text()}")
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{m.group(1)}"
-
-    def truth(self, config: dict, catalog: dict, read_start_ms: int | None = None) -> dict[str, Any]:
-        """The simulator's ground truth now, for a first sync that started at `read_start_ms`."""
-        body = {"config": config, "catalog": catalog, "read_start_ms": read_start_ms}
-        request = urllib.request.Request(
-            f"{self.url}/__sim/truth",
-            data=json.dumps(body).encode(),
-            headers={"content-type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=START_TIMEOUT_S) as answer:
-            return json.load(answer)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +99,7 @@ def simulator(workdir: Path, loopback_only):
             f"want one wheel in {ROOT / 'dist'} (found {len(WHEELS)}) and the wheelhouse {WHEELHOUSE}; "
             "make them with `scripts/test-wheel.sh` (scripts/test.sh does)"
         )
-    sim = Simulator(workdir)
+    sim = Simulator(workdir, SIMULATOR_ARGS)
     yield sim
     sim.stop()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, Optional, Union
 
 
 def _dumps(value: Any) -> str:
@@ -37,17 +37,72 @@ class Record:
 
 
 @dataclass(frozen=True)
-class State:
-    """An Airbyte STATE: `state` is what goes under `state` (a per-stream state, usually)."""
+class _Payload:
+    """A message whose payload is a JSON object handed over as text: kept as `raw`, parsed on
+    first use, written back as it came."""
 
     raw: str = field(repr=False)
+    _TYPE: ClassVar[str] = ""
+    _KEY: ClassVar[str] = ""
 
     @cached_property
-    def state(self) -> dict[str, Any]:
+    def _parsed(self) -> dict[str, Any]:
         return json.loads(self.raw)
 
     def line(self) -> str:
-        return f'{{"type":"STATE","state":{self.raw}}}'
+        return f'{{"type":"{self._TYPE}","{self._KEY}":{self.raw}}}'
+
+
+@dataclass(frozen=True)
+class State(_Payload):
+    """An Airbyte STATE: `state` is what goes under `state` (a per-stream state, usually)."""
+
+    _TYPE = "STATE"
+    _KEY = "state"
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._parsed
+
+
+@dataclass(frozen=True)
+class Trace(_Payload):
+    """An Airbyte TRACE: an error, an estimate or a stream status."""
+
+    _TYPE = "TRACE"
+    _KEY = "trace"
+
+    @property
+    def trace(self) -> dict[str, Any]:
+        return self._parsed
+
+    @property
+    def is_error(self) -> bool:
+        return '"type":"ERROR"' in self.raw
+
+
+@dataclass(frozen=True)
+class Catalog(_Payload):
+    """An Airbyte CATALOG: `catalog` is the discovered catalog."""
+
+    _TYPE = "CATALOG"
+    _KEY = "catalog"
+
+    @property
+    def catalog(self) -> dict[str, Any]:
+        return self._parsed
+
+
+@dataclass(frozen=True)
+class Spec(_Payload):
+    """An Airbyte SPEC: `spec` is the connector specification."""
+
+    _TYPE = "SPEC"
+    _KEY = "spec"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self._parsed
 
 
 @dataclass(frozen=True)
@@ -59,24 +114,6 @@ class Log:
 
     def line(self) -> str:
         return _dumps({"type": "LOG", "log": {"level": self.level, "message": self.message}})
-
-
-@dataclass(frozen=True)
-class Trace:
-    """An Airbyte TRACE: an error, an estimate or a stream status."""
-
-    raw: str = field(repr=False)
-
-    @cached_property
-    def trace(self) -> dict[str, Any]:
-        return json.loads(self.raw)
-
-    @property
-    def is_error(self) -> bool:
-        return '"type":"ERROR"' in self.raw
-
-    def line(self) -> str:
-        return f'{{"type":"TRACE","trace":{self.raw}}}'
 
 
 @dataclass(frozen=True)
@@ -97,54 +134,7 @@ class ConnectionStatus:
         return _dumps({"type": "CONNECTION_STATUS", "connectionStatus": status})
 
 
-@dataclass(frozen=True)
-class Catalog:
-    raw: str = field(repr=False)
-
-    @cached_property
-    def catalog(self) -> dict[str, Any]:
-        return json.loads(self.raw)
-
-    def line(self) -> str:
-        return f'{{"type":"CATALOG","catalog":{self.raw}}}'
-
-
-@dataclass(frozen=True)
-class Spec:
-    raw: str = field(repr=False)
-
-    @cached_property
-    def spec(self) -> dict[str, Any]:
-        return json.loads(self.raw)
-
-    def line(self) -> str:
-        return f'{{"type":"SPEC","spec":{self.raw}}}'
-
-
 Message = Union[Record, State, Log, Trace, ConnectionStatus, Catalog, Spec]
-
-_LEVELS = {"fatal": "FATAL", "error": "ERROR", "warn": "WARN", "info": "INFO", "debug": "DEBUG", "trace": "TRACE"}
-
-
-def from_wit(v: Any) -> Message:
-    """A WIT `message` (a wasmtime-py Variant) as its Python class."""
-    tag, p = v.tag, v.payload
-    if tag == "record":
-        return Record(p.stream, p.data, getattr(p, "emitted-at"), p.namespace)
-    if tag == "state":
-        return State(p)
-    if tag == "log":
-        return Log(_LEVELS.get(p.level, str(p.level).upper()), p.message)
-    if tag == "trace":
-        return Trace(p)
-    if tag == "connection-status":
-        return ConnectionStatus("SUCCEEDED" if p.status == "succeeded" else "FAILED", p.message)
-    if tag == "catalog":
-        return Catalog(p)
-    if tag == "spec":
-        return Spec(p)
-    raise ValueError(f"the component sent a message of an unknown kind: {tag}")
-
 
 def error_trace(failure_type: str, message: str, internal: str, emitted_at_ms: int) -> Trace:
     """An error TRACE of the host's own (a file it could not read, a guest that trapped)."""

@@ -140,3 +140,15 @@ def test_a_hostile_world_reads_as_host_test_reads_it(workdir: Path):
     errors = [m["trace"]["error"]["message"] for m in lines(ours.stdout) if m["type"] == "TRACE" and "error" in m["trace"]]
     assert any("redirect" in e.lower() for e in errors), errors
     assert sum(1 for m in lines(ours.stdout) if m["type"] == "RECORD" and m["record"]["stream"] == "campaigns") > 0
+
+
+def test_the_compiled_component_is_cached_per_user_and_a_bad_cache_file_is_replaced(tmp_path: Path):
+    env = {**os.environ, "SFM_CACHE_DIR": str(tmp_path)}
+    first = run([str(CLI), "spec"], env=env)
+    assert first.returncode == 0, first.stderr
+    cached = list(tmp_path.glob("py-*.cwasm"))
+    assert len(cached) == 1, "one file, keyed by the component's and wasmtime's hash"
+    cached[0].write_bytes(b"not a compiled component")
+    again = run([str(CLI), "spec"], env=env)
+    assert again.returncode == 0 and again.stdout == first.stdout, again.stderr
+    assert cached[0].read_bytes() != b"not a compiled component", "compiled again and cached"

@@ -14,21 +14,21 @@
 use serde_json::{Map, Value, json};
 use source_facebook_marketing::api::batch::BatchSender;
 use source_facebook_marketing::api::classify::{Verdict, classify_response};
-use source_facebook_marketing::api::client::{Api, CallFailure, CallKind, CallOutcome, Owner};
+use source_facebook_marketing::api::client::{Api, CallFailure, CallKind, CallOutcome};
 use source_facebook_marketing::api::paginator::{Paginator, Paging, Step};
 use source_facebook_marketing::api::throttle::{Throttle, parse_insights_throttle, parse_usage};
 use source_facebook_marketing::config::Config;
 use source_facebook_marketing::error::FailureType;
 use source_facebook_marketing::http::Response;
 use source_facebook_marketing::model::OBJECT_BREAKDOWNS;
+use source_facebook_marketing::read::AccountFacts;
 use source_facebook_marketing::read::common::prepare_record;
 use source_facebook_marketing::read::insights::job::{RunStatus, parse_status, report_run_id};
-use source_facebook_marketing::read::insights::polls::PollHub;
+use source_facebook_marketing::read::reader::{Outbox, Turn};
 use source_facebook_marketing::read::transcode::{self, RowRules, row_record};
-use source_facebook_marketing::read::{AccountFacts, Cx};
 use source_facebook_marketing::schema::{self, Node, Properties, parse_number};
 use source_facebook_marketing::time::Timestamp;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// How each error body must be classified: by Meta's error table (graph-api.md section 6.2)
@@ -372,16 +372,13 @@ fn entity_record(stream: &str, item: Value, figures: &mut Figures, file: &str) {
     let config =
         Config::parse(r#"{"account_ids": ["1"], "credentials": {"access_token": "t"}}"#, Timestamp::from_millis(NOW))
             .expect("config");
-    let (mut api, mut out, mut facts) = (api(), VecDeque::new(), AccountFacts::new());
-    let mut polls = PollHub::new(String::new(), String::new());
-    let mut cx = Cx {
-        api: &mut api,
-        out: &mut out,
-        config: &config,
+    let (throttle, facts, mut out) = (Throttle::default(), AccountFacts::new(), Outbox::default());
+    let mut cx = Turn {
         now: Timestamp::from_millis(NOW),
-        accounts: &mut facts,
-        polls: &mut polls,
-        owner: Owner(1),
+        config: &config,
+        accounts: &facts,
+        throttle: &throttle,
+        out: &mut out,
     };
     let props = schema::properties(stream);
     let was_object = item.is_object();

@@ -2,8 +2,9 @@
 //! per operation, and bounded re-sends of operations that came back `null`, aborted (960),
 //! throttled or transiently failed. No operation is dropped silently: each ends in a result.
 
+use super::Calls;
 use super::classify::{GraphError, Refusal, Verdict, classify_graph_error};
-use super::client::{Api, Call, CallError, CallFailure, CallId, CallOutcome, account_in_url};
+use super::client::{Call, CallError, CallFailure, CallId, CallOutcome, account_in_url};
 use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
 use serde_json::{Value, json};
@@ -39,7 +40,6 @@ pub struct BatchSender {
     /// response-size cap (down to one, whose failure is that operation's alone).
     ops_per_call: usize,
     pub batches_sent: u64,
-    pub ops_resent: u64,
 }
 
 impl BatchSender {
@@ -54,7 +54,6 @@ impl BatchSender {
             urgent: false,
             ops_per_call: MAX_BATCH_OPS,
             batches_sent: 0,
-            ops_resent: 0,
         }
     }
 
@@ -81,14 +80,9 @@ impl BatchSender {
         });
     }
 
-    /// Operations queued or in flight.
-    pub fn outstanding(&self) -> usize {
-        self.pending.len() + self.in_flight.values().map(Vec::len).sum::<usize>()
-    }
-
     /// Submits every queued operation, 50 to a call; returns the calls made, for the owner to
     /// route their outcomes back here.
-    pub fn flush(&mut self, api: &mut Api) -> Vec<CallId> {
+    pub fn flush(&mut self, api: &mut impl Calls) -> Vec<CallId> {
         let mut calls = Vec::new();
         while !self.pending.is_empty() {
             let n = self.pending.len().min(self.ops_per_call);
@@ -123,7 +117,12 @@ impl BatchSender {
 
     /// Takes the outcome of one batch call; re-queues what must be re-sent (call `flush`). A call
     /// this sender did not make is a contract error.
-    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, api: &mut Api) -> Result<(), ConnectorError> {
+    pub fn on_outcome(
+        &mut self,
+        call: CallId,
+        outcome: CallOutcome,
+        api: &mut impl Calls,
+    ) -> Result<(), ConnectorError> {
         let Some(ops) = self.in_flight.remove(&call) else {
             return Err(ConnectorError::contract(
                 "a batch answer arrived for a call the batch sender did not make; this is a bug, please report it",
@@ -166,7 +165,7 @@ impl BatchSender {
         Ok(())
     }
 
-    fn settle(&mut self, mut op: Op, element: Value, api: &mut Api) {
+    fn settle(&mut self, mut op: Op, element: Value, api: &mut impl Calls) {
         if element.is_null() {
             return self.resend(op, "the operation timed out inside the batch".into());
         }
@@ -246,7 +245,6 @@ impl BatchSender {
             );
             self.fail(op.key, CallFailure::Exhausted, error, None);
         } else {
-            self.ops_resent += 1;
             self.pending.push_back(op);
         }
     }
@@ -260,6 +258,7 @@ impl BatchSender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::client::Api;
     use crate::http::{Response, split_query};
     use crate::time::Timestamp;
 

@@ -175,8 +175,6 @@ struct Entry {
     call: Call,
     /// Failed attempts that count against the backoff budget.
     failures: u32,
-    /// Who submitted it (see [`Api::set_owner`]).
-    owner: Owner,
     /// How the last answer's body failed to parse, if it did: the same failure twice is the
     /// body's own, which no retry changes.
     malformed: Option<String>,
@@ -197,11 +195,6 @@ pub const IN_FLIGHT_BYTES: u64 = 192 << 20;
 /// text. Listings and result pages are read item by item and may be as large as
 /// `response_size_limit_mb`.
 pub const TREE_ANSWER_BYTES: u64 = 4 << 20;
-
-/// Who submitted a call: the owner of an [`Api`] shared by several machines tags each call so
-/// that its outcome goes back to the part that made it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Owner(pub u32);
 
 /// How many requests may be in flight at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,9 +255,7 @@ pub struct Api {
     /// Requests in flight by ad account.
     sent_by_account: BTreeMap<String, usize>,
     concurrency: Concurrency,
-    /// The owner that calls submitted now belong to.
-    owner: Owner,
-    done: VecDeque<(Owner, CallId, CallOutcome)>,
+    done: VecDeque<(CallId, CallOutcome)>,
     logs: VecDeque<Message>,
     throttle: Throttle,
     stats: ApiStats,
@@ -296,7 +287,6 @@ impl Api {
             sent: BTreeMap::new(),
             sent_by_account: BTreeMap::new(),
             concurrency: Concurrency::default(),
-            owner: Owner::default(),
             done: VecDeque::new(),
             logs: VecDeque::new(),
             throttle: Throttle::default(),
@@ -313,11 +303,6 @@ impl Api {
     pub fn with_concurrency(mut self, concurrency: Concurrency) -> Self {
         self.concurrency = Concurrency { total: concurrency.total.max(1), per_account: concurrency.per_account.max(1) };
         self
-    }
-
-    /// Calls submitted from now on belong to `owner`; their outcomes come back with it.
-    pub fn set_owner(&mut self, owner: Owner) {
-        self.owner = owner;
     }
 
     /// Requests in flight now.
@@ -356,13 +341,8 @@ impl Api {
     pub fn submit(&mut self, call: Call) -> CallId {
         self.next_call += 1;
         let id = CallId(self.next_call);
-        self.ready.push_back(Entry { id, call, failures: 0, owner: self.owner, malformed: None, large: false, cap: 0 });
+        self.ready.push_back(Entry { id, call, failures: 0, malformed: None, large: false, cap: 0 });
         id
-    }
-
-    /// Whether any call is queued, waiting or in flight.
-    pub fn is_busy(&self) -> bool {
-        !self.ready.is_empty() || !self.delayed.is_empty() || !self.sent.is_empty()
     }
 
     /// The next request to perform: the first urgent call waiting that may go, else the first
@@ -480,12 +460,8 @@ impl Api {
         self.now = self.now.max(now);
     }
 
+    /// The next outcome: exactly one for each call submitted.
     pub fn poll_completion(&mut self) -> Option<(CallId, CallOutcome)> {
-        self.done.pop_front().map(|(_, call, outcome)| (call, outcome))
-    }
-
-    /// The next outcome, with the owner that submitted its call.
-    pub fn poll_owned_completion(&mut self) -> Option<(Owner, CallId, CallOutcome)> {
         self.done.pop_front()
     }
 
@@ -551,7 +527,6 @@ impl Api {
                 // A parsed answer lives on as `json` only: no second copy of a large page.
                 let body = if entry.call.shape.parses_json() { Vec::new() } else { response.body };
                 self.done.push_back((
-                    entry.owner,
                     entry.id,
                     Ok(Reply { status: response.status, headers: response.headers, body, json }),
                 ));
@@ -661,14 +636,6 @@ impl Api {
                 "graph api {asked} is deprecated or no longer served as asked ({said}); remove api_version from the config to use the connector's default, or set a current version (see the README on api_version)"
             ),
         );
-    }
-
-    /// Feeds usage headers seen elsewhere (inside batch elements, for `account` if known) to
-    /// the throttle.
-    pub fn observe_headers(&mut self, headers: &[(String, String)], account: Option<&str>) {
-        if self.pause_on_rate_limit {
-            self.throttle.observe(headers, account, self.now);
-        }
     }
 
     fn take(&mut self, id: RequestId) -> Result<Entry, ConnectorError> {
@@ -832,16 +799,29 @@ impl Api {
             };
             self.fatal = Some(error);
         }
-        self.done.push_back((entry.owner, entry.id, Err(CallError { failure, error, graph: graph.map(Box::new) })));
-    }
-
-    /// A WARN for the owner to emit, from a part built on the client (a paginator).
-    pub fn warn(&mut self, message: String) {
-        self.log(LogLevel::Warn, message);
+        self.done.push_back((entry.id, Err(CallError { failure, error, graph: graph.map(Box::new) })));
     }
 
     fn log(&mut self, level: LogLevel, message: String) {
         self.logs.push_back(Message::log(level, message));
+    }
+}
+
+impl super::Calls for Api {
+    fn submit(&mut self, call: Call) -> CallId {
+        Api::submit(self, call)
+    }
+
+    fn warn(&mut self, message: String) {
+        self.log(LogLevel::Warn, message);
+    }
+
+    /// Feeds usage headers seen elsewhere (inside batch elements, for `account` if known) to
+    /// the throttle.
+    fn observe_headers(&mut self, headers: &[(String, String)], account: Option<&str>) {
+        if self.pause_on_rate_limit {
+            self.throttle.observe(headers, account, self.now);
+        }
     }
 }
 

@@ -12,7 +12,8 @@
 //! another is never requested. Where the page carries `paging.cursors.after`, the listing goes on
 //! from its first URL with that cursor (one WARN); otherwise it fails, naming the origin.
 
-use super::client::{Api, Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
+use super::Calls;
+use super::client::{Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::error::ConnectorError;
 use crate::http::{Request, redact_token_params, with_query_param};
 use serde_json::Value;
@@ -153,7 +154,7 @@ impl Paginator {
         self
     }
 
-    fn submit(&mut self, api: &mut Api, url: String) -> CallId {
+    fn submit(&mut self, api: &mut impl Calls, url: String) -> CallId {
         self.requested_after = after_param(&url);
         let request = Request::get(url);
         // Pages arrive as bytes: no tree of the whole page is ever built (see [`Items`]). An
@@ -171,12 +172,12 @@ impl Paginator {
     }
 
     /// Requests the first page; the caller routes the call's outcome back here.
-    pub fn start(&mut self, api: &mut Api) -> CallId {
+    pub fn start(&mut self, api: &mut impl Calls) -> CallId {
         self.submit(api, self.first_url.clone())
     }
 
     /// Requests the first page, or for a [`Paginator::resuming`] one, the page it goes on from.
-    pub fn begin(&mut self, api: &mut Api) -> CallId {
+    pub fn begin(&mut self, api: &mut impl Calls) -> CallId {
         match self.request_next(api) {
             Some(call) => call,
             None => self.start(api),
@@ -188,7 +189,7 @@ impl Paginator {
     }
 
     /// Requests the page that follows the last one handed over; `None` if there is none.
-    pub fn request_next(&mut self, api: &mut Api) -> Option<CallId> {
+    pub fn request_next(&mut self, api: &mut impl Calls) -> Option<CallId> {
         match std::mem::replace(&mut self.state, State::Done) {
             State::HasNext { url } => Some(self.submit(api, url)),
             other => {
@@ -205,7 +206,12 @@ impl Paginator {
 
     /// Takes the outcome of the awaited page `call` and returns its items. The next page, if
     /// any, is requested only by [`Paginator::request_next`].
-    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, api: &mut Api) -> Result<Step<Items>, CallError> {
+    pub fn on_outcome(
+        &mut self,
+        call: CallId,
+        outcome: CallOutcome,
+        api: &mut impl Calls,
+    ) -> Result<Step<Items>, CallError> {
         self.take(call, outcome, api, |reply| Items::parse(reply.body)).and_then(|step| match step {
             Step::Items { items, has_next } => {
                 let repeats = self.check_progress(items.len(), items.fingerprints())?;
@@ -275,7 +281,7 @@ impl Paginator {
         &mut self,
         call: CallId,
         outcome: CallOutcome,
-        api: &mut Api,
+        api: &mut impl Calls,
         read: impl FnOnce(&[u8]) -> Result<(Vec<T>, Paging), ConnectorError>,
     ) -> Result<Step<Vec<T>>, CallError> {
         match self.take(call, outcome, api, |reply| read(&reply.body))? {
@@ -300,7 +306,7 @@ impl Paginator {
         &mut self,
         call: CallId,
         outcome: CallOutcome,
-        api: &mut Api,
+        api: &mut impl Calls,
         read: impl FnOnce(super::client::Reply) -> Result<(T, Paging), ConnectorError>,
     ) -> Result<Step<T>, CallError> {
         if self.state != (State::AwaitingPage { call }) {
@@ -359,7 +365,7 @@ impl Paginator {
     /// The `next` link to follow: the page's own when it is on Graph's origin (the first
     /// page's); else the first URL with the page's `after` cursor (said once); else an error
     /// naming the origin. A link to another origin is never requested.
-    fn on_our_origin(&mut self, paging: Paging, api: &mut Api) -> Result<Option<String>, ConnectorError> {
+    fn on_our_origin(&mut self, paging: Paging, api: &mut impl Calls) -> Result<Option<String>, ConnectorError> {
         let Some(next) = paging.next else { return Ok(None) };
         let ours = origin_of(&self.first_url);
         let theirs = origin_of(&next);
@@ -537,6 +543,7 @@ fn failed(error: ConnectorError) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::client::Api;
     use crate::http::Response;
     use crate::time::Timestamp;
     use serde_json::json;

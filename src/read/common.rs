@@ -1,8 +1,9 @@
 //! What the stream readers share: the routing table of their calls, record preparation,
 //! thumbnails, and the per-account state they carry from one sync to the next.
 
-use super::Cx;
 use super::cursor;
+use super::reader::Turn;
+use crate::api::Calls;
 use crate::api::client::{Call, CallId, CallKind, CallOutcome, Reply};
 use crate::config::Config;
 use crate::error::ConnectorError;
@@ -68,7 +69,7 @@ pub fn prepare_record(
     item: Value,
     account_id: &str,
     props: &Properties,
-    cx: &mut Cx,
+    cx: &mut Turn,
 ) -> Option<Map<String, Value>> {
     let mut item = item;
     schema::fix_date_times(&mut item);
@@ -98,12 +99,12 @@ pub fn later(old: Option<DateTime<FixedOffset>>, new: Option<DateTime<FixedOffse
 }
 
 /// Asks for a creative's thumbnail (an image CDN, no token).
-pub fn request_thumbnail(url: &str, cx: &mut Cx) -> CallId {
-    cx.api.submit(Call::external(Request::get(url.to_string()), CallKind::Thumbnail))
+pub fn request_thumbnail(url: &str, cx: &mut Turn) -> CallId {
+    cx.out.submit(Call::external(Request::get(url.to_string()), CallKind::Thumbnail))
 }
 
 /// The `thumbnail_data_url` of a thumbnail's outcome: a data URL, or null with a warning.
-pub fn thumbnail_data_url(stream: &str, record: &Map<String, Value>, outcome: CallOutcome, cx: &mut Cx) -> Value {
+pub fn thumbnail_data_url(stream: &str, record: &Map<String, Value>, outcome: CallOutcome, cx: &mut Turn) -> Value {
     match outcome {
         Ok(reply) => Value::from(data_url(&reply)),
         Err(e) => {

@@ -15,10 +15,11 @@
 //! backwards. Several accounts are read at once, as for the other entity streams.
 
 use super::common::{AccountStates, Routes, later, prepare_record, request_thumbnail, thumbnail_data_url};
+use super::cursor;
 use super::entity::{accounts_at_once, configured_statuses};
 use super::fields::{FieldSet, Refusal, STORY_SPEC_FIELD};
-use super::resume::{self, Resume, Suspended};
-use super::{Cx, StreamReader, cursor};
+use super::reader::{PollResult, Snapshot, StreamReader, Suspended, Turn};
+use super::resume::{self, Resume};
 use crate::api::batch::{BatchSender, MAX_BATCH_OPS};
 use crate::api::client::{CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
@@ -30,6 +31,7 @@ use crate::http::encode_query;
 use crate::model::EntityStream;
 use crate::protocol::{LogLevel, Message};
 use crate::schema::{self, Properties};
+use crate::timers::Deadline;
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -219,7 +221,7 @@ impl CreativesFromAdsReader {
     }
 
     /// Opens accounts until [`accounts_at_once`] are being read or none is left.
-    fn open_accounts(&mut self, cx: &mut Cx) {
+    fn open_accounts(&mut self, cx: &mut Turn) {
         while self.open.len() < self.parallel && self.next_account < self.accounts.len() {
             self.next_account += 1;
             if self.progress.is_done(&self.accounts[self.next_account - 1]) {
@@ -230,7 +232,7 @@ impl CreativesFromAdsReader {
         }
     }
 
-    fn start_account(&mut self, index: usize, cx: &mut Cx) {
+    fn start_account(&mut self, index: usize, cx: &mut Turn) {
         let Some(id) = self.accounts.get(index) else { return };
         let url = self.listing_url(id, cx.config);
         // An earlier read of the sync stopped part way through: go on from the first ads page
@@ -241,7 +243,7 @@ impl CreativesFromAdsReader {
             Some(after) => (Paginator::resuming(url, CallKind::EdgePage, after), true),
             None => (Paginator::new(url, CallKind::EdgePage), false),
         };
-        self.routes.insert(listing.begin(cx.api), Pending::Page(index));
+        self.routes.insert(listing.begin(cx.out), Pending::Page(index));
         let batch = BatchSender::new(graph_url(&cx.config.api_version, ""), cx.config.access_token.clone());
         self.open.insert(
             index,
@@ -265,14 +267,20 @@ impl CreativesFromAdsReader {
     }
 
     /// A page of ads: queue the creatives not seen before in this account.
-    fn on_page(&mut self, index: usize, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+    fn on_page(
+        &mut self,
+        index: usize,
+        call: CallId,
+        outcome: CallOutcome,
+        cx: &mut Turn,
+    ) -> Result<(), ConnectorError> {
         let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
         if acct.failed.is_some() {
             // The page of a listing stopped after its account failed: nothing more to read.
             return Ok(());
         }
         let page = Page { number: acct.pages, after: acct.listing.requested_after().map(str::to_string) };
-        let items = match acct.listing.on_outcome(call, outcome, cx.api) {
+        let items = match acct.listing.on_outcome(call, outcome, cx.out) {
             Ok(Step::Items { items, .. }) => items,
             Ok(Step::Restarted(call)) => {
                 self.routes.insert(call, Pending::Page(index));
@@ -313,7 +321,7 @@ impl CreativesFromAdsReader {
                 .insert(key, Wanted { id, ad_updated, ad_cursor, without_story_spec: false, asked: Vec::new(), page });
             acct.queued.push_back(key);
         }
-        if let Some(call) = acct.listing.request_next(cx.api) {
+        if let Some(call) = acct.listing.request_next(cx.out) {
             self.routes.insert(call, Pending::Page(index));
         }
         acct.listing_done = acct.listing.is_done();
@@ -322,7 +330,7 @@ impl CreativesFromAdsReader {
 
     /// Hands queued creatives to the batch sender, 50 to a request (fewer only once the listing
     /// is complete), and sends whatever it must re-send.
-    fn send_queued(&mut self, index: usize, cx: &mut Cx) {
+    fn send_queued(&mut self, index: usize, cx: &mut Turn) {
         let Some(acct) = self.open.get_mut(&index) else { return };
         let account_id = &self.accounts[index];
         while acct.queued.len() >= MAX_BATCH_OPS || (acct.listing_done && !acct.queued.is_empty()) {
@@ -332,11 +340,11 @@ impl CreativesFromAdsReader {
                     acct.batch.push_for(key, creative_url(&self.fields, w), account_id);
                 }
             }
-            for call in acct.batch.flush(cx.api) {
+            for call in acct.batch.flush(cx.out) {
                 self.routes.insert(call, Pending::Batch(index));
             }
         }
-        for call in acct.batch.flush(cx.api) {
+        for call in acct.batch.flush(cx.out) {
             self.routes.insert(call, Pending::Batch(index));
         }
     }
@@ -347,7 +355,7 @@ impl CreativesFromAdsReader {
         index: usize,
         call: CallId,
         outcome: CallOutcome,
-        cx: &mut Cx,
+        cx: &mut Turn,
     ) -> Result<(), ConnectorError> {
         let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
         if let Err(e) = &outcome
@@ -358,7 +366,7 @@ impl CreativesFromAdsReader {
             // which alone is skipped.)
             Self::fail_reading(acct, e.error.clone());
         }
-        acct.batch.on_outcome(call, outcome, cx.api)?;
+        acct.batch.on_outcome(call, outcome, cx.out)?;
         let account_id = self.accounts[index].clone();
         loop {
             let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
@@ -408,7 +416,7 @@ impl CreativesFromAdsReader {
     }
 
     /// Turns a creative into a record, and emits it or waits for its thumbnail.
-    fn creative_read(&mut self, index: usize, w: Wanted, body: Value, account_id: &str, cx: &mut Cx) {
+    fn creative_read(&mut self, index: usize, w: Wanted, body: Value, account_id: &str, cx: &mut Turn) {
         let page = w.page;
         let mut body = body;
         if let Value::Object(o) = &mut body {
@@ -436,7 +444,7 @@ impl CreativesFromAdsReader {
     }
 
     /// A thumbnail arrived (or failed): store it as a data URL in its record and emit it.
-    fn on_thumbnail(&mut self, index: usize, call: CallId, outcome: CallOutcome, cx: &mut Cx) {
+    fn on_thumbnail(&mut self, index: usize, call: CallId, outcome: CallOutcome, cx: &mut Turn) {
         let Some(acct) = self.open.get_mut(&index) else { return };
         let Some((_, mut record)) = acct.thumbnails.remove(&call) else { return };
         let data = thumbnail_data_url(self.def.name, &record, outcome, cx);
@@ -455,7 +463,7 @@ impl CreativesFromAdsReader {
         }
     }
 
-    fn finish_account_if_done(&mut self, index: usize, cx: &mut Cx) {
+    fn finish_account_if_done(&mut self, index: usize, cx: &mut Turn) {
         let Some(acct) = self.open.get(&index) else { return };
         // No call of the account may still be in flight: its answer has nowhere else to go.
         let in_flight = self.routes.values().any(|p| p.account() == index);
@@ -505,11 +513,11 @@ impl CreativesFromAdsReader {
 }
 
 impl StreamReader for CreativesFromAdsReader {
-    fn start(&mut self, cx: &mut Cx) {
+    fn handle_start(&mut self, cx: &mut Turn) {
         self.open_accounts(cx);
     }
 
-    fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+    fn handle_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Turn) -> Result<(), ConnectorError> {
         let pending = self.routes.take(call)?;
         let index = pending.account();
         match pending {
@@ -560,25 +568,32 @@ impl StreamReader for CreativesFromAdsReader {
         Suspended { state: self.state(), progress: progress.into_progress() }
     }
 
-    fn accounts_progress(&self) -> (u32, u32) {
-        (self.accounts_done as u32, self.accounts.len() as u32)
+    fn handle_timeout(&mut self, _cx: &mut Turn) {}
+
+    fn handle_polled(&mut self, _results: Vec<PollResult>, _cx: &mut Turn) {}
+
+    fn poll_timeout(&self) -> Option<Deadline> {
+        None
     }
 
-    fn records(&self) -> u64 {
-        self.records
+    fn learning_accounts(&self) -> bool {
+        false
     }
 
-    fn summary(&self) -> String {
-        format!(
-            "; creatives: {} requested in {} batch requests, {} skipped",
-            self.stats.creatives,
-            self.batches_sent + self.open.values().map(|a| a.batch.batches_sent).sum::<u64>(),
-            self.stats.skipped
-        )
-    }
-
-    fn refused_fields(&self) -> Vec<String> {
-        self.fields.refused()
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            records: self.records,
+            accounts_done: self.accounts_done as u32,
+            accounts_total: self.accounts.len() as u32,
+            jobs: None,
+            summary: format!(
+                "; creatives: {} requested in {} batch requests, {} skipped",
+                self.stats.creatives,
+                self.batches_sent + self.open.values().map(|a| a.batch.batches_sent).sum::<u64>(),
+                self.stats.skipped
+            ),
+            refused: self.fields.refused(),
+        }
     }
 }
 
@@ -596,21 +611,10 @@ fn creative_url(fields: &FieldSet, w: &mut Wanted) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::client::{Api, Owner};
-    use crate::http::{Request, Response, split_query};
-    use crate::read::AccountFacts;
-    use crate::read::insights::polls::PollHub;
+    use crate::http::split_query;
+    use crate::read::testing::Harness;
     use crate::streams::Stream;
     use crate::time::Timestamp;
-
-    /// Answers the next request the client sends with `body`, and returns the outcome.
-    fn answer(api: &mut Api, body: Value, now: Timestamp) -> (CallId, CallOutcome, Request) {
-        let (id, request) = api.poll_transmit().expect("a request");
-        let response = Response { status: 200, headers: vec![], body: body.to_string().into_bytes() };
-        api.handle_response(id, response, now).unwrap();
-        let (call, outcome) = api.poll_completion().expect("an outcome");
-        (call, outcome, request)
-    }
 
     #[test]
     fn a_creative_named_by_several_ads_is_fetched_once_with_the_first_ads_time() {
@@ -621,39 +625,25 @@ mod tests {
         let Stream::Entity(def) = selected.stream else { panic!("an entity stream") };
         let mut reader =
             CreativesFromAdsReader::new(def, selected.sync_mode, &selected.selected_fields, None, None, &config);
-        let (mut api, mut out, mut facts) = (Api::new("t".into(), 0, now, true), VecDeque::new(), AccountFacts::new());
-        let mut polls = PollHub::new(String::new(), String::new());
-        macro_rules! cx {
-            () => {
-                &mut Cx {
-                    api: &mut api,
-                    out: &mut out,
-                    config: &config,
-                    now,
-                    accounts: &mut facts,
-                    polls: &mut polls,
-                    owner: Owner(1),
-                }
-            };
-        }
-        reader.start(cx!());
+        let mut h = Harness::new(config, now);
+        h.turn(|cx| reader.handle_start(cx));
         let ads = json!({"data": [
             {"id": "a1", "updated_time": "2026-06-01T10:00:00+0000", "creative": {"id": "c1"}},
             {"id": "a2", "updated_time": "2026-06-02T10:00:00+0000", "creative": {"id": "c1"}},
             {"id": "a3", "updated_time": "2026-06-03T10:00:00+0000", "creative": {"id": "c2"}},
             {"id": "a4", "updated_time": "2026-06-04T10:00:00+0000"},
         ]});
-        let (call, outcome, listing) = answer(&mut api, ads, now);
+        let (call, outcome, listing) = h.answer_call(&ads);
         assert!(listing.url.contains("creative%7Bid%7D") && !listing.url.contains("filtering"), "{}", listing.url);
-        reader.on_outcome(call, outcome, cx!()).unwrap();
+        h.turn(|cx| reader.handle_outcome(call, outcome, cx)).unwrap();
         let creatives = json!([{"code": 200, "body": "{\"id\":\"c1\"}"}, {"code": 200, "body": "{\"id\":\"c2\"}"}]);
-        let (call, outcome, batch) = answer(&mut api, creatives, now);
+        let (call, outcome, batch) = h.answer_call(&creatives);
         let (_, form) = split_query(&format!("?{}", String::from_utf8_lossy(batch.body.as_deref().unwrap())));
         let ops: Vec<Value> = serde_json::from_str(&form.iter().find(|(k, _)| k == "batch").unwrap().1).unwrap();
         assert_eq!(ops.len(), 2, "one operation per distinct creative");
-        reader.on_outcome(call, outcome, cx!()).unwrap();
+        h.turn(|cx| reader.handle_outcome(call, outcome, cx)).unwrap();
         assert!(reader.finished().is_some_and(<[_]>::is_empty));
-        let lines: Vec<Value> = out.iter().map(|m| serde_json::from_str(&m.to_json_line()).unwrap()).collect();
+        let lines: Vec<Value> = h.messages.iter().map(|m| serde_json::from_str(&m.to_json_line()).unwrap()).collect();
         let records: Vec<(&Value, &Value)> = lines
             .iter()
             .filter(|l| l["type"] == "RECORD")

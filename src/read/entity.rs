@@ -8,9 +8,10 @@
 //! when that account's listing is complete.
 
 use super::common::{AccountStates, Routes, cursor_of, later, prepare_record, request_thumbnail, thumbnail_data_url};
+use super::cursor;
 use super::fields::{AD_ACCOUNT_PRIVILEGED_FIELDS, FieldSet, Refusal};
-use super::resume::{self, Resume, Suspended};
-use super::{Cx, StreamReader, cursor, learn_account};
+use super::reader::{PollResult, Snapshot, StreamReader, Suspended, Turn};
+use super::resume::{self, Resume};
 use crate::api::client::{CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
 use crate::catalog::SyncMode;
@@ -18,9 +19,10 @@ use crate::commands::graph_url;
 use crate::config::Config;
 use crate::error::ConnectorError;
 use crate::http::encode_query;
-use crate::model::{AD_STATUSES, ADSET_STATUSES, CAMPAIGN_STATUSES, EntityStream, Incremental, StatusFilter};
+use crate::model::{EntityStream, Incremental, StatusFilter};
 use crate::protocol::{LogLevel, Message};
 use crate::schema::Properties;
+use crate::timers::Deadline;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -186,7 +188,7 @@ impl EntityReader {
     }
 
     /// Opens accounts until [`accounts_at_once`] are being read or none is left.
-    fn open_accounts(&mut self, cx: &mut Cx) {
+    fn open_accounts(&mut self, cx: &mut Turn) {
         while self.open.len() < self.parallel && self.next_account < self.accounts.len() {
             self.next_account += 1;
             if self.progress.is_done(&self.accounts[self.next_account - 1]) {
@@ -199,7 +201,7 @@ impl EntityReader {
     }
 
     /// Starts (or starts again) the listing of `account`.
-    fn start_account(&mut self, account: usize, cx: &mut Cx, without_privileged: bool) {
+    fn start_account(&mut self, account: usize, cx: &mut Turn, without_privileged: bool) {
         let Some(id) = self.accounts.get(account) else { return };
         let url = self.first_url(id, cx.config, without_privileged);
         let kind = if self.def.edge.is_empty() { CallKind::Account } else { CallKind::EdgePage };
@@ -217,7 +219,7 @@ impl EntityReader {
             _ => (Paginator::new(url, kind), None),
         };
         let resumed = resume_after.is_some();
-        self.routes.insert(paginator.begin(cx.api), Pending::Page { account });
+        self.routes.insert(paginator.begin(cx.out), Pending::Page { account });
         let asked = self.request_fields(without_privileged);
         self.open.insert(
             account,
@@ -226,7 +228,7 @@ impl EntityReader {
     }
 
     /// The account is done (read or failed): open the next.
-    fn close_account(&mut self, account: usize, cx: &mut Cx) {
+    fn close_account(&mut self, account: usize, cx: &mut Turn) {
         self.open.remove(&account);
         self.accounts_done += 1;
         self.open_accounts(cx);
@@ -235,7 +237,7 @@ impl EntityReader {
     /// Graph refused fields of this account's request: drops them and reads the account again
     /// from its first page (records already emitted come again and deduplicate by key). False
     /// when the refusal is no reason to drop anything.
-    fn drop_refused(&mut self, account: usize, e: &CallError, cx: &mut Cx) -> bool {
+    fn drop_refused(&mut self, account: usize, e: &CallError, cx: &mut Turn) -> bool {
         let Some(Listing { without_privileged, asked, .. }) = self.open.get(&account) else { return false };
         let without_privileged = *without_privileged;
         let CallFailure::UnknownFields(names) = &e.failure else { return false };
@@ -269,14 +271,14 @@ impl EntityReader {
     }
 
     /// The account node: one object, not a listing.
-    fn on_account_node(&mut self, account: usize, outcome: CallOutcome, cx: &mut Cx) {
+    fn on_account_node(&mut self, account: usize, outcome: CallOutcome, cx: &mut Turn) {
         let Some(&Listing { without_privileged, .. }) = self.open.get(&account) else { return };
         let account_id = self.accounts[account].clone();
         match outcome {
             Err(e) if self.drop_refused(account, &e, cx) => {}
             Ok(reply) => {
                 // The insights streams after this one need not look the account up again.
-                learn_account(cx.accounts, &account_id, &reply.json);
+                cx.out.learned(&account_id, &reply.json);
                 if let Some(record) = self.prepare(account, reply.json, &account_id, cx) {
                     self.emit(record, cx);
                 }
@@ -307,14 +309,14 @@ impl EntityReader {
         account: usize,
         call: CallId,
         outcome: CallOutcome,
-        cx: &mut Cx,
+        cx: &mut Turn,
     ) -> Result<(), ConnectorError> {
         if self.def.edge.is_empty() {
             self.on_account_node(account, outcome, cx);
             return Ok(());
         }
         let Some(Listing { paginator, .. }) = self.open.get_mut(&account) else { return Ok(()) };
-        let items = match paginator.on_outcome(call, outcome, cx.api) {
+        let items = match paginator.on_outcome(call, outcome, cx.out) {
             Ok(Step::Items { items, .. }) => items,
             Ok(Step::Restarted(call)) => {
                 self.routes.insert(call, Pending::Page { account });
@@ -377,7 +379,7 @@ impl EntityReader {
     }
 
     /// Emits held records once their thumbnails are in, then asks for the next page.
-    fn continue_listing(&mut self, account: usize, cx: &mut Cx) {
+    fn continue_listing(&mut self, account: usize, cx: &mut Turn) {
         let Some(listing) = self.open.get_mut(&account) else { return };
         if listing.held.iter().any(|(_, waiting)| *waiting) {
             return;
@@ -391,14 +393,14 @@ impl EntityReader {
             paginator.stop();
         }
         *resume_after = paginator.next_after();
-        match paginator.request_next(cx.api) {
+        match paginator.request_next(cx.out) {
             Some(call) => self.routes.insert(call, Pending::Page { account }),
             None => self.finish_account(account, cx),
         }
     }
 
     /// A thumbnail arrived (or failed): store it as a data URL in its record.
-    fn on_thumbnail(&mut self, account: usize, slot: usize, outcome: CallOutcome, cx: &mut Cx) {
+    fn on_thumbnail(&mut self, account: usize, slot: usize, outcome: CallOutcome, cx: &mut Turn) {
         let Some(listing) = self.open.get_mut(&account) else { return };
         let Some((record, waiting)) = listing.held.get_mut(slot) else { return };
         *waiting = false;
@@ -407,7 +409,7 @@ impl EntityReader {
         self.continue_listing(account, cx);
     }
 
-    fn prepare(&mut self, account: usize, item: Value, account_id: &str, cx: &mut Cx) -> Option<Map<String, Value>> {
+    fn prepare(&mut self, account: usize, item: Value, account_id: &str, cx: &mut Turn) -> Option<Map<String, Value>> {
         let record = prepare_record(self.def.name, item, account_id, &self.props, cx)?;
         if let (Some(key), Some(listing)) = (self.def.cursor, self.open.get_mut(&account)) {
             listing.progress.max_cursor = later(listing.progress.max_cursor, cursor_of(&record, key));
@@ -415,12 +417,12 @@ impl EntityReader {
         Some(record)
     }
 
-    fn emit(&mut self, record: Map<String, Value>, cx: &mut Cx) {
+    fn emit(&mut self, record: Map<String, Value>, cx: &mut Turn) {
         self.records += 1;
         cx.emit(Message::record(self.def.name, record, cx.now));
     }
 
-    fn finish_account(&mut self, account: usize, cx: &mut Cx) {
+    fn finish_account(&mut self, account: usize, cx: &mut Turn) {
         self.progress.set_done(&self.accounts[account]);
         if let (true, Some(cursor_key)) = (self.incremental, self.def.cursor) {
             let id = self.accounts[account].clone();
@@ -450,7 +452,7 @@ impl EntityReader {
         self.close_account(account, cx);
     }
 
-    fn emit_state(&self, cx: &mut Cx) {
+    fn emit_state(&self, cx: &mut Turn) {
         if let Some(state) = self.state_now() {
             cx.emit(Message::stream_state(self.def.name, &state));
         }
@@ -462,7 +464,7 @@ impl EntityReader {
         self.incremental.then(|| self.states.snapshot(top))
     }
 
-    fn fail_account(&mut self, account: usize, e: ConnectorError, cx: &mut Cx) {
+    fn fail_account(&mut self, account: usize, e: ConnectorError, cx: &mut Turn) {
         let id = self.accounts[account].clone();
         let e = e.context(&format!("{} of ad account {id}", self.def.name));
         cx.log(LogLevel::Error, e.message().to_string());
@@ -477,11 +479,11 @@ impl EntityReader {
 }
 
 impl StreamReader for EntityReader {
-    fn start(&mut self, cx: &mut Cx) {
+    fn handle_start(&mut self, cx: &mut Turn) {
         self.open_accounts(cx);
     }
 
-    fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+    fn handle_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Turn) -> Result<(), ConnectorError> {
         match self.routes.take(call)? {
             Pending::Page { account } => self.on_page(account, call, outcome, cx)?,
             Pending::Thumbnail { account, slot } => self.on_thumbnail(account, slot, outcome, cx),
@@ -498,20 +500,23 @@ impl StreamReader for EntityReader {
         self.def.edge.is_empty() && self.finished().is_none()
     }
 
-    fn accounts_progress(&self) -> (u32, u32) {
-        (self.accounts_done as u32, self.accounts.len() as u32)
+    fn handle_timeout(&mut self, _cx: &mut Turn) {}
+
+    fn handle_polled(&mut self, _results: Vec<PollResult>, _cx: &mut Turn) {}
+
+    fn poll_timeout(&self) -> Option<Deadline> {
+        None
     }
 
-    fn summary(&self) -> String {
-        if self.skipped == 0 { String::new() } else { format!("; {} objects without an id skipped", self.skipped) }
-    }
-
-    fn records(&self) -> u64 {
-        self.records
-    }
-
-    fn refused_fields(&self) -> Vec<String> {
-        self.fields.refused()
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            records: self.records,
+            accounts_done: self.accounts_done as u32,
+            accounts_total: self.accounts.len() as u32,
+            jobs: None,
+            summary: skipped_summary(self.skipped),
+            refused: self.fields.refused(),
+        }
     }
 
     fn state(&self) -> Option<Value> {
@@ -547,14 +552,9 @@ pub fn configured_statuses(filter: StatusFilter, config: &Config) -> &[String] {
     }
 }
 
-/// Every status a stream's filter may name, for tests and docs.
-pub fn all_statuses(filter: StatusFilter) -> &'static [&'static str] {
-    match filter {
-        StatusFilter::None => &[],
-        StatusFilter::Campaign => CAMPAIGN_STATUSES,
-        StatusFilter::AdSet => ADSET_STATUSES,
-        StatusFilter::Ad => AD_STATUSES,
-    }
+/// The closing line's words for objects skipped without an id (none: nothing).
+fn skipped_summary(skipped: u64) -> String {
+    if skipped == 0 { String::new() } else { format!("; {skipped} objects without an id skipped") }
 }
 
 /// Whether `item` has an `id` a record can be keyed by.

@@ -12,9 +12,7 @@ use crate::time::Timestamp;
 use chrono::NaiveDate;
 use std::ops::Range;
 
-/// Identifies a job within one stream's manager.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct JobId(pub u64);
+pub use crate::read::reader::JobId;
 
 /// Identifies a group of field-split jobs whose rows are merged by primary key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -25,8 +25,8 @@ use super::job::{
     FailureReason, GroupId, Job, JobId, JobSpec, JobState, Purpose, RunStatus, parse_status, report_run_id,
 };
 use super::params::Params;
-use super::polls::PollResult;
 use super::{CHILD_ID_LOOKBACK_DAYS, RETENTION_DAYS};
+use crate::api::Calls;
 use crate::api::client::{Call, CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Paging, Step};
 use crate::api::throttle::INSIGHTS_THROTTLE_LIMIT;
@@ -36,9 +36,10 @@ use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
 use crate::model::Level;
 use crate::protocol::LogLevel;
-use crate::read::Cx;
 use crate::read::common::Routes;
 use crate::read::fields::{Refusal, custom_refusal};
+pub use crate::read::reader::{JobStats, Splits};
+use crate::read::reader::{PollResult, Turn};
 use crate::read::transcode;
 use crate::time::Timestamp;
 use crate::timers::{Deadline, Timers};
@@ -100,40 +101,6 @@ struct Group {
     rows: BTreeMap<String, Map<String, Value>>,
     remaining: u32,
     parent: Option<GroupId>,
-}
-
-/// Counts for progress reports, benchmarks and tests.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JobStats {
-    /// Report runs created (first attempts and restarts).
-    pub started: u64,
-    /// Jobs whose every result page was read.
-    pub completed: u64,
-    /// Jobs started again after a failure, a skip or a timeout.
-    pub retried: u64,
-    /// Jobs that failed for good and were replaced by smaller ones.
-    pub split: u64,
-    /// How those jobs were split.
-    pub splits: Splits,
-    /// Job attempts that outlived `insights_job_timeout`.
-    pub timed_out: u64,
-    /// Id listings that failed [`MAX_ID_LISTING_ATTEMPTS`] times and gave way to a field split.
-    pub id_listings_given_up: u64,
-}
-
-/// The ways a failing job was split.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Splits {
-    /// Into two runs of its days.
-    pub by_days: u64,
-    /// An account job into one per campaign with data.
-    pub account_to_campaigns: u64,
-    /// A campaign job into one per ad set.
-    pub campaign_to_adsets: u64,
-    /// An ad set job into one per ad.
-    pub adset_to_ads: u64,
-    /// Into two halves of its fields, merged by key.
-    pub by_fields: u64,
 }
 
 /// What Graph refused of a job, to drop from the stream.
@@ -337,7 +304,7 @@ impl JobManager {
     /// of its account (the stricter of the app's and the account's) is at the limit; when an
     /// account so held has no job running whose answers would tell its load again, the load is
     /// asked for after [`THROTTLE_RECHECK`].
-    pub fn schedule(&mut self, cx: &mut Cx) {
+    pub fn schedule(&mut self, cx: &mut Turn) {
         if self.stopped {
             return;
         }
@@ -354,7 +321,7 @@ impl JobManager {
                 self.queue.remove(i);
                 continue;
             }
-            let load = cx.api.throttle().insights_load(Some(&self.accounts[account]));
+            let load = cx.throttle.insights_load(Some(&self.accounts[account]));
             if load >= INSIGHTS_THROTTLE_LIMIT {
                 if held.is_none() && self.in_flight_for(account) == 0 {
                     held = Some((account, load));
@@ -365,7 +332,7 @@ impl JobManager {
             self.queue.remove(i);
             let request = self.params.create_request(&job.spec, cx.config);
             let call = Call::graph(request, CallKind::JobCreate).for_account(&self.accounts[account]);
-            let call = cx.api.submit(call);
+            let call = cx.out.submit(call);
             self.routes.insert(call, Pending::Create(id));
             if let Some(job) = self.jobs.get_mut(&id) {
                 job.state = JobState::Creating { call };
@@ -419,13 +386,13 @@ impl JobManager {
     }
 
     /// A deadline passed: poll, or ask for the insights load again.
-    pub fn on_timeout(&mut self, cx: &mut Cx) {
+    pub fn on_timeout(&mut self, cx: &mut Turn) {
         if self.stopped {
             return;
         }
         if self.timers.take_if_due(&Timer::ThrottleRecheck, cx.now) {
             let held = |a: usize| {
-                cx.api.throttle().insights_load(Some(&self.accounts[a])) >= INSIGHTS_THROTTLE_LIMIT
+                cx.throttle.insights_load(Some(&self.accounts[a])) >= INSIGHTS_THROTTLE_LIMIT
                     && self.in_flight_for(a) == 0
             };
             let account = self
@@ -440,14 +407,14 @@ impl JobManager {
                     graph_url(&cx.config.api_version, &format!("act_{}/insights", self.accounts[account])),
                     encode_query(&[("fields", "account_id"), ("limit", "1")])
                 );
-                let call = cx.api.submit(Call::graph(Request::get(url), CallKind::InsightsSync));
+                let call = cx.out.submit(Call::graph(Request::get(url), CallKind::InsightsSync));
                 self.routes.insert(call, Pending::Ping);
             }
         }
         if self.timers.take_if_due(&Timer::Poll, cx.now) {
             for (id, job) in &self.jobs {
                 if let JobState::Running { run_id, .. } = &job.state {
-                    cx.polls.push(cx.owner, id.0, format!("{run_id}/"), &self.accounts[job.spec.account]);
+                    cx.out.poll(*id, run_id, &self.accounts[job.spec.account]);
                     self.polls_out += 1;
                 }
             }
@@ -456,7 +423,7 @@ impl JobManager {
     }
 
     /// The answers of polls this manager handed the hub.
-    pub fn on_polled(&mut self, results: Vec<PollResult>, cx: &mut Cx) {
+    pub fn on_polled(&mut self, results: Vec<PollResult>, cx: &mut Turn) {
         self.polls_out = self.polls_out.saturating_sub(results.len());
         if !self.stopped {
             self.take_polls(results, cx);
@@ -465,7 +432,7 @@ impl JobManager {
     }
 
     /// The outcome of one of the manager's calls.
-    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+    pub fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Turn) -> Result<(), ConnectorError> {
         let pending = self.routes.take(call)?;
         if self.stopped {
             // The stream failed: answers still on their way change nothing.
@@ -480,7 +447,7 @@ impl JobManager {
         Ok(())
     }
 
-    fn on_created(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Cx) {
+    fn on_created(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Turn) {
         let Some(job) = self.jobs.get(&id) else { return };
         if matches!(job.state, JobState::Dropped) {
             return;
@@ -519,7 +486,7 @@ impl JobManager {
     /// serves are dropped from the stream's jobs and the job is created again (a custom
     /// insight's, whose fields the user chose, ends the stream instead); a refused breakdown
     /// ends the stream. False when the refusal is no reason to drop anything.
-    fn drop_refused(&mut self, id: JobId, e: &CallError, cx: &mut Cx) -> bool {
+    fn drop_refused(&mut self, id: JobId, e: &CallError, cx: &mut Turn) -> bool {
         let Some(job) = self.jobs.get(&id) else { return false };
         if !matches!(job.spec.purpose, Purpose::Rows { .. }) {
             return false;
@@ -608,9 +575,8 @@ impl JobManager {
         self.events.push_back(JobEvent::StreamFailed(e));
     }
 
-    fn take_polls(&mut self, results: Vec<PollResult>, cx: &mut Cx) {
-        for (key, result) in results {
-            let id = JobId(key);
+    fn take_polls(&mut self, results: Vec<PollResult>, cx: &mut Turn) {
+        for (id, result) in results {
             // A failed poll leaves the job running, like one still pending.
             match result.ok().as_ref().and_then(parse_status) {
                 Some(RunStatus::Completed) => self.start_reading(id, cx),
@@ -635,7 +601,7 @@ impl JobManager {
     /// decides this, never the clock alone: while throttling holds the polls back, a job is not
     /// known to be late, and restarting it would only add load to an account already over its
     /// quota (soak seed 26: reports restarted every hour while polls waited on 600 s blocks).
-    fn time_out_if_overdue(&mut self, id: JobId, cx: &mut Cx) {
+    fn time_out_if_overdue(&mut self, id: JobId, cx: &mut Turn) {
         let timeout = self.params.job_timeout;
         if let Some(Job { state: JobState::Running { created_at, .. }, .. }) = self.jobs.get(&id)
             && cx.now.since(*created_at) > timeout
@@ -645,7 +611,7 @@ impl JobManager {
         }
     }
 
-    fn start_reading(&mut self, id: JobId, cx: &mut Cx) {
+    fn start_reading(&mut self, id: JobId, cx: &mut Turn) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
         let JobState::Running { run_id, created_at, .. } = &job.state else { return };
         let (run_id, created_at) = (run_id.clone(), *created_at);
@@ -661,7 +627,7 @@ impl JobManager {
             None => Paginator::new(url, CallKind::JobResults),
         }
         .for_account(&self.accounts[job.spec.account]);
-        self.routes.insert(paginator.begin(cx.api), Pending::Results(id));
+        self.routes.insert(paginator.begin(cx.out), Pending::Results(id));
         job.state = JobState::Reading { run_id, created_at, paginator };
     }
 
@@ -670,7 +636,7 @@ impl JobManager {
         id: JobId,
         call: CallId,
         outcome: CallOutcome,
-        cx: &mut Cx,
+        cx: &mut Turn,
     ) -> Result<(), ConnectorError> {
         let Some(job) = self.jobs.get_mut(&id) else { return Ok(()) };
         let JobState::Reading { run_id, created_at, paginator } = &mut job.state else { return Ok(()) };
@@ -690,7 +656,7 @@ impl JobManager {
                 Ok(_) => Err(ConnectorError::misbehaving("a result page held an error instead of rows", String::new())),
                 Err(e) => Err(ConnectorError::misbehaving("a result page could not be read", e.to_string())),
             };
-            let rows = match paginator.on_raw_outcome(call, outcome, cx.api, read) {
+            let rows = match paginator.on_raw_outcome(call, outcome, cx.out, read) {
                 Ok(Step::Items { items, .. }) => items,
                 // Restarted on a stale cursor: the first page is on its way again.
                 Ok(Step::Restarted(call)) => {
@@ -704,7 +670,7 @@ impl JobManager {
                     return Ok(());
                 }
             };
-            let next = paginator.request_next(cx.api);
+            let next = paginator.request_next(cx.out);
             if !rows.is_empty() {
                 self.events.push_back(JobEvent::Rows { account, rows: rows.into_iter().map(Row::Encoded).collect() });
             }
@@ -714,7 +680,7 @@ impl JobManager {
             }
             return Ok(());
         }
-        let items = match paginator.on_outcome(call, outcome, cx.api) {
+        let items = match paginator.on_outcome(call, outcome, cx.out) {
             Ok(Step::Items { items, .. }) => items,
             Ok(Step::Restarted(call)) => {
                 self.routes.insert(call, Pending::Results(id));
@@ -727,7 +693,7 @@ impl JobManager {
                 return Ok(());
             }
         };
-        let next = paginator.request_next(cx.api);
+        let next = paginator.request_next(cx.out);
         match &purpose {
             Purpose::ChildIds { child, .. } => {
                 let field = child.id_field().unwrap_or("id");
@@ -770,7 +736,7 @@ impl JobManager {
     }
 
     /// Every row of the job was handed over.
-    fn job_read(&mut self, id: JobId, cx: &mut Cx) {
+    fn job_read(&mut self, id: JobId, cx: &mut Turn) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
         job.state = JobState::Done;
         self.stats.completed += 1;
@@ -824,7 +790,7 @@ impl JobManager {
     }
 
     /// A job attempt failed: start it again once, then split it.
-    fn job_failed(&mut self, id: JobId, reason: FailureReason, cx: &mut Cx) {
+    fn job_failed(&mut self, id: JobId, reason: FailureReason, cx: &mut Turn) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
         job.failures += 1;
         let retry = job.failures < 2 && !reason.is_too_large();
@@ -879,7 +845,7 @@ impl JobManager {
 
     /// A report's results could not be read: the job failed, and the cause stays with it and
     /// with its pieces if it is split.
-    fn results_unreadable(&mut self, id: JobId, e: CallError, cx: &mut Cx) {
+    fn results_unreadable(&mut self, id: JobId, e: CallError, cx: &mut Turn) {
         if let Some(job) = self.jobs.get_mut(&id) {
             job.spec.unreadable = Some(e.error.message().to_string());
         }
@@ -896,7 +862,7 @@ impl JobManager {
         }
     }
 
-    fn split(&mut self, id: JobId, cx: &mut Cx) {
+    fn split(&mut self, id: JobId, cx: &mut Turn) {
         let Some(job) = self.jobs.get(&id) else { return };
         let spec = job.spec.clone();
         match spec.purpose {
@@ -988,7 +954,7 @@ impl JobManager {
     }
 
     /// The id listing for `parent` finished: one job per child object replaces it.
-    fn spawn_children(&mut self, parent: JobId, child: Level, ids: Vec<String>, cx: &mut Cx) {
+    fn spawn_children(&mut self, parent: JobId, child: Level, ids: Vec<String>, cx: &mut Turn) {
         let Some(job) = self.jobs.get(&parent) else { return };
         let spec = job.spec.clone();
         if ids.is_empty() {
@@ -1039,12 +1005,9 @@ fn describe(spec: &JobSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::client::{Api, Owner};
     use crate::config::Config;
-    use crate::http::{Response, split_query};
-    use crate::protocol::Message;
-    use crate::read::AccountFacts;
-    use crate::read::insights::polls::PollHub;
+    use crate::http::split_query;
+    use crate::read::testing::{Delivery, Harness};
     use crate::streams::{Stream, all_streams};
     use serde_json::json;
 
@@ -1052,30 +1015,8 @@ mod tests {
 
     /// A manager of `ads_insights` for account 1, and the world it acts in.
     struct Rig {
-        api: Api,
-        out: VecDeque<Message>,
-        config: Config,
-        facts: AccountFacts,
-        polls: PollHub,
-        now: Timestamp,
+        h: Harness,
         mgr: JobManager,
-    }
-
-    const OWNER: Owner = Owner(1);
-
-    /// A `Cx` over the rig's parts (a macro, so that the manager can be borrowed beside it).
-    macro_rules! cx {
-        ($r:expr) => {
-            &mut Cx {
-                api: &mut $r.api,
-                out: &mut $r.out,
-                config: &$r.config,
-                now: $r.now,
-                accounts: &mut $r.facts,
-                polls: &mut $r.polls,
-                owner: OWNER,
-            }
-        };
     }
 
     impl Rig {
@@ -1093,15 +1034,7 @@ mod tests {
             };
             let params = Params::new(&def, crate::catalog::SyncMode::Incremental, &[], &config);
             let mgr = JobManager::new(params, config.account_ids.clone());
-            Rig {
-                api: Api::new("t".into(), 0, now, true),
-                out: VecDeque::new(),
-                polls: PollHub::new(graph_url(&config.api_version, ""), "t".into()),
-                config,
-                facts: AccountFacts::new(),
-                now,
-                mgr,
-            }
+            Rig { h: Harness::new(config, now), mgr }
         }
 
         /// One day's job of account 0.
@@ -1120,37 +1053,29 @@ mod tests {
                 unreadable: None,
             };
             let id = self.mgr.add_job(spec);
-            self.mgr.schedule(cx!(self));
+            self.h.turn(|cx| self.mgr.schedule(cx));
             id
         }
 
         /// Answers the next request with `body` (HTTP `status`) at the rig's time, hands the
         /// outcome to the manager (through the poll hub, for a poll), and returns the request.
         fn answer(&mut self, status: u16, body: serde_json::Value) -> Result<Request, ConnectorError> {
-            self.polls.flush(&mut self.api);
-            let (id, request) = self.api.poll_transmit().expect("a request");
-            let response = Response { status, headers: vec![], body: body.to_string().into_bytes() };
-            self.api.handle_response(id, response, self.now).unwrap();
-            let (call, outcome) = self.api.poll_completion().expect("an outcome");
-            if request.body.as_deref().is_some_and(|b| b.windows(6).any(|w| w == b"batch=")) {
-                self.polls.on_outcome(call, outcome, &mut self.api)?;
-                for (owner, results) in self.polls.take_results() {
-                    assert_eq!(owner, OWNER);
-                    self.mgr.on_polled(results, cx!(self));
-                }
-            } else {
-                self.mgr.on_outcome(call, outcome, cx!(self))?;
+            let (request, delivery) = self.h.answer(status, &body);
+            match delivery {
+                Some(Delivery::Outcome(call, outcome)) => self.h.turn(|cx| self.mgr.on_outcome(call, outcome, cx))?,
+                Some(Delivery::Polled(results)) => self.h.turn(|cx| self.mgr.on_polled(results, cx)),
+                None => {}
             }
             Ok(request)
         }
 
         fn at(&mut self, ms_after_t0: i64) {
-            self.now = Timestamp::from_millis(T0 + ms_after_t0);
-            self.api.handle_timeout(self.now);
+            self.h.now = Timestamp::from_millis(T0 + ms_after_t0);
+            self.h.api.handle_timeout(self.h.now);
         }
 
         fn tick(&mut self) {
-            self.mgr.on_timeout(cx!(self));
+            self.h.turn(|cx| self.mgr.on_timeout(cx));
         }
 
         fn events(&mut self) -> Vec<JobEvent> {
@@ -1228,7 +1153,7 @@ mod tests {
         r.answer(200, json!({"report_run_id": "r1"})).unwrap();
         // Two hours pass with no poll (throttled): nothing happens by the clock alone.
         r.at(7_200_000);
-        assert!(r.api.poll_transmit().is_none());
+        assert!(r.h.api.poll_transmit().is_none());
         assert_eq!(r.mgr.stats().timed_out, 0);
         r.tick();
         r.answer(200, batch(&[json!({"async_status": "Job Running", "async_percent_completion": 40})])).unwrap();
@@ -1249,8 +1174,7 @@ mod tests {
             r.tick();
             r.answer(200, batch(&[json!({"async_status": "Job Failed", "async_percent_completion": 100})])).unwrap();
         }
-        r.polls.flush(&mut r.api);
-        let lister = r.api.poll_transmit().map(|(_, req)| req).expect("the id listing is created");
+        let lister = r.h.api.poll_transmit().map(|(_, req)| req).expect("the id listing is created");
         let body = String::from_utf8_lossy(lister.body.as_deref().unwrap()).into_owned();
         let (_, form) = split_query(&format!("?{body}"));
         let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -1263,15 +1187,17 @@ mod tests {
     #[test]
     fn an_answer_to_a_call_the_manager_did_not_make_is_a_contract_error() {
         let mut r = Rig::new(60);
-        let e = r.mgr.on_outcome(
-            CallId(99),
-            Err(crate::api::client::CallError {
-                failure: CallFailure::Other,
-                error: ConnectorError::misbehaving("x", ""),
-                graph: None,
-            }),
-            cx!(r),
-        );
+        let e = r.h.turn(|cx| {
+            r.mgr.on_outcome(
+                CallId(99),
+                Err(crate::api::client::CallError {
+                    failure: CallFailure::Other,
+                    error: ConnectorError::misbehaving("x", ""),
+                    graph: None,
+                }),
+                cx,
+            )
+        });
         assert!(matches!(e, Err(ConnectorError::Contract { .. })), "{e:?}");
     }
 

@@ -10,11 +10,13 @@ pub mod job;
 pub mod manager;
 pub mod params;
 pub mod polls;
-pub use manager::{JobStats, MAX_ID_LISTING_ATTEMPTS, Splits};
+pub use super::reader::{JobStats, Splits};
+pub use manager::MAX_ID_LISTING_ATTEMPTS;
 
 use super::common::{AccountStates, Routes};
-use super::resume::{self, Resume, Suspended};
-use super::{Cx, StreamReader, ZONE_FIELDS, learn_account};
+use super::reader::{PollResult, Snapshot, StreamReader, Suspended, TimeZone, Turn, ZONE_FIELDS};
+use super::resume::{self, Resume};
+use crate::api::Calls;
 use crate::api::client::{Call, CallId, CallKind, CallOutcome};
 use crate::catalog::SyncMode;
 use crate::commands::graph_url;
@@ -142,8 +144,8 @@ impl InsightsReader {
     }
 
     /// Builds the account's slices from its local "today" and its stored cursor.
-    fn plan_account(&mut self, i: usize, body: &Value, cx: &mut Cx) {
-        let today_local = Timestamp::from_millis(cx.now.as_millis().saturating_add(utc_offset_millis(body))).date_utc();
+    fn plan_account(&mut self, i: usize, zone: &TimeZone, cx: &mut Turn) {
+        let today_local = Timestamp::from_millis(cx.now.as_millis().saturating_add(utc_offset_millis(zone))).date_utc();
         let today_utc = cx.now.date_utc();
         let earliest = today_utc - Days::days(RETENTION_DAYS - 1);
         let params = self.manager.params();
@@ -246,7 +248,7 @@ impl InsightsReader {
     /// Goes on with an account an earlier read of the sync planned: its slices from the first
     /// not done to the planned end, those done skipped, the report runs it left polled rather
     /// than created again; then jobs over the rest. `false` when it kept nothing usable.
-    fn resume_account(&mut self, i: usize, cx: &mut Cx) -> bool {
+    fn resume_account(&mut self, i: usize, cx: &mut Turn) -> bool {
         let id = self.accounts[i].id.clone();
         if self.resumed.is_done(&id) {
             let (cursor, done) = self.stored_cursor(i);
@@ -324,7 +326,7 @@ impl InsightsReader {
         true
     }
 
-    fn fail_account(&mut self, i: usize, e: ConnectorError, cx: &mut Cx) {
+    fn fail_account(&mut self, i: usize, e: ConnectorError, cx: &mut Turn) {
         let acct = &mut self.accounts[i];
         if acct.phase == AccountPhase::Failed {
             return;
@@ -337,7 +339,7 @@ impl InsightsReader {
     }
 
     /// Handles what the manager reported, in order.
-    fn drain_events(&mut self, cx: &mut Cx) {
+    fn drain_events(&mut self, cx: &mut Turn) {
         while let Some(event) = self.manager.poll_event() {
             match event {
                 JobEvent::Covered { account, slices } => {
@@ -366,7 +368,7 @@ impl InsightsReader {
     }
 
     /// A job no longer covers `slices`: those no job covers any more are complete.
-    fn release(&mut self, account: usize, slices: Range<usize>, cx: &mut Cx) {
+    fn release(&mut self, account: usize, slices: Range<usize>, cx: &mut Turn) {
         let mut finished = Vec::new();
         for (k, s) in self.accounts[account].slices[slices.clone()].iter_mut().enumerate() {
             s.outstanding = s.outstanding.saturating_sub(1);
@@ -380,7 +382,7 @@ impl InsightsReader {
     }
 
     /// A slice's last job was read: walk the cursor forward and checkpoint.
-    fn slice_done(&mut self, i: usize, slice: usize, cx: &mut Cx) {
+    fn slice_done(&mut self, i: usize, slice: usize, cx: &mut Turn) {
         let acct = &mut self.accounts[i];
         if acct.phase == AccountPhase::Failed || acct.slices[slice].done {
             return;
@@ -404,7 +406,7 @@ impl InsightsReader {
 
     /// Sends an ESTIMATE trace of the stream's rows, from the rows per completed slice so far,
     /// once every account's slices are known, and again whenever it moves by a tenth or more.
-    fn estimate(&mut self, cx: &mut Cx) {
+    fn estimate(&mut self, cx: &mut Turn) {
         let live = || self.accounts.iter().filter(|a| a.phase != AccountPhase::Failed);
         if !live().all(|a| a.phase == AccountPhase::Reading) {
             return;
@@ -422,7 +424,7 @@ impl InsightsReader {
         }
     }
 
-    fn emit_state(&mut self, cx: &mut Cx) {
+    fn emit_state(&mut self, cx: &mut Turn) {
         let params = self.manager.params();
         if !params.incremental {
             return;
@@ -466,7 +468,7 @@ impl InsightsReader {
     }
 
     /// After any input: the manager's events, then whatever may start now.
-    fn settle(&mut self, cx: &mut Cx) {
+    fn settle(&mut self, cx: &mut Turn) {
         self.drain_events(cx);
         self.manager.schedule(cx);
         self.drain_events(cx);
@@ -474,15 +476,15 @@ impl InsightsReader {
 }
 
 impl StreamReader for InsightsReader {
-    fn start(&mut self, cx: &mut Cx) {
+    fn handle_start(&mut self, cx: &mut Turn) {
         for i in 0..self.accounts.len() {
             if self.resume_account(i, cx) {
                 continue;
             }
             let id = self.accounts[i].id.clone();
             // Another stream of this sync has looked the account up already.
-            if let Some(known) = cx.accounts.get(&id).filter(|a| a.contains_key(ZONE_FIELDS[1])).cloned() {
-                self.plan_account(i, &Value::Object(known), cx);
+            if let Some(known) = cx.accounts.zone(&id).cloned() {
+                self.plan_account(i, &known, cx);
                 continue;
             }
             let url = format!(
@@ -490,19 +492,19 @@ impl StreamReader for InsightsReader {
                 graph_url(&cx.config.api_version, &format!("act_{id}")),
                 encode_query(&[("fields", &ZONE_FIELDS.join(","))])
             );
-            let call = cx.api.submit(Call::graph(Request::get(url), CallKind::Account));
+            let call = cx.out.submit(Call::graph(Request::get(url), CallKind::Account));
             self.routes.insert(call, Pending::Lookup(i));
         }
         self.settle(cx);
     }
 
-    fn on_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Cx) -> Result<(), ConnectorError> {
+    fn handle_outcome(&mut self, call: CallId, outcome: CallOutcome, cx: &mut Turn) -> Result<(), ConnectorError> {
         if self.routes.contains(call) {
             let Pending::Lookup(i) = self.routes.take(call)?;
             match outcome {
                 Ok(reply) => {
-                    learn_account(cx.accounts, &self.accounts[i].id, &reply.json);
-                    self.plan_account(i, &reply.json, cx)
+                    cx.out.learned(&self.accounts[i].id, &reply.json);
+                    self.plan_account(i, &TimeZone::of(&reply.json), cx)
                 }
                 Err(e) => self.fail_account(i, e.error, cx),
             }
@@ -514,12 +516,12 @@ impl StreamReader for InsightsReader {
         Ok(())
     }
 
-    fn on_timeout(&mut self, cx: &mut Cx) {
+    fn handle_timeout(&mut self, cx: &mut Turn) {
         self.manager.on_timeout(cx);
         self.settle(cx);
     }
 
-    fn on_polled(&mut self, results: Vec<polls::PollResult>, cx: &mut Cx) {
+    fn handle_polled(&mut self, results: Vec<PollResult>, cx: &mut Turn) {
         self.manager.on_polled(results, cx);
         self.settle(cx);
     }
@@ -536,8 +538,8 @@ impl StreamReader for InsightsReader {
         (self.routes.is_empty() && self.manager.is_idle()).then_some(self.failures.as_slice())
     }
 
-    fn accounts_progress(&self) -> (u32, u32) {
-        let done = self
+    fn snapshot(&self) -> Snapshot {
+        let accounts_done = self
             .accounts
             .iter()
             .filter(|a| match a.phase {
@@ -546,27 +548,21 @@ impl StreamReader for InsightsReader {
                 AccountPhase::LookingUp => false,
             })
             .count();
-        (done as u32, self.accounts.len() as u32)
-    }
-
-    fn records(&self) -> u64 {
-        self.records
-    }
-
-    fn summary(&self) -> String {
-        let s = self.manager.stats();
-        format!("; report jobs: {} started, {} read, {} retried, {} split", s.started, s.completed, s.retried, s.split)
-    }
-
-    fn refused_fields(&self) -> Vec<String> {
         let params = self.manager.params();
+        let s = self.manager.stats();
         let mut refused = params.fields.refused();
         refused.extend(params.refused_action_breakdowns.iter().map(|b| format!("{b} (action breakdown)")));
-        refused
-    }
-
-    fn jobs(&self) -> Option<(u32, JobStats)> {
-        Some((self.manager.jobs_running(), self.manager.stats()))
+        Snapshot {
+            records: self.records,
+            accounts_done: accounts_done as u32,
+            accounts_total: self.accounts.len() as u32,
+            jobs: Some((self.manager.jobs_running(), s)),
+            summary: format!(
+                "; report jobs: {} started, {} read, {} retried, {} split",
+                s.started, s.completed, s.retried, s.split
+            ),
+            refused,
+        }
     }
 
     fn state(&self) -> Option<Value> {
@@ -625,9 +621,9 @@ impl StreamReader for InsightsReader {
 /// The account's offset from UTC as the account lookup gives it. Real offsets lie within
 /// -12..+14 hours; anything outside a day either way (or not a number) is not one and counts as
 /// UTC, so a garbled answer cannot move "today" by centuries.
-fn utc_offset_millis(account: &Value) -> i64 {
+fn utc_offset_millis(zone: &TimeZone) -> i64 {
     const MAX_HOURS: f64 = 24.0;
-    match account.get("timezone_offset_hours_utc").and_then(Value::as_f64) {
+    match zone.offset().and_then(Value::as_f64) {
         Some(h) if h.abs() <= MAX_HOURS => (h * 3_600_000.0) as i64,
         _ => 0,
     }
@@ -682,10 +678,16 @@ mod tests {
 
     #[test]
     fn an_offset_beyond_a_day_counts_as_utc() {
-        assert_eq!(utc_offset_millis(&serde_json::json!({"timezone_offset_hours_utc": -7})), -7 * 3_600_000);
-        assert_eq!(utc_offset_millis(&serde_json::json!({"timezone_offset_hours_utc": 5.5})), 19_800_000);
+        assert_eq!(
+            utc_offset_millis(&TimeZone::of(&serde_json::json!({"timezone_offset_hours_utc": -7}))),
+            -7 * 3_600_000
+        );
+        assert_eq!(
+            utc_offset_millis(&TimeZone::of(&serde_json::json!({"timezone_offset_hours_utc": 5.5}))),
+            19_800_000
+        );
         for garbled in [serde_json::json!(1e9), serde_json::json!(18446744073709551615u64), serde_json::json!("3")] {
-            assert_eq!(utc_offset_millis(&serde_json::json!({"timezone_offset_hours_utc": garbled})), 0);
+            assert_eq!(utc_offset_millis(&TimeZone::of(&serde_json::json!({"timezone_offset_hours_utc": garbled}))), 0);
         }
     }
 

@@ -50,6 +50,15 @@ impl<K: Ord + Clone> Timers<K> {
         }
     }
 
+    /// Removes every deadline passed at `now`: their keys, in key order.
+    pub fn take_due(&mut self, now: Timestamp) -> Vec<K> {
+        let due: Vec<K> = self.at.iter().filter(|(_, (at, _))| *at <= now).map(|(k, _)| k.clone()).collect();
+        for k in &due {
+            self.at.remove(k);
+        }
+        due
+    }
+
     /// The soonest deadline of the table.
     pub fn soonest(&self) -> Option<Deadline> {
         soonest(self.at.values().copied().map(Some))

@@ -523,7 +523,7 @@ fn run(root: &Path, e: &Entry, plan: &Plan, figures: &mut Figures) {
                 return;
             };
             let mut client = api();
-            let mut batch = BatchSender::new("https://graph.facebook.com/v25.0/".into(), "t".into());
+            let mut batch = BatchSender::new("https://graph.facebook.com/v25.0/".into());
             for k in 0..items.len() {
                 batch.push(k as u64, format!("{k}/"));
             }

@@ -30,7 +30,6 @@ struct Op {
 #[derive(Debug)]
 pub struct BatchSender {
     url: String,
-    token: String,
     pending: VecDeque<Op>,
     in_flight: BTreeMap<CallId, Vec<Op>>,
     results: VecDeque<(u64, Result<Value, CallError>)>,
@@ -43,11 +42,11 @@ pub struct BatchSender {
 }
 
 impl BatchSender {
-    /// `url` is the versioned Graph root (`https://graph.facebook.com/v25.0/`).
-    pub fn new(url: String, token: String) -> Self {
+    /// `url` is the versioned Graph root (`https://graph.facebook.com/v25.0/`). The client adds
+    /// the token to each batch's form body.
+    pub fn new(url: String) -> Self {
         BatchSender {
             url,
-            token,
             pending: VecDeque::new(),
             in_flight: BTreeMap::new(),
             results: VecDeque::new(),
@@ -89,11 +88,8 @@ impl BatchSender {
             let ops: Vec<Op> = self.pending.drain(..n).collect();
             let batch: Vec<Value> =
                 ops.iter().map(|o| json!({"method": "GET", "relative_url": o.relative_url})).collect();
-            let body = encode_query(&[
-                ("access_token", self.token.as_str()),
-                ("batch", &Value::Array(batch).to_string()),
-                ("include_headers", "true"),
-            ]);
+            let batch = Value::Array(batch).to_string();
+            let body = encode_query(&[("batch", batch.as_str()), ("include_headers", "true")]);
             let mut request = Request::post_form(self.url.clone(), &[]);
             request.body = Some(body.into_bytes());
             let mut call = Call::batch(request);
@@ -271,7 +267,7 @@ mod tests {
     #[test]
     fn fifty_five_operations_go_as_fifty_and_five() {
         let mut api = Api::new("t".into(), 0, Timestamp(0), true);
-        let mut b = BatchSender::new("https://g/v25.0/".into(), "t".into());
+        let mut b = BatchSender::new("https://g/v25.0/".into());
         for k in 0..55 {
             b.push(k, format!("{k}/"));
         }
@@ -285,7 +281,7 @@ mod tests {
     #[test]
     fn null_and_aborted_operations_are_resent_and_others_settle() {
         let mut api = Api::new("t".into(), 0, Timestamp(0), true);
-        let mut b = BatchSender::new("https://g/v25.0/".into(), "t".into());
+        let mut b = BatchSender::new("https://g/v25.0/".into());
         for k in 0..3 {
             b.push(k, format!("{k}/"));
         }
@@ -308,7 +304,7 @@ mod tests {
     #[test]
     fn an_operation_that_never_answers_ends_in_an_error_not_a_loop() {
         let mut api = Api::new("t".into(), 0, Timestamp(0), true);
-        let mut b = BatchSender::new("https://g/v25.0/".into(), "t".into());
+        let mut b = BatchSender::new("https://g/v25.0/".into());
         b.push(7, "7/".into());
         for _ in 0..MAX_OP_ROUNDS {
             b.flush(&mut api);

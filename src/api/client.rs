@@ -6,220 +6,23 @@
 //! `poll_completion`. The owning machine forwards the driver's inputs (`handle_response`,
 //! `handle_fetch_error`, `handle_timeout`) and drains `poll_transmit` for fetches to perform.
 
-use super::backoff::Backoff;
 pub use super::classify::CallFailure;
 use super::classify::{GraphError, Refusal, Verdict, classify_fetch_error, classify_graph_error, classify_response};
+use super::retry::{Ladder, Rung, Step};
+use super::schedule::{Entry, Scheduler};
 use super::throttle::Throttle;
-use crate::driver::TimeoutReason;
 use crate::error::ConnectorError;
-use crate::http::{
-    FetchError, Request, RequestId, Response, header, redact_token_params, split_query, with_query_param,
-};
+use crate::http::{FetchError, Request, RequestId, Response, encode_query, header, redact_token_params};
 use crate::protocol::{LogLevel, Message};
-use crate::rng::Rng;
 use crate::time::Timestamp;
 use crate::timers::{Deadline, soonest};
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt;
 
-/// Identifies one logical call, across all its retries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CallId(pub u64);
-
-/// What a call is for; counted per kind for progress and benchmarks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CallKind {
-    Account,
-    EdgePage,
-    Batch,
-    JobCreate,
-    JobResults,
-    InsightsSync,
-    Thumbnail,
-}
-
-impl CallKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallKind::Account => "account",
-            CallKind::EdgePage => "edge page",
-            CallKind::Batch => "batch",
-            CallKind::JobCreate => "job create",
-            CallKind::JobResults => "job results",
-            CallKind::InsightsSync => "insights sync",
-            CallKind::Thumbnail => "thumbnail",
-        }
-    }
-}
-
-/// Where a call goes and what its answer must be: the four kinds of call the connector makes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shape {
-    /// A Graph call with the token as a bearer header; its JSON body is parsed for the caller.
-    Graph,
-    /// As [`Shape::Graph`], but the caller reads the JSON body itself: it is only checked
-    /// (well-formed, not a Graph error) and handed over as bytes, without building a `Value`.
-    GraphRaw,
-    /// A Graph batch request: the token travels in its form body, so no bearer header.
-    GraphBatch,
-    /// A call outside Graph (an image CDN): no token, and any body is handed over as bytes.
-    External,
-}
-
-impl Shape {
-    fn bearer(self) -> bool {
-        matches!(self, Shape::Graph | Shape::GraphRaw)
-    }
-
-    fn parses_json(self) -> bool {
-        matches!(self, Shape::Graph | Shape::GraphBatch)
-    }
-}
-
-impl CallKind {
-    /// Whether calls of this kind go before others waiting: the ones that start or end a wait
-    /// on Graph (report jobs, and the account look-ups they need) are on a sync's critical path.
-    fn urgent(self) -> bool {
-        matches!(self, CallKind::Account | CallKind::JobCreate | CallKind::JobResults | CallKind::InsightsSync)
-    }
-}
-
-/// One logical request.
-#[derive(Clone, Debug)]
-pub struct Call {
-    pub request: Request,
-    pub kind: CallKind,
-    pub shape: Shape,
-    /// The ad account (bare id) whose quota the call uses, if one: its usage headers and quota
-    /// blocks pace that account's calls only, and it counts against the account's share of
-    /// the requests in flight. Read from the URL's `act_<id>` segment unless set.
-    pub account: Option<String>,
-    /// Goes before the calls waiting that are not.
-    pub urgent: bool,
-}
-
-impl Call {
-    fn new(request: Request, kind: CallKind, shape: Shape) -> Self {
-        let account = account_in_url(&request.url).map(str::to_string);
-        Call { request, kind, shape, account, urgent: kind.urgent() }
-    }
-
-    pub fn graph(request: Request, kind: CallKind) -> Self {
-        Call::new(request, kind, Shape::Graph)
-    }
-
-    pub fn external(request: Request, kind: CallKind) -> Self {
-        Call { account: None, ..Call::new(request, kind, Shape::External) }
-    }
-
-    /// A Graph call whose body the caller transcodes itself (see [`Shape::GraphRaw`]).
-    pub fn graph_raw(request: Request, kind: CallKind) -> Self {
-        Call::new(request, kind, Shape::GraphRaw)
-    }
-
-    /// A Graph batch request whose form body carries the token.
-    pub fn batch(request: Request) -> Self {
-        Call::new(request, CallKind::Batch, Shape::GraphBatch)
-    }
-
-    /// The same call, for `account`'s quota.
-    pub fn for_account(mut self, account: &str) -> Self {
-        self.account = Some(account.to_string());
-        self
-    }
-
-    /// The same call, ahead of calls that are not urgent.
-    pub fn urgent(mut self) -> Self {
-        self.urgent = true;
-        self
-    }
-}
-
-/// The bare id of the `act_<id>` path segment of a Graph URL, if it has one.
-pub fn account_in_url(url: &str) -> Option<&str> {
-    let path = url.split('?').next().unwrap_or(url);
-    path.split('/').find_map(|seg| seg.strip_prefix("act_")).filter(|id| !id.is_empty())
-}
-
-/// A successful answer.
-#[derive(Clone, Debug, Default)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    /// The raw body, kept only when the call did not have it parsed.
-    pub body: Vec<u8>,
-    /// The parsed body (`Null` when the call did not have it parsed).
-    pub json: Value,
-}
-
-/// A failed call: its cause, the error to report, and Graph's error if there was one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallError {
-    pub failure: CallFailure,
-    pub error: ConnectorError,
-    pub graph: Option<Box<GraphError>>,
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.error.message())
-    }
-}
-
-pub type CallOutcome = Result<Reply, CallError>;
-
-#[derive(Clone, Debug)]
-struct Entry {
-    id: CallId,
-    call: Call,
-    /// Failed attempts that count against the backoff budget.
-    failures: u32,
-    /// How the last answer's body failed to parse, if it did: the same failure twice is the
-    /// body's own, which no retry changes.
-    malformed: Option<String>,
-    /// Its answer passed the cap of a share of the budget: it goes again alone, with the whole
-    /// cap its shape allows.
-    large: bool,
-    /// The response-size cap it was sent with (counted against the budget while in flight).
-    cap: u64,
-}
-
-/// 192 MiB: the most answer bytes the host may hold for the guest at once, the sum of the caps
-/// of the requests in flight (DESIGN.md, "Memory": with the guest's 512 MiB this leaves room to
-/// parse the largest answer).
-pub const IN_FLIGHT_BYTES: u64 = 192 << 20;
-
-/// 4 MiB: the cap of an answer whose JSON is parsed whole into a tree (an account or a job, a
-/// batch of 50 operations, a thumbnail): Graph's are kilobytes, and a tree may be many times its
-/// text. Listings and result pages are read item by item and may be as large as
-/// `response_size_limit_mb`.
-pub const TREE_ANSWER_BYTES: u64 = 4 << 20;
-
-/// How many requests may be in flight at once.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Concurrency {
-    /// In all (config `max_concurrent_requests`).
-    pub total: usize,
-    /// For any one ad account.
-    pub per_account: usize,
-}
-
-/// 32: requests in flight at once when the config does not say (`max_concurrent_requests`).
-/// Graph limits calls by count and cost per hour, not by connection; 32 round trips of 0.3 to
-/// 3 s keep a sync of tens of accounts close to its report jobs' time.
-pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 32;
-
-/// 4: requests in flight at once for one ad account. Graph's business-use-case quota and the
-/// ad account score are per account: a few at a time keep one account from spending its quota
-/// in a burst, while tens of accounts still run side by side.
-pub const MAX_IN_FLIGHT_PER_ACCOUNT: usize = 4;
-
-impl Default for Concurrency {
-    fn default() -> Self {
-        Concurrency { total: DEFAULT_MAX_CONCURRENT_REQUESTS, per_account: MAX_IN_FLIGHT_PER_ACCOUNT }
-    }
-}
+pub use super::call::{Call, CallError, CallId, CallKind, CallOutcome, Reply, Shape, account_in_url};
+pub use super::schedule::{
+    Concurrency, DEFAULT_MAX_CONCURRENT_REQUESTS, IN_FLIGHT_BYTES, MAX_IN_FLIGHT_PER_ACCOUNT, TREE_ANSWER_BYTES,
+};
 
 /// Counters of what the client did, for progress lines and benchmarks.
 #[derive(Clone, Debug, Default)]
@@ -239,22 +42,16 @@ impl ApiStats {
     }
 }
 
-/// The client machine.
+/// The client machine: a façade over the scheduler (which call goes when) and the retry ladder
+/// (what a failed attempt leads to); it adds the token, classifies every answer, and keeps the
+/// throttle, the stats and the logs.
 pub struct Api {
     token: String,
     pause_on_rate_limit: bool,
-    backoff: Backoff,
-    rng: Rng,
+    ladder: Ladder,
     now: Timestamp,
-    next_request: u64,
     next_call: u64,
-    ready: VecDeque<Entry>,
-    /// Calls waiting out a backoff, in the order they failed.
-    delayed: Vec<(Timestamp, Entry)>,
-    sent: BTreeMap<RequestId, Entry>,
-    /// Requests in flight by ad account.
-    sent_by_account: BTreeMap<String, usize>,
-    concurrency: Concurrency,
+    schedule: Scheduler,
     done: VecDeque<(CallId, CallOutcome)>,
     logs: VecDeque<Message>,
     throttle: Throttle,
@@ -263,10 +60,6 @@ pub struct Api {
     fatal: Option<ConnectorError>,
     /// Whether Meta's word that it served another API version was passed on (once a sync).
     version_warned: bool,
-    /// The most body bytes any answer may have (config `response_size_limit_mb`).
-    max_response_bytes: u64,
-    /// The sum of the caps of the requests in flight (at most [`IN_FLIGHT_BYTES`]).
-    reserved: u64,
     /// Requests made again alone, with the whole cap, after passing a share of the budget.
     pub escalations: u64,
 }
@@ -277,42 +70,34 @@ impl Api {
         Api {
             token,
             pause_on_rate_limit,
-            backoff: Backoff::default(),
-            rng: Rng::new(seed),
+            ladder: Ladder::new(seed),
             now,
-            next_request: 0,
             next_call: 0,
-            ready: VecDeque::new(),
-            delayed: Vec::new(),
-            sent: BTreeMap::new(),
-            sent_by_account: BTreeMap::new(),
-            concurrency: Concurrency::default(),
+            schedule: Scheduler::new(crate::http::DEFAULT_MAX_RESPONSE_BYTES),
             done: VecDeque::new(),
             logs: VecDeque::new(),
             throttle: Throttle::default(),
             stats: ApiStats::default(),
             fatal: None,
             version_warned: false,
-            max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
-            reserved: 0,
             escalations: 0,
         }
     }
 
     /// The same client with other bounds on requests in flight (at least one of each).
     pub fn with_concurrency(mut self, concurrency: Concurrency) -> Self {
-        self.concurrency = Concurrency { total: concurrency.total.max(1), per_account: concurrency.per_account.max(1) };
+        self.schedule.set_concurrency(concurrency);
         self
     }
 
     /// Requests in flight now.
     pub fn in_flight(&self) -> usize {
-        self.sent.len()
+        self.schedule.in_flight()
     }
 
     /// The same client with another response-size cap, in bytes.
     pub fn with_max_response_bytes(mut self, bytes: u64) -> Self {
-        self.max_response_bytes = bytes;
+        self.schedule.set_max_response_bytes(bytes);
         self
     }
 
@@ -341,119 +126,50 @@ impl Api {
     pub fn submit(&mut self, call: Call) -> CallId {
         self.next_call += 1;
         let id = CallId(self.next_call);
-        self.ready.push_back(Entry { id, call, failures: 0, malformed: None, large: false, cap: 0 });
+        self.schedule.queue(Entry::new(id, call));
         id
     }
 
-    /// The next request to perform: the first urgent call waiting that may go, else the first
-    /// call that may go. A call may go unless the requests in flight are at their bound (in
-    /// all, or for its account) or the throttle holds its account (or the app).
+    /// The next request to perform (see [`Scheduler::send_next`]), with the token added: as a
+    /// bearer header to Graph calls, in the form body of batch calls, to no other.
     pub fn poll_transmit(&mut self) -> Option<(RequestId, Request)> {
-        self.promote_due();
-        if self.sent.len() >= self.concurrency.total {
-            return None;
-        }
-        let pick = self.pick_ready()?;
-        let mut entry = self.ready.remove(pick)?;
-        if let Some(a) = &entry.call.account {
-            *self.sent_by_account.entry(a.clone()).or_default() += 1;
-        }
-        entry.cap = self.cap_of(&entry);
-        self.reserved += entry.cap;
-        self.next_request += 1;
-        let id = RequestId(self.next_request);
+        let (throttle, now) = (&self.throttle, self.now);
+        let pause = self.pause_on_rate_limit;
+        let (id, entry) =
+            self.schedule.send_next(now, |account| pause && throttle.paused_until(account, now).is_some())?;
         let mut request = entry.call.request.clone();
         request.max_response_bytes = entry.cap;
-        if entry.call.shape.bearer() {
-            request.headers.push(("authorization".to_string(), format!("Bearer {}", self.token)));
+        match entry.call.shape {
+            Shape::Graph | Shape::GraphRaw => {
+                request.headers.push(("authorization".to_string(), format!("Bearer {}", self.token)));
+            }
+            Shape::GraphBatch => {
+                let token = encode_query(&[("access_token", self.token.as_str())]);
+                let form = request.body.take().unwrap_or_default();
+                let mut body = token.into_bytes();
+                if !form.is_empty() {
+                    body.push(b'&');
+                    body.extend_from_slice(&form);
+                }
+                request.body = Some(body);
+            }
+            Shape::External => {}
         }
         *self.stats.requests.entry(entry.call.kind).or_default() += 1;
-        self.sent.insert(id, entry);
         Some((id, request))
-    }
-
-    /// The most an answer of this shape may have: listings and result pages (read item by
-    /// item) the config's cap, answers parsed whole [`TREE_ANSWER_BYTES`].
-    fn shape_cap(&self, entry: &Entry) -> u64 {
-        match entry.call.shape {
-            Shape::GraphRaw => self.max_response_bytes,
-            Shape::Graph | Shape::GraphBatch | Shape::External => self.max_response_bytes.min(TREE_ANSWER_BYTES),
-        }
-    }
-
-    /// The cap `entry` goes with: its share of the budget ([`IN_FLIGHT_BYTES`] over the
-    /// requests that may be in flight), or, once an answer passed that, the whole cap of its
-    /// shape. Real answers are far below a share: a share is 6 MiB at 32 in flight.
-    fn cap_of(&self, entry: &Entry) -> u64 {
-        let whole = self.shape_cap(entry);
-        if entry.large {
-            return whole;
-        }
-        whole.min(IN_FLIGHT_BYTES / self.concurrency.total as u64).max(1)
-    }
-
-    /// Whether `entry`'s cap fits in what the requests in flight leave of the budget.
-    fn fits(&self, entry: &Entry) -> bool {
-        self.reserved + self.cap_of(entry) <= IN_FLIGHT_BYTES
-    }
-
-    /// Whether `entry` may be sent now.
-    fn may_go(&self, entry: &Entry) -> bool {
-        let account = entry.call.account.as_deref();
-        if self.pause_on_rate_limit && self.throttle.paused_until(account, self.now).is_some() {
-            return false;
-        }
-        account.is_none_or(|a| self.sent_by_account.get(a).copied().unwrap_or(0) < self.concurrency.per_account)
-    }
-
-    /// The position of the call to send next, if any may go.
-    fn pick_ready(&self) -> Option<usize> {
-        let mut first = None;
-        for (i, entry) in self.ready.iter().enumerate() {
-            if !self.may_go(entry) {
-                continue;
-            }
-            if !self.fits(entry) {
-                // A request that needs the whole cap waits for the budget to drain, and holds
-                // back the others until it goes (else a stream of small ones could starve it).
-                if entry.large {
-                    return None;
-                }
-                continue;
-            }
-            if entry.call.urgent {
-                return Some(i);
-            }
-            first.get_or_insert(i);
-        }
-        first
-    }
-
-    fn promote_due(&mut self) {
-        let now = self.now;
-        let mut i = 0;
-        while i < self.delayed.len() {
-            if self.delayed[i].0 <= now {
-                let (_, e) = self.delayed.remove(i);
-                self.ready.push_back(e);
-            } else {
-                i += 1;
-            }
-        }
     }
 
     /// The next deadline: a backoff ending, or a pause lifting that holds a call waiting.
     pub fn poll_timeout(&self) -> Option<Deadline> {
-        let backoff = self.delayed.iter().map(|(t, _)| *t).min().map(|t| (t, TimeoutReason::Backoff));
         let pause = if self.pause_on_rate_limit {
-            self.ready
-                .iter()
+            self.schedule
+                .waiting()
                 .filter_map(|e| self.throttle.paused_until(e.call.account.as_deref(), self.now))
                 .min_by_key(|(at, _)| *at)
         } else {
             None
         };
-        soonest([backoff, pause])
+        soonest([self.schedule.backoff_deadline(), pause])
     }
 
     pub fn handle_timeout(&mut self, now: Timestamp) {
@@ -531,7 +247,7 @@ impl Api {
                     Ok(Reply { status: response.status, headers: response.headers, body, json }),
                 ));
             }
-            Verdict::Transient(reason) => self.retry(entry, &reason, graph),
+            Verdict::Transient(reason) => self.climb(entry, Rung::Transient(reason), graph),
             Verdict::RateLimited { quota_block } => {
                 if quota_block && self.pause_on_rate_limit {
                     match self.throttle.on_quota_block(&response.headers, account.as_deref(), now) {
@@ -542,7 +258,7 @@ impl Api {
                                 wait.as_secs(),
                                 describe(&entry.call.request)
                             ));
-                            self.ready.push_front(entry);
+                            self.schedule.queue_first(entry);
                         }
                         None => self.fail(entry, CallFailure::Exhausted, ConnectorError::exhausted(
                             "the ad account stayed over its api quota for an hour; try again later or reduce how often syncs run",
@@ -551,10 +267,10 @@ impl Api {
                     }
                 } else {
                     let reason = graph.as_ref().map(GraphError::summary).unwrap_or_else(|| "rate limited".into());
-                    self.retry(entry, &reason, graph)
+                    self.climb(entry, Rung::Transient(reason), graph)
                 }
             }
-            Verdict::ReduceData => self.reduce_data(entry, graph),
+            Verdict::ReduceData => self.climb(entry, Rung::ReduceData, graph),
             Verdict::StaleCursor => {
                 let e = ConnectorError::misbehaving("the paging cursor went stale", String::new());
                 self.fail(entry, CallFailure::StaleCursor, e, graph)
@@ -577,21 +293,30 @@ impl Api {
         self.now = self.now.max(now);
         let mut entry = self.take(id)?;
         if let FetchError::TooLarge(cap) = error {
-            if !entry.large && cap < self.shape_cap(&entry) {
+            if !entry.large && cap < self.schedule.shape_cap(&entry) {
                 // Past its share of the budget, not past the cap: asked again alone, with the
                 // whole cap, first among the calls waiting (no failure, no page halved).
                 entry.large = true;
                 self.escalations += 1;
-                self.ready.push_front(entry);
+                self.schedule.queue_first(entry);
+                return Ok(());
+            }
+            if entry.call.shape == Shape::GraphBatch {
+                // A batch is made smaller by its sender (fewer operations to a call), not retried.
+                let e = ConnectorError::misbehaving(
+                    format!("a batch answer passed {} MiB", cap >> 20),
+                    format!("response larger than {cap} bytes"),
+                );
+                self.fail(entry, CallFailure::TooLarge, e, None);
                 return Ok(());
             }
             // An absurd answer is this request's failure: like "reduce the amount of data".
-            self.too_large(entry, cap);
+            self.climb(entry, Rung::TooLarge(cap), None);
             return Ok(());
         }
         match classify_fetch_error(&error) {
             Verdict::Permanent(Refusal { cause, error }) => self.fail(entry, cause, error, None),
-            _ => self.retry(entry, &error.to_string(), None),
+            _ => self.climb(entry, Rung::Transient(error.to_string()), None),
         }
         Ok(())
     }
@@ -639,19 +364,7 @@ impl Api {
     }
 
     fn take(&mut self, id: RequestId) -> Result<Entry, ConnectorError> {
-        let entry = self.sent.remove(&id);
-        if let Some(e) = &entry {
-            self.reserved = self.reserved.saturating_sub(e.cap);
-        }
-        if let Some(a) = entry.as_ref().and_then(|e| e.call.account.as_ref())
-            && let Some(n) = self.sent_by_account.get_mut(a)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.sent_by_account.remove(a);
-            }
-        }
-        entry.ok_or_else(|| {
+        self.schedule.take(id).ok_or_else(|| {
             ConnectorError::contract(
                 format!("the host answered {id}, which was never sent or was already answered"),
                 String::new(),
@@ -659,132 +372,61 @@ impl Api {
         })
     }
 
-    fn retry(&mut self, mut entry: Entry, reason: &str, graph: Option<GraphError>) {
-        entry.failures += 1;
-        match self.backoff.delay(entry.failures, &mut self.rng) {
-            Some(wait) => {
-                self.stats.retries += 1;
-                self.log(
-                    LogLevel::Warn,
-                    format!(
-                        "retrying {} in {:.1} s (attempt {} failed: {})",
-                        describe(&entry.call.request),
-                        wait.as_secs_f64(),
-                        entry.failures,
-                        redact_token_params(reason)
-                    ),
-                );
-                self.delayed.push((self.now.plus(wait), entry));
+    /// Takes `entry` one step up the retry ladder (see [`super::retry`]) for `rung`: asked
+    /// again at once with a smaller page, after a backoff, or failed, each said in a log line.
+    fn climb(&mut self, mut entry: Entry, rung: Rung, graph: Option<GraphError>) {
+        let what = describe(&entry.call.request);
+        match (self.ladder.step(&mut entry, &rung), &rung) {
+            (Step::Halved(halved), _) => {
+                self.stats.page_size_halvings += 1;
+                let message = match rung {
+                    Rung::TooLarge(cap) => {
+                        format!("{what} answered more than {} MiB; asking again with page size {halved}", cap >> 20)
+                    }
+                    _ => format!("{what}: graph asked for less data; asking again with page size now {halved}"),
+                };
+                self.log(LogLevel::Warn, message);
+                self.schedule.queue(entry);
             }
-            None => {
+            (Step::Wait(wait), _) => {
+                self.stats.retries += 1;
+                let why = match &rung {
+                    Rung::Transient(reason) => {
+                        format!("attempt {} failed: {}", entry.failures, redact_token_params(reason))
+                    }
+                    Rung::TooLarge(cap) => format!("its answer passed {} MiB", cap >> 20),
+                    Rung::ReduceData => "graph asked for less data".to_string(),
+                };
+                self.log(LogLevel::Warn, format!("retrying {what} in {:.1} s ({why})", wait.as_secs_f64()));
+                self.schedule.delay(entry, self.now.plus(wait));
+            }
+            (Step::GiveUp, Rung::Transient(reason)) => {
                 let e = ConnectorError::exhausted(
                     format!(
                         "the graph api kept failing after {} attempts ({}); try again later",
                         entry.failures,
                         redact_token_params(reason)
                     ),
-                    describe(&entry.call.request),
+                    what,
                 );
                 self.fail(entry, CallFailure::Exhausted, e, graph)
             }
-        }
-    }
-
-    /// Halves the request's `limit`; false when it has none left to halve.
-    fn halve_limit(&mut self, entry: &mut Entry) -> Option<String> {
-        let (_, params) = split_query(&entry.call.request.url);
-        let limit = params.iter().find(|(k, _)| k == "limit").and_then(|(_, v)| v.parse::<u32>().ok());
-        match limit {
-            Some(l) if l > 1 => {
-                let halved = (l / 2).to_string();
-                entry.call.request.url = with_query_param(&entry.call.request.url, "limit", &halved);
-                self.stats.page_size_halvings += 1;
-                Some(halved)
-            }
-            _ => None,
-        }
-    }
-
-    /// An answer past the response-size cap: halve the page size and retry, as for "reduce the
-    /// amount of data"; with nothing to halve, the call fails (its account, not the sync).
-    fn too_large(&mut self, mut entry: Entry, cap: u64) {
-        if entry.call.shape == Shape::GraphBatch {
-            // A batch is made smaller by its sender (fewer operations to a call), not retried.
-            let e = ConnectorError::misbehaving(
-                format!("a batch answer passed {} MiB", cap >> 20),
-                format!("response larger than {cap} bytes"),
-            );
-            return self.fail(entry, CallFailure::TooLarge, e, None);
-        }
-        match self.halve_limit(&mut entry) {
-            Some(halved) => {
-                // Smaller pages are the cure, not waiting: retried at once, and not counted
-                // against the retries (it ends at a page size of one).
-                self.log(
-                    LogLevel::Warn,
-                    format!(
-                        "{} answered more than {} MiB; asking again with page size {halved}",
-                        describe(&entry.call.request),
-                        cap >> 20
-                    ),
-                );
-                self.ready.push_back(entry);
-            }
-            // Nothing to halve: a passing fault is retried; one that stays fails the call.
-            None => {
-                entry.failures += 1;
-                match self.backoff.delay(entry.failures, &mut self.rng) {
-                    Some(wait) => {
-                        self.stats.retries += 1;
-                        self.log(
-                            LogLevel::Warn,
-                            format!(
-                                "retrying {} in {:.1} s (its answer passed {} MiB)",
-                                describe(&entry.call.request),
-                                wait.as_secs_f64(),
-                                cap >> 20
-                            ),
-                        );
-                        self.delayed.push((self.now.plus(wait), entry));
-                    }
-                    None => {
-                        let e = ConnectorError::misbehaving(
-                            format!(
-                                "{} answered more than {} MiB even at the smallest page size, and the host stopped reading it; raise response_size_limit_mb if such answers are expected, or report it",
-                                describe(&entry.call.request),
-                                cap >> 20
-                            ),
-                            format!("response larger than {cap} bytes"),
-                        );
-                        self.fail(entry, CallFailure::TooLarge, e, None)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Halves `limit` and asks again at once, as Graph asks; without a limit to halve, the
-    /// request is simply too large for Graph. Halvings do not count against the retries: they
-    /// end at a page size of one (nine halvings from 500).
-    fn reduce_data(&mut self, mut entry: Entry, graph: Option<GraphError>) {
-        match self.halve_limit(&mut entry) {
-            Some(halved) => {
-                self.stats.retries += 1;
-                self.log(
-                    LogLevel::Warn,
-                    format!(
-                        "{}: graph asked for less data; asking again with page size now {halved}",
-                        describe(&entry.call.request)
-                    ),
-                );
-                self.ready.push_back(entry);
-            }
-            None => {
+            (Step::GiveUp, Rung::ReduceData) => {
                 let e = ConnectorError::rejected(
                     "meta asks to reduce the amount of data even for the smallest request; unselect some fields of this stream in the catalog or lower page_size",
                     graph.as_ref().map(GraphError::summary).unwrap_or_default(),
                 );
                 self.fail(entry, CallFailure::ReduceData, e, graph)
+            }
+            (Step::GiveUp, Rung::TooLarge(cap)) => {
+                let e = ConnectorError::misbehaving(
+                    format!(
+                        "{what} answered more than {} MiB even at the smallest page size, and the host stopped reading it; raise response_size_limit_mb if such answers are expected, or report it",
+                        cap >> 20
+                    ),
+                    format!("response larger than {cap} bytes"),
+                );
+                self.fail(entry, CallFailure::TooLarge, e, None)
             }
         }
     }
@@ -893,6 +535,7 @@ pub fn describe(request: &Request) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::TimeoutReason;
     use serde_json::json;
     use std::time::Duration;
 
@@ -913,14 +556,20 @@ mod tests {
     }
 
     #[test]
-    fn adds_the_token_as_a_bearer_header_only_for_graph_calls() {
+    fn adds_the_token_to_graph_calls_as_a_bearer_header_to_batches_in_the_form_and_to_nothing_else() {
         let mut a = api();
         a.submit(Call::graph(Request::get("https://g/v25.0/act_1"), CallKind::Account));
         a.submit(Call::external(Request::get("https://cdn/x.png"), CallKind::Thumbnail));
+        let mut batch = Request::post_form("https://g/v25.0/".to_string(), &[]);
+        batch.body = Some(b"batch=%5B%5D&include_headers=true".to_vec());
+        a.submit(Call::batch(batch));
         let (_, r1) = a.poll_transmit().unwrap();
         let (_, r2) = a.poll_transmit().unwrap();
+        let (_, r3) = a.poll_transmit().unwrap();
         assert!(r1.headers.contains(&("authorization".into(), "Bearer tok".into())));
         assert!(r2.headers.iter().all(|(k, _)| k != "authorization"));
+        assert!(r3.headers.iter().all(|(k, _)| k != "authorization"));
+        assert_eq!(r3.body.as_deref(), Some(&b"access_token=tok&batch=%5B%5D&include_headers=true"[..]));
     }
 
     #[test]
@@ -1065,123 +714,6 @@ mod tests {
         assert_eq!(e.failure, CallFailure::TooLarge);
         assert_eq!(e.error.failure_type(), crate::error::FailureType::System);
         assert!(e.error.message().contains("GET https://g/v25.0/act_1/ads") && e.error.message().contains("1 MiB"));
-    }
-
-    #[test]
-    fn the_caps_of_the_requests_in_flight_never_sum_past_the_budget() {
-        for total in [1, 7, 32, 256] {
-            let mut a = api().with_concurrency(Concurrency { total, per_account: 256 });
-            for n in 0..300 {
-                a.submit(Call::graph_raw(
-                    Request::get(format!("https://g/v25.0/{n}/insights?limit=500")),
-                    CallKind::JobResults,
-                ));
-            }
-            let caps: Vec<u64> = std::iter::from_fn(|| a.poll_transmit()).map(|(_, r)| r.max_response_bytes).collect();
-            assert_eq!(caps.len(), total, "the count bound");
-            assert!(caps.iter().sum::<u64>() <= IN_FLIGHT_BYTES, "{total}: {caps:?}");
-            let share = (IN_FLIGHT_BYTES / total as u64).min(64 << 20);
-            assert!(caps.iter().all(|&c| c == share), "{total}: each its share");
-        }
-        // An answer parsed whole has a cap of its own.
-        let mut a = api();
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_1"), CallKind::Account));
-        assert_eq!(a.poll_transmit().unwrap().1.max_response_bytes, TREE_ANSWER_BYTES);
-    }
-
-    #[test]
-    fn an_answer_past_its_share_goes_again_alone_with_the_whole_cap_when_the_budget_allows() {
-        let mut a = api();
-        for n in 0..32 {
-            a.submit(Call::graph_raw(
-                Request::get(format!("https://g/v25.0/{n}/insights?limit=500")),
-                CallKind::JobResults,
-            ));
-        }
-        let sent: Vec<(RequestId, Request)> = std::iter::from_fn(|| a.poll_transmit()).collect();
-        let share = IN_FLIGHT_BYTES / 32;
-        assert_eq!(sent.len(), 32);
-        a.handle_fetch_error(sent[0].0, FetchError::TooLarge(share), Timestamp(0)).unwrap();
-        assert!(a.poll_completion().is_none(), "no failure");
-        assert!(a.poll_transmit().is_none(), "31 shares in flight leave no room for 64 MiB");
-        let ok = || Response { status: 200, headers: vec![], body: b"{\"data\":[]}".to_vec() };
-        for (id, _) in &sent[1..22] {
-            a.handle_response(*id, ok(), Timestamp(0)).unwrap();
-        }
-        let (_, again) = a.poll_transmit().expect("now it fits");
-        assert_eq!(again.max_response_bytes, 64 << 20);
-        assert_eq!(again.url, sent[0].1.url, "the same page, not halved");
-        assert_eq!(a.escalations, 1);
-        assert_eq!(a.stats().page_size_halvings, 0);
-    }
-
-    fn sent_per_account(a: &mut Api) -> BTreeMap<String, usize> {
-        let mut sent = BTreeMap::new();
-        while let Some((_, r)) = a.poll_transmit() {
-            *sent.entry(account_in_url(&r.url).unwrap_or("-").to_string()).or_insert(0) += 1;
-        }
-        sent
-    }
-
-    #[test]
-    fn in_flight_stays_within_the_total_and_each_accounts_limit() {
-        let mut a = api().with_concurrency(Concurrency { total: 6, per_account: 4 });
-        for i in 0..6 {
-            a.submit(Call::graph(Request::get(format!("https://g/v25.0/act_1/ads?p={i}")), CallKind::EdgePage));
-        }
-        for i in 0..3 {
-            a.submit(Call::graph(Request::get(format!("https://g/v25.0/act_2/ads?p={i}")), CallKind::EdgePage));
-        }
-        let sent = sent_per_account(&mut a);
-        assert_eq!(sent, BTreeMap::from([("1".to_string(), 4), ("2".to_string(), 2)]));
-        assert_eq!(a.in_flight(), 6);
-    }
-
-    /// An act_1 call answered at 1 s with `header`, while one call of act_1 and one of act_2
-    /// wait to be sent.
-    fn answered_with_two_waiting(header: (&str, &str)) -> Api {
-        let mut a = api();
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads"), CallKind::EdgePage));
-        let (id, _) = a.poll_transmit().unwrap();
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/campaigns"), CallKind::EdgePage));
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_2/campaigns"), CallKind::EdgePage));
-        let mut resp = ok(json!({"data": []}));
-        resp.headers.push((header.0.into(), header.1.into()));
-        a.handle_response(id, resp, Timestamp(1_000)).unwrap();
-        a
-    }
-
-    #[test]
-    fn an_accounts_usage_pauses_that_account_only_while_others_go_on() {
-        // The answer came in before either waiting call was sent.
-        let mut a =
-            answered_with_two_waiting(("x-ad-account-usage", r#"{"acc_id_util_pct":90,"reset_time_duration":20}"#));
-        let sent = sent_per_account(&mut a);
-        assert_eq!(sent, BTreeMap::from([("2".to_string(), 1)]), "act_1 waits, act_2 goes");
-        assert_eq!(a.poll_timeout(), Some((Timestamp(121_000), TimeoutReason::ThrottlePause)));
-        a.handle_timeout(Timestamp(121_000));
-        assert_eq!(sent_per_account(&mut a), BTreeMap::from([("1".to_string(), 1)]));
-    }
-
-    #[test]
-    fn app_usage_pauses_every_account() {
-        let mut a =
-            answered_with_two_waiting(("x-app-usage", r#"{"call_count":95,"total_cputime":10,"total_time":10}"#));
-        assert!(a.poll_transmit().is_none(), "every account waits for the app");
-        let (deadline, reason) = a.poll_timeout().unwrap();
-        assert_eq!(reason, TimeoutReason::ThrottlePause);
-        a.handle_timeout(deadline);
-        assert_eq!(sent_per_account(&mut a).len(), 2);
-    }
-
-    #[test]
-    fn urgent_calls_go_before_calls_waiting_longer() {
-        let mut a = api().with_concurrency(Concurrency { total: 1, per_account: 1 });
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_1/ads"), CallKind::EdgePage));
-        a.submit(Call::graph(Request::get("https://g/v25.0/act_2/insights"), CallKind::JobCreate).urgent());
-        let (_, first) = a.poll_transmit().unwrap();
-        assert!(first.url.contains("insights"), "{}", first.url);
-        assert!(a.poll_transmit().is_none(), "one in flight at most");
     }
 
     #[test]

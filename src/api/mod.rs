@@ -3,9 +3,12 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod call;
 pub mod classify;
 pub mod client;
 pub mod paginator;
+pub mod retry;
+pub mod schedule;
 pub mod throttle;
 
 use client::{Call, CallId};

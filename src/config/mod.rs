@@ -21,8 +21,8 @@ pub use validate::{valid_breakdowns, valid_insight_fields};
 /// v25.0: the Graph API version Airbyte's connector 6.1.9 uses; overridable with `api_version`.
 pub const DEFAULT_API_VERSION: &str = "v25.0";
 
-/// 256: the most `max_concurrent_requests` may ask for.
-pub const MAX_CONCURRENT_REQUESTS_LIMIT: u32 = 256;
+/// The most `max_concurrent_requests` may ask for (256, shared with the hosts).
+pub const MAX_CONCURRENT_REQUESTS_LIMIT: u32 = sfm_wire::limits::MAX_CONCURRENT_REQUESTS as u32;
 
 /// 64 MiB: the default `response_size_limit_mb` (see `http::DEFAULT_MAX_RESPONSE_BYTES`).
 pub const DEFAULT_RESPONSE_SIZE_LIMIT_MB: u32 = (crate::http::DEFAULT_MAX_RESPONSE_BYTES >> 20) as u32;
@@ -200,7 +200,7 @@ impl Config {
             ) << 20,
             max_concurrent_requests: root
                 .uint("max_concurrent_requests", 1, MAX_CONCURRENT_REQUESTS_LIMIT)?
-                .map_or(crate::api::client::DEFAULT_MAX_CONCURRENT_REQUESTS, |n| n as usize),
+                .map_or(sfm_wire::limits::DEFAULT_CONCURRENT_REQUESTS, |n| n as usize),
             max_duration: root
                 .uint("max_duration_seconds", 1, MAX_DURATION_SECONDS_LIMIT)?
                 .map(|s| std::time::Duration::from_secs(u64::from(s))),

@@ -244,7 +244,7 @@ impl CreativesFromAdsReader {
             None => (Paginator::new(url, CallKind::EdgePage), false),
         };
         self.routes.insert(listing.begin(cx.out), Pending::Page(index));
-        let batch = BatchSender::new(graph_url(&cx.config.api_version, ""), cx.config.access_token.clone());
+        let batch = BatchSender::new(graph_url(&cx.config.api_version, ""));
         self.open.insert(
             index,
             Box::new(AccountRead {

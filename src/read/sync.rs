@@ -257,8 +257,7 @@ impl ReadMachine {
                     .iter()
                     .map(|s| StreamProgress { name: s.stream.name().to_string(), records: 0, status: None })
                     .collect();
-                let polls =
-                    PollHub::new(crate::commands::graph_url(&config.api_version, ""), config.access_token.clone());
+                let polls = PollHub::new(crate::commands::graph_url(&config.api_version, ""));
                 let sync = Sync {
                     config,
                     pending: selected.into(),

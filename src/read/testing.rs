@@ -44,7 +44,7 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(config: Config, now: Timestamp) -> Self {
-        let polls = PollHub::new(crate::commands::graph_url(&config.api_version, ""), config.access_token.clone());
+        let polls = PollHub::new(crate::commands::graph_url(&config.api_version, ""));
         Harness {
             api: Api::new(config.access_token.clone(), 0, now, true),
             config,

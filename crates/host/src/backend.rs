@@ -113,9 +113,9 @@ pub trait Backend: Send {
     fn clock(&self) -> Clock;
 }
 
-/// 256: threads performing requests at most (the component keeps at most
-/// `max_concurrent_requests` in flight, itself at most 256).
-const MAX_WORKERS: usize = 256;
+/// Threads performing requests at most: the component keeps at most `max_concurrent_requests`
+/// in flight, itself at most this (256).
+const MAX_WORKERS: usize = sfm_wire::limits::MAX_CONCURRENT_REQUESTS;
 
 /// Real HTTPS (rustls), gzip, timeouts; requests run on a pool of threads that grows to the
 /// number in flight.

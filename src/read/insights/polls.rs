@@ -27,10 +27,10 @@ pub struct PollHub<O> {
 }
 
 impl<O: Ord + Copy> PollHub<O> {
-    /// `url` is the versioned Graph root; `token` goes in each batch's form body.
-    pub fn new(url: String, token: String) -> Self {
+    /// `url` is the versioned Graph root.
+    pub fn new(url: String) -> Self {
         PollHub {
-            sender: BatchSender::new(url, token).urgent(),
+            sender: BatchSender::new(url).urgent(),
             keys: BTreeMap::new(),
             next_key: 0,
             calls: BTreeSet::new(),

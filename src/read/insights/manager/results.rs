@@ -1,0 +1,184 @@
+//! Reading a finished report: its result pages (stream rows transcoded from bytes, id listings
+//! and field-split halves item by item), and the merge of field-split halves by key.
+
+use super::*;
+
+impl JobManager {
+    pub(super) fn start_reading(&mut self, id: JobId, cx: &mut Turn) {
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        let JobState::Running { run_id, created_at, .. } = &job.state else { return };
+        let (run_id, created_at) = (run_id.clone(), *created_at);
+        let url = format!(
+            "{}?{}",
+            graph_url(&cx.config.api_version, &format!("{run_id}/insights")),
+            encode_query(&[("limit", RESULT_PAGE_SIZE.to_string())])
+        );
+        // Stream rows, the bulk of a sync, are transcoded from the page's bytes
+        // (`on_raw_outcome`); the rest is taken item by item (`on_outcome`).
+        let mut paginator = match job.resume_after.take() {
+            Some(after) => Paginator::resuming(url, CallKind::JobResults, &after),
+            None => Paginator::new(url, CallKind::JobResults),
+        }
+        .for_account(&self.accounts[job.spec.account]);
+        self.routes.insert(paginator.begin(cx.out), Pending::Results(id));
+        job.state = JobState::Reading { run_id, created_at, paginator };
+    }
+
+    pub(super) fn on_result_page(
+        &mut self,
+        id: JobId,
+        call: CallId,
+        outcome: CallOutcome,
+        cx: &mut Turn,
+    ) -> Result<(), ConnectorError> {
+        let Some(job) = self.jobs.get_mut(&id) else { return Ok(()) };
+        let JobState::Reading { run_id, created_at, paginator } = &mut job.state else { return Ok(()) };
+        if let Err(e) = &outcome
+            && e.failure == CallFailure::ReportNotReady
+        {
+            // Read too early: back to polling, with the timeout still running from the start.
+            job.state = JobState::Running { run_id: run_id.clone(), created_at: *created_at, percent: 0 };
+            return Ok(());
+        }
+        let account = job.spec.account;
+        let purpose = job.spec.purpose.clone();
+        if purpose == (Purpose::Rows { group: None }) {
+            let rules = self.params.row_rules(&self.accounts[account]);
+            let read = |bytes: &[u8]| match transcode::page(bytes, &rules) {
+                Ok(p) if !p.error => Ok((p.rows, Paging { next: p.next, after: p.after })),
+                Ok(_) => Err(ConnectorError::misbehaving("a result page held an error instead of rows", String::new())),
+                Err(e) => Err(ConnectorError::misbehaving("a result page could not be read", e.to_string())),
+            };
+            let rows = match paginator.on_raw_outcome(call, outcome, cx.out, read) {
+                Ok(Step::Items { items, .. }) => items,
+                // Restarted on a stale cursor: the first page is on its way again.
+                Ok(Step::Restarted(call)) => {
+                    self.routes.insert(call, Pending::Results(id));
+                    return Ok(());
+                }
+                Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
+                Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
+                Err(e) => {
+                    self.results_unreadable(id, e, cx);
+                    return Ok(());
+                }
+            };
+            let next = paginator.request_next(cx.out);
+            if !rows.is_empty() {
+                self.events.push_back(JobEvent::Rows { account, rows: rows.into_iter().map(Row::Encoded).collect() });
+            }
+            match next {
+                Some(next) => self.routes.insert(next, Pending::Results(id)),
+                None => self.job_read(id, cx),
+            }
+            return Ok(());
+        }
+        let items = match paginator.on_outcome(call, outcome, cx.out) {
+            Ok(Step::Items { items, .. }) => items,
+            Ok(Step::Restarted(call)) => {
+                self.routes.insert(call, Pending::Results(id));
+                return Ok(());
+            }
+            Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
+            Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
+            Err(e) => {
+                self.results_unreadable(id, e, cx);
+                return Ok(());
+            }
+        };
+        let next = paginator.request_next(cx.out);
+        match &purpose {
+            Purpose::ChildIds { child, .. } => {
+                let field = child.id_field().unwrap_or("id");
+                let ids: Vec<String> =
+                    items.into_iter().filter_map(|r| r.get(field)?.as_str().map(str::to_string)).collect();
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    for i in ids {
+                        if !job.child_ids.contains(&i) {
+                            job.child_ids.push(i);
+                        }
+                    }
+                }
+            }
+            Purpose::Rows { group: None } => {
+                let rows: Vec<Row> = items
+                    .into_iter()
+                    .filter_map(|row| self.params.record(row, &self.accounts[account]))
+                    .map(Row::Merged)
+                    .collect();
+                if !rows.is_empty() {
+                    self.events.push_back(JobEvent::Rows { account, rows });
+                }
+            }
+            Purpose::Rows { group: Some(g) } => {
+                for row in items {
+                    if let Some(r) = self.params.record(row, &self.accounts[account]) {
+                        let key = self.params.key(&r);
+                        if let Some(group) = self.groups.get_mut(g) {
+                            group.rows.entry(key).or_default().extend(r);
+                        }
+                    }
+                }
+            }
+        }
+        match next {
+            Some(next) => self.routes.insert(next, Pending::Results(id)),
+            None => self.job_read(id, cx),
+        }
+        Ok(())
+    }
+
+    /// Every row of the job was handed over.
+    pub(super) fn job_read(&mut self, id: JobId, cx: &mut Turn) {
+        let Some(job) = self.jobs.get_mut(&id) else { return };
+        job.state = JobState::Done;
+        self.stats.completed += 1;
+        let spec = job.spec.clone();
+        match spec.purpose {
+            Purpose::ChildIds { child, parent } => {
+                let ids = std::mem::take(&mut job.child_ids);
+                self.spawn_children(parent, child, ids, cx);
+            }
+            Purpose::Rows { group } => {
+                if let Some(g) = group {
+                    self.member_done(g, spec.account);
+                }
+                self.uncover(id);
+            }
+        }
+    }
+
+    /// A member of `g` finished: when it was the last, merge the group upwards or emit it.
+    pub(super) fn member_done(&mut self, g: GroupId, account: usize) {
+        let Some(group) = self.groups.get_mut(&g) else { return };
+        group.remaining = group.remaining.saturating_sub(1);
+        if group.remaining > 0 {
+            return;
+        }
+        let Some(group) = self.groups.remove(&g) else { return };
+        match group.parent {
+            Some(p) => {
+                if let Some(parent) = self.groups.get_mut(&p) {
+                    for (k, row) in group.rows {
+                        parent.rows.entry(k).or_default().extend(row);
+                    }
+                }
+                self.member_done(p, account);
+            }
+            None => {
+                let rows: Vec<Row> = group.rows.into_values().map(Row::Merged).collect();
+                if !rows.is_empty() {
+                    self.events.push_back(JobEvent::Rows { account, rows });
+                }
+            }
+        }
+    }
+
+    /// The job no longer covers its slices.
+    pub(super) fn uncover(&mut self, id: JobId) {
+        let Some(job) = self.jobs.get(&id) else { return };
+        if let Purpose::Rows { .. } = job.spec.purpose {
+            self.events.push_back(JobEvent::Released { account: job.spec.account, slices: job.spec.slices.clone() });
+        }
+    }
+}

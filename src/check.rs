@@ -11,7 +11,7 @@ use crate::http::{FetchError, Request, RequestId, Response, encode_query};
 use crate::machine::Core;
 use crate::model::NEVER_REQUESTED_INSIGHT_FIELDS;
 use crate::protocol::{LogLevel, Message};
-use crate::read::fields::custom_refusal;
+use crate::read::fields::{Refused, custom_refusal};
 use crate::time::Timestamp;
 use serde_json::{Value, json};
 
@@ -134,11 +134,15 @@ impl CheckMachine {
             (Probe::Account { account }, Err(e)) => {
                 self.fail(e.error.context(&format!("account_ids: ad account {account}")), e.graph.as_deref())
             }
-            (Probe::Breakdowns { insight, .. }, Err(e)) if refused(&e.failure).is_some() => {
-                let (kind, names) = refused(&e.failure).unwrap_or_default();
+            (Probe::Breakdowns { insight, .. }, Err(e)) if Refused::of(&e.failure).is_some() => {
                 let c = &config.custom_insights[insight];
-                let names = if names.is_empty() { c.breakdowns.clone() } else { names };
-                let message = custom_refusal(&c.name, kind, &names, &config.api_version);
+                let refused = match Refused::of(&e.failure) {
+                    // Graph named nothing: the insight's breakdowns are what it refused.
+                    Some(r) if r.names().is_empty() => r.named(c.breakdowns.clone()),
+                    Some(r) => r,
+                    None => return,
+                };
+                let message = custom_refusal(&c.name, &refused, &config.api_version);
                 self.fail(ConnectorError::config(message), e.graph.as_deref())
             }
             (Probe::Breakdowns { insight, today_only }, Err(e)) => {
@@ -165,16 +169,6 @@ impl CheckMachine {
         self.core
             .emit(Message::ConnectionStatus { succeeded: false, message: Some(format!("{}{detail}", e.message())) });
         self.core.finish();
-    }
-}
-
-/// What a custom insight probe's failure says Graph refused: its kind and names.
-fn refused(failure: &CallFailure) -> Option<(&'static str, Vec<String>)> {
-    match failure {
-        CallFailure::UnknownFields(n) => Some(("field(s)", n.clone())),
-        CallFailure::RefusedBreakdowns(n) => Some(("breakdown(s)", n.clone())),
-        CallFailure::RefusedActionBreakdowns(n) => Some(("action breakdown(s)", n.clone())),
-        _ => None,
     }
 }
 

@@ -550,8 +550,7 @@ impl StreamReader for InsightsReader {
             .count();
         let params = self.manager.params();
         let s = self.manager.stats();
-        let mut refused = params.fields.refused();
-        refused.extend(params.refused_action_breakdowns.iter().map(|b| format!("{b} (action breakdown)")));
+        let refused = params.refusals.refused(&params.fields);
         Snapshot {
             records: self.records,
             accounts_done: accounts_done as u32,

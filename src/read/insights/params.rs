@@ -7,7 +7,7 @@ use crate::commands::graph_url;
 use crate::config::Config;
 use crate::http::Request;
 use crate::model::{AD_STATUSES, Level, OBJECT_BREAKDOWNS, TimeIncrement};
-use crate::read::fields::FieldSet;
+use crate::read::fields::{FieldSet, Refusals};
 use crate::read::transcode::{RowRules, row_record};
 use crate::schema::Properties;
 use crate::streams::InsightStream;
@@ -26,7 +26,6 @@ pub struct Params {
     pub breakdowns: Vec<String>,
     /// The breakdowns that report an object (their `<name>_id` joins the key).
     pub object_breakdowns: Vec<String>,
-    pub action_breakdowns: Vec<String>,
     pub windows: Vec<String>,
     pub increment: TimeIncrement,
     pub filtering: Option<String>,
@@ -34,10 +33,9 @@ pub struct Params {
     pub props: Properties,
     /// Fields requested for rows (primary-key fields included), and those Graph refused.
     pub fields: FieldSet,
-    /// Action breakdowns Graph refused in this sync (no longer requested).
-    pub refused_action_breakdowns: Vec<String>,
-    /// The `custom_insights` entry's name, for a custom insight.
-    pub custom_name: Option<String>,
+    /// What Graph refused in this sync beyond fields, and what a refusal drops (the action
+    /// breakdowns requested now are its).
+    pub refusals: Refusals,
     pub lookback_days: u32,
     pub job_timeout: Duration,
     pub custom: bool,
@@ -83,7 +81,6 @@ impl Params {
                 .filter(|b| OBJECT_BREAKDOWNS.contains(&b.as_str()))
                 .cloned()
                 .collect(),
-            action_breakdowns: def.action_breakdowns.clone(),
             windows,
             increment: def.time_increment,
             filtering,
@@ -91,8 +88,12 @@ impl Params {
             props,
             wants_objective_results: fields.contains("objective_results"),
             fields,
-            refused_action_breakdowns: Vec::new(),
-            custom_name: custom.map(|c| c.name.clone()),
+            refusals: Refusals::insights(
+                &def.name,
+                custom.map(|c| c.name.as_str()),
+                &def.breakdowns,
+                &def.action_breakdowns,
+            ),
             lookback_days,
             job_timeout: Duration::from_secs(u64::from(timeout_min) * 60),
             custom: custom.is_some(),
@@ -147,7 +148,7 @@ impl Params {
                 if !self.breakdowns.is_empty() {
                     form.push(("breakdowns", json_list(&self.breakdowns)));
                 }
-                form.push(("action_breakdowns", json_list(&self.action_breakdowns)));
+                form.push(("action_breakdowns", json_list(self.refusals.action_breakdowns())));
                 form.push(("action_attribution_windows", json_list(&self.windows)));
             }
         }

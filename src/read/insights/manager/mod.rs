@@ -41,7 +41,7 @@ use crate::http::{Request, encode_query};
 use crate::model::Level;
 use crate::protocol::LogLevel;
 use crate::read::common::Routes;
-use crate::read::fields::{Refusal, custom_refusal};
+use crate::read::fields::Answer;
 pub use crate::read::reader::{JobStats, Splits};
 use crate::read::reader::{PollResult, Turn};
 use crate::read::transcode;
@@ -105,12 +105,6 @@ struct Group {
     rows: BTreeMap<String, Map<String, Value>>,
     remaining: u32,
     parent: Option<GroupId>,
-}
-
-/// What Graph refused of a job, to drop from the stream.
-enum Refused {
-    Fields(Vec<String>),
-    ActionBreakdowns(Vec<String>),
 }
 
 /// What a call of the manager is for.
@@ -365,66 +359,19 @@ impl JobManager {
             return false;
         }
         let version = cx.config.api_version.clone();
-        let what = match &e.failure {
-            CallFailure::UnknownFields(names) => {
-                let in_request = job.spec.fields.clone();
-                match self.params.fields.refuse(names, &in_request) {
-                    Refusal::Dropped(new) => Refused::Fields(new),
-                    Refusal::Kept(_) => return false,
+        let in_request = job.spec.fields.clone();
+        let params = &mut self.params;
+        let dropped =
+            match params.refusals.judge(&mut params.fields, &e.failure, &in_request, &version, e.error.detail()) {
+                None | Some(Answer::Keep(_)) => return false,
+                Some(Answer::Stop(error)) => {
+                    self.stop(error);
+                    return true;
                 }
-            }
-            CallFailure::RefusedActionBreakdowns(names)
-                if !names.is_empty()
-                    && names.iter().all(|n| {
-                        self.params.action_breakdowns.contains(n) || self.params.refused_action_breakdowns.contains(n)
-                    }) =>
-            {
-                Refused::ActionBreakdowns(names.clone())
-            }
-            CallFailure::RefusedBreakdowns(names) => {
-                let names = if names.is_empty() { self.params.breakdowns.clone() } else { names.clone() };
-                let e = match &self.params.custom_name {
-                    Some(custom) => ConnectorError::config(custom_refusal(custom, "breakdown(s)", &names, &version)),
-                    None => ConnectorError::rejected(
-                        format!(
-                            "{}: meta no longer serves the breakdown(s) {} in api {version}; this stream cannot be read with this api version: unselect it, or set api_version to one that serves them",
-                            self.params.name,
-                            names.join(", ")
-                        ),
-                        e.error.detail(),
-                    ),
-                };
-                self.stop(e);
-                return true;
-            }
-            _ => return false,
-        };
-        let (kind, names) = match &what {
-            Refused::Fields(n) => ("field(s)", n),
-            Refused::ActionBreakdowns(n) => ("action breakdown(s)", n),
-        };
-        if let Some(custom) = &self.params.custom_name {
-            let e = ConnectorError::config(custom_refusal(custom, kind, names, &version));
-            self.stop(e);
-            return true;
-        }
-        if !names.is_empty() {
-            cx.log(
-                LogLevel::Info,
-                format!(
-                    "{}: meta refused the {kind} {} in api {version}; creating the report again without them",
-                    self.params.name,
-                    names.join(", ")
-                ),
-            );
-        }
-        if let Refused::ActionBreakdowns(names) = what {
-            self.params.action_breakdowns.retain(|b| !names.contains(b));
-            for n in names {
-                if !self.params.refused_action_breakdowns.contains(&n) {
-                    self.params.refused_action_breakdowns.push(n);
-                }
-            }
+                Some(Answer::Retry(dropped)) => dropped,
+            };
+        if !dropped.names().is_empty() {
+            cx.log(LogLevel::Info, self.params.refusals.report_again(&dropped, &version));
         }
         // The refused fields leave this job and every job not yet created; jobs already sent
         // keep theirs until Graph answers them (their refusal names what they asked for).

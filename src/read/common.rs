@@ -1,8 +1,8 @@
 //! What the stream readers share: the routing table of their calls, record preparation,
 //! thumbnails, and the per-account state they carry from one sync to the next.
 
-use super::cursor;
 use super::reader::Turn;
+use super::{cursor, resume};
 use crate::api::Calls;
 use crate::api::client::{Call, CallId, CallKind, CallOutcome, Reply};
 use crate::config::Config;
@@ -11,6 +11,7 @@ use crate::http::{Request, header};
 use crate::protocol::LogLevel;
 use crate::schema::{self, Properties};
 use crate::state;
+use crate::time::Timestamp;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -143,6 +144,83 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// An entity stream's accounts: which are being read (`open`, each with its listing `L`),
+/// which come next, how many are finished, what an earlier read of the sync finished, and the
+/// failures so far. Both entity readers keep theirs here.
+#[derive(Debug)]
+pub struct AccountPool<L> {
+    ids: Vec<String>,
+    /// The accounts being read, by index.
+    pub open: BTreeMap<usize, L>,
+    next: usize,
+    done: usize,
+    /// How many are read at once: as many as may have a request in flight.
+    parallel: usize,
+    /// Accounts read to their end in this sync (in this read or an earlier one), and where an
+    /// earlier read stopped in the others.
+    pub progress: resume::Accounts,
+    /// When the sync began, when this read goes on from an earlier one.
+    pub sync_started: Option<Timestamp>,
+    /// One per failed account.
+    pub failures: Vec<ConnectorError>,
+}
+
+impl<L> AccountPool<L> {
+    pub fn new(config: &Config, resume: Option<resume::Resume>) -> Self {
+        AccountPool {
+            ids: config.account_ids.clone(),
+            open: BTreeMap::new(),
+            next: 0,
+            done: 0,
+            parallel: config.max_concurrent_requests.max(1),
+            progress: resume::Accounts::of(resume),
+            sync_started: resume.map(|r| r.sync_started),
+            failures: Vec::new(),
+        }
+    }
+
+    /// The id (without `act_`) of account `i`.
+    pub fn id(&self, i: usize) -> &str {
+        &self.ids[i]
+    }
+
+    /// As [`AccountPool::id`], `None` past the last account.
+    pub fn get_id(&self, i: usize) -> Option<&str> {
+        self.ids.get(i).map(String::as_str)
+    }
+
+    /// The next account to open while fewer than the bound are open; accounts an earlier read
+    /// of the sync finished count as done and are passed over (their state says so).
+    pub fn next_to_open(&mut self) -> Option<usize> {
+        while self.open.len() < self.parallel && self.next < self.ids.len() {
+            self.next += 1;
+            if self.progress.is_done(&self.ids[self.next - 1]) {
+                self.done += 1;
+                continue;
+            }
+            return Some(self.next - 1);
+        }
+        None
+    }
+
+    /// Account `i` is finished (read or failed): its listing, no longer open.
+    pub fn close(&mut self, i: usize) -> Option<L> {
+        let listing = self.open.remove(&i);
+        self.done += 1;
+        listing
+    }
+
+    /// Whether every account was opened and closed.
+    pub fn is_finished(&self) -> bool {
+        self.open.is_empty() && self.next >= self.ids.len()
+    }
+
+    /// Accounts finished, and all.
+    pub fn counts(&self) -> (u32, u32) {
+        (self.done as u32, self.ids.len() as u32)
+    }
 }
 
 /// A per-account stream's state: what came in, and what goes out. Every account keeps its old

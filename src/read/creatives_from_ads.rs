@@ -14,12 +14,12 @@
 //! covers a creative that was neither emitted nor left for the next sync, and never moves
 //! backwards. Several accounts are read at once, as for the other entity streams.
 
-use super::common::{AccountStates, Routes, later, prepare_record, request_thumbnail, thumbnail_data_url};
+use super::common::{AccountPool, AccountStates, Routes, later, prepare_record, request_thumbnail, thumbnail_data_url};
 use super::cursor;
-use super::entity::{accounts_at_once, configured_statuses};
-use super::fields::{FieldSet, Refusal, STORY_SPEC_FIELD};
+use super::entity::configured_statuses;
+use super::fields::{Answer, FieldSet, Refusals, STORY_SPEC_FIELD};
 use super::reader::{PollResult, Snapshot, StreamReader, Suspended, Turn};
-use super::resume::{self, Resume};
+use super::resume::Resume;
 use crate::api::batch::{BatchSender, MAX_BATCH_OPS};
 use crate::api::client::{CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
@@ -128,27 +128,17 @@ pub struct CreativesFromAdsReader {
     incremental: bool,
     /// The creative fields requested: the selected ones, `id` always.
     fields: FieldSet,
+    refusals: Refusals,
     props: Properties,
-    accounts: Vec<String>,
     /// Per-account state, in Airbyte's `ads` format.
     states: AccountStates,
-    /// The accounts being read, by index.
-    open: BTreeMap<usize, Box<AccountRead>>,
-    next_account: usize,
-    accounts_done: usize,
-    parallel: usize,
+    pool: AccountPool<Box<AccountRead>>,
     /// Batch requests of the accounts already closed.
     batches_sent: u64,
     routes: Routes<Pending>,
     next_key: u64,
-    failures: Vec<ConnectorError>,
     records: u64,
     stats: FetchStats,
-    /// Accounts read to their end in this sync (in this read or an earlier one), and where an
-    /// earlier read stopped in the others.
-    progress: resume::Accounts,
-    /// When the sync began, when this read goes on from an earlier one.
-    sync_started: Option<crate::time::Timestamp>,
 }
 
 impl CreativesFromAdsReader {
@@ -168,21 +158,15 @@ impl CreativesFromAdsReader {
             def,
             incremental,
             fields,
+            refusals: Refusals::entity(def.name),
             props,
-            accounts: config.account_ids.clone(),
             states,
-            open: BTreeMap::new(),
-            next_account: 0,
-            accounts_done: 0,
-            parallel: accounts_at_once(config),
+            pool: AccountPool::new(config, resume),
             batches_sent: 0,
             routes: Routes::new(def.name),
             next_key: 0,
-            failures: Vec::new(),
             records: 0,
             stats: FetchStats::default(),
-            progress: resume::Accounts::of(resume),
-            sync_started: resume.map(|r| r.sync_started),
         }
     }
 
@@ -222,22 +206,17 @@ impl CreativesFromAdsReader {
 
     /// Opens accounts until [`accounts_at_once`] are being read or none is left.
     fn open_accounts(&mut self, cx: &mut Turn) {
-        while self.open.len() < self.parallel && self.next_account < self.accounts.len() {
-            self.next_account += 1;
-            if self.progress.is_done(&self.accounts[self.next_account - 1]) {
-                self.accounts_done += 1;
-                continue;
-            }
-            self.start_account(self.next_account - 1, cx);
+        while let Some(i) = self.pool.next_to_open() {
+            self.start_account(i, cx);
         }
     }
 
     fn start_account(&mut self, index: usize, cx: &mut Turn) {
-        let Some(id) = self.accounts.get(index) else { return };
+        let Some(id) = self.pool.get_id(index) else { return };
         let url = self.listing_url(id, cx.config);
         // An earlier read of the sync stopped part way through: go on from the first ads page
         // whose creatives were not all emitted.
-        let kept = self.progress.partial(id).cloned().unwrap_or_default();
+        let kept = self.pool.progress.partial(id).cloned().unwrap_or_default();
         let kept_cursor = |k: &str| kept.get(k).and_then(Value::as_str).and_then(cursor::parse);
         let (mut listing, resumed) = match kept.get("after").and_then(Value::as_str) {
             Some(after) => (Paginator::resuming(url, CallKind::EdgePage, after), true),
@@ -245,7 +224,7 @@ impl CreativesFromAdsReader {
         };
         self.routes.insert(listing.begin(cx.out), Pending::Page(index));
         let batch = BatchSender::new(graph_url(&cx.config.api_version, ""));
-        self.open.insert(
+        self.pool.open.insert(
             index,
             Box::new(AccountRead {
                 listing,
@@ -274,7 +253,7 @@ impl CreativesFromAdsReader {
         outcome: CallOutcome,
         cx: &mut Turn,
     ) -> Result<(), ConnectorError> {
-        let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
+        let Some(acct) = self.pool.open.get_mut(&index) else { return Ok(()) };
         if acct.failed.is_some() {
             // The page of a listing stopped after its account failed: nothing more to read.
             return Ok(());
@@ -331,13 +310,13 @@ impl CreativesFromAdsReader {
     /// Hands queued creatives to the batch sender, 50 to a request (fewer only once the listing
     /// is complete), and sends whatever it must re-send.
     fn send_queued(&mut self, index: usize, cx: &mut Turn) {
-        let Some(acct) = self.open.get_mut(&index) else { return };
-        let account_id = &self.accounts[index];
+        let account_id = self.pool.id(index).to_string();
+        let Some(acct) = self.pool.open.get_mut(&index) else { return };
         while acct.queued.len() >= MAX_BATCH_OPS || (acct.listing_done && !acct.queued.is_empty()) {
             let n = acct.queued.len().min(MAX_BATCH_OPS);
             for key in acct.queued.drain(..n) {
                 if let Some(w) = acct.wanted.get_mut(&key) {
-                    acct.batch.push_for(key, creative_url(&self.fields, w), account_id);
+                    acct.batch.push_for(key, creative_url(&self.fields, w), &account_id);
                 }
             }
             for call in acct.batch.flush(cx.out) {
@@ -357,7 +336,7 @@ impl CreativesFromAdsReader {
         outcome: CallOutcome,
         cx: &mut Turn,
     ) -> Result<(), ConnectorError> {
-        let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
+        let Some(acct) = self.pool.open.get_mut(&index) else { return Ok(()) };
         if let Err(e) = &outcome
             && e.failure != CallFailure::TooLarge
         {
@@ -367,9 +346,9 @@ impl CreativesFromAdsReader {
             Self::fail_reading(acct, e.error.clone());
         }
         acct.batch.on_outcome(call, outcome, cx.out)?;
-        let account_id = self.accounts[index].clone();
+        let account_id = self.pool.id(index).to_string();
         loop {
-            let Some(acct) = self.open.get_mut(&index) else { return Ok(()) };
+            let Some(acct) = self.pool.open.get_mut(&index) else { return Ok(()) };
             let Some((key, result)) = acct.batch.poll_result() else { break };
             let Some(mut w) = acct.wanted.remove(&key) else { continue };
             match result {
@@ -387,8 +366,17 @@ impl CreativesFromAdsReader {
                     acct.wanted.insert(key, w);
                 }
                 // Graph no longer serves some of the creative fields: read it again without them.
-                Err(CallError { failure: CallFailure::UnknownFields(names), .. })
-                    if matches!(self.fields.refuse(&names, &w.asked), Refusal::Dropped(_)) =>
+                Err(e)
+                    if matches!(
+                        self.refusals.judge(
+                            &mut self.fields,
+                            &e.failure,
+                            &w.asked,
+                            &cx.config.api_version,
+                            e.error.detail()
+                        ),
+                        Some(Answer::Retry(_))
+                    ) =>
                 {
                     acct.batch.push_for(key, creative_url(&self.fields, &mut w), &account_id);
                     acct.wanted.insert(key, w);
@@ -432,7 +420,7 @@ impl CreativesFromAdsReader {
             Some(url) => {
                 let call = request_thumbnail(url, cx);
                 self.routes.insert(call, Pending::Thumbnail(index));
-                if let Some(acct) = self.open.get_mut(&index) {
+                if let Some(acct) = self.pool.open.get_mut(&index) {
                     acct.thumbnails.insert(call, (page, record));
                 }
             }
@@ -445,7 +433,7 @@ impl CreativesFromAdsReader {
 
     /// A thumbnail arrived (or failed): store it as a data URL in its record and emit it.
     fn on_thumbnail(&mut self, index: usize, call: CallId, outcome: CallOutcome, cx: &mut Turn) {
-        let Some(acct) = self.open.get_mut(&index) else { return };
+        let Some(acct) = self.pool.open.get_mut(&index) else { return };
         let Some((_, mut record)) = acct.thumbnails.remove(&call) else { return };
         let data = thumbnail_data_url(self.def.name, &record, outcome, cx);
         record.insert("thumbnail_data_url".into(), data);
@@ -464,23 +452,22 @@ impl CreativesFromAdsReader {
     }
 
     fn finish_account_if_done(&mut self, index: usize, cx: &mut Turn) {
-        let Some(acct) = self.open.get(&index) else { return };
+        let Some(acct) = self.pool.open.get(&index) else { return };
         // No call of the account may still be in flight: its answer has nowhere else to go.
         let in_flight = self.routes.values().any(|p| p.account() == index);
         if !(acct.listing_done && acct.wanted.is_empty() && acct.thumbnails.is_empty() && !in_flight) {
             return;
         }
-        let Some(acct) = self.open.remove(&index) else { return };
+        let Some(acct) = self.pool.close(index) else { return };
         self.batches_sent += acct.batch.batches_sent;
-        self.accounts_done += 1;
-        let id = self.accounts[index].clone();
+        let id = self.pool.id(index).to_string();
         if acct.failed.is_none() {
-            self.progress.set_done(&id);
+            self.pool.progress.set_done(&id);
         }
         if let Some(e) = acct.failed {
             let e = e.context(&format!("{} of ad account {id}", self.def.name));
             cx.log(LogLevel::Error, e.message().to_string());
-            self.failures.push(e);
+            self.pool.failures.push(e);
         } else if self.incremental {
             let old = self.usable_cursor(&id, cx.config);
             // Read up to the latest ad, but stop before the earliest skipped creative's ad (the
@@ -492,7 +479,7 @@ impl CreativesFromAdsReader {
             };
             // Read over several reads, the listing may have missed ads created between them:
             // the cursor stays at or before the sync's start, so that the next sync reads them.
-            let seen = match (acct.resumed, self.sync_started) {
+            let seen = match (acct.resumed, self.pool.sync_started) {
                 (true, Some(started)) => seen.map(|s| s.min(started.to_datetime().fixed_offset())),
                 _ => seen,
             };
@@ -531,8 +518,8 @@ impl StreamReader for CreativesFromAdsReader {
     }
 
     fn finished(&self) -> Option<&[ConnectorError]> {
-        let done = self.open.is_empty() && self.next_account >= self.accounts.len() && self.routes.is_empty();
-        done.then_some(self.failures.as_slice())
+        let done = self.pool.is_finished() && self.routes.is_empty();
+        done.then_some(self.pool.failures.as_slice())
     }
 
     fn state(&self) -> Option<Value> {
@@ -543,8 +530,8 @@ impl StreamReader for CreativesFromAdsReader {
     /// first ads page whose creatives were not all emitted (creatives of later pages already
     /// emitted come again), with what the account's cursor has seen so far.
     fn suspend(&self) -> Suspended {
-        let mut progress = self.progress.clone();
-        for (index, acct) in &self.open {
+        let mut progress = self.pool.progress.clone();
+        for (index, acct) in &self.pool.open {
             let waiting = acct.wanted.values().map(|w| &w.page).chain(acct.thumbnails.values().map(|(p, _)| p)).min();
             let after = match waiting {
                 Some(page) => page.after.clone(),
@@ -563,7 +550,7 @@ impl StreamReader for CreativesFromAdsReader {
             if acct.skipped_untimed {
                 kept.insert("skipped_untimed".into(), Value::Bool(true));
             }
-            progress.set_partial(&self.accounts[*index], kept);
+            progress.set_partial(self.pool.id(*index), kept);
         }
         Suspended { state: self.state(), progress: progress.into_progress() }
     }
@@ -583,16 +570,16 @@ impl StreamReader for CreativesFromAdsReader {
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             records: self.records,
-            accounts_done: self.accounts_done as u32,
-            accounts_total: self.accounts.len() as u32,
+            accounts_done: self.pool.counts().0,
+            accounts_total: self.pool.counts().1,
             jobs: None,
             summary: format!(
                 "; creatives: {} requested in {} batch requests, {} skipped",
                 self.stats.creatives,
-                self.batches_sent + self.open.values().map(|a| a.batch.batches_sent).sum::<u64>(),
+                self.batches_sent + self.pool.open.values().map(|a| a.batch.batches_sent).sum::<u64>(),
                 self.stats.skipped
             ),
-            refused: self.fields.refused(),
+            refused: self.refusals.refused(&self.fields),
         }
     }
 }

@@ -7,11 +7,13 @@
 //! (see [`accounts_at_once`]); their records interleave, and each account's state moves only
 //! when that account's listing is complete.
 
-use super::common::{AccountStates, Routes, cursor_of, later, prepare_record, request_thumbnail, thumbnail_data_url};
+use super::common::{
+    AccountPool, AccountStates, Routes, cursor_of, later, prepare_record, request_thumbnail, thumbnail_data_url,
+};
 use super::cursor;
-use super::fields::{AD_ACCOUNT_PRIVILEGED_FIELDS, FieldSet, Refusal};
+use super::fields::{AD_ACCOUNT_PRIVILEGED_FIELDS, Answer, FieldSet, Refusals, Refused};
 use super::reader::{PollResult, Snapshot, StreamReader, Suspended, Turn};
-use super::resume::{self, Resume};
+use super::resume::Resume;
 use crate::api::client::{CallError, CallFailure, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
 use crate::catalog::SyncMode;
@@ -25,7 +27,6 @@ use crate::schema::Properties;
 use crate::timers::Deadline;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
 
 /// One account's listing under way.
 #[derive(Debug)]
@@ -60,36 +61,19 @@ struct AccountProgress {
     stopped_early: bool,
 }
 
-/// How many accounts of one stream are read at once: as many as may have a request in flight.
-pub fn accounts_at_once(config: &Config) -> usize {
-    config.max_concurrent_requests.max(1)
-}
-
 /// Reads one entity stream for every configured account.
 pub struct EntityReader {
     def: &'static EntityStream,
     incremental: bool,
     fields: FieldSet,
+    refusals: Refusals,
     props: Properties,
-    accounts: Vec<String>,
     states: AccountStates,
-    /// The accounts being read, by index.
-    open: BTreeMap<usize, Listing>,
-    /// The next account to open.
-    next_account: usize,
-    /// Accounts finished (read or failed).
-    accounts_done: usize,
-    parallel: usize,
+    pool: AccountPool<Listing>,
     routes: Routes<Pending>,
-    failures: Vec<ConnectorError>,
     records: u64,
     /// Objects skipped because Graph sent them without their key.
     skipped: u64,
-    /// Accounts read to the end in this sync (in this read or an earlier one), and the cursors
-    /// of accounts an earlier read stopped part way through.
-    progress: resume::Accounts,
-    /// When the sync began, when this read goes on from an earlier one.
-    sync_started: Option<crate::time::Timestamp>,
 }
 
 impl EntityReader {
@@ -111,19 +95,13 @@ impl EntityReader {
             def,
             incremental,
             fields,
+            refusals: Refusals::entity(def.name),
             props,
-            accounts: config.account_ids.clone(),
             states,
-            open: BTreeMap::new(),
-            next_account: 0,
-            accounts_done: 0,
-            parallel: accounts_at_once(config),
+            pool: AccountPool::new(config, resume),
             routes: Routes::new(def.name),
-            failures: Vec::new(),
             records: 0,
             skipped: 0,
-            progress: resume::Accounts::of(resume),
-            sync_started: resume.map(|r| r.sync_started),
         }
     }
 
@@ -189,28 +167,22 @@ impl EntityReader {
 
     /// Opens accounts until [`accounts_at_once`] are being read or none is left.
     fn open_accounts(&mut self, cx: &mut Turn) {
-        while self.open.len() < self.parallel && self.next_account < self.accounts.len() {
-            self.next_account += 1;
-            if self.progress.is_done(&self.accounts[self.next_account - 1]) {
-                // Read to its end by an earlier read of this sync; its state says so.
-                self.accounts_done += 1;
-                continue;
-            }
-            self.start_account(self.next_account - 1, cx, false);
+        while let Some(i) = self.pool.next_to_open() {
+            self.start_account(i, cx, false);
         }
     }
 
     /// Starts (or starts again) the listing of `account`.
     fn start_account(&mut self, account: usize, cx: &mut Turn, without_privileged: bool) {
-        let Some(id) = self.accounts.get(account) else { return };
-        let url = self.first_url(id, cx.config, without_privileged);
+        let Some(id) = self.pool.get_id(account).map(str::to_string) else { return };
+        let url = self.first_url(&id, cx.config, without_privileged);
         let kind = if self.def.edge.is_empty() { CallKind::Account } else { CallKind::EdgePage };
-        let mut progress = match self.open.remove(&account) {
+        let mut progress = match self.pool.open.remove(&account) {
             Some(old) if without_privileged => old.progress,
             _ => AccountProgress::default(),
         };
         // An earlier read of the sync stopped part way through this account: go on from there.
-        let kept = self.progress.partial(id).and_then(|k| Some((k.get("after")?.as_str()?.to_string(), k)));
+        let kept = self.pool.progress.partial(&id).and_then(|k| Some((k.get("after")?.as_str()?.to_string(), k)));
         let (mut paginator, resume_after) = match kept {
             Some((after, kept)) if !without_privileged && !self.def.edge.is_empty() => {
                 progress.max_cursor = kept.get("seen").and_then(Value::as_str).and_then(cursor::parse);
@@ -221,7 +193,7 @@ impl EntityReader {
         let resumed = resume_after.is_some();
         self.routes.insert(paginator.begin(cx.out), Pending::Page { account });
         let asked = self.request_fields(without_privileged);
-        self.open.insert(
+        self.pool.open.insert(
             account,
             Listing { paginator, without_privileged, progress, held: Vec::new(), asked, resume_after, resumed },
         );
@@ -229,8 +201,7 @@ impl EntityReader {
 
     /// The account is done (read or failed): open the next.
     fn close_account(&mut self, account: usize, cx: &mut Turn) {
-        self.open.remove(&account);
-        self.accounts_done += 1;
+        self.pool.close(account);
         self.open_accounts(cx);
     }
 
@@ -238,42 +209,28 @@ impl EntityReader {
     /// from its first page (records already emitted come again and deduplicate by key). False
     /// when the refusal is no reason to drop anything.
     fn drop_refused(&mut self, account: usize, e: &CallError, cx: &mut Turn) -> bool {
-        let Some(Listing { without_privileged, asked, .. }) = self.open.get(&account) else { return false };
+        let Some(Listing { without_privileged, asked, .. }) = self.pool.open.get(&account) else { return false };
         let without_privileged = *without_privileged;
-        let CallFailure::UnknownFields(names) = &e.failure else { return false };
-        match self.fields.refuse(names, asked) {
-            Refusal::Dropped(dropped) => {
-                cx.log(
-                    LogLevel::Info,
-                    format!(
-                        "{} of ad account {}: meta refused the field(s) {}; reading the account again without them",
-                        self.def.name,
-                        self.accounts[account],
-                        dropped.join(", ")
-                    ),
-                );
+        let version = &cx.config.api_version;
+        match self.refusals.judge(&mut self.fields, &e.failure, asked, version, e.error.detail()) {
+            Some(Answer::Retry(dropped)) => {
+                cx.log(LogLevel::Info, self.refusals.account_again(self.pool.id(account), &dropped));
                 self.start_account(account, cx, without_privileged);
                 true
             }
-            Refusal::Kept(why) => {
-                cx.log(
-                    LogLevel::Warn,
-                    format!(
-                        "{} of ad account {}: meta refused the field(s) {}; nothing is dropped ({why}), so the request fails",
-                        self.def.name,
-                        self.accounts[account],
-                        names.join(", ")
-                    ),
-                );
+            Some(Answer::Keep(why)) => {
+                let names = Refused::of(&e.failure).map(|r| r.names().to_vec()).unwrap_or_default();
+                cx.log(LogLevel::Warn, self.refusals.nothing_dropped(self.pool.id(account), &names, &why));
                 false
             }
+            Some(Answer::Stop(_)) | None => false,
         }
     }
 
     /// The account node: one object, not a listing.
     fn on_account_node(&mut self, account: usize, outcome: CallOutcome, cx: &mut Turn) {
-        let Some(&Listing { without_privileged, .. }) = self.open.get(&account) else { return };
-        let account_id = self.accounts[account].clone();
+        let Some(&Listing { without_privileged, .. }) = self.pool.open.get(&account) else { return };
+        let account_id = self.pool.id(account).to_string();
         match outcome {
             Err(e) if self.drop_refused(account, &e, cx) => {}
             Ok(reply) => {
@@ -315,7 +272,7 @@ impl EntityReader {
             self.on_account_node(account, outcome, cx);
             return Ok(());
         }
-        let Some(Listing { paginator, .. }) = self.open.get_mut(&account) else { return Ok(()) };
+        let Some(Listing { paginator, .. }) = self.pool.open.get_mut(&account) else { return Ok(()) };
         let items = match paginator.on_outcome(call, outcome, cx.out) {
             Ok(Step::Items { items, .. }) => items,
             Ok(Step::Restarted(call)) => {
@@ -329,7 +286,7 @@ impl EntityReader {
                 return Ok(());
             }
         };
-        let account_id = self.accounts[account].clone();
+        let account_id = self.pool.id(account).to_string();
         let stored = if self.def.incremental == Incremental::NewestFirst && self.incremental {
             self.usable_cursor(&account_id, cx.config)
         } else {
@@ -341,7 +298,7 @@ impl EntityReader {
                 let c = self.def.cursor.and_then(|k| item.get(k)).and_then(Value::as_str).and_then(cursor::parse);
                 if c.is_some_and(|c| c < stored) {
                     // Newest first: everything after this is older than the last sync saw.
-                    if let Some(l) = self.open.get_mut(&account) {
+                    if let Some(l) = self.pool.open.get_mut(&account) {
                         l.progress.stopped_early = true;
                     }
                     break;
@@ -365,7 +322,7 @@ impl EntityReader {
             if thumbnails {
                 // Held until its thumbnail arrives, so the page's records leave in order.
                 let call = record.get("thumbnail_url").and_then(Value::as_str).map(|url| request_thumbnail(url, cx));
-                let Some(listing) = self.open.get_mut(&account) else { continue };
+                let Some(listing) = self.pool.open.get_mut(&account) else { continue };
                 if let Some(call) = call {
                     self.routes.insert(call, Pending::Thumbnail { account, slot: listing.held.len() });
                 }
@@ -380,7 +337,7 @@ impl EntityReader {
 
     /// Emits held records once their thumbnails are in, then asks for the next page.
     fn continue_listing(&mut self, account: usize, cx: &mut Turn) {
-        let Some(listing) = self.open.get_mut(&account) else { return };
+        let Some(listing) = self.pool.open.get_mut(&account) else { return };
         if listing.held.iter().any(|(_, waiting)| *waiting) {
             return;
         }
@@ -388,7 +345,7 @@ impl EntityReader {
         for (record, _) in held {
             self.emit(record, cx);
         }
-        let Some(Listing { paginator, progress, resume_after, .. }) = self.open.get_mut(&account) else { return };
+        let Some(Listing { paginator, progress, resume_after, .. }) = self.pool.open.get_mut(&account) else { return };
         if progress.stopped_early {
             paginator.stop();
         }
@@ -401,7 +358,7 @@ impl EntityReader {
 
     /// A thumbnail arrived (or failed): store it as a data URL in its record.
     fn on_thumbnail(&mut self, account: usize, slot: usize, outcome: CallOutcome, cx: &mut Turn) {
-        let Some(listing) = self.open.get_mut(&account) else { return };
+        let Some(listing) = self.pool.open.get_mut(&account) else { return };
         let Some((record, waiting)) = listing.held.get_mut(slot) else { return };
         *waiting = false;
         let data = thumbnail_data_url(self.def.name, record, outcome, cx);
@@ -411,7 +368,7 @@ impl EntityReader {
 
     fn prepare(&mut self, account: usize, item: Value, account_id: &str, cx: &mut Turn) -> Option<Map<String, Value>> {
         let record = prepare_record(self.def.name, item, account_id, &self.props, cx)?;
-        if let (Some(key), Some(listing)) = (self.def.cursor, self.open.get_mut(&account)) {
+        if let (Some(key), Some(listing)) = (self.def.cursor, self.pool.open.get_mut(&account)) {
             listing.progress.max_cursor = later(listing.progress.max_cursor, cursor_of(&record, key));
         }
         Some(record)
@@ -423,12 +380,13 @@ impl EntityReader {
     }
 
     fn finish_account(&mut self, account: usize, cx: &mut Turn) {
-        self.progress.set_done(&self.accounts[account]);
+        let id = self.pool.id(account).to_string();
+        self.pool.progress.set_done(&id);
         if let (true, Some(cursor_key)) = (self.incremental, self.def.cursor) {
-            let id = self.accounts[account].clone();
-            let seen = self.open.get(&account).and_then(|l| {
+            let id = self.pool.id(account).to_string();
+            let seen = self.pool.open.get(&account).and_then(|l| {
                 let seen = l.progress.max_cursor;
-                match (l.resumed, self.sync_started) {
+                match (l.resumed, self.pool.sync_started) {
                     // A listing read over several reads may have missed objects created between
                     // them (new objects come first): the cursor stays at or before the sync's
                     // start, so that the next sync reads them.
@@ -465,10 +423,10 @@ impl EntityReader {
     }
 
     fn fail_account(&mut self, account: usize, e: ConnectorError, cx: &mut Turn) {
-        let id = self.accounts[account].clone();
+        let id = self.pool.id(account).to_string();
         let e = e.context(&format!("{} of ad account {id}", self.def.name));
         cx.log(LogLevel::Error, e.message().to_string());
-        self.failures.push(e);
+        self.pool.failures.push(e);
         // The failed account's incoming state stays in the outgoing state unchanged; say so now,
         // in case no later account checkpoints.
         if self.incremental {
@@ -492,8 +450,8 @@ impl StreamReader for EntityReader {
     }
 
     fn finished(&self) -> Option<&[ConnectorError]> {
-        let done = self.open.is_empty() && self.next_account >= self.accounts.len() && self.routes.is_empty();
-        done.then_some(self.failures.as_slice())
+        let done = self.pool.is_finished() && self.routes.is_empty();
+        done.then_some(self.pool.failures.as_slice())
     }
 
     fn learning_accounts(&self) -> bool {
@@ -511,11 +469,11 @@ impl StreamReader for EntityReader {
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             records: self.records,
-            accounts_done: self.accounts_done as u32,
-            accounts_total: self.accounts.len() as u32,
+            accounts_done: self.pool.counts().0,
+            accounts_total: self.pool.counts().1,
             jobs: None,
             summary: skipped_summary(self.skipped),
-            refused: self.fields.refused(),
+            refused: self.refusals.refused(&self.fields),
         }
     }
 
@@ -527,15 +485,15 @@ impl StreamReader for EntityReader {
     /// first page not wholly emitted and the latest cursor value seen; an account whose first
     /// page was not yet emitted is read again from its start.
     fn suspend(&self) -> Suspended {
-        let mut progress = self.progress.clone();
-        for (account, listing) in &self.open {
+        let mut progress = self.pool.progress.clone();
+        for (account, listing) in &self.pool.open {
             if let Some(after) = &listing.resume_after {
                 let mut kept = Map::new();
                 kept.insert("after".into(), Value::from(after.as_str()));
                 if let Some(seen) = listing.progress.max_cursor {
                     kept.insert("seen".into(), Value::from(cursor::format(&seen)));
                 }
-                progress.set_partial(&self.accounts[*account], kept);
+                progress.set_partial(self.pool.id(*account), kept);
             }
         }
         Suspended { state: self.state_now(), progress: progress.into_progress() }

@@ -5,14 +5,16 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 host="$root/target/debug/host-test"
 failed=0
+# What a replay says goes to a file outside the tree, gone when the script ends.
+err="$(mktemp)"
+trap 'rm -f "$err"' EXIT
 for rec in "$root"/recordings/*.rec.jsonl; do
-  if "$host" replay "$rec" --output /dev/null 2>"$rec.err.tmp"; then
-    echo "$(basename "$rec"): $(tail -1 "$rec.err.tmp" | sed 's/^replay: //')"
+  if "$host" replay "$rec" --output /dev/null 2>"$err"; then
+    echo "$(basename "$rec"): $(tail -1 "$err" | sed 's/^replay: //')"
   else
     echo "$(basename "$rec"): FAILED" >&2
-    cat "$rec.err.tmp" >&2
+    cat "$err" >&2
     failed=1
   fi
-  rm -f "$rec.err.tmp"
 done
 exit $failed

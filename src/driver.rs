@@ -82,31 +82,6 @@ pub trait Io {
     fn now(&mut self) -> Timestamp;
 }
 
-/// A transport that performs one request at a time, start to end.
-pub trait Fetch {
-    fn fetch(&mut self, request: &Request) -> Result<Response, FetchError>;
-    fn sleep(&mut self, duration: Duration, reason: TimeoutReason);
-    fn now(&mut self) -> Timestamp;
-}
-
-/// [`Io`] over a [`Fetch`]: each started request is performed in turn, and all of them have
-/// completed when `exchange` returns. For tests and hosts without concurrency.
-pub struct Serial<F>(pub F);
-
-impl<F: Fetch> Io for Serial<F> {
-    fn exchange(&mut self, start: Vec<(RequestId, Request)>, _wait: Option<Duration>) -> Vec<Completion> {
-        start.into_iter().map(|(id, request)| (id, self.0.fetch(&request))).collect()
-    }
-
-    fn sleep(&mut self, duration: Duration, reason: TimeoutReason) {
-        self.0.sleep(duration, reason)
-    }
-
-    fn now(&mut self) -> Timestamp {
-        self.0.now()
-    }
-}
-
 /// How much one batch of messages may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchLimit {
@@ -321,6 +296,31 @@ impl<M: Machine> Driver<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transport that performs one request at a time, start to end.
+    trait Fetch {
+        fn fetch(&mut self, request: &Request) -> Result<Response, FetchError>;
+        fn sleep(&mut self, duration: Duration, reason: TimeoutReason);
+        fn now(&mut self) -> Timestamp;
+    }
+
+    /// [`Io`] over a [`Fetch`]: each started request is performed in turn, and all of them have
+    /// completed when `exchange` returns.
+    struct Serial<F>(F);
+
+    impl<F: Fetch> Io for Serial<F> {
+        fn exchange(&mut self, start: Vec<(RequestId, Request)>, _wait: Option<Duration>) -> Vec<Completion> {
+            start.into_iter().map(|(id, request)| (id, self.0.fetch(&request))).collect()
+        }
+
+        fn sleep(&mut self, duration: Duration, reason: TimeoutReason) {
+            self.0.sleep(duration, reason)
+        }
+
+        fn now(&mut self) -> Timestamp {
+            self.0.now()
+        }
+    }
 
     /// Emits `left` records of `size` bytes, then says Done.
     struct Emitter {

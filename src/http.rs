@@ -83,49 +83,9 @@ impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
     }
-
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
 }
 
-/// Why a request produced no response at all.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FetchError {
-    Timeout,
-    ConnectionRefused,
-    ConnectionReset,
-    Dns(String),
-    Tls(String),
-    DeniedByHost(String),
-    Other(String),
-    /// The body passed the request's `max_response_bytes` (the cap): the host stopped reading.
-    TooLarge(u64),
-}
-
-impl FetchError {
-    /// Whether trying again may help. A host's sandbox refusal never changes.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, FetchError::DeniedByHost(_))
-    }
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::Timeout => write!(f, "the request timed out"),
-            FetchError::ConnectionRefused => write!(f, "the connection was refused"),
-            FetchError::ConnectionReset => write!(f, "the connection was reset"),
-            FetchError::Dns(s) => write!(f, "the host name did not resolve ({s})"),
-            FetchError::Tls(s) => write!(f, "the TLS handshake failed ({s})"),
-            FetchError::DeniedByHost(s) => write!(f, "the host's sandbox refused the request ({s})"),
-            FetchError::Other(s) => write!(f, "the transport failed ({s})"),
-            FetchError::TooLarge(cap) => {
-                write!(f, "the answer was larger than {} MiB, and the host stopped reading it", cap >> 20)
-            }
-        }
-    }
-}
+pub use sfm_wire::fetch::FetchError;
 
 /// Percent-encodes a query string or form body from `(name, value)` pairs.
 pub fn encode_query<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {

@@ -3,7 +3,7 @@
 
 use crate::backend::SimBackend;
 use crate::output::{is_error_trace, to_line};
-use crate::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, Runtime, url_host};
+use crate::runtime::{Allowlist, Limits, Message, Runtime};
 use crate::server::WorldArgs;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -77,10 +77,7 @@ impl SimHarness {
     }
 
     pub fn guest(&self) -> Result<crate::runtime::Guest> {
-        let allow = Allowlist {
-            hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()],
-            suffixes: vec![".fbcdn.net".into()],
-        };
+        let allow = Allowlist::for_sync(None, true).map_err(anyhow::Error::msg)?;
         self.runtime.instantiate(Box::new(SimBackend::new(self.sim.clone())), allow, None, &Limits::default())
     }
 }

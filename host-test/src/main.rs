@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use graph_sim::{SimConfig, Simulator};
 use host_test::backend::{Backend, NetBackend, SimBackend};
 use host_test::output::{Redactor, config_secrets, host_error_line, is_error_trace, to_line};
-use host_test::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, url_host};
+use host_test::runtime::{Allowlist, Limits, Message};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,19 +164,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         _ => None,
     };
     let redactor = Redactor::new(config_text.as_deref().map(config_secrets).unwrap_or_default());
-    let thumbnails = config_text
-        .as_deref()
-        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
-        .and_then(|v| v.get("fetch_thumbnail_images").and_then(serde_json::Value::as_bool))
-        .unwrap_or(false);
-    let mut allow =
-        Allowlist { hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()], suffixes: Vec::new() };
-    if let Some(u) = &cli.graph_url {
-        allow.hosts.push(url_host(u).with_context(|| format!("--graph-url {u} is not an absolute URL"))?.to_string());
-    }
-    if thumbnails {
-        allow.suffixes.extend([".fbcdn.net".to_string(), ".facebook.com".to_string()]);
-    }
+    let allow = Allowlist::for_config(config_text.as_deref(), cli.graph_url.as_deref())
+        .map_err(|e| anyhow::anyhow!("--graph-url {e}"))?;
     let mut backend: Box<dyn Backend> = match &cli.simulator {
         Some(preset) => {
             let mut cfg = SimConfig::preset(preset).with_context(|| {
@@ -200,18 +189,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let parse = |text: &str, what: &str| -> Result<serde_json::Value> {
                 serde_json::from_str(text).with_context(|| format!("the {what} is not JSON"))
             };
-            let header = serde_json::json!({
-                "type": "recording",
-                "version": host_test::record::VERSION,
-                "component_sha256": host_test::runtime::component_sha256(cli.component.as_deref()),
-                "config": parse(&redactor.redact(config_text.clone().unwrap_or_default()), "config")?,
-                "catalog": parse(catalog, "catalog")?,
-                "state": state.as_deref().map(|s| parse(s, "state")).transpose()?,
-                "seed": cli.seed,
-                "simulator": cli.simulator,
-                "graph_url": cli.graph_url,
-                "recorded_at_ms": backend.clock().now_ms(),
-            });
+            let header = host_test::record::Header {
+                version: host_test::record::VERSION,
+                component_sha256: host_test::runtime::component_sha256(cli.component.as_deref()),
+                config: parse(&redactor.redact(config_text.clone().unwrap_or_default()), "config")?,
+                catalog: parse(catalog, "catalog")?,
+                state: state.as_deref().map(|s| parse(s, "state")).transpose()?,
+                seed: cli.seed,
+                simulator: cli.simulator.clone(),
+                graph_url: cli.graph_url.clone(),
+                recorded_at_ms: backend.clock().now_ms(),
+            };
             let rec = host_test::record::Recorder::create(path, header, redactor.clone())?;
             backend = Box::new(host_test::record::RecordingBackend::new(backend, rec.clone()));
             Some(rec)
@@ -297,7 +285,7 @@ fn replay(cli: &Cli, args: &ReplayArgs) -> Result<ExitCode> {
     let recording = Recording::load(&args.recording)?;
     let (config, catalog, state) = inputs(&recording)?;
     let runtime = host_test::runtime::locate(cli.component.as_deref())?;
-    let recorded_hash = recording.header["component_sha256"].as_str().unwrap_or_default().to_string();
+    let recorded_hash = recording.header.component_sha256.clone().unwrap_or_default();
     let hash = host_test::runtime::component_sha256(cli.component.as_deref());
     if !recorded_hash.is_empty() && hash.as_deref() != Some(recorded_hash.as_str()) {
         eprintln!(
@@ -306,7 +294,7 @@ fn replay(cli: &Cli, args: &ReplayArgs) -> Result<ExitCode> {
         );
     }
     let allow = Allowlist { hosts: recording.hosts(), suffixes: Vec::new() };
-    let graph_url = recording.header["graph_url"].as_str().map(str::to_string);
+    let graph_url = recording.header.graph_url.clone();
     let replay = Replay::new(&recording);
     let mut guest =
         runtime.instantiate(Box::new(ReplayBackend::new(replay.clone())), allow, graph_url, &Limits::default())?;
@@ -316,23 +304,14 @@ fn replay(cli: &Cli, args: &ReplayArgs) -> Result<ExitCode> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut written = 0usize;
     let mut write_err = None;
     let result = guest.read(&config, &catalog, state.as_deref(), |batch| {
         for m in &batch {
             let line = to_line(m);
-            let Ok(mut r) = replay.lock() else { return false };
-            if r.divergence.is_none() && recording.outputs.get(written) != Some(&line) {
-                r.divergence = Some(format!(
-                    "the replay diverged at output line {}\n  expected: {}\n  made:     {line}",
-                    written + 1,
-                    recording.outputs.get(written).map_or("(no more lines)", String::as_str)
-                ));
-            }
-            if r.divergence.is_some() {
+            let matched = replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner).check_output(&line);
+            if !matched {
                 return false;
             }
-            written += 1;
             if let Err(e) = writeln!(out, "{line}") {
                 write_err = Some(e);
                 return false;
@@ -344,22 +323,13 @@ fn replay(cli: &Cli, args: &ReplayArgs) -> Result<ExitCode> {
     if let Some(e) = write_err {
         return Err(e.into());
     }
-    let r = replay.lock().map_err(|_| anyhow::anyhow!("replay state poisoned"))?;
-    let divergence = r.divergence.clone().or_else(|| {
-        (written < recording.outputs.len()).then(|| {
-            format!(
-                "the replay diverged: it ended after {written} output lines, the recording has {}\n  expected next: {}",
-                recording.outputs.len(),
-                recording.outputs[written]
-            )
-        })
-    });
-    if let Some(d) = divergence {
+    let r = replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(d) = r.divergence() {
         eprintln!("replay: {d}");
         return Ok(ExitCode::from(1));
     }
     result.map_err(|e| anyhow::anyhow!("the connector stopped abnormally during the replay: {e:#}"))?;
-    eprintln!("replay: byte-identical: {written} output lines, {} recorded exchanges answered", r.used);
+    eprintln!("replay: byte-identical: {} output lines, {} recorded exchanges answered", r.written, r.used);
     Ok(ExitCode::SUCCESS)
 }
 

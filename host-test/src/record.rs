@@ -1,7 +1,7 @@
 //! Recording a sync and replaying it exactly (`host-test read --record FILE`,
 //! `host-test replay FILE`).
 //!
-//! A recording is one JSONL file, each line an object with a `type`:
+//! A recording is one JSONL file, each line an [`Entry`] (a serde enum tagged by `type`):
 //!
 //! - `recording` (the first line): `version` (1), `component_sha256`, `config` (secrets
 //!   redacted, as in every other output), `catalog`, `state` (or null), `seed`, `simulator` (the
@@ -17,122 +17,168 @@
 //! The component is deterministic given its inputs, its answers and its clock, so a replay
 //! that answers every request, wait, sleep and clock reading from the file gives the same
 //! output, byte for byte; the first request (or wait, sleep, reading, output line) that does not
-//! match the file is a divergence, and replay stops there and names both sides.
+//! match the file is a divergence, and replay stops there and names both sides. [`Replay`] is the
+//! one place that decides it, for exchanges and output lines alike.
 
 use crate::backend::{Backend, Clock, HostCompletion, HostFetchError, HostRequest, HostResponse, ReadClock};
 use anyhow::{Context, Result, anyhow, bail};
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sfm_wire::redact::{Redactor, redact_token_params};
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub const VERSION: u64 = 1;
+
+/// One line of a recording.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Entry {
+    Recording(Header),
+    Start(Start),
+    Wait { wait_ms: Option<u64>, completed: Vec<Completion> },
+    Sleep { ms: u64 },
+    Clock { ms: i64 },
+    Output { line: String },
+}
+
+/// The first line: what the sync was run with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub version: u64,
+    pub component_sha256: Option<String>,
+    /// Secrets redacted.
+    pub config: Value,
+    pub catalog: Value,
+    pub state: Option<Value>,
+    pub seed: u64,
+    pub simulator: Option<String>,
+    pub graph_url: Option<String>,
+    pub recorded_at_ms: i64,
+}
+
+/// A body: UTF-8 text (redacted), or hex when it is not text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_hex: Option<String>,
+}
+
+/// A request the component started, the token removed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Start {
+    pub id: u64,
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(flatten)]
+    pub body: Body,
+}
+
+/// One answer of a wait.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    pub id: u64,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Response {
+        status: u16,
+        headers: Vec<(String, String)>,
+        #[serde(flatten)]
+        body: Body,
+    },
+    /// A transport failure, as `sfm_wire::fetch::FetchError::kind_and_detail` names it.
+    Error { kind: String, detail: String },
+}
 
 fn redact(r: &Redactor, text: &str) -> String {
     redact_token_params(&r.redact(text.to_string()))
 }
 
-fn body_json(r: &Redactor, body: &[u8]) -> (String, Value) {
+fn body_of(r: &Redactor, body: &[u8]) -> Body {
     match std::str::from_utf8(body) {
-        Ok(text) => ("body".into(), Value::String(redact(r, text))),
-        Err(_) => ("body_hex".into(), Value::String(body.iter().map(|b| format!("{b:02x}")).collect())),
+        Ok(text) => Body { body: Some(redact(r, text)), body_hex: None },
+        Err(_) => Body { body: None, body_hex: Some(body.iter().map(|b| format!("{b:02x}")).collect()) },
     }
 }
 
-fn headers_json(r: &Redactor, headers: &[(String, String)]) -> Value {
-    Value::Array(
-        headers
-            .iter()
-            .map(|(k, v)| {
-                let v = if k.eq_ignore_ascii_case("authorization") {
-                    "Bearer **********".to_string()
-                } else {
-                    redact(r, v)
-                };
-                json!([k, v])
-            })
-            .collect(),
-    )
-}
-
-/// A request as the recording holds it: what replay compares.
-fn request_json(r: &Redactor, id: u64, req: &HostRequest) -> Value {
-    let mut m = Map::new();
-    m.insert("type".into(), json!("start"));
-    m.insert("id".into(), json!(id));
-    m.insert("method".into(), json!(req.method));
-    m.insert("url".into(), json!(redact(r, &req.url)));
-    m.insert("headers".into(), headers_json(r, &req.headers));
-    let (k, v) = body_json(r, &req.body);
-    m.insert(k, v);
-    Value::Object(m)
-}
-
-fn error_kind(e: &HostFetchError) -> (&'static str, String) {
-    match e {
-        HostFetchError::Timeout => ("timeout", String::new()),
-        HostFetchError::ConnectionRefused => ("connection_refused", String::new()),
-        HostFetchError::ConnectionReset => ("connection_reset", String::new()),
-        HostFetchError::Dns(s) => ("dns", s.clone()),
-        HostFetchError::Tls(s) => ("tls", s.clone()),
-        HostFetchError::Denied(s) => ("denied", s.clone()),
-        HostFetchError::Other(s) => ("other", s.clone()),
-        HostFetchError::TooLarge(n) => ("too_large", n.to_string()),
+fn bytes_of(body: &Body) -> Result<Vec<u8>> {
+    match (&body.body, &body.body_hex) {
+        (Some(s), _) => Ok(s.clone().into_bytes()),
+        (None, Some(h)) => (0..h.len() / 2)
+            .map(|i| h.get(2 * i..2 * i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .context("body_hex is not hex"),
+        (None, None) => Ok(Vec::new()),
     }
 }
 
-fn completion_json(r: &Redactor, (id, outcome): &HostCompletion) -> Value {
-    match outcome {
-        Ok(resp) => {
-            let mut m = Map::new();
-            m.insert("status".into(), json!(resp.status));
-            m.insert("headers".into(), headers_json(r, &resp.headers));
-            let (k, v) = body_json(r, &resp.body);
-            m.insert(k, v);
-            json!({"id": id, "response": Value::Object(m)})
-        }
-        Err(e) => {
-            let (kind, detail) = error_kind(e);
-            json!({"id": id, "error": {"kind": kind, "detail": redact(r, &detail)}})
+fn headers_of(r: &Redactor, headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let v =
+                if k.eq_ignore_ascii_case("authorization") { "Bearer **********".to_string() } else { redact(r, v) };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+impl Start {
+    /// A request as the recording holds it: what replay compares.
+    fn of(r: &Redactor, id: u64, req: &HostRequest) -> Start {
+        Start {
+            id,
+            method: req.method.clone(),
+            url: redact(r, &req.url),
+            headers: headers_of(r, &req.headers),
+            body: body_of(r, &req.body),
         }
     }
 }
 
-fn completion_from(v: &Value) -> Result<HostCompletion> {
-    let id = v["id"].as_u64().context("a completion without an id")?;
-    if let Some(resp) = v.get("response") {
-        let headers = resp["headers"]
-            .as_array()
-            .context("response headers")?
-            .iter()
-            .map(|h| (h[0].as_str().unwrap_or_default().to_string(), h[1].as_str().unwrap_or_default().to_string()))
-            .collect();
-        let body = match (resp.get("body"), resp.get("body_hex")) {
-            (Some(Value::String(s)), _) => s.clone().into_bytes(),
-            (_, Some(Value::String(h))) => (0..h.len() / 2)
-                .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16))
-                .collect::<Result<Vec<u8>, _>>()
-                .context("body_hex")?,
-            _ => Vec::new(),
+impl Completion {
+    fn of(r: &Redactor, (id, outcome): &HostCompletion) -> Completion {
+        let outcome = match outcome {
+            Ok(resp) => Outcome::Response {
+                status: resp.status,
+                headers: headers_of(r, &resp.headers),
+                body: body_of(r, &resp.body),
+            },
+            Err(e) => {
+                let (kind, detail) = e.kind_and_detail();
+                Outcome::Error { kind: kind.to_string(), detail: redact(r, &detail) }
+            }
         };
-        let status = u16::try_from(resp["status"].as_u64().context("response status")?)?;
-        return Ok((id, Ok(HostResponse { status, headers, body })));
+        Completion { id: *id, outcome }
     }
-    let e = &v["error"];
-    let detail = e["detail"].as_str().unwrap_or_default().to_string();
-    let err = match e["kind"].as_str().unwrap_or_default() {
-        "timeout" => HostFetchError::Timeout,
-        "connection_refused" => HostFetchError::ConnectionRefused,
-        "connection_reset" => HostFetchError::ConnectionReset,
-        "dns" => HostFetchError::Dns(detail),
-        "tls" => HostFetchError::Tls(detail),
-        "denied" => HostFetchError::Denied(detail),
-        "too_large" => HostFetchError::TooLarge(detail.parse().unwrap_or(0)),
-        _ => HostFetchError::Other(detail),
-    };
-    Ok((id, Err(err)))
+
+    /// The answer as the host hands it to the component.
+    fn answer(&self) -> Result<HostCompletion> {
+        let outcome = match &self.outcome {
+            Outcome::Response { status, headers, body } => {
+                Ok(HostResponse { status: *status, headers: headers.clone(), body: bytes_of(body)? })
+            }
+            Outcome::Error { kind, detail } => Err(HostFetchError::from_kind(kind, detail.clone())
+                .with_context(|| format!("an error of unknown kind {kind:?} ({detail})"))?),
+        };
+        Ok((self.id, outcome))
+    }
+}
+
+/// The lock's contents even after a panic elsewhere held it: a recording or replay goes on (a
+/// backend must answer every request in flight).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Writes a recording as the sync runs, line by line, so that a sync that dies still leaves
@@ -146,25 +192,29 @@ pub struct Recorder {
 
 impl Recorder {
     /// Creates `path` and writes the header.
-    pub fn create(path: &Path, header: Value, redactor: Redactor) -> Result<Arc<Mutex<Recorder>>> {
+    pub fn create(path: &Path, header: Header, redactor: Redactor) -> Result<Arc<Mutex<Recorder>>> {
         let file =
             std::fs::File::create(path).with_context(|| format!("cannot create the recording {}", path.display()))?;
         let mut r = Recorder { out: std::io::BufWriter::new(file), redactor, failed: None };
-        r.write(&header);
+        r.write(&Entry::Recording(header));
         Ok(Arc::new(Mutex::new(r)))
     }
 
-    fn write(&mut self, v: &Value) {
-        if self.failed.is_none()
-            && let Err(e) = writeln!(self.out, "{v}")
-        {
-            self.failed = Some(e.to_string());
+    fn write(&mut self, entry: &Entry) {
+        if self.failed.is_some() {
+            return;
+        }
+        let written = serde_json::to_string(entry)
+            .map_err(|e| e.to_string())
+            .and_then(|line| writeln!(self.out, "{line}").map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            self.failed = Some(e);
         }
     }
 
     /// One protocol line the sync wrote.
     pub fn output(&mut self, line: &str) {
-        self.write(&json!({"type": "output", "line": line}));
+        self.write(&Entry::Output { line: line.to_string() });
     }
 
     /// Flushes the file; the first write error, if any.
@@ -192,9 +242,7 @@ struct RecordingClock {
 impl ReadClock for RecordingClock {
     fn now_ms(&self) -> i64 {
         let ms = self.inner.now_ms();
-        if let Ok(mut r) = self.rec.lock() {
-            r.write(&json!({"type": "clock", "ms": ms}));
-        }
+        lock(&self.rec).write(&Entry::Clock { ms });
         ms
     }
 }
@@ -208,26 +256,23 @@ impl RecordingBackend {
 
 impl Backend for RecordingBackend {
     fn start(&mut self, id: u64, req: HostRequest) {
-        if let Ok(mut r) = self.rec.lock() {
-            let v = request_json(&r.redactor, id, &req);
-            r.write(&v);
-        }
+        let mut r = lock(&self.rec);
+        let start = Start::of(&r.redactor, id, &req);
+        r.write(&Entry::Start(start));
+        drop(r);
         self.inner.start(id, req);
     }
 
     fn wait(&mut self, wait_ms: Option<u64>) -> Vec<HostCompletion> {
         let done = self.inner.wait(wait_ms);
-        if let Ok(mut r) = self.rec.lock() {
-            let completed: Vec<Value> = done.iter().map(|c| completion_json(&r.redactor, c)).collect();
-            r.write(&json!({"type": "wait", "wait_ms": wait_ms, "completed": completed}));
-        }
+        let mut r = lock(&self.rec);
+        let completed = done.iter().map(|c| Completion::of(&r.redactor, c)).collect();
+        r.write(&Entry::Wait { wait_ms, completed });
         done
     }
 
     fn sleep(&mut self, ms: u64) {
-        if let Ok(mut r) = self.rec.lock() {
-            r.write(&json!({"type": "sleep", "ms": ms}));
-        }
+        lock(&self.rec).write(&Entry::Sleep { ms });
         self.inner.sleep(ms);
     }
 
@@ -236,11 +281,12 @@ impl Backend for RecordingBackend {
     }
 }
 
-/// A recording read back: its header, its events, and the output lines it wrote.
+/// A recording read back: its header, its exchanges (requests, waits, sleeps, clock readings),
+/// and the output lines it wrote.
 #[derive(Debug)]
 pub struct Recording {
-    pub header: Value,
-    events: VecDeque<(usize, Value)>,
+    pub header: Header,
+    events: VecDeque<(usize, Entry)>,
     pub outputs: Vec<String>,
 }
 
@@ -248,27 +294,31 @@ impl Recording {
     pub fn load(path: &Path) -> Result<Recording> {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open the recording {}", path.display()))?;
+        let lines: Vec<String> = std::io::BufReader::new(file)
+            .lines()
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("reading {}", path.display()))?;
+        Recording::parse(&lines).with_context(|| format!("the recording {}", path.display()))
+    }
+
+    /// A recording from its lines.
+    pub fn parse(lines: &[String]) -> Result<Recording> {
         let mut header = None;
         let mut events = VecDeque::new();
         let mut outputs = Vec::new();
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.with_context(|| format!("reading {}", path.display()))?;
-            let v: Value = serde_json::from_str(&line)
-                .with_context(|| format!("{} line {}: not a JSON object", path.display(), i + 1))?;
-            match v["type"].as_str() {
-                Some("recording") if i == 0 => header = Some(v),
-                Some("output") => outputs.push(v["line"].as_str().unwrap_or_default().to_string()),
-                Some("start" | "wait" | "sleep" | "clock") => events.push_back((i + 1, v)),
-                other => bail!("{} line {}: unknown entry {other:?}", path.display(), i + 1),
+        for (i, line) in lines.iter().enumerate() {
+            let entry: Entry =
+                serde_json::from_str(line).with_context(|| format!("line {}: not an entry of a recording", i + 1))?;
+            match entry {
+                Entry::Recording(h) if i == 0 => header = Some(h),
+                Entry::Recording(_) => bail!("line {}: a second header", i + 1),
+                Entry::Output { line } => outputs.push(line),
+                other => events.push_back((i + 1, other)),
             }
         }
-        let header = header.with_context(|| format!("{}: no recording header on its first line", path.display()))?;
-        if header["version"].as_u64() != Some(VERSION) {
-            bail!(
-                "{}: recording version {} (this host-test reads version {VERSION})",
-                path.display(),
-                header["version"]
-            );
+        let header = header.context("no recording header on its first line")?;
+        if header.version != VERSION {
+            bail!("recording version {} (this host-test reads version {VERSION})", header.version);
         }
         Ok(Recording { header, events, outputs })
     }
@@ -278,8 +328,10 @@ impl Recording {
         let mut hosts: Vec<String> = self
             .events
             .iter()
-            .filter(|(_, e)| e["type"] == "start")
-            .filter_map(|(_, e)| crate::runtime::url_host(e["url"].as_str()?).map(str::to_string))
+            .filter_map(|(_, e)| match e {
+                Entry::Start(s) => crate::runtime::url_host(&s.url).map(str::to_string),
+                _ => None,
+            })
             .collect();
         hosts.sort();
         hosts.dedup();
@@ -287,18 +339,23 @@ impl Recording {
     }
 }
 
-/// Where a replay stands: the events not yet used and the first divergence.
+/// Where a replay stands: the exchanges not yet used, the output lines not yet matched, and the
+/// first divergence, found here and only here (an exchange or an output line that is not the
+/// recording's next).
 #[derive(Debug)]
 pub struct Replay {
-    events: VecDeque<(usize, Value)>,
-    pub divergence: Option<String>,
+    events: VecDeque<(usize, Entry)>,
+    outputs: Vec<String>,
+    /// Output lines matched so far.
+    pub written: usize,
+    divergence: Option<String>,
     last_clock: i64,
     redactor: Redactor,
     pub used: usize,
 }
 
-fn short(v: &Value) -> String {
-    let mut s = v.to_string();
+fn short(e: &Entry) -> String {
+    let mut s = serde_json::to_string(e).unwrap_or_default();
     if s.len() > 600 {
         let mut end = 600;
         while !s.is_char_boundary(end) {
@@ -314,20 +371,23 @@ impl Replay {
     pub fn new(recording: &Recording) -> Arc<Mutex<Replay>> {
         Arc::new(Mutex::new(Replay {
             events: recording.events.clone(),
+            outputs: recording.outputs.clone(),
+            written: 0,
             divergence: None,
-            last_clock: recording.header["recorded_at_ms"].as_i64().unwrap_or(0),
+            last_clock: recording.header.recorded_at_ms,
             redactor: Redactor::default(),
             used: 0,
         }))
     }
 
-    /// The next recorded event if it is of `kind` and `matches`; else the divergence is noted.
-    fn next(&mut self, kind: &str, made: &Value, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+    /// The next recorded exchange, if it is `made` (`same` compares them); else the divergence
+    /// is noted.
+    fn next(&mut self, made: &Entry, same: impl Fn(&Entry) -> bool) -> Option<Entry> {
         if self.divergence.is_some() {
             return None;
         }
         match self.events.front() {
-            Some((_, e)) if e["type"] == kind && matches(e) => {
+            Some((_, e)) if same(e) => {
                 self.used += 1;
                 self.events.pop_front().map(|(_, e)| e)
             }
@@ -346,6 +406,39 @@ impl Replay {
             }
         }
     }
+
+    /// The component wrote `line`: whether it is the recording's next output line (else the
+    /// divergence is noted, and nothing more is taken).
+    pub fn check_output(&mut self, line: &str) -> bool {
+        if self.divergence.is_some() {
+            return false;
+        }
+        if self.outputs.get(self.written).map(String::as_str) != Some(line) {
+            self.divergence = Some(format!(
+                "the replay diverged at output line {}\n  expected: {}\n  made:     {line}",
+                self.written + 1,
+                self.outputs.get(self.written).map_or("(no more lines)", String::as_str)
+            ));
+            return false;
+        }
+        self.written += 1;
+        true
+    }
+
+    /// After the sync: the divergence, if any, including output the recording has and the
+    /// replay did not write.
+    pub fn divergence(&self) -> Option<String> {
+        self.divergence.clone().or_else(|| {
+            (self.written < self.outputs.len()).then(|| {
+                format!(
+                    "the replay diverged: it ended after {} output lines, the recording has {}\n  expected next: {}",
+                    self.written,
+                    self.outputs.len(),
+                    self.outputs[self.written]
+                )
+            })
+        })
+    }
 }
 
 /// Answers the component from a recording alone.
@@ -363,15 +456,12 @@ struct ReplayClock {
 
 impl ReadClock for ReplayClock {
     fn now_ms(&self) -> i64 {
-        let Ok(mut r) = self.replay.lock() else { return 0 };
-        let made = json!({"type": "clock"});
-        match r.next("clock", &made, |_| true) {
-            Some(e) => {
-                r.last_clock = e["ms"].as_i64().unwrap_or(r.last_clock);
-                r.last_clock
-            }
-            None => r.last_clock,
+        let mut r = lock(&self.replay);
+        let made = Entry::Clock { ms: r.last_clock };
+        if let Some(Entry::Clock { ms }) = r.next(&made, |e| matches!(e, Entry::Clock { .. })) {
+            r.last_clock = ms;
         }
+        r.last_clock
     }
 }
 
@@ -385,18 +475,21 @@ impl ReplayBackend {
 impl Backend for ReplayBackend {
     fn start(&mut self, id: u64, req: HostRequest) {
         self.pending.push(id);
-        let Ok(mut r) = self.replay.lock() else { return };
-        let made = request_json(&r.redactor, id, &req);
-        r.next("start", &made, |e| *e == made);
+        let mut r = lock(&self.replay);
+        let made = Entry::Start(Start::of(&r.redactor, id, &req));
+        r.next(&made, |e| *e == made);
     }
 
     fn wait(&mut self, wait_ms: Option<u64>) -> Vec<HostCompletion> {
         let replay = self.replay.clone();
-        let Ok(mut r) = replay.lock() else { return Vec::new() };
-        let made = json!({"type": "wait", "wait_ms": wait_ms});
-        let answered = r
-            .next("wait", &made, |e| e["wait_ms"].as_u64() == wait_ms)
-            .and_then(|e| e["completed"].as_array().map(|c| c.iter().map(completion_from).collect::<Result<Vec<_>>>()));
+        let mut r = lock(&replay);
+        let made = Entry::Wait { wait_ms, completed: Vec::new() };
+        let answered = match r.next(&made, |e| matches!(e, Entry::Wait { wait_ms: w, .. } if *w == wait_ms)) {
+            Some(Entry::Wait { completed, .. }) => {
+                Some(completed.iter().map(Completion::answer).collect::<Result<Vec<_>>>())
+            }
+            _ => None,
+        };
         match answered {
             Some(Ok(done)) => {
                 self.pending.retain(|id| !done.iter().any(|(d, _)| d == id));
@@ -415,14 +508,12 @@ impl Backend for ReplayBackend {
     }
 
     fn sleep(&mut self, ms: u64) {
-        if let Ok(mut r) = self.replay.lock() {
-            let made = json!({"type": "sleep", "ms": ms});
-            r.next("sleep", &made, |e| e["ms"].as_u64() == Some(ms));
-            // Past a divergence the clock runs virtually, so that the component's retries of
-            // the requests that now fail pass and the sync ends.
-            if r.divergence.is_some() {
-                r.last_clock = r.last_clock.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
-            }
+        let mut r = lock(&self.replay);
+        r.next(&Entry::Sleep { ms }, |e| *e == Entry::Sleep { ms });
+        // Past a divergence the clock runs virtually, so that the component's retries of the
+        // requests that now fail pass and the sync ends.
+        if r.divergence.is_some() {
+            r.last_clock = r.last_clock.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
         }
     }
 
@@ -444,11 +535,129 @@ impl ReplayBackend {
 /// The recording's config, catalog and state as the component takes them.
 pub fn inputs(recording: &Recording) -> Result<(String, String, Option<String>)> {
     let h = &recording.header;
-    let config = h.get("config").filter(|v| v.is_object()).ok_or_else(|| anyhow!("the recording has no config"))?;
-    let catalog = h.get("catalog").filter(|v| v.is_object()).ok_or_else(|| anyhow!("the recording has no catalog"))?;
-    let state = match h.get("state") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.to_string()),
-    };
-    Ok((config.to_string(), catalog.to_string(), state))
+    if !h.config.is_object() {
+        return Err(anyhow!("the recording has no config"));
+    }
+    if !h.catalog.is_object() {
+        return Err(anyhow!("the recording has no catalog"));
+    }
+    let state = h.state.as_ref().filter(|s| !s.is_null()).map(Value::to_string);
+    Ok((h.config.to_string(), h.catalog.to_string(), state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn header() -> Header {
+        Header {
+            version: VERSION,
+            component_sha256: Some("ab".into()),
+            config: json!({"account_ids": ["1"]}),
+            catalog: json!({"streams": []}),
+            state: None,
+            seed: 7,
+            simulator: Some("default".into()),
+            graph_url: None,
+            recorded_at_ms: 1_000,
+        }
+    }
+
+    fn request(url: &str) -> HostRequest {
+        HostRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: vec![("authorization".into(), "Bearer EAAGsecret".into())],
+            body: Vec::new(),
+            timeout_ms: 1_000,
+            max_response_bytes: 1 << 20,
+        }
+    }
+
+    fn lines(entries: &[Entry]) -> Vec<String> {
+        entries.iter().map(|e| serde_json::to_string(e).unwrap()).collect()
+    }
+
+    #[test]
+    fn every_entry_reads_back_as_written() {
+        let r = Redactor::default();
+        let completions: Vec<HostCompletion> = vec![
+            (1, Ok(HostResponse { status: 200, headers: vec![("x".into(), "y".into())], body: b"{}".to_vec() })),
+            (2, Ok(HostResponse { status: 200, headers: vec![], body: vec![0xff, 0x00] })),
+            (3, Err(HostFetchError::TooLarge(64 << 20))),
+            (4, Err(HostFetchError::DeniedByHost("evil.example".into()))),
+        ];
+        let entries = vec![
+            Entry::Recording(header()),
+            Entry::Start(Start::of(&r, 1, &request("https://graph.facebook.com/v25.0/act_1"))),
+            Entry::Wait { wait_ms: Some(50), completed: completions.iter().map(|c| Completion::of(&r, c)).collect() },
+            Entry::Sleep { ms: 5_000 },
+            Entry::Clock { ms: 2_000 },
+            Entry::Output { line: r#"{"type":"LOG"}"#.into() },
+        ];
+        let text = lines(&entries);
+        let back: Vec<Entry> = text.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(back, entries);
+        let Entry::Wait { completed, .. } = &back[2] else { panic!() };
+        let answers: Vec<HostCompletion> = completed.iter().map(|c| c.answer().unwrap()).collect();
+        assert_eq!(format!("{answers:?}"), format!("{completions:?}"), "each answer as the host gave it");
+        assert!(text[1].contains("Bearer **********") && !text[1].contains("EAAGsecret"), "{}", text[1]);
+    }
+
+    #[test]
+    fn a_replay_follows_the_recording_and_names_the_first_divergence() {
+        let r = Redactor::default();
+        let url = "https://graph.facebook.com/v25.0/act_1";
+        let entries = vec![
+            Entry::Recording(header()),
+            Entry::Start(Start::of(&r, 1, &request(url))),
+            Entry::Output { line: "one".into() },
+        ];
+        let recording = Recording::parse(&lines(&entries)).unwrap();
+        assert_eq!(recording.hosts(), ["graph.facebook.com"]);
+        let replay = Replay::new(&recording);
+        let mut backend = ReplayBackend::new(replay.clone());
+        backend.start(1, request(url));
+        assert!(lock(&replay).check_output("one"));
+        assert_eq!(lock(&replay).divergence(), None);
+
+        let replay = Replay::new(&recording);
+        let mut backend = ReplayBackend::new(replay.clone());
+        backend.start(1, request("https://graph.facebook.com/v25.0/act_2"));
+        let d = lock(&replay).divergence().unwrap();
+        assert!(d.contains("line 2 of the recording") && d.contains("act_2"), "{d}");
+        // Past a divergence every request in flight still gets its answer, an error.
+        let done = backend.wait(None);
+        assert_eq!(done.len(), 1);
+        assert!(done[0].1.is_err());
+    }
+
+    #[test]
+    fn a_poisoned_lock_still_answers_every_request_in_flight() {
+        let entries = vec![Entry::Recording(header())];
+        let recording = Recording::parse(&lines(&entries)).unwrap();
+        let replay = Replay::new(&recording);
+        let poisoner = replay.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = poisoner.lock().unwrap();
+            panic!("poison the lock");
+        })
+        .join();
+        assert!(replay.is_poisoned());
+        let mut backend = ReplayBackend::new(replay);
+        backend.start(1, request("https://graph.facebook.com/v25.0/act_1"));
+        let done = backend.wait(Some(10));
+        assert_eq!(done.len(), 1, "the request in flight is answered");
+    }
+
+    #[test]
+    fn a_damaged_recording_is_refused_with_its_line() {
+        let mut text = lines(&[Entry::Recording(header())]);
+        text.push(r#"{"type":"teleport"}"#.into());
+        let e = Recording::parse(&text).unwrap_err();
+        assert!(format!("{e:#}").contains("line 2"), "{e:#}");
+        let e = Recording::parse(&[r#"{"type":"sleep","ms":1}"#.to_string()]).unwrap_err();
+        assert!(format!("{e:#}").contains("no recording header"), "{e:#}");
+    }
 }

@@ -293,41 +293,6 @@ fn serve_one(shared: &Shared, request: Incoming) -> Result<Reply> {
     })
 }
 
-/// A tiny_http server on 127.0.0.1 (`port` 0: any free port) whose connections send without
-/// delay, for tests that answer requests by hand (few connections; the simulator itself is
-/// served by [`crate::http1`], see there why).
-///
-/// tiny_http writes a response's head and body in separate writes once the body passes its
-/// 1 KiB buffer; with Nagle's algorithm on, the body then waits for the client's delayed ACK
-/// of the head (40 ms on Linux) on every kept-alive connection. Accepted sockets inherit
-/// `TCP_NODELAY` from the listening one.
-pub fn loopback_server(port: u16) -> Result<tiny_http::Server> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
-        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    set_nodelay(&listener);
-    tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| anyhow::anyhow!("cannot serve on 127.0.0.1:{port}: {e}"))
-}
-
-#[cfg(unix)]
-fn set_nodelay(listener: &std::net::TcpListener) {
-    use std::os::fd::AsRawFd;
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket descriptor, and a pointer to a c_int with its size.
-    let _ = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-}
-
-#[cfg(not(unix))]
-fn set_nodelay(_: &std::net::TcpListener) {}
-
 pub fn run(args: &SimulateArgs) -> Result<ExitCode> {
     let sim = Arc::new(Mutex::new(Simulator::new(args.sim_config()?)));
     let server =

@@ -113,7 +113,7 @@ fn cfg() -> SimConfig {
 /// Serves a fresh simulator on loopback, with `mode` on the ads listing of `victim`; a thread
 /// per request, so that a trickling answer holds back nothing else.
 fn serve(mode: Hostile, victim: String, other: String) -> u16 {
-    let server = Arc::new(host_test::server::loopback_server(0).expect("bind"));
+    let server = Arc::new(common::loopback_server(0).expect("bind"));
     let port = server.server_addr().to_ip().expect("ip").port();
     let sim = Arc::new(Mutex::new(Simulator::new(cfg())));
     std::thread::spawn(move || {

@@ -40,7 +40,7 @@ fn cfg() -> SimConfig {
 /// answer is held 200 ms, so that many complete together. Returns the port and the count of
 /// padded answers.
 fn serve(pad: bool) -> (u16, Arc<AtomicUsize>) {
-    let server = Arc::new(host_test::server::loopback_server(0).expect("bind"));
+    let server = Arc::new(common::loopback_server(0).expect("bind"));
     let port = server.server_addr().to_ip().expect("ip").port();
     let sim = Arc::new(Mutex::new(Simulator::new(cfg())));
     let padded = Arc::new(AtomicUsize::new(0));

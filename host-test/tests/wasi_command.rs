@@ -11,6 +11,8 @@
 //! CI. Only entity streams are read: insights would make the connector wait for report jobs
 //! through `wasi:clocks`, which a stock host serves from the real clock.
 
+mod common;
+
 use graph_sim::{SimConfig, Simulator};
 use host_test::demo::{SimHarness, catalog_from, sample_config};
 use host_test::output::{is_error_trace, to_line};
@@ -479,7 +481,7 @@ fn adapter_fetch(compiled: &Compiled, graph_url: &str, request: &Request) -> Res
 #[test]
 fn adapter_hands_back_a_fast_answer_while_a_slow_one_started_first_is_still_on_its_way() {
     let Some(compiled) = compiled_or_skip("adapter concurrency") else { return };
-    let server = host_test::server::loopback_server(0).expect("listen on loopback");
+    let server = common::loopback_server(0).expect("listen on loopback");
     let port = server.server_addr().to_ip().expect("an IP listener").port();
     // The slow request is answered only once the test has the fast answer in hand: one request
     // at a time, the slow one would wait for an answer that never comes and time out.
@@ -535,7 +537,7 @@ struct Received {
 #[test]
 fn adapter_posts_the_body_to_the_graph_url_and_inflates_a_gzip_answer() {
     let Some(compiled) = compiled_or_skip("adapter post") else { return };
-    let server = host_test::server::loopback_server(0).expect("listen on loopback");
+    let server = common::loopback_server(0).expect("listen on loopback");
     let port = server.server_addr().to_ip().expect("an IP listener").port();
     let answer = br#"{"data":[{"id":"1"}]}"#;
     let thread = std::thread::spawn(move || {
@@ -634,7 +636,7 @@ fn adapter_get(
 
 /// Answers one request on loopback with `respond`; returns the port.
 fn answer_once(respond: impl FnOnce(tiny_http::Request) + Send + 'static) -> u16 {
-    let server = host_test::server::loopback_server(0).expect("listen on loopback");
+    let server = common::loopback_server(0).expect("listen on loopback");
     let port = server.server_addr().to_ip().expect("an IP listener").port();
     std::thread::spawn(move || {
         if let Ok(request) = server.recv() {

@@ -26,19 +26,8 @@ pub struct HostResponse {
     pub body: Vec<u8>,
 }
 
-/// Transport failures, mirroring the WIT `fetch-error`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HostFetchError {
-    Timeout,
-    ConnectionRefused,
-    ConnectionReset,
-    Dns(String),
-    Tls(String),
-    Denied(String),
-    Other(String),
-    /// The body passed `max_response_bytes` (the cap): reading stopped there.
-    TooLarge(u64),
-}
+/// Transport failures: the WIT `fetch-error`, one definition for the component and its hosts.
+pub use sfm_wire::fetch::FetchError as HostFetchError;
 
 /// A clock the guest reads through wasi:clocks: real, virtual and moved by `sleep`, or read
 /// through a host's own function (a recording, a replay).

@@ -55,7 +55,34 @@ pub struct Allowlist {
     pub suffixes: Vec<String>,
 }
 
+/// The image CDNs creatives' thumbnails are served from.
+pub const THUMBNAIL_HOST_SUFFIXES: [&str; 2] = [".fbcdn.net", ".facebook.com"];
+
 impl Allowlist {
+    /// The hosts a sync may reach: Graph's, `graph_url`'s instead when one is given (a proxy or
+    /// a simulator; Graph's stays allowed), and the image CDNs when it fetches thumbnails.
+    pub fn for_sync(graph_url: Option<&str>, thumbnails: bool) -> Result<Allowlist, String> {
+        let mut allow =
+            Allowlist { hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()], suffixes: Vec::new() };
+        if let Some(u) = graph_url {
+            allow.hosts.push(url_host(u).ok_or_else(|| format!("{u} is not an absolute URL"))?.to_string());
+        }
+        if thumbnails {
+            allow.suffixes.extend(THUMBNAIL_HOST_SUFFIXES.map(str::to_string));
+        }
+        Ok(allow)
+    }
+
+    /// As [`Allowlist::for_sync`], for the sync `config` (JSON text) describes: thumbnails when
+    /// it sets `fetch_thumbnail_images`.
+    pub fn for_config(config: Option<&str>, graph_url: Option<&str>) -> Result<Allowlist, String> {
+        let thumbnails = config
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+            .and_then(|v| v.get("fetch_thumbnail_images").and_then(serde_json::Value::as_bool))
+            .unwrap_or(false);
+        Allowlist::for_sync(graph_url, thumbnails)
+    }
+
     pub fn permits(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
         self.hosts.contains(&host) || self.suffixes.iter().any(|s| host.ends_with(s.as_str()))
@@ -168,7 +195,7 @@ impl HostState {
         let host = url_host(&url).unwrap_or("").to_string();
         if !self.allow.permits(&host) {
             self.denied.push(host.clone());
-            return Err(HostFetchError::Denied(format!("{host} is not on the host's allowlist")));
+            return Err(HostFetchError::DeniedByHost(format!("{host} is not on the host's allowlist")));
         }
         Ok(HostRequest {
             method: match req.method {
@@ -196,7 +223,7 @@ fn to_wit(outcome: Result<HostResponse, HostFetchError>) -> Result<wit_host::Res
             HostFetchError::ConnectionReset => wit_host::FetchError::ConnectionReset,
             HostFetchError::Dns(s) => wit_host::FetchError::Dns(s),
             HostFetchError::Tls(s) => wit_host::FetchError::Tls(s),
-            HostFetchError::Denied(s) => wit_host::FetchError::DeniedByHost(s),
+            HostFetchError::DeniedByHost(s) => wit_host::FetchError::DeniedByHost(s),
             HostFetchError::Other(s) => wit_host::FetchError::Other(s),
             HostFetchError::TooLarge(cap) => wit_host::FetchError::ResponseTooLarge(cap),
         })

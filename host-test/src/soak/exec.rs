@@ -52,10 +52,7 @@ impl RunOutput {
 
 /// A guest on `sim`, with the Graph host allowed and default limits.
 pub(super) fn guest(runtime: &Runtime, sim: &Arc<Mutex<Simulator>>) -> Result<crate::runtime::Guest> {
-    let allow = Allowlist {
-        hosts: vec![url_host(GRAPH_ORIGIN).unwrap_or_default().to_string()],
-        suffixes: vec![".fbcdn.net".into()],
-    };
+    let allow = Allowlist::for_sync(None, true).map_err(anyhow::Error::msg)?;
     runtime.instantiate(Box::new(SimBackend::new(sim.clone())), allow, None, &Limits::default())
 }
 

@@ -30,7 +30,7 @@
 use crate::backend::SimBackend;
 use crate::demo::catalog_from;
 use crate::output::{is_error_trace, to_line};
-use crate::runtime::{Allowlist, GRAPH_ORIGIN, Limits, Message, Runtime, url_host};
+use crate::runtime::{Allowlist, Limits, Message, Runtime};
 use crate::truth::{ENTITY_STREAMS, Keys, SyncConfig, catalog_keys, count_keys, epoch_secs, record_key, sim_at};
 use anyhow::{Context, Result};
 use chrono::{DateTime, NaiveDate};

@@ -66,3 +66,38 @@ pub fn configured_catalog(discover_stdout: &str, streams: &[&str]) -> serde_json
     assert_eq!(configured.len(), streams.len(), "every stream asked for was discovered");
     json!({"streams": configured})
 }
+
+/// A tiny_http server on 127.0.0.1 (`port` 0: any free port) whose connections send without
+/// delay, for tests that answer requests by hand (few connections; the simulator itself is
+/// served by `host_test::http1`, see there why).
+///
+/// tiny_http writes a response's head and body in separate writes once the body passes its
+/// 1 KiB buffer; with Nagle's algorithm on, the body then waits for the client's delayed ACK
+/// of the head (40 ms on Linux) on every kept-alive connection. Accepted sockets inherit
+/// `TCP_NODELAY` from the listening one.
+pub fn loopback_server(port: u16) -> anyhow::Result<tiny_http::Server> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+    set_nodelay(&listener);
+    tiny_http::Server::from_listener(listener, None)
+        .map_err(|e| anyhow::anyhow!("cannot serve on 127.0.0.1:{port}: {e}"))
+}
+
+#[cfg(unix)]
+fn set_nodelay(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor, and a pointer to a c_int with its size.
+    let _ = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+#[cfg(not(unix))]
+fn set_nodelay(_: &std::net::TcpListener) {}

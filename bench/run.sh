@@ -16,7 +16,9 @@
 #           time plus the longest chain of dependent round trips (ad account, job creation,
 #           status poll, result page).
 # Environment: LATENCY_MS (50; 300 for accounts), JOB_MS (20000), SEED (1), ACCOUNTS (50),
-#              OUT (bench/out/<size>, bench/out/accounts-<n> for accounts).
+#              OUT (bench/out/<size>, bench/out/accounts-<n> for accounts), COMPONENT (the
+#              component OURS runs, e.g. another commit's build, to compare before and after;
+#              default: the one just built).
 #
 # Each connector gets a fresh simulator (same seed, same world start), so both see the same world;
 # the simulator's clock follows real time, so report jobs take JOB_MS of real time for both.
@@ -100,7 +102,11 @@ wheel_cli=bench/.venv-wheel/bin/source-facebook-marketing
 
 rm -rf "$out"
 mkdir -p "$out"
-wasm=target/wasm32-wasip2/release/source_facebook_marketing.wasm
+wasm="${COMPONENT:-target/wasm32-wasip2/release/source_facebook_marketing.wasm}"
+component_args=()
+if [[ -n "${COMPONENT:-}" ]]; then
+  component_args=(--component "$COMPONENT")
+fi
 dirty=$(git status --porcelain --untracked-files=no | grep -q . && echo ", working tree modified" || true)
 echo "component $(($(stat -c %s "$wasm") / 1024)) KiB, sha256 $(sha256sum "$wasm" | cut -c1-12); git $(git rev-parse --short HEAD)$dirty" \
   >"$out/build.txt"
@@ -172,7 +178,7 @@ run_one() { # $1: ours|wheel|theirs
   set +e
   if [[ $name == ours ]]; then
     /usr/bin/time -v -o "$out/ours.time" \
-      "$host" --graph-url "$url" read --config "$out/config.json" --catalog "$out/catalog.json" \
+      "$host" "${component_args[@]}" --graph-url "$url" read --config "$out/config.json" --catalog "$out/catalog.json" \
       --output "$out/ours.jsonl" 2>"$out/ours.err"
   elif [[ $name == wheel ]]; then
     /usr/bin/time -v -o "$out/wheel.time" \

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 /// One probe of the API.
 #[derive(Clone, Debug)]
 enum Probe {
-    Account { account: String },
+    Account { account: crate::model::AccountId },
     Breakdowns { insight: usize, today_only: bool },
 }
 

@@ -102,8 +102,9 @@ impl BatchLimit {
 /// in a row without emitting a message, sleeping or finishing. A sync's machines emit a record,
 /// a state or a log at least every few hundred steps (a listing page, a job's results, a
 /// retry); one that keeps fetching silently is caught in a loop by a misbehaving server or a
-/// bug, and is stopped with a contract error rather than left to run forever. (At 50 ms a
-/// request the budget is well over an hour of silence.)
+/// bug, and is stopped with a contract error rather than left to run forever. (Answers arrive
+/// side by side: with 32 requests in flight at 50 ms each, the budget is some 2.6 minutes of
+/// silence; one request at a time, 83 minutes.)
 pub const MAX_SILENT_STEPS: u64 = 100_000;
 
 /// 10 s: the longest the connector waits in one `sleep` or `http-fetch`, and the longest a host

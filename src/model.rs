@@ -2,6 +2,71 @@
 //! insights levels and slice widths, statuses, breakdowns, and the built-in streams. Both the
 //! config (which validates against it) and the stream registry (which builds on it) use it.
 
+/// An ad account's id, without `act_`: as `account_ids` names it, Graph's `account_id` says it,
+/// and states key it. Typed so that an account is never confused with another string.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub fn new(id: impl Into<String>) -> Self {
+        AccountId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its Graph node, `act_<id>`.
+    pub fn node(&self) -> String {
+        format!("act_{}", self.0)
+    }
+}
+
+impl std::fmt::Display for AccountId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Read as the text it is (in URLs, log lines, state keys); built only through
+/// [`AccountId::new`].
+impl std::ops::Deref for AccountId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for AccountId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for AccountId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for AccountId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl From<&str> for AccountId {
+    fn from(id: &str) -> Self {
+        AccountId::new(id)
+    }
+}
+
+impl PartialEq<String> for AccountId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
 /// The effective statuses a campaign may have (the `campaign_statuses` filter).
 pub const CAMPAIGN_STATUSES: &[&str] = &["ACTIVE", "ARCHIVED", "DELETED", "IN_PROCESS", "PAUSED", "WITH_ISSUES"];
 /// The effective statuses an ad set may have (the `adset_statuses` filter).

@@ -44,7 +44,7 @@ impl Node {
     }
 }
 
-/// The properties of one named schema, in table order.
+/// The properties of one named schema, by name.
 pub type Properties = BTreeMap<String, Node>;
 
 /// Every schema of the table by name (`ads`, `ads_insights`, `ads_insights_breakdowns`, ...).

@@ -1,6 +1,10 @@
-//! Incoming state: Airbyte's per-stream state messages, or its legacy whole-sync object.
+//! Incoming state: Airbyte's per-stream state messages, or its legacy whole-sync object; and
+//! the two per-account entry formats the streams write, as Airbyte's connector writes them
+//! ([`EntityEntry`], [`InsightsEntry`]).
 
 use crate::error::ConnectorError;
+use crate::model::AccountId;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -90,9 +94,9 @@ fn take_message(item: &Value, out: &mut StreamStates) -> Result<(), String> {
 /// only when exactly one account is configured, as Airbyte does.
 pub fn per_account(
     state: Option<&Value>,
-    accounts: &[String],
+    accounts: &[AccountId],
     cursor_key: &str,
-) -> BTreeMap<String, Map<String, Value>> {
+) -> BTreeMap<AccountId, Map<String, Value>> {
     let mut out = BTreeMap::new();
     let Some(Value::Object(map)) = state else { return out };
     if map.contains_key(cursor_key) || map.contains_key("slices") {
@@ -102,11 +106,81 @@ pub fn per_account(
         return out;
     }
     for acct in accounts {
-        if let Some(Value::Object(s)) = map.get(acct) {
+        if let Some(Value::Object(s)) = map.get(acct.as_str()) {
             out.insert(acct.clone(), s.clone());
         }
     }
     out
+}
+
+/// One account's entry in an entity stream's state: the cursor under the stream's cursor field
+/// (`updated_time`, `created_time`, ...), and the statuses the account was read with
+/// (`filter_statuses`, for streams that filter by status); keys an earlier version wrote are
+/// kept as they came.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EntityEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_strings")]
+    pub filter_statuses: Option<Vec<String>>,
+    /// The cursor, under its field, and anything else the entry held.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+impl EntityEntry {
+    /// An incoming entry, read leniently: a `filter_statuses` that is not a list of strings
+    /// counts as none.
+    pub fn of(entry: Option<&Map<String, Value>>) -> EntityEntry {
+        entry.and_then(|m| serde_json::from_value(Value::Object(m.clone())).ok()).unwrap_or_default()
+    }
+
+    pub fn set_cursor(&mut self, key: &str, value: String) {
+        self.rest.insert(key.to_string(), Value::from(value));
+    }
+
+    pub fn to_map(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// One account's entry in an insights stream's state: `date_start`, the start of the last slice
+/// read with every slice before it, and `slices`, the starts of those read after it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsightsEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_date")]
+    pub date_start: Option<chrono::NaiveDate>,
+    #[serde(default, deserialize_with = "lenient_dates")]
+    pub slices: Vec<chrono::NaiveDate>,
+}
+
+impl InsightsEntry {
+    /// An incoming entry, read leniently: what is not a date counts as absent.
+    pub fn of(entry: Option<&Map<String, Value>>) -> InsightsEntry {
+        entry.and_then(|m| serde_json::from_value(Value::Object(m.clone())).ok()).unwrap_or_default()
+    }
+
+    pub fn to_map(&self) -> Map<String, Value> {
+        match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+fn lenient_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()))
+}
+
+fn lenient_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono::NaiveDate>, D::Error> {
+    Ok(Value::deserialize(d)?.as_str().and_then(|s| s.parse().ok()))
+}
+
+fn lenient_dates<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<chrono::NaiveDate>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(v.as_array().map(|a| a.iter().filter_map(|s| s.as_str()?.parse().ok()).collect()).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -131,5 +205,30 @@ mod tests {
         assert!(per_account(Some(&flat), &["1".into(), "2".into()], "updated_time").is_empty());
         let keyed = json!({"1": {"updated_time": "a"}, "3": {"updated_time": "b"}});
         assert_eq!(per_account(Some(&keyed), &["1".into(), "2".into()], "updated_time").len(), 1);
+    }
+
+    #[test]
+    fn the_two_entry_formats_read_what_airbyte_writes_and_write_it_back_alike() {
+        let entity = json!({"updated_time": "2024-03-12T15:02:47-07:00", "filter_statuses": ["ACTIVE"], "extra": 1});
+        let e = EntityEntry::of(entity.as_object());
+        assert_eq!(e.filter_statuses.as_deref(), Some(&["ACTIVE".to_string()][..]));
+        assert_eq!(Value::Object(e.to_map()), entity, "every key comes back");
+        let mut fresh = EntityEntry::default();
+        fresh.set_cursor("created_time", "2024-01-01T00:00:00Z".into());
+        assert_eq!(Value::Object(fresh.to_map()), json!({"created_time": "2024-01-01T00:00:00Z"}));
+
+        let insights = json!({"date_start": "2024-03-01", "slices": ["2024-03-03", "2024-03-05"]});
+        let i = InsightsEntry::of(insights.as_object());
+        assert_eq!(i.date_start, "2024-03-01".parse().ok());
+        assert_eq!(i.slices.len(), 2);
+        assert_eq!(Value::Object(i.to_map()), insights);
+        assert_eq!(Value::Object(InsightsEntry::default().to_map()), json!({"slices": []}));
+    }
+
+    #[test]
+    fn entries_that_are_not_what_they_should_be_read_as_empty_parts() {
+        let odd = json!({"date_start": 20240301, "slices": "2024-03-03", "filter_statuses": "ACTIVE"});
+        assert_eq!(InsightsEntry::of(odd.as_object()), InsightsEntry::default());
+        assert_eq!(EntityEntry::of(odd.as_object()).filter_statuses, None);
     }
 }

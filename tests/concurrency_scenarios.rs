@@ -106,7 +106,8 @@ fn accounts_read_concurrently_take_about_the_time_of_one() {
     let many_ms = many_sim.now_ms() - SimConfig::default().start_time_ms;
     assert!(many.errors.is_empty(), "{:?}", many.errors);
     assert!(many.ids("campaigns").len() > one.ids("campaigns").len());
-    // Twenty accounts, eight at once per stream: a few rounds of the one-account chain, not 20.
+    // Twenty accounts, all at once per stream (up to max_concurrent_requests, 32, and four
+    // requests in flight per account): a few rounds of the one-account chain, not 20.
     assert!(many_ms < 6 * one_ms, "20 accounts took {many_ms} ms, one took {one_ms} ms");
 }
 

@@ -1,5 +1,7 @@
-//! `host-test`: a wasmtime host for the source-facebook-marketing component, an Airbyte-style
-//! CLI around it, and the glue to the Graph API simulator (in-process or over loopback HTTP).
+//! `host-test`: the Airbyte-style CLI of the source-facebook-marketing component on `sfm-host`
+//! (the wasmtime embedding, re-exported here as `backend`, `runtime` and `output`), record and
+//! replay, and the glue to the Graph API simulator (in-process or over loopback HTTP): demo,
+//! soak and ground truth.
 
 pub mod backend;
 pub mod demo;

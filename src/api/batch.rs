@@ -7,6 +7,7 @@ use super::classify::{GraphError, Refusal, Verdict, classify_graph_error};
 use super::client::{Call, CallError, CallFailure, CallId, CallOutcome, account_in_url};
 use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
+use crate::model::AccountId;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -21,7 +22,7 @@ struct Op {
     relative_url: String,
     rounds: u32,
     /// The ad account whose quota the operation uses, if known.
-    account: Option<String>,
+    account: Option<AccountId>,
     /// How its last body failed to parse, if it did (the same failure twice ends it).
     malformed: Option<String>,
 }
@@ -64,7 +65,7 @@ impl BatchSender {
 
     /// Queues a GET of `relative_url` (e.g. `123/?fields=id`); its result comes back under `key`.
     pub fn push(&mut self, key: u64, relative_url: String) {
-        let account = account_in_url(&relative_url).map(str::to_string);
+        let account = account_in_url(&relative_url).map(AccountId::new);
         self.pending.push_back(Op { key, relative_url, rounds: 0, account, malformed: None });
     }
 
@@ -74,7 +75,7 @@ impl BatchSender {
             key,
             relative_url,
             rounds: 0,
-            account: Some(account.to_string()),
+            account: Some(AccountId::new(account)),
             malformed: None,
         });
     }

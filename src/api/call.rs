@@ -5,6 +5,7 @@
 use super::classify::{CallFailure, GraphError};
 use crate::error::ConnectorError;
 use crate::http::Request;
+use crate::model::AccountId;
 use serde_json::Value;
 use std::fmt;
 
@@ -75,14 +76,14 @@ pub struct Call {
     /// The ad account (bare id) whose quota the call uses, if one: its usage headers and quota
     /// blocks pace that account's calls only, and it counts against the account's share of
     /// the requests in flight. Read from the URL's `act_<id>` segment unless set.
-    pub account: Option<String>,
+    pub account: Option<AccountId>,
     /// Goes before the calls waiting that are not.
     pub urgent: bool,
 }
 
 impl Call {
     fn new(request: Request, kind: CallKind, shape: Shape) -> Self {
-        let account = account_in_url(&request.url).map(str::to_string);
+        let account = account_in_url(&request.url).map(AccountId::new);
         Call { request, kind, shape, account, urgent: kind.urgent() }
     }
 
@@ -106,7 +107,7 @@ impl Call {
 
     /// The same call, for `account`'s quota.
     pub fn for_account(mut self, account: &str) -> Self {
-        self.account = Some(account.to_string());
+        self.account = Some(AccountId::new(account));
         self
     }
 }

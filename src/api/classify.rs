@@ -1,5 +1,6 @@
 //! Sorts every Graph answer into what to do about it (graph-api.md section 6), once: no code
-//! outside this module compares Graph's codes or reads its messages.
+//! outside this module compares Graph's codes or reads its messages (a failed report job's
+//! subcode included: [`is_report_too_large`]).
 //!
 //! Meta says to branch on codes, not messages. The only message checks are the ones Meta gives
 //! no code for: "reduce the amount of data" (code 1, shared with other errors) and the names of
@@ -396,6 +397,12 @@ pub fn classify_fetch_error(e: &FetchError) -> Verdict {
             ),
         )
     }
+}
+
+/// Whether a failed report job's subcode is Graph's "Report Too Large" (-3/1504045), which no
+/// retry of the same report shape gets past.
+pub fn is_report_too_large(subcode: Option<i64>) -> bool {
+    subcode == Some(1504045)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use super::call::{Call, CallId, Shape};
 use crate::driver::TimeoutReason;
 use crate::http::RequestId;
+use crate::model::AccountId;
 use crate::time::Timestamp;
 use crate::timers::{Deadline, Timers};
 use std::collections::{BTreeMap, VecDeque};
@@ -78,7 +79,7 @@ pub struct Scheduler {
     next_delayed: u64,
     sent: BTreeMap<RequestId, Entry>,
     /// Requests in flight by ad account.
-    sent_by_account: BTreeMap<String, usize>,
+    sent_by_account: BTreeMap<AccountId, usize>,
     next_request: u64,
     concurrency: Concurrency,
     /// The most body bytes any answer may have (config `response_size_limit_mb`).

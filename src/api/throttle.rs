@@ -3,6 +3,7 @@
 
 use crate::driver::TimeoutReason;
 use crate::http::header;
+use crate::model::AccountId;
 use crate::time::Timestamp;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -155,7 +156,7 @@ struct Gate {
 #[derive(Clone, Debug, Default)]
 pub struct Throttle {
     app: Gate,
-    accounts: BTreeMap<String, Gate>,
+    accounts: BTreeMap<AccountId, Gate>,
     /// How many pauses were taken, for progress reports.
     pub pauses: u64,
     /// The latest pause: why and how long.
@@ -166,7 +167,7 @@ pub struct Throttle {
 impl Throttle {
     fn gate(&mut self, account: Option<&str>) -> &mut Gate {
         match account {
-            Some(a) => self.accounts.entry(a.to_string()).or_default(),
+            Some(a) => self.accounts.entry(AccountId::new(a)).or_default(),
             None => &mut self.app,
         }
     }

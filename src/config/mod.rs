@@ -84,7 +84,7 @@ pub fn camel_to_snake(s: &str) -> String {
 /// A validated config.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    pub account_ids: Vec<String>,
+    pub account_ids: Vec<crate::model::AccountId>,
     pub access_token: String,
     pub start_date: Option<DateTime<Utc>>,
     pub end_date: Option<DateTime<Utc>>,

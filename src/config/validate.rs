@@ -3,6 +3,7 @@
 use super::CustomInsight;
 use super::reader::{Obj, kind_of};
 use crate::error::ConnectorError;
+use crate::model::AccountId;
 use crate::model::{
     ACTION_BREAKDOWNS, BUILTIN_INSIGHTS, ENTITY_STREAMS, Level, NEVER_REQUESTED_INSIGHT_FIELDS, OBJECT_BREAKDOWNS,
     TimeIncrement, UNSUPPORTED_CUSTOM_FIELDS,
@@ -36,7 +37,7 @@ pub(super) fn is_api_version(v: &str) -> bool {
         if !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit()))
 }
 
-pub(super) fn parse_account_ids(root: &Obj) -> Result<Vec<String>, ConnectorError> {
+pub(super) fn parse_account_ids(root: &Obj) -> Result<Vec<AccountId>, ConnectorError> {
     let ids = match root.get("account_ids") {
         None => {
             return Err(ConnectorError::config(
@@ -48,7 +49,7 @@ pub(super) fn parse_account_ids(root: &Obj) -> Result<Vec<String>, ConnectorErro
     if ids.is_empty() {
         return Err(ConnectorError::config("account_ids: empty; list at least one numeric ad account id"));
     }
-    let mut out: Vec<String> = Vec::with_capacity(ids.len());
+    let mut out: Vec<AccountId> = Vec::with_capacity(ids.len());
     for (i, raw) in ids.iter().enumerate() {
         let id = raw.trim();
         let id = id.strip_prefix("act_").unwrap_or(id);
@@ -58,7 +59,7 @@ pub(super) fn parse_account_ids(root: &Obj) -> Result<Vec<String>, ConnectorErro
             )));
         }
         if !out.iter().any(|o| o == id) {
-            out.push(id.to_string());
+            out.push(AccountId::new(id));
         }
     }
     Ok(out)

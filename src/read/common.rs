@@ -8,6 +8,7 @@ use crate::api::client::{Call, CallId, CallKind, CallOutcome, Reply};
 use crate::config::Config;
 use crate::error::ConnectorError;
 use crate::http::{Request, header};
+use crate::model::AccountId;
 use crate::protocol::LogLevel;
 use crate::schema::{self, Properties};
 use crate::state;
@@ -151,7 +152,7 @@ pub fn base64(bytes: &[u8]) -> String {
 /// failures so far. Both entity readers keep theirs here.
 #[derive(Debug)]
 pub struct AccountPool<L> {
-    ids: Vec<String>,
+    ids: Vec<AccountId>,
     /// The accounts being read, by index.
     pub open: BTreeMap<usize, L>,
     next: usize,
@@ -183,12 +184,12 @@ impl<L> AccountPool<L> {
 
     /// The id (without `act_`) of account `i`.
     pub fn id(&self, i: usize) -> &str {
-        &self.ids[i]
+        self.ids[i].as_str()
     }
 
     /// As [`AccountPool::id`], `None` past the last account.
     pub fn get_id(&self, i: usize) -> Option<&str> {
-        self.ids.get(i).map(String::as_str)
+        self.ids.get(i).map(AccountId::as_str)
     }
 
     /// The next account to open while fewer than the bound are open; accounts an earlier read
@@ -196,7 +197,7 @@ impl<L> AccountPool<L> {
     pub fn next_to_open(&mut self) -> Option<usize> {
         while self.open.len() < self.parallel && self.next < self.ids.len() {
             self.next += 1;
-            if self.progress.is_done(&self.ids[self.next - 1]) {
+            if self.progress.is_done(self.ids[self.next - 1].as_str()) {
                 self.done += 1;
                 continue;
             }
@@ -229,9 +230,9 @@ impl<L> AccountPool<L> {
 #[derive(Debug, Default)]
 pub struct AccountStates {
     /// The incoming entry of each configured account.
-    incoming: BTreeMap<String, Map<String, Value>>,
+    incoming: BTreeMap<AccountId, Map<String, Value>>,
     /// The outgoing entry of every account, configured or not.
-    outgoing: BTreeMap<String, Value>,
+    outgoing: BTreeMap<AccountId, Value>,
 }
 
 impl AccountStates {
@@ -239,11 +240,11 @@ impl AccountStates {
     /// account) from a per-account one. (A full refresh starts from `AccountStates::default()`.)
     pub fn new(state: Option<&Value>, config: &Config, cursor_key: &str) -> Self {
         let incoming = state::per_account(state, &config.account_ids, cursor_key);
-        let mut outgoing: BTreeMap<String, Value> = match state {
+        let mut outgoing: BTreeMap<AccountId, Value> = match state {
             Some(Value::Object(m)) => m
                 .iter()
-                .filter(|(k, v)| v.is_object() && !config.account_ids.contains(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .filter(|(k, v)| v.is_object() && !config.account_ids.iter().any(|a| a == *k))
+                .map(|(k, v)| (AccountId::new(k.as_str()), v.clone()))
                 .collect(),
             _ => BTreeMap::new(),
         };
@@ -260,12 +261,12 @@ impl AccountStates {
 
     /// Replaces `account`'s outgoing entry.
     pub fn set(&mut self, account: &str, entry: Map<String, Value>) {
-        self.outgoing.insert(account.to_string(), Value::Object(entry));
+        self.outgoing.insert(AccountId::new(account), Value::Object(entry));
     }
 
     /// The whole outgoing state, with `top` (stream-level keys) added.
     pub fn snapshot(&self, top: impl IntoIterator<Item = (String, Value)>) -> Value {
-        let mut state: Map<String, Value> = self.outgoing.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut state: Map<String, Value> = self.outgoing.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         state.extend(top);
         Value::Object(state)
     }

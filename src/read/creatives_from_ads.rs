@@ -31,6 +31,7 @@ use crate::http::encode_query;
 use crate::model::EntityStream;
 use crate::protocol::{LogLevel, Message};
 use crate::schema::{self, Properties};
+use crate::state::EntityEntry;
 use crate::timers::Deadline;
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use serde_json::{Map, Value, json};
@@ -483,12 +484,12 @@ impl CreativesFromAdsReader {
                 (true, Some(started)) => seen.map(|s| s.min(started.to_datetime().fixed_offset())),
                 _ => seen,
             };
-            let mut entry = self.states.incoming(&id).cloned().unwrap_or_default();
+            let mut entry = EntityEntry::of(self.states.incoming(&id));
             if let Some(c) = later(old, seen) {
-                entry.insert(CURSOR.into(), Value::from(cursor::format(&c)));
+                entry.set_cursor(CURSOR, cursor::format(&c));
             }
-            entry.insert("filter_statuses".into(), json!(configured_statuses(self.def.status_filter, cx.config)));
-            self.states.set(&id, entry);
+            entry.filter_statuses = Some(configured_statuses(self.def.status_filter, cx.config).to_vec());
+            self.states.set(&id, entry.to_map());
         }
         if self.incremental {
             // A failed account's old state stays in the outgoing state; say so now too, in case

@@ -24,6 +24,7 @@ use crate::http::encode_query;
 use crate::model::{EntityStream, Incremental, StatusFilter};
 use crate::protocol::{LogLevel, Message};
 use crate::schema::Properties;
+use crate::state::EntityEntry;
 use crate::timers::Deadline;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Map, Value, json};
@@ -395,13 +396,14 @@ impl EntityReader {
                 }
             });
             let new = later(self.usable_cursor(&id, cx.config), seen);
-            let mut entry = self.states.incoming(&id).cloned().unwrap_or_default();
+            let mut entry = EntityEntry::of(self.states.incoming(&id));
             if let Some(c) = new {
-                entry.insert(cursor_key.into(), Value::from(cursor::format(&c)));
+                entry.set_cursor(cursor_key, cursor::format(&c));
             }
             if self.def.status_filter != StatusFilter::None {
-                entry.insert("filter_statuses".into(), json!(self.configured_statuses(cx.config)));
+                entry.filter_statuses = Some(self.configured_statuses(cx.config).to_vec());
             }
+            let entry = entry.to_map();
             if !entry.is_empty() {
                 self.states.set(&id, entry);
             }

@@ -16,6 +16,7 @@ use crate::api::client::{Call, CallId};
 use crate::api::throttle::Throttle;
 use crate::config::Config;
 use crate::error::ConnectorError;
+use crate::model::AccountId;
 use crate::protocol::{LogLevel, Message};
 pub use crate::read::resume::Suspended;
 use crate::time::Timestamp;
@@ -64,7 +65,7 @@ impl TimeZone {
 /// Ad account id (without `act_`) → the account's time zone as far as the sync has read it, so
 /// that the insights streams of a sync look each account up once between them.
 #[derive(Debug, Default)]
-pub struct AccountFacts(BTreeMap<String, TimeZone>);
+pub struct AccountFacts(BTreeMap<AccountId, TimeZone>);
 
 impl AccountFacts {
     pub fn new() -> Self {
@@ -76,7 +77,7 @@ impl AccountFacts {
         self.0.get(account).filter(|z| z.offset_hours.is_some())
     }
 
-    pub fn learn(&mut self, account: String, zone: TimeZone) {
+    pub fn learn(&mut self, account: AccountId, zone: TimeZone) {
         self.0.entry(account).or_default().learn(zone);
     }
 }
@@ -152,9 +153,9 @@ pub enum Output {
     Usage { headers: Vec<(String, String)>, account: Option<String> },
     /// Poll this report run (`<run id>/`) with the sync's other status polls; the answer comes
     /// back to [`StreamReader::handle_polled`] under `job`.
-    Poll { job: JobId, relative_url: String, account: String },
+    Poll { job: JobId, relative_url: String, account: AccountId },
     /// The sync may keep what this read of `account` says of its time zone.
-    Learned { account: String, zone: TimeZone },
+    Learned { account: AccountId, zone: TimeZone },
 }
 
 /// A reader's outputs not yet taken, and the ids it gives its calls.
@@ -175,12 +176,16 @@ impl Outbox {
 
     /// Asks for a status poll of report run `run_id` of `job`, for `account`'s quota.
     pub fn poll(&mut self, job: JobId, run_id: &str, account: &str) {
-        self.queue.push_back(Output::Poll { job, relative_url: format!("{run_id}/"), account: account.to_string() });
+        self.queue.push_back(Output::Poll {
+            job,
+            relative_url: format!("{run_id}/"),
+            account: AccountId::new(account),
+        });
     }
 
     /// The zone fields of `read` for `account`, for the sync to keep.
     pub fn learned(&mut self, account: &str, read: &Value) {
-        self.queue.push_back(Output::Learned { account: account.to_string(), zone: TimeZone::of(read) });
+        self.queue.push_back(Output::Learned { account: AccountId::new(account), zone: TimeZone::of(read) });
     }
 
     /// The next output, in the order they were put.

@@ -23,8 +23,9 @@ use crate::timers::{Deadline, soonest};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 
-/// 8: streams read at once. Each holds a few pages at most; the requests in flight are bounded
-/// by the client, so this bounds only the calls waiting and the readers' own state.
+/// 8: streams read at once. An entity stream reads up to `max_concurrent_requests` accounts at
+/// once (one listing each); the requests in flight are bounded by the client, so this bounds the
+/// calls waiting and the readers' own state (DESIGN.md, "Memory").
 pub const MAX_ACTIVE_STREAMS: usize = 8;
 
 /// The owner of the shared status polls' calls; streams are 1 and up.

@@ -102,8 +102,18 @@ impl Harness {
     /// time: the request, and what it became for the reader (`None`: a poll answer that holds
     /// nothing for it yet).
     pub fn answer(&mut self, status: u16, body: &Value) -> (Request, Option<Delivery>) {
+        self.answer_with(status, body, Vec::new())
+    }
+
+    /// As [`Harness::answer`], with these response headers.
+    pub fn answer_with(
+        &mut self,
+        status: u16,
+        body: &Value,
+        headers: Vec<(String, String)>,
+    ) -> (Request, Option<Delivery>) {
         let (id, request) = self.api.poll_transmit().expect("a request");
-        let response = Response { status, headers: vec![], body: body.to_string().into_bytes() };
+        let response = Response { status, headers, body: body.to_string().into_bytes() };
         self.api.handle_response(id, response, self.now).expect("an answer to a request sent");
         let (call, outcome) = self.api.poll_completion().expect("an outcome");
         let delivery = match self.routes.remove(&call).expect("a call of the reader or its polls") {

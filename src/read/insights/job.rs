@@ -7,9 +7,10 @@
 
 use crate::api::client::CallId;
 use crate::api::paginator::Paginator;
-use crate::model::Level;
+use crate::model::{AccountId, Level};
 use crate::time::Timestamp;
 use chrono::NaiveDate;
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 pub use crate::read::reader::JobId;
@@ -30,8 +31,10 @@ pub enum Purpose {
 /// What one job asks Graph for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobSpec {
-    /// Index of the account in the reader's account list.
+    /// Index of the account in the reader's account list (its slices are there).
     pub account: usize,
+    /// That account's id: the manager keeps no list of its own.
+    pub account_id: AccountId,
     /// `act_<id>` or a campaign, ad set or ad id.
     pub object_id: String,
     pub object_level: Level,
@@ -66,8 +69,6 @@ pub enum JobState {
     Done,
     /// Replaced by its children (or waiting for the id listing that finds them).
     Split,
-    /// Its account failed: no longer pursued (an answer still on its way is ignored).
-    Dropped,
 }
 
 /// Why a job attempt failed.
@@ -79,9 +80,9 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
-    /// Graph's "Report Too Large" (-3/1504045): retrying the same shape cannot succeed.
+    /// Graph's "Report Too Large": retrying the same shape cannot succeed.
     pub fn is_too_large(&self) -> bool {
-        matches!(self, FailureReason::Failed { subcode: Some(1504045), .. })
+        matches!(self, FailureReason::Failed { subcode, .. } if crate::api::classify::is_report_too_large(*subcode))
     }
 
     pub fn describe(&self) -> String {
@@ -131,7 +132,119 @@ impl Job {
 
     /// Whether nothing more will happen to the job.
     pub fn is_settled(&self) -> bool {
-        matches!(self.state, JobState::Done | JobState::Split | JobState::Dropped)
+        matches!(self.state, JobState::Done | JobState::Split)
+    }
+
+    fn is_running(&self) -> bool {
+        matches!(self.state, JobState::Running { .. })
+    }
+}
+
+/// Jobs by state, kept as their states change: what scheduling asks on every step.
+#[derive(Debug, Default)]
+struct Counts {
+    /// Jobs Graph is computing (being created or running).
+    in_flight: usize,
+    /// Jobs running, waiting for polls.
+    running: usize,
+    in_flight_by_account: BTreeMap<usize, usize>,
+}
+
+impl Counts {
+    /// Counts `job` in (`add`) or out.
+    fn count(&mut self, job: &Job, add: bool) {
+        let step = |n: &mut usize| *n = if add { *n + 1 } else { n.saturating_sub(1) };
+        if job.is_in_flight() {
+            step(&mut self.in_flight);
+            step(self.in_flight_by_account.entry(job.spec.account).or_default());
+        }
+        if job.is_running() {
+            step(&mut self.running);
+        }
+    }
+}
+
+/// One manager's jobs not yet settled (and those a settled job still needs: a split job waiting
+/// for its id listing), with the counts scheduling asks for kept as states change. A settled
+/// job is removed once nothing needs it, so the map holds what is live, not the whole sync.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    map: BTreeMap<JobId, Job>,
+    counts: Counts,
+}
+
+impl Jobs {
+    pub fn insert(&mut self, id: JobId, job: Job) {
+        self.counts.count(&job, true);
+        if let Some(old) = self.map.insert(id, job) {
+            self.counts.count(&old, false);
+        }
+    }
+
+    pub fn get(&self, id: &JobId) -> Option<&Job> {
+        self.map.get(id)
+    }
+
+    /// The job, to change anything but its state (see [`Jobs::set_state`]).
+    pub fn get_mut(&mut self, id: &JobId) -> Option<&mut Job> {
+        self.map.get_mut(id)
+    }
+
+    /// Moves job `id` to `state`, counting it again.
+    pub fn set_state(&mut self, id: &JobId, state: JobState) {
+        if let Some(job) = self.map.get_mut(id) {
+            self.counts.count(job, false);
+            job.state = state;
+            self.counts.count(job, true);
+        }
+    }
+
+    /// Whether the counts are those of the jobs (debug builds check it as the manager runs).
+    pub fn counts_hold(&self) -> bool {
+        let mut fresh = Counts::default();
+        for job in self.map.values() {
+            fresh.count(job, true);
+        }
+        fresh.in_flight_by_account.retain(|_, n| *n > 0);
+        let mut kept = self.counts.in_flight_by_account.clone();
+        kept.retain(|_, n| *n > 0);
+        fresh.in_flight == self.counts.in_flight
+            && fresh.running == self.counts.running
+            && fresh.in_flight_by_account == kept
+    }
+
+    pub fn remove(&mut self, id: &JobId) -> Option<Job> {
+        let job = self.map.remove(id)?;
+        self.counts.count(&job, false);
+        Some(job)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Job> {
+        self.map.values()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&JobId, &Job)> {
+        self.map.iter()
+    }
+
+    /// The ids of the jobs `which` picks, in order.
+    pub fn ids(&self, which: impl Fn(&Job) -> bool) -> Vec<JobId> {
+        self.map.iter().filter(|(_, j)| which(j)).map(|(id, _)| *id).collect()
+    }
+
+    /// Jobs Graph is computing now (being created or running).
+    pub fn in_flight(&self) -> usize {
+        self.counts.in_flight
+    }
+
+    /// As [`Jobs::in_flight`], for one account.
+    pub fn in_flight_for(&self, account: usize) -> usize {
+        self.counts.in_flight_by_account.get(&account).copied().unwrap_or(0)
+    }
+
+    /// Whether a job is running (waiting for a poll to say it is done).
+    pub fn any_running(&self) -> bool {
+        self.counts.running > 0
     }
 }
 

@@ -25,6 +25,7 @@ use crate::error::ConnectorError;
 use crate::http::{Request, encode_query};
 use crate::model::{Level, TimeIncrement};
 use crate::protocol::{LogLevel, Message};
+use crate::state::InsightsEntry;
 use crate::streams::InsightStream;
 use crate::time::Timestamp;
 use crate::timers::Deadline;
@@ -69,7 +70,7 @@ enum AccountPhase {
 /// One account's slices and cursor.
 #[derive(Debug)]
 struct Account {
-    id: String,
+    id: crate::model::AccountId,
     phase: AccountPhase,
     slices: Vec<Slice>,
     /// How many slices are done (kept, not counted, as progress asks for it often).
@@ -134,7 +135,7 @@ impl InsightsReader {
             accounts,
             states,
             routes: Routes::new("insights"),
-            manager: JobManager::new(params, config.account_ids.clone()),
+            manager: JobManager::new(params),
             failures: Vec::new(),
             records: 0,
             last_estimate: None,
@@ -192,16 +193,9 @@ impl InsightsReader {
 
     /// The account's cursor and the slices done after it, from its incoming state.
     fn stored_cursor(&self, i: usize) -> (Option<NaiveDate>, BTreeSet<NaiveDate>) {
-        let stored = self.states.incoming(&self.accounts[i].id);
-        let cursor =
-            stored.and_then(|s| s.get("date_start")).and_then(Value::as_str).and_then(|d| d.parse::<NaiveDate>().ok());
-        let done = stored
-            .and_then(|s| s.get("slices"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter().filter_map(|d| d.as_str()?.parse().ok()).filter(|d| cursor.is_none_or(|c| *d > c)).collect()
-            })
-            .unwrap_or_default();
+        let stored = InsightsEntry::of(self.states.incoming(&self.accounts[i].id));
+        let cursor = stored.date_start;
+        let done = stored.slices.into_iter().filter(|d| cursor.is_none_or(|c| *d > c)).collect();
         (cursor, done)
     }
 
@@ -233,6 +227,7 @@ impl InsightsReader {
             self.accounts[i].slices[range.clone()].iter().map(|sl| (sl.start, sl.end)).collect();
         job::JobSpec {
             account: i,
+            account_id: self.accounts[i].id.clone(),
             object_id: format!("act_{}", self.accounts[i].id),
             object_level: Level::Account,
             slices: range,
@@ -433,15 +428,9 @@ impl InsightsReader {
             if acct.cursor.is_none() && acct.done_after_cursor.is_empty() {
                 continue;
             }
-            let mut entry = Map::new();
-            if let Some(c) = acct.cursor {
-                entry.insert("date_start".into(), Value::from(c.to_string()));
-            }
-            entry.insert(
-                "slices".into(),
-                Value::from(acct.done_after_cursor.iter().map(|d| d.to_string()).collect::<Vec<_>>()),
-            );
-            self.states.set(&acct.id, entry);
+            let entry =
+                InsightsEntry { date_start: acct.cursor, slices: acct.done_after_cursor.iter().copied().collect() };
+            self.states.set(&acct.id, entry.to_map());
         }
         if let Some(state) = self.state_now() {
             cx.emit(Message::stream_state(&self.manager.params().name, &state));

@@ -26,7 +26,7 @@ mod schedule;
 mod split;
 
 use super::job::{
-    FailureReason, GroupId, Job, JobId, JobSpec, JobState, Purpose, RunStatus, parse_status, report_run_id,
+    FailureReason, GroupId, Job, JobId, JobSpec, JobState, Jobs, Purpose, RunStatus, parse_status, report_run_id,
 };
 use super::params::Params;
 use super::{CHILD_ID_LOOKBACK_DAYS, RETENTION_DAYS};
@@ -139,10 +139,8 @@ pub struct ResumedRun {
 /// Owns one stream's report jobs. See the module docs for the calling contract.
 pub struct JobManager {
     params: Params,
-    /// Ad account ids (without `act_`), by the index jobs name them with.
-    accounts: Vec<String>,
     failed: BTreeSet<usize>,
-    jobs: BTreeMap<JobId, Job>,
+    jobs: Jobs,
     queue: VecDeque<JobId>,
     groups: BTreeMap<GroupId, Group>,
     routes: Routes<Pending>,
@@ -160,12 +158,11 @@ pub struct JobManager {
 }
 
 impl JobManager {
-    pub fn new(params: Params, accounts: Vec<String>) -> Self {
+    pub fn new(params: Params) -> Self {
         JobManager {
             params,
-            accounts,
             failed: BTreeSet::new(),
-            jobs: BTreeMap::new(),
+            jobs: Jobs::default(),
             queue: VecDeque::new(),
             groups: BTreeMap::new(),
             routes: Routes::new("insights job manager"),
@@ -190,7 +187,7 @@ impl JobManager {
 
     /// Report runs Graph is computing now.
     pub fn jobs_running(&self) -> u32 {
-        self.jobs.values().filter(|j| j.is_in_flight()).count() as u32
+        self.jobs.in_flight() as u32
     }
 
     /// The next event for the reader.
@@ -227,6 +224,7 @@ impl JobManager {
         let id = JobId(self.next_job);
         self.events.push_back(JobEvent::Covered { account: spec.account, slices: spec.slices.clone() });
         let mut job = Job::new(spec);
+        // Not yet in the map: the map counts it as it goes in.
         job.state = JobState::Running { run_id: run.run_id, created_at: run.created_at, percent: 0 };
         job.resume_after = run.after;
         job.failures = run.failures;
@@ -266,14 +264,19 @@ impl JobManager {
             .collect()
     }
 
-    /// Drops the jobs of `account`, which its reader gave up on; answers still on their way are
-    /// ignored when they come.
+    /// Drops the jobs of `account`, which its reader gave up on; answers still on their way find
+    /// no job and are ignored when they come.
     pub fn drop_account(&mut self, account: usize) {
         self.failed.insert(account);
-        for job in self.jobs.values_mut() {
-            if job.spec.account == account && !job.is_settled() {
-                job.state = JobState::Dropped;
-            }
+        for id in self.jobs.ids(|j| j.spec.account == account && !j.is_settled()) {
+            self.jobs.remove(&id);
+        }
+    }
+
+    /// Forgets job `id` once it is settled: nothing of it is asked for again.
+    fn prune(&mut self, id: JobId) {
+        if self.jobs.get(&id).is_some_and(Job::is_settled) {
+            self.jobs.remove(&id);
         }
     }
 
@@ -285,17 +288,8 @@ impl JobManager {
         self.events.push_back(JobEvent::AccountFailed { account, error });
     }
 
-    fn in_flight(&self) -> usize {
-        self.jobs.values().filter(|j| j.is_in_flight()).count()
-    }
-
     fn pinging(&self) -> bool {
         self.routes.values().any(|p| *p == Pending::Ping)
-    }
-
-    /// Jobs of `account` Graph is computing now.
-    fn in_flight_for(&self, account: usize) -> usize {
-        self.jobs.values().filter(|j| j.spec.account == account && j.is_in_flight()).count()
     }
 
     /// The outcome of one of the manager's calls.
@@ -316,9 +310,6 @@ impl JobManager {
 
     fn on_created(&mut self, id: JobId, outcome: CallOutcome, cx: &mut Turn) {
         let Some(job) = self.jobs.get(&id) else { return };
-        if matches!(job.state, JobState::Dropped) {
-            return;
-        }
         let account = job.spec.account;
         let run_id = match &outcome {
             Ok(reply) => report_run_id(&reply.json),
@@ -326,15 +317,11 @@ impl JobManager {
         };
         match (run_id, outcome) {
             (Some(run_id), _) => {
-                if let Some(job) = self.jobs.get_mut(&id) {
-                    job.state = JobState::Running { run_id, created_at: cx.now, percent: 0 };
-                }
+                self.jobs.set_state(&id, JobState::Running { run_id, created_at: cx.now, percent: 0 });
             }
             (None, Err(e)) if self.drop_refused(id, &e, cx) => {}
             (None, Err(e)) => {
-                if let Some(job) = self.jobs.get_mut(&id) {
-                    job.state = JobState::Done;
-                }
+                self.jobs.set_state(&id, JobState::Done);
                 // Fail the account first: its slices must not count as read when this job
                 // stops covering them (regression: soak seeds 26 and 166 checkpointed days
                 // whose report was never created).
@@ -376,13 +363,13 @@ impl JobManager {
         // The refused fields leave this job and every job not yet created; jobs already sent
         // keep theirs until Graph answers them (their refusal names what they asked for).
         let refused = self.params.fields.refused();
-        for (job_id, job) in self.jobs.iter_mut() {
-            if *job_id == id || matches!(job.state, JobState::Queued) {
+        for job_id in self.jobs.ids(|j| matches!(j.state, JobState::Queued)).into_iter().chain([id]) {
+            if let Some(job) = self.jobs.get_mut(&job_id) {
                 job.spec.fields.retain(|f| !refused.contains(f));
             }
         }
-        if let Some(job) = self.jobs.get_mut(&id) {
-            job.state = JobState::Queued;
+        if self.jobs.get(&id).is_some() {
+            self.jobs.set_state(&id, JobState::Queued);
             self.queue.push_back(id);
         }
         true
@@ -438,15 +425,21 @@ mod tests {
                 panic!("ads_insights")
             };
             let params = Params::new(&def, crate::catalog::SyncMode::Incremental, &[], &config);
-            let mgr = JobManager::new(params, config.account_ids.clone());
+            let mgr = JobManager::new(params);
             Rig { h: Harness::new(config, now), mgr }
         }
 
         /// One day's job of account 0.
         fn add_day(&mut self) -> JobId {
-            let day: chrono::NaiveDate = "2026-06-14".parse().unwrap();
+            self.add("2026-06-14")
+        }
+
+        /// The job of `day` for account 0.
+        fn add(&mut self, day: &str) -> JobId {
+            let day: chrono::NaiveDate = day.parse().unwrap();
             let spec = JobSpec {
                 account: 0,
+                account_id: "1".into(),
                 object_id: "act_1".into(),
                 object_level: Level::Account,
                 slices: 0..1,
@@ -465,7 +458,16 @@ mod tests {
         /// Answers the next request with `body` (HTTP `status`) at the rig's time, hands the
         /// outcome to the manager (through the poll hub, for a poll), and returns the request.
         fn answer(&mut self, status: u16, body: serde_json::Value) -> Result<Request, ConnectorError> {
-            let (request, delivery) = self.h.answer(status, &body);
+            self.answer_with(status, body, Vec::new())
+        }
+
+        fn answer_with(
+            &mut self,
+            status: u16,
+            body: serde_json::Value,
+            headers: Vec<(String, String)>,
+        ) -> Result<Request, ConnectorError> {
+            let (request, delivery) = self.h.answer_with(status, &body, headers);
             match delivery {
                 Some(Delivery::Outcome(call, outcome)) => self.h.turn(|cx| self.mgr.on_outcome(call, outcome, cx))?,
                 Some(Delivery::Polled(results)) => self.h.turn(|cx| self.mgr.on_polled(results, cx)),
@@ -531,6 +533,8 @@ mod tests {
         assert_eq!(events[2], JobEvent::Released { account: 0, slices: 0..1 });
         assert!(r.mgr.is_idle());
         assert_eq!(r.mgr.stats(), JobStats { started: 1, completed: 1, ..JobStats::default() });
+        assert_eq!(r.mgr.jobs.iter().count(), 0, "a job read leaves the map");
+        assert_eq!((r.mgr.jobs.in_flight(), r.mgr.jobs_running()), (0, 0));
     }
 
     /// Regression: soak seeds 26 and 166 checkpointed days whose report was never created, as
@@ -587,6 +591,40 @@ mod tests {
         assert_eq!(get("time_range"), r#"{"since":"2026-05-16","until":"2026-06-14"}"#, "29 days before the slice");
         let stats = r.mgr.stats();
         assert_eq!((stats.retried, stats.split, stats.splits.account_to_campaigns), (1, 1, 1), "{stats:?}");
+    }
+
+    #[test]
+    fn new_jobs_wait_while_the_accounts_insights_load_is_at_the_limit_then_go() {
+        let mut r = Rig::new(60);
+        let load = |pct: u32| {
+            let value = format!(r#"{{"app_id_util_pct":5,"acc_id_util_pct":{pct}}}"#);
+            vec![("x-fb-ads-insights-throttle".to_string(), value)]
+        };
+        r.add("2026-06-13");
+        r.answer_with(200, json!({"report_run_id": "r1"}), load(95)).unwrap();
+        r.add("2026-06-14");
+        assert!(r.h.api.poll_transmit().is_none(), "the second job waits while the load is 95 %");
+        // The first job's answers tell the load again while it runs; once it is read, nothing
+        // would: the load is asked for a minute later.
+        r.at(5_000);
+        r.tick();
+        let done = json!({"async_status": "Job Completed", "async_percent_completion": 100}).to_string();
+        r.answer(200, json!([{"code": 200, "body": done}])).unwrap();
+        r.answer_with(200, json!({"data": []}), load(95)).unwrap();
+        assert!(r.h.api.poll_transmit().is_none(), "still held");
+        let said: Vec<String> = r.h.messages.iter().map(crate::protocol::Message::to_json_line).collect();
+        assert!(
+            said.iter().any(|l| l.contains("insights load of ad account 1 at 95 %; holding its new jobs")),
+            "{said:?}"
+        );
+        assert_eq!(r.mgr.poll_timeout(), Some((Timestamp::from_millis(T0 + 65_000), TimeoutReason::ThrottlePause)));
+        r.at(65_000);
+        r.tick();
+        let ping = r.answer_with(200, json!({"data": []}), load(40)).unwrap();
+        assert!(ping.url.contains("/act_1/insights?fields=account_id&limit=1"), "{}", ping.url);
+        let create = r.h.api.poll_transmit().map(|(_, req)| req).expect("the held job is created now");
+        assert!(create.url.ends_with("/act_1/insights"), "{}", create.url);
+        assert_eq!(r.mgr.stats().started, 2);
     }
 
     #[test]

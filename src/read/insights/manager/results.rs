@@ -19,9 +19,9 @@ impl JobManager {
             Some(after) => Paginator::resuming(url, CallKind::JobResults, &after),
             None => Paginator::new(url, CallKind::JobResults),
         }
-        .for_account(&self.accounts[job.spec.account]);
+        .for_account(&job.spec.account_id);
         self.routes.insert(paginator.begin(cx.out), Pending::Results(id));
-        job.state = JobState::Reading { run_id, created_at, paginator };
+        self.jobs.set_state(&id, JobState::Reading { run_id, created_at, paginator });
     }
 
     pub(super) fn on_result_page(
@@ -37,13 +37,15 @@ impl JobManager {
             && e.failure == CallFailure::ReportNotReady
         {
             // Read too early: back to polling, with the timeout still running from the start.
-            job.state = JobState::Running { run_id: run_id.clone(), created_at: *created_at, percent: 0 };
+            let running = JobState::Running { run_id: run_id.clone(), created_at: *created_at, percent: 0 };
+            self.jobs.set_state(&id, running);
             return Ok(());
         }
         let account = job.spec.account;
+        let account_id = job.spec.account_id.clone();
         let purpose = job.spec.purpose.clone();
         if purpose == (Purpose::Rows { group: None }) {
-            let rules = self.params.row_rules(&self.accounts[account]);
+            let rules = self.params.row_rules(&account_id);
             let read = |bytes: &[u8]| match transcode::page(bytes, &rules) {
                 Ok(p) if !p.error => Ok((p.rows, Paging { next: p.next, after: p.after })),
                 Ok(_) => Err(ConnectorError::misbehaving("a result page held an error instead of rows", String::new())),
@@ -101,18 +103,15 @@ impl JobManager {
                 }
             }
             Purpose::Rows { group: None } => {
-                let rows: Vec<Row> = items
-                    .into_iter()
-                    .filter_map(|row| self.params.record(row, &self.accounts[account]))
-                    .map(Row::Merged)
-                    .collect();
+                let rows: Vec<Row> =
+                    items.into_iter().filter_map(|row| self.params.record(row, &account_id)).map(Row::Merged).collect();
                 if !rows.is_empty() {
                     self.events.push_back(JobEvent::Rows { account, rows });
                 }
             }
             Purpose::Rows { group: Some(g) } => {
                 for row in items {
-                    if let Some(r) = self.params.record(row, &self.accounts[account]) {
+                    if let Some(r) = self.params.record(row, &account_id) {
                         let key = self.params.key(&r);
                         if let Some(group) = self.groups.get_mut(g) {
                             group.rows.entry(key).or_default().extend(r);
@@ -130,14 +129,15 @@ impl JobManager {
 
     /// Every row of the job was handed over.
     pub(super) fn job_read(&mut self, id: JobId, cx: &mut Turn) {
+        self.jobs.set_state(&id, JobState::Done);
         let Some(job) = self.jobs.get_mut(&id) else { return };
-        job.state = JobState::Done;
         self.stats.completed += 1;
         let spec = job.spec.clone();
         match spec.purpose {
             Purpose::ChildIds { child, parent } => {
                 let ids = std::mem::take(&mut job.child_ids);
                 self.spawn_children(parent, child, ids, cx);
+                self.prune(id);
             }
             Purpose::Rows { group } => {
                 if let Some(g) = group {
@@ -174,11 +174,12 @@ impl JobManager {
         }
     }
 
-    /// The job no longer covers its slices.
+    /// The job no longer covers its slices: it is settled, and forgotten.
     pub(super) fn uncover(&mut self, id: JobId) {
         let Some(job) = self.jobs.get(&id) else { return };
         if let Purpose::Rows { .. } = job.spec.purpose {
             self.events.push_back(JobEvent::Released { account: job.spec.account, slices: job.spec.slices.clone() });
         }
+        self.prune(id);
     }
 }

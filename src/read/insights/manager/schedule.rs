@@ -3,6 +3,7 @@
 //! out the ones that outlive `insights_job_timeout`.
 
 use super::*;
+use crate::model::AccountId;
 
 impl JobManager {
     /// Starts what may start and arranges the next poll. A job waits while the insights load
@@ -10,12 +11,13 @@ impl JobManager {
     /// account so held has no job running whose answers would tell its load again, the load is
     /// asked for after [`THROTTLE_RECHECK`].
     pub fn schedule(&mut self, cx: &mut Turn) {
+        debug_assert!(self.jobs.counts_hold(), "the job counts drifted from the jobs");
         if self.stopped {
             return;
         }
-        let mut held: Option<(usize, f64)> = None;
+        let mut held: Option<(AccountId, f64)> = None;
         let mut i = 0;
-        while i < self.queue.len() && self.in_flight() < MAX_IN_FLIGHT {
+        while i < self.queue.len() && self.jobs.in_flight() < MAX_IN_FLIGHT {
             let id = self.queue[i];
             let Some(job) = self.jobs.get(&id) else {
                 self.queue.remove(i);
@@ -26,22 +28,20 @@ impl JobManager {
                 self.queue.remove(i);
                 continue;
             }
-            let load = cx.throttle.insights_load(Some(&self.accounts[account]));
+            let load = cx.throttle.insights_load(Some(&job.spec.account_id));
             if load >= INSIGHTS_THROTTLE_LIMIT {
-                if held.is_none() && self.in_flight_for(account) == 0 {
-                    held = Some((account, load));
+                if held.is_none() && self.jobs.in_flight_for(account) == 0 {
+                    held = Some((job.spec.account_id.clone(), load));
                 }
                 i += 1;
                 continue;
             }
             self.queue.remove(i);
             let request = self.params.create_request(&job.spec, cx.config);
-            let call = Call::graph(request, CallKind::JobCreate).for_account(&self.accounts[account]);
+            let call = Call::graph(request, CallKind::JobCreate).for_account(&job.spec.account_id);
             let call = cx.out.submit(call);
             self.routes.insert(call, Pending::Create(id));
-            if let Some(job) = self.jobs.get_mut(&id) {
-                job.state = JobState::Creating { call };
-            }
+            self.jobs.set_state(&id, JobState::Creating { call });
             self.stats.started += 1;
         }
         if let Some((account, load)) = held
@@ -52,12 +52,12 @@ impl JobManager {
                 LogLevel::Info,
                 format!(
                     "{}: insights load of ad account {} at {load:.0} %; holding its new jobs",
-                    self.params.name, self.accounts[account]
+                    self.params.name, account
                 ),
             );
             self.timers.set(Timer::ThrottleRecheck, cx.now.plus(THROTTLE_RECHECK), TimeoutReason::ThrottlePause);
         }
-        let running = self.jobs.values().any(|j| matches!(j.state, JobState::Running { .. }));
+        let running = self.jobs.any_running();
         let polling = self.polls_out > 0;
         if running && !polling && !self.timers.is_set(&Timer::Poll) {
             let at = if std::mem::take(&mut self.poll_soon) {
@@ -96,20 +96,20 @@ impl JobManager {
             return;
         }
         if self.timers.take_if_due(&Timer::ThrottleRecheck, cx.now) {
-            let held = |a: usize| {
-                cx.throttle.insights_load(Some(&self.accounts[a])) >= INSIGHTS_THROTTLE_LIMIT
-                    && self.in_flight_for(a) == 0
+            let held = |j: &Job| {
+                cx.throttle.insights_load(Some(&j.spec.account_id)) >= INSIGHTS_THROTTLE_LIMIT
+                    && self.jobs.in_flight_for(j.spec.account) == 0
             };
             let account = self
                 .queue
                 .iter()
                 .filter_map(|id| self.jobs.get(id))
-                .map(|j| j.spec.account)
-                .find(|a| !self.failed.contains(a) && held(*a));
+                .find(|j| !self.failed.contains(&j.spec.account) && held(j))
+                .map(|j| j.spec.account_id.clone());
             if let Some(account) = account {
                 let url = format!(
                     "{}?{}",
-                    graph_url(&cx.config.api_version, &format!("act_{}/insights", self.accounts[account])),
+                    graph_url(&cx.config.api_version, &format!("act_{account}/insights")),
                     encode_query(&[("fields", "account_id"), ("limit", "1")])
                 );
                 let call = cx.out.submit(Call::graph(Request::get(url), CallKind::InsightsSync));
@@ -117,9 +117,9 @@ impl JobManager {
             }
         }
         if self.timers.take_if_due(&Timer::Poll, cx.now) {
-            for (id, job) in &self.jobs {
+            for (id, job) in self.jobs.iter() {
                 if let JobState::Running { run_id, .. } = &job.state {
-                    cx.out.poll(*id, run_id, &self.accounts[job.spec.account]);
+                    cx.out.poll(*id, run_id, &job.spec.account_id);
                     self.polls_out += 1;
                 }
             }

@@ -12,8 +12,9 @@ impl JobManager {
         let what = describe(&job.spec);
         if let Purpose::ChildIds { parent, .. } = job.spec.purpose {
             if job.failures >= MAX_ID_LISTING_ATTEMPTS {
-                job.state = JobState::Done;
                 let account = job.spec.account;
+                self.jobs.set_state(&id, JobState::Done);
+                self.prune(id);
                 if !self.jobs.get(&parent).is_some_and(|p| self.params.splittable_fields(&p.spec)) {
                     let e = ConnectorError::exhausted(
                         format!(
@@ -52,7 +53,7 @@ impl JobManager {
             self.requeue(id);
         } else {
             cx.log(LogLevel::Info, format!("{}: {what} {}; splitting it", self.params.name, reason.describe()));
-            job.state = JobState::Split;
+            self.jobs.set_state(&id, JobState::Split);
             self.stats.split += 1;
             self.split(id, cx);
         }
@@ -70,8 +71,8 @@ impl JobManager {
 
     /// Starts a failed job again: a fresh report run (Graph cannot cancel the old one).
     pub(super) fn requeue(&mut self, id: JobId) {
-        if let Some(job) = self.jobs.get_mut(&id) {
-            job.state = JobState::Queued;
+        if self.jobs.get(&id).is_some() {
+            self.jobs.set_state(&id, JobState::Queued);
             self.queue.push_back(id);
             self.stats.retried += 1;
         }

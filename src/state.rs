@@ -116,13 +116,12 @@ pub fn per_account(
 /// One account's entry in an entity stream's state: the cursor under the stream's cursor field
 /// (`updated_time`, `created_time`, ...), and the statuses the account was read with
 /// (`filter_statuses`, for streams that filter by status); keys an earlier version wrote are
-/// kept as they came.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// kept as they came. (Read and written by hand rather than derived: serde's `flatten` would add
+/// a tenth to the component's size for one map.)
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EntityEntry {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_strings")]
     pub filter_statuses: Option<Vec<String>>,
     /// The cursor, under its field, and anything else the entry held.
-    #[serde(flatten)]
     pub rest: Map<String, Value>,
 }
 
@@ -130,7 +129,11 @@ impl EntityEntry {
     /// An incoming entry, read leniently: a `filter_statuses` that is not a list of strings
     /// counts as none.
     pub fn of(entry: Option<&Map<String, Value>>) -> EntityEntry {
-        entry.and_then(|m| serde_json::from_value(Value::Object(m.clone())).ok()).unwrap_or_default()
+        let mut rest = entry.cloned().unwrap_or_default();
+        let filter_statuses = rest
+            .remove("filter_statuses")
+            .and_then(|v| v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()));
+        EntityEntry { filter_statuses, rest }
     }
 
     pub fn set_cursor(&mut self, key: &str, value: String) {
@@ -138,10 +141,11 @@ impl EntityEntry {
     }
 
     pub fn to_map(&self) -> Map<String, Value> {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
+        let mut map = self.rest.clone();
+        if let Some(statuses) = &self.filter_statuses {
+            map.insert("filter_statuses".into(), Value::from(statuses.clone()));
         }
+        map
     }
 }
 
@@ -167,11 +171,6 @@ impl InsightsEntry {
             _ => Map::new(),
         }
     }
-}
-
-fn lenient_strings<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
-    let v = Value::deserialize(d)?;
-    Ok(v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()))
 }
 
 fn lenient_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono::NaiveDate>, D::Error> {

@@ -4,7 +4,7 @@
 
 use crate::error::ConnectorError;
 use crate::model::AccountId;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -150,19 +150,29 @@ impl EntityEntry {
 }
 
 /// One account's entry in an insights stream's state: `date_start`, the start of the last slice
-/// read with every slice before it, and `slices`, the starts of those read after it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// read with every slice before it, and `slices`, the starts of those read after it. Written
+/// through serde; read by hand, leniently (what is not a date counts as absent), which also
+/// keeps serde's deserializer out of the component.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct InsightsEntry {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_date")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub date_start: Option<chrono::NaiveDate>,
-    #[serde(default, deserialize_with = "lenient_dates")]
     pub slices: Vec<chrono::NaiveDate>,
 }
 
 impl InsightsEntry {
     /// An incoming entry, read leniently: what is not a date counts as absent.
     pub fn of(entry: Option<&Map<String, Value>>) -> InsightsEntry {
-        entry.and_then(|m| serde_json::from_value(Value::Object(m.clone())).ok()).unwrap_or_default()
+        let Some(entry) = entry else { return InsightsEntry::default() };
+        let date = |v: &Value| v.as_str().and_then(|s| s.parse().ok());
+        InsightsEntry {
+            date_start: entry.get("date_start").and_then(date),
+            slices: entry
+                .get("slices")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(date).collect())
+                .unwrap_or_default(),
+        }
     }
 
     pub fn to_map(&self) -> Map<String, Value> {
@@ -171,15 +181,6 @@ impl InsightsEntry {
             _ => Map::new(),
         }
     }
-}
-
-fn lenient_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<chrono::NaiveDate>, D::Error> {
-    Ok(Value::deserialize(d)?.as_str().and_then(|s| s.parse().ok()))
-}
-
-fn lenient_dates<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<chrono::NaiveDate>, D::Error> {
-    let v = Value::deserialize(d)?;
-    Ok(v.as_array().map(|a| a.iter().filter_map(|s| s.as_str()?.parse().ok()).collect()).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -430,9 +430,14 @@ impl ReadMachine {
                 sync.polls.on_outcome(theirs, outcome, &mut sync.poll_out)?;
                 dispatch(&mut sync.poll_out, POLLS, core, &mut sync.routes, &mut sync.accounts, &mut sync.polls);
                 for (owner, results) in sync.polls.take_results() {
-                    if let Some(i) = sync.active.iter().position(|a| a.owner == owner) {
-                        with_reader(core, sync, i, now, |r, cx| r.handle_polled(results, cx));
-                    }
+                    // A stream is finished only once its polls are answered: none can be late.
+                    let Some(i) = sync.active.iter().position(|a| a.owner == owner) else {
+                        return Err(ConnectorError::contract(
+                            "a status poll's answer arrived for a stream that is not being read; this is a bug, please report it",
+                            format!("owner {}", owner.0),
+                        ));
+                    };
+                    with_reader(core, sync, i, now, |r, cx| r.handle_polled(results, cx));
                 }
                 continue;
             }

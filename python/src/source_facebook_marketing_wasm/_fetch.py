@@ -24,7 +24,8 @@ from urllib3 import exceptions as u3
 GRAPH_ORIGIN = "https://graph.facebook.com"
 USER_AGENT = "source-facebook-marketing-wasm/0.1 (python)"
 # 256: threads performing requests at most (the component keeps at most
-# `max_concurrent_requests` in flight, itself at most 256).
+# `max_concurrent_requests` in flight, itself at most 256: `MAX_CONCURRENT_REQUESTS` in
+# crates/wire/src/limits.rs, which Python cannot import; keep the two equal).
 MAX_WORKERS = 256
 # 64 KiB: one read of a body.
 READ_CHUNK = 64 << 10

@@ -141,10 +141,7 @@ impl EntityEntry {
     }
 
     pub fn to_map(&self) -> Map<String, Value> {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        }
+        object_of(self)
     }
 }
 
@@ -191,10 +188,15 @@ impl InsightsEntry {
     }
 
     pub fn to_map(&self) -> Map<String, Value> {
-        match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        }
+        object_of(self)
+    }
+}
+
+/// A state entry as the JSON object it is written as.
+fn object_of(entry: &impl Serialize) -> Map<String, Value> {
+    match serde_json::to_value(entry) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
     }
 }
 

@@ -308,7 +308,7 @@ fn replay(cli: &Cli, args: &ReplayArgs) -> Result<ExitCode> {
     let result = guest.read(&config, &catalog, state.as_deref(), |batch| {
         for m in &batch {
             let line = to_line(m);
-            let matched = replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner).check_output(&line);
+            let matched = host_test::record::lock(&replay).check_output(&line);
             if !matched {
                 return false;
             }
@@ -323,7 +323,7 @@ fn replay(cli: &Cli, args: &ReplayArgs) -> Result<ExitCode> {
     if let Some(e) = write_err {
         return Err(e.into());
     }
-    let r = replay.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let r = host_test::record::lock(&replay);
     if let Some(d) = r.divergence() {
         eprintln!("replay: {d}");
         return Ok(ExitCode::from(1));

@@ -177,7 +177,7 @@ impl Completion {
 
 /// The lock's contents even after a panic elsewhere held it: a recording or replay goes on (a
 /// backend must answer every request in flight).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

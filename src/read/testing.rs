@@ -1,5 +1,6 @@
 //! Unit tests' stand-in for the sync: one reader (or job manager) driven against a real client,
-//! its outputs done as the sync does them.
+//! its outputs done as the sync does them. Compiled for tests only (`#[cfg(test)]` in
+//! `read/mod.rs`): its `expect`s are the tests' assertions that the reader did what they drive.
 
 use super::insights::polls::PollHub;
 use super::reader::{AccountFacts, Outbox, Output, PollResult, Turn};

@@ -51,44 +51,18 @@ impl JobManager {
                 Ok(_) => Err(ConnectorError::misbehaving("a result page held an error instead of rows", String::new())),
                 Err(e) => Err(ConnectorError::misbehaving("a result page could not be read", e.to_string())),
             };
-            let rows = match paginator.on_raw_outcome(call, outcome, cx.out, read) {
-                Ok(Step::Items { items, .. }) => items,
-                // Restarted on a stale cursor: the first page is on its way again.
-                Ok(Step::Restarted(call)) => {
-                    self.routes.insert(call, Pending::Results(id));
-                    return Ok(());
-                }
-                Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
-                Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
-                Err(e) => {
-                    self.results_unreadable(id, e, cx);
-                    return Ok(());
-                }
-            };
-            let next = paginator.request_next(cx.out);
+            let step = paginator.on_raw_outcome(call, outcome, cx.out, read);
+            let Some(rows) = self.page_items(id, step, cx)? else { return Ok(()) };
+            let next = self.request_next_page(id, cx);
             if !rows.is_empty() {
                 self.events.push_back(JobEvent::Rows { account, rows: rows.into_iter().map(Row::Encoded).collect() });
             }
-            match next {
-                Some(next) => self.routes.insert(next, Pending::Results(id)),
-                None => self.job_read(id, cx),
-            }
+            self.page_read(id, next, cx);
             return Ok(());
         }
-        let items = match paginator.on_outcome(call, outcome, cx.out) {
-            Ok(Step::Items { items, .. }) => items,
-            Ok(Step::Restarted(call)) => {
-                self.routes.insert(call, Pending::Results(id));
-                return Ok(());
-            }
-            Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => return Err(e),
-            Err(e) if self.drop_refused(id, &e, cx) => return Ok(()),
-            Err(e) => {
-                self.results_unreadable(id, e, cx);
-                return Ok(());
-            }
-        };
-        let next = paginator.request_next(cx.out);
+        let step = paginator.on_outcome(call, outcome, cx.out);
+        let Some(items) = self.page_items(id, step, cx)? else { return Ok(()) };
+        let next = self.request_next_page(id, cx);
         match &purpose {
             Purpose::ChildIds { child, .. } => {
                 let field = child.id_field().unwrap_or("id");
@@ -120,11 +94,49 @@ impl JobManager {
                 }
             }
         }
+        self.page_read(id, next, cx);
+        Ok(())
+    }
+
+    /// The items of a result page's outcome, or `None` when there is nothing to read in it: the
+    /// listing restarted on a stale cursor (its first page is on its way again), Graph refused
+    /// part of the report (dropped, or the stream stopped), or the results cannot be read (the
+    /// job failed). A contract error ends the sync.
+    fn page_items<T>(
+        &mut self,
+        id: JobId,
+        step: Result<Step<T>, CallError>,
+        cx: &mut Turn,
+    ) -> Result<Option<T>, ConnectorError> {
+        match step {
+            Ok(Step::Items { items, .. }) => Ok(Some(items)),
+            Ok(Step::Restarted(call)) => {
+                self.routes.insert(call, Pending::Results(id));
+                Ok(None)
+            }
+            Err(CallError { error: e @ ConnectorError::Contract { .. }, .. }) => Err(e),
+            Err(e) if self.drop_refused(id, &e, cx) => Ok(None),
+            Err(e) => {
+                self.results_unreadable(id, e, cx);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Asks for the next result page of job `id`, if there is one.
+    fn request_next_page(&mut self, id: JobId, cx: &mut Turn) -> Option<CallId> {
+        match self.jobs.get_mut(&id).map(|j| &mut j.state) {
+            Some(JobState::Reading { paginator, .. }) => paginator.request_next(cx.out),
+            _ => None,
+        }
+    }
+
+    /// A page was read: the next one is on its way, or the job is read.
+    fn page_read(&mut self, id: JobId, next: Option<CallId>, cx: &mut Turn) {
         match next {
             Some(next) => self.routes.insert(next, Pending::Results(id)),
             None => self.job_read(id, cx),
         }
-        Ok(())
     }
 
     /// Every row of the job was handed over.

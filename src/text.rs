@@ -98,7 +98,7 @@ fn repair_escapes(text: &str, repairs: &mut Repairs) -> Option<String> {
     let mut copied = 0;
     let mut i = 0;
     // `i` may pass the end by one: a body cut right after a backslash.
-    while let Some(offset) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| b == b'\\')) {
+    while let Some(offset) = bytes.get(i..).and_then(|rest| find_byte(rest, b'\\')) {
         let at = i + offset;
         let Some(unit) = escape_at(bytes, at) else {
             // Any other escape is two bytes (a malformed one is left for the parser to name).
@@ -125,6 +125,25 @@ fn repair_escapes(text: &str, repairs: &mut Repairs) -> Option<String> {
         o.push_str(&text[copied..]);
         o
     })
+}
+
+/// Where `needle` first occurs in `hay`: eight bytes at a time (a body has few backslashes,
+/// and this scan reads every byte of every answer).
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = LOW * u64::from(needle);
+    let mut words = hay.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().unwrap_or_default()) ^ pattern;
+        // A zero byte of `x` is a match (the classic has-zero-byte test).
+        if (x.wrapping_sub(LOW) & !x & HIGH) != 0 {
+            return w.iter().position(|&b| b == needle).map(|i| at + i);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&b| b == needle).map(|i| at + i)
 }
 
 /// How a JSON body failed to parse: the parser's words and where, and whether the same failure
@@ -172,6 +191,26 @@ mod tests {
     fn repaired(body: &[u8]) -> (String, Repairs) {
         let (b, r) = repair_json(body);
         (String::from_utf8(b.into_owned()).unwrap(), r)
+    }
+
+    #[test]
+    fn find_byte_agrees_with_a_plain_search_at_every_offset_and_length() {
+        let mut hay: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for len in 0..hay.len() {
+            for at in 0..=len {
+                if at < len {
+                    hay[at] = b'\\';
+                }
+                let plain = hay[..len].iter().position(|&b| b == b'\\');
+                assert_eq!(find_byte(&hay[..len], b'\\'), plain, "len {len}, backslash at {at}");
+                if at < len {
+                    hay[at] = b'a';
+                }
+            }
+        }
+        // Bytes whose subtraction borrows across lanes (0x00, 0x80, the needle plus one).
+        assert_eq!(find_byte(&[0x00, 0x80, 0x5d, 0x5b, 0xff, 0x01, 0x5c, 0x00, 0x5c], b'\\'), Some(6));
+        assert_eq!(find_byte(&[0x5d; 17], b'\\'), None);
     }
 
     #[test]

@@ -208,10 +208,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
     };
     let mut guest = runtime.instantiate(backend, allow, cli.graph_url.clone(), &limits)?;
     let mut out: Box<dyn Write> = match &cli.command {
-        Command::Read(ReadArgs { output: Some(path), .. }) => Box::new(std::io::BufWriter::new(
+        Command::Read(ReadArgs { output: Some(path), .. }) => Box::new(std::io::BufWriter::with_capacity(
+            OUTPUT_BUFFER,
             std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
         )),
-        _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        _ => Box::new(std::io::BufWriter::with_capacity(OUTPUT_BUFFER, std::io::stdout().lock())),
     };
     let mut failed = false;
     let view = std::cell::RefCell::new(host_test::progress::ProgressView::default());
@@ -333,16 +334,29 @@ fn replay(cli: &Cli, args: &ReplayArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One glibc malloc arena for the process. The epoch ticker thread would otherwise get an arena
-/// of its own, about 1 MiB of resident memory (of ~18 MiB) for a thread that only sleeps and
-/// ticks; the guest runs on the main thread, so nothing contends for the one arena.
+/// One glibc malloc arena for the process, and answer bodies given back to the system as soon
+/// as they are freed.
+///
+/// - The epoch ticker thread would otherwise get an arena of its own, about 1 MiB of resident
+///   memory for a thread that only sleeps and ticks; the guest runs on the main thread, so
+///   nothing contends for the one arena.
+/// - glibc serves a block past its mmap threshold from a mapping of its own and unmaps it when
+///   freed, but raises the threshold to the size of every such block freed (up to 32 MiB): after
+///   the first answer bodies, later ones came from the heap, which fragmented and never shrank
+///   (a 24 MiB heap on `bench/run.sh large`). A fixed threshold of 128 KiB keeps every body
+///   (and the guest's messages) out of the heap: 1.3 MiB of heap instead.
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; called before any thread starts.
+    // SAFETY: mallopt only sets allocator parameters; called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
     }
 }
+
+/// 64 KiB: the output's buffer. A record is kilobytes, so std's 8 KiB wrote most records on
+/// their own, in writes that ended mid-page (the kernel zeroes and copies a partial page each).
+const OUTPUT_BUFFER: usize = 64 << 10;
 
 /// 128 + SIGPIPE: what a shell reports for a program stopped by a closed pipe.
 const BROKEN_PIPE_EXIT: u8 = 141;

@@ -190,6 +190,7 @@ impl Api {
         self.now = self.now.max(now);
         let mut entry = self.take(id)?;
         let mut response = response;
+        self.schedule.observe_answer(&entry.call, response.body.len());
         self.note_version(&entry.call, &response.headers);
         if entry.call.shape != Shape::External {
             self.repair_text(&mut response.body);

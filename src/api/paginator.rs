@@ -199,6 +199,14 @@ impl Paginator {
         }
     }
 
+    /// Asks for `limit` items in the next page (its link keeps the cursor, and Graph pages by
+    /// cursor, so a page of another size goes on where the last one ended).
+    pub fn set_next_limit(&mut self, limit: u32) {
+        if let State::HasNext { url } = &mut self.state {
+            *url = crate::http::with_query_param(url, "limit", &limit.to_string());
+        }
+    }
+
     /// Stops the listing early: no further page is requested.
     pub fn stop(&mut self) {
         self.state = State::Done;
@@ -394,9 +402,18 @@ impl Paginator {
     }
 }
 
-/// An FNV-1a fingerprint, to see repeats without keeping every item.
+/// A fingerprint, to see repeats without keeping every item: FNV-1a's constants over eight
+/// bytes at a time (a report row is kilobytes; byte by byte this was a twentieth of a sync's CPU).
 fn fingerprint(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    let mut words = bytes.chunks_exact(8);
+    let mut h = (&mut words).fold(0xcbf2_9ce4_8422_2325_u64, |h, w| {
+        let w = u64::from_le_bytes(w.try_into().unwrap_or_default());
+        (h ^ w).wrapping_mul(0x0100_0000_01b3).rotate_left(29)
+    });
+    for b in words.remainder() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ bytes.len() as u64
 }
 
 /// The page's items, each parsed into a tree only when it is taken: a page is held as the

@@ -5,7 +5,7 @@
 //! It decides which call goes next and with which cap; the client decides what a call is and
 //! what its answer means.
 
-use super::call::{Call, CallId, Shape};
+use super::call::{Call, CallId, CallKind, Shape};
 use crate::driver::TimeoutReason;
 use crate::http::RequestId;
 use crate::model::AccountId;
@@ -30,6 +30,16 @@ pub const IN_FLIGHT_BYTES: u64 = 192 << 20;
 /// text. Listings and result pages are read item by item and may be as large as
 /// `response_size_limit_mb`.
 pub const TREE_ANSWER_BYTES: u64 = 4 << 20;
+
+/// 2 MiB: the answer bytes expected from the listings and result pages in flight (read item by
+/// item, they are the large answers). A sync's memory is what it holds at once: the host's
+/// buffers of the answers arriving and the guest's copies of those it reads, so concurrency
+/// is bounded by expected bytes as well as by count (DESIGN.md, "Memory"). Answers parsed whole
+/// are kilobytes and flow freely; one large answer may always go.
+pub const ANSWER_BYTES_IN_FLIGHT: u64 = 4 << 20;
+
+/// 256 KiB: what a listing or result page is expected to weigh before one of its kind came back.
+const FIRST_ANSWER_ESTIMATE: u64 = 256 << 10;
 
 /// How many requests may be in flight at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,11 +71,14 @@ pub struct Entry {
     pub large: bool,
     /// The response-size cap it was sent with (counted against the budget while in flight).
     pub cap: u64,
+    /// The answer bytes it was expected to bring when sent (counted against
+    /// [`ANSWER_BYTES_IN_FLIGHT`] while in flight; 0 for answers parsed whole).
+    pub expect: u64,
 }
 
 impl Entry {
     pub fn new(id: CallId, call: Call) -> Self {
-        Entry { id, call, failures: 0, malformed: None, large: false, cap: 0 }
+        Entry { id, call, failures: 0, malformed: None, large: false, cap: 0, expect: 0 }
     }
 }
 
@@ -86,6 +99,10 @@ pub struct Scheduler {
     max_response_bytes: u64,
     /// The sum of the caps of the requests in flight (at most [`IN_FLIGHT_BYTES`]).
     reserved: u64,
+    /// What an answer of each kind read item by item weighs, from the last ones that came back.
+    estimates: BTreeMap<CallKind, u64>,
+    /// The sum of the expected bytes of the requests in flight.
+    expected: u64,
 }
 
 impl Scheduler {
@@ -101,6 +118,8 @@ impl Scheduler {
             concurrency: Concurrency::default(),
             max_response_bytes,
             reserved: 0,
+            estimates: BTreeMap::new(),
+            expected: 0,
         }
     }
 
@@ -156,6 +175,8 @@ impl Scheduler {
         }
         entry.cap = self.cap_of(&entry);
         self.reserved += entry.cap;
+        entry.expect = self.estimate(&entry);
+        self.expected += entry.expect;
         self.next_request += 1;
         let id = RequestId(self.next_request);
         let entry = self.sent.entry(id).or_insert(entry);
@@ -168,6 +189,10 @@ impl Scheduler {
         for (i, entry) in self.ready.iter().enumerate() {
             let account = entry.call.account.as_deref();
             if held(account) || account.is_some_and(|a| self.in_flight_for(a) >= self.concurrency.per_account) {
+                continue;
+            }
+            let expect = self.estimate(entry);
+            if expect > 0 && self.expected > 0 && self.expected + expect > ANSWER_BYTES_IN_FLIGHT {
                 continue;
             }
             if self.reserved + self.cap_of(entry) > IN_FLIGHT_BYTES {
@@ -194,6 +219,7 @@ impl Scheduler {
     pub fn take(&mut self, id: RequestId) -> Option<Entry> {
         let entry = self.sent.remove(&id)?;
         self.reserved = self.reserved.saturating_sub(entry.cap);
+        self.expected = self.expected.saturating_sub(entry.expect);
         if let Some(a) = &entry.call.account
             && let Some(n) = self.sent_by_account.get_mut(a)
         {
@@ -203,6 +229,24 @@ impl Scheduler {
             }
         }
         Some(entry)
+    }
+
+    /// The answer bytes `entry` is expected to bring: for a listing or result page, what the
+    /// last ones of its kind weighed; answers parsed whole are not counted.
+    fn estimate(&self, entry: &Entry) -> u64 {
+        match entry.call.shape {
+            Shape::GraphRaw => self.estimates.get(&entry.call.kind).copied().unwrap_or(FIRST_ANSWER_ESTIMATE),
+            Shape::Graph | Shape::GraphBatch | Shape::External => 0,
+        }
+    }
+
+    /// An answer of `bytes` came back for `call`: the estimate of its kind moves halfway to it.
+    pub fn observe_answer(&mut self, call: &Call, bytes: usize) {
+        if call.shape == Shape::GraphRaw {
+            let bytes = bytes as u64;
+            let e = self.estimates.entry(call.kind).or_insert(bytes);
+            *e = (*e + bytes).div_ceil(2);
+        }
     }
 
     /// The most an answer of this shape may have: listings and result pages (read item by
@@ -252,10 +296,58 @@ mod tests {
         Response { status: 200, headers: vec![], body: body.to_string().into_bytes() }
     }
 
+    /// An api that has seen a result page of `bytes` bytes come back.
+    fn after_a_page_of(mut a: Api, bytes: usize) -> Api {
+        a.submit(Call::graph_raw(Request::get("https://g/v25.0/0/insights?limit=500"), CallKind::JobResults));
+        let (id, _) = a.poll_transmit().unwrap();
+        let body = format!("{{\"data\":[],\"pad\":\"{}\"}}", "x".repeat(bytes.saturating_sub(20)));
+        assert_eq!(body.len(), bytes.max(20));
+        a.handle_response(id, Response { status: 200, headers: vec![], body: body.into_bytes() }, Timestamp(0))
+            .unwrap();
+        assert!(a.poll_completion().is_some());
+        a
+    }
+
+    #[test]
+    fn large_answers_in_flight_stay_within_their_expected_bytes_while_small_ones_flow() {
+        let mut a = after_a_page_of(api().with_concurrency(Concurrency { total: 64, per_account: 64 }), 1 << 20);
+        for n in 1..=20 {
+            a.submit(Call::graph_raw(
+                Request::get(format!("https://g/v25.0/{n}/insights?limit=100")),
+                CallKind::JobResults,
+            ));
+        }
+        for n in 1..=20 {
+            a.submit(Call::graph(Request::get(format!("https://g/v25.0/{n}")), CallKind::JobCreate));
+        }
+        let sent: Vec<(RequestId, Request)> = std::iter::from_fn(|| a.poll_transmit()).collect();
+        let pages = sent.iter().filter(|(_, r)| r.url.contains("/insights")).count();
+        assert_eq!(pages as u64, ANSWER_BYTES_IN_FLIGHT / (1 << 20), "pages of 1 MiB, within the budget");
+        assert_eq!(sent.len() - pages, 20, "answers parsed whole are not held back");
+        // A page that comes back small frees its megabyte and halves the estimate.
+        let small = || Response { status: 200, headers: vec![], body: b"{\"data\":[]}".to_vec() };
+        let mut pages: Vec<RequestId> =
+            sent.iter().filter(|(_, r)| r.url.contains("/insights")).map(|(id, _)| *id).collect();
+        a.handle_response(pages.remove(0), small(), Timestamp(0)).unwrap();
+        assert_eq!(std::iter::from_fn(|| a.poll_transmit()).count(), 1, "3 MiB + a half: one more goes");
+        a.handle_response(pages.remove(0), small(), Timestamp(0)).unwrap();
+        assert_eq!(std::iter::from_fn(|| a.poll_transmit()).count(), 5, "2.5 MiB + 5 x a quarter");
+    }
+
+    #[test]
+    fn one_large_answer_always_goes_however_large_the_last_one_was() {
+        let mut a = after_a_page_of(api(), 64 << 20);
+        a.submit(Call::graph_raw(Request::get("https://g/v25.0/1/insights?limit=500"), CallKind::JobResults));
+        a.submit(Call::graph_raw(Request::get("https://g/v25.0/2/insights?limit=500"), CallKind::JobResults));
+        assert!(a.poll_transmit().is_some(), "the first goes alone");
+        assert!(a.poll_transmit().is_none(), "the second waits for it");
+    }
+
     #[test]
     fn the_caps_of_the_requests_in_flight_never_sum_past_the_budget() {
         for total in [1, 7, 32, 256] {
-            let mut a = api().with_concurrency(Concurrency { total, per_account: 256 });
+            // Pages known to be small: only the caps bound them.
+            let mut a = after_a_page_of(api().with_concurrency(Concurrency { total, per_account: 256 }), 11);
             for n in 0..300 {
                 a.submit(Call::graph_raw(
                     Request::get(format!("https://g/v25.0/{n}/insights?limit=500")),
@@ -276,7 +368,7 @@ mod tests {
 
     #[test]
     fn an_answer_past_its_share_goes_again_alone_with_the_whole_cap_when_the_budget_allows() {
-        let mut a = api();
+        let mut a = after_a_page_of(api(), 11);
         for n in 0..32 {
             a.submit(Call::graph_raw(
                 Request::get(format!("https://g/v25.0/{n}/insights?limit=500")),

@@ -9,6 +9,7 @@
 
 use crate::schema::{Node, Properties};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::cell::RefCell;
 use std::fmt::{self, Write};
 
 /// What to do with each row.
@@ -27,6 +28,8 @@ pub struct RowRules<'a> {
 pub struct Page {
     /// Each kept row as a JSON object.
     pub rows: Vec<String>,
+    /// Rows read, kept or not.
+    pub read: usize,
     pub next: Option<String>,
     /// `paging.cursors.after`, to go on from Graph's own origin when `next` names another.
     pub after: Option<String>,
@@ -61,15 +64,75 @@ pub fn row_record(row: serde_json::Value, rules: &RowRules) -> Option<serde_json
 
 /// Transcodes a whole page body (`{"data": [...], "paging": {...}}`).
 pub fn page(body: &[u8], rules: &RowRules) -> Result<Page, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_slice(body);
     let mut out = Page::default();
-    PageSeed { rules, out: &mut out }.deserialize(&mut de)?;
-    de.end()?;
+    let lookups = Lookups::default();
+    let seed = PageSeed { rules, lookups: &lookups, out: &mut out };
+    // The client made the body valid UTF-8 already: checked once here, its strings are not
+    // checked again one by one.
+    match std::str::from_utf8(body) {
+        Ok(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            seed.deserialize(&mut de)?;
+            de.end()?;
+        }
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            seed.deserialize(&mut de)?;
+            de.end()?;
+        }
+    }
     Ok(out)
+}
+
+/// Schema nodes by key, remembered by where the key stood in its object: Graph writes every row
+/// of a page with the same keys in the same order, so after the first row a lookup is one
+/// comparison instead of a walk down the schema's tree.
+#[derive(Default)]
+struct Lookups<'a> {
+    /// Per object schema: the key at each position last seen, and its node.
+    tables: RefCell<Vec<(&'a Properties, Vec<Slot<'a>>)>>,
+    /// The length of the last row written, to size the next one's buffer.
+    last_row: std::cell::Cell<usize>,
+}
+
+/// A key seen at one position of an object, and its schema node.
+type Slot<'a> = (Box<str>, Option<&'a Node>);
+
+impl<'a> Lookups<'a> {
+    /// The table of `props`' keys (found once per object, not once per key).
+    fn table(&self, props: &'a Properties) -> usize {
+        let mut tables = self.tables.borrow_mut();
+        match tables.iter().position(|(p, _)| std::ptr::eq(*p, props)) {
+            Some(i) => i,
+            None => {
+                tables.push((props, Vec::new()));
+                tables.len() - 1
+            }
+        }
+    }
+
+    /// The node of `key`, the `at`th key of an object of table `table`'s schema.
+    fn get(&self, table: usize, at: usize, key: &str) -> Option<&'a Node> {
+        let mut tables = self.tables.borrow_mut();
+        let (props, slots) = &mut tables[table];
+        if let Some((k, node)) = slots.get(at)
+            && **k == *key
+        {
+            return *node;
+        }
+        let node = props.get(key);
+        if at < slots.len() {
+            slots[at] = (key.into(), node);
+        } else if at == slots.len() {
+            slots.push((key.into(), node));
+        }
+        node
+    }
 }
 
 struct PageSeed<'r, 'a> {
     rules: &'r RowRules<'a>,
+    lookups: &'r Lookups<'a>,
     out: &'r mut Page,
 }
 
@@ -89,7 +152,12 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match key.as_str() {
-                "data" => map.next_value_seed(RowsSeed { rules: self.rules, rows: &mut self.out.rows })?,
+                "data" => map.next_value_seed(RowsSeed {
+                    rules: self.rules,
+                    lookups: self.lookups,
+                    rows: &mut self.out.rows,
+                    read: &mut self.out.read,
+                })?,
                 "paging" => {
                     let paging: serde_json::Value = map.next_value()?;
                     self.out.next = paging.get("next").and_then(|n| n.as_str()).map(str::to_string);
@@ -110,7 +178,9 @@ impl<'de> Visitor<'de> for PageSeed<'_, '_> {
 
 struct RowsSeed<'r, 'a> {
     rules: &'r RowRules<'a>,
+    lookups: &'r Lookups<'a>,
     rows: &'r mut Vec<String>,
+    read: &'r mut usize,
 }
 
 impl<'de> DeserializeSeed<'de> for RowsSeed<'_, '_> {
@@ -131,7 +201,8 @@ impl<'de> Visitor<'de> for RowsSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(row) = seq.next_element_seed(RowSeed { rules: self.rules })? {
+        while let Some(row) = seq.next_element_seed(RowSeed { rules: self.rules, lookups: self.lookups })? {
+            *self.read += 1;
             if let Some(row) = row {
                 self.rows.push(row);
             }
@@ -142,6 +213,7 @@ impl<'de> Visitor<'de> for RowsSeed<'_, '_> {
 
 struct RowSeed<'r, 'a> {
     rules: &'r RowRules<'a>,
+    lookups: &'r Lookups<'a>,
 }
 
 impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_> {
@@ -189,30 +261,36 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
         let r = self.rules;
-        let mut out = String::with_capacity(4096);
+        let last = self.lookups.last_row.get();
+        let mut out = String::with_capacity(if last == 0 { 4096 } else { last + last / 8 });
+        let table = self.lookups.table(r.props);
         out.push('{');
         let mut first = true;
         let (mut has_account, mut has_objective, mut required_seen) = (false, false, 0usize);
         let mut results: Option<String> = None;
         let mut object_ids: Vec<(String, String)> = Vec::new();
+        let mut at = 0;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let k = key.as_str();
+            at += 1;
             if r.object_breakdowns.iter().any(|b| b == k) {
                 // Rare: keep the object and copy its id out.
                 let v: serde_json::Value = map.next_value()?;
                 if let Some(id) = v.get("id") {
                     object_ids.push((format!("{k}_id"), id.to_string()));
                 }
-                push_key(&mut out, &mut first, k);
+                push_key(&mut out, &mut first, &key);
                 out.push_str(&v.to_string());
             } else if r.rename_results && k == "results" {
                 let mut buf = String::new();
-                map.next_value_seed(ValueSeed { node: r.props.get("objective_results"), out: &mut buf })?;
+                let node = r.props.get("objective_results");
+                map.next_value_seed(ValueSeed { node, lookups: self.lookups, out: &mut buf })?;
                 results = Some(buf);
                 continue;
             } else {
-                push_key(&mut out, &mut first, k);
-                map.next_value_seed(ValueSeed { node: r.props.get(k), out: &mut out })?;
+                push_key(&mut out, &mut first, &key);
+                let node = self.lookups.get(table, at - 1, k);
+                map.next_value_seed(ValueSeed { node, lookups: self.lookups, out: &mut out })?;
             }
             has_account |= k == "account_id";
             has_objective |= k == "objective_results";
@@ -224,26 +302,30 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_> {
             return Ok(None);
         }
         if let Some(buf) = results {
-            push_key(&mut out, &mut first, if has_objective { "results" } else { "objective_results" });
+            push_key(&mut out, &mut first, &Key::Borrowed(if has_objective { "results" } else { "objective_results" }));
             out.push_str(&buf);
         }
         if !has_account {
-            push_key(&mut out, &mut first, "account_id");
+            push_key(&mut out, &mut first, &Key::Borrowed("account_id"));
             push_string(&mut out, r.account_id);
         }
         for (k, id) in object_ids {
-            push_key(&mut out, &mut first, &k);
+            push_key(&mut out, &mut first, &Key::Owned(k));
             out.push_str(&id);
         }
         out.push('}');
+        self.lookups.last_row.set(out.len());
         // A page's rows wait in the outbox until the host takes them: give back the slack of
-        // doubling (a 8.6 KiB row sat in a 16 KiB buffer).
-        out.shrink_to_fit();
+        // doubling (a 8.6 KiB row sat in a 16 KiB buffer) where there is much of it.
+        if out.capacity() > out.len() + out.len() / 4 {
+            out.shrink_to_fit();
+        }
         Ok(Some(out))
     }
 }
 
-/// An object key, borrowed from the input when it has no escapes.
+/// An object key, borrowed from the input when it has no escapes (so it holds nothing JSON
+/// must escape: a quote, a backslash or a control character would have been one).
 enum Key<'de> {
     Borrowed(&'de str),
     Owned(String),
@@ -277,13 +359,24 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
-fn push_key(out: &mut String, first: &mut bool, key: &str) {
+fn push_key(out: &mut String, first: &mut bool, key: &Key) {
     if !*first {
         out.push(',');
     }
     *first = false;
-    push_string(out, key);
+    match key {
+        Key::Borrowed(k) => push_plain(out, k),
+        Key::Owned(k) => push_string(out, k),
+    }
     out.push(':');
+}
+
+/// Writes `s`, which needs no escape, as a JSON string.
+fn push_plain(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    out.push_str(s);
+    out.push('"');
 }
 
 /// `-?[1-9][0-9]*` or `0`, short enough for an i64: the same text a parse and print would give.
@@ -326,19 +419,20 @@ fn push_string(out: &mut String, s: &str) {
 }
 
 /// Writes one value, coerced to `node`'s type where Graph sent a string.
-struct ValueSeed<'r> {
-    node: Option<&'r Node>,
+struct ValueSeed<'r, 'a> {
+    node: Option<&'a Node>,
+    lookups: &'r Lookups<'a>,
     out: &'r mut String,
 }
 
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl ValueSeed<'_> {
+impl ValueSeed<'_, '_> {
     /// An integer as Graph sent it: quoted where the schema says string.
     fn integer(self, n: impl fmt::Display) {
         let _ = match self.node {
@@ -348,7 +442,7 @@ impl ValueSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for ValueSeed<'_> {
+impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON value")
@@ -381,6 +475,18 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             _ => self.out.push_str(&text),
         }
         Ok(())
+    }
+
+    /// A string with no escapes in the input: it holds nothing JSON must escape, so it is
+    /// copied as it is (most of a page's bytes).
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<(), E> {
+        match self.node {
+            Some(Node::Number | Node::Integer | Node::Boolean) => self.visit_str(s),
+            _ => {
+                push_plain(self.out, s);
+                Ok(())
+            }
+        }
     }
 
     fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
@@ -417,7 +523,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                 self.out.push(',');
             }
             let len = self.out.len();
-            if seq.next_element_seed(ValueSeed { node: items, out: self.out })?.is_none() {
+            if seq.next_element_seed(ValueSeed { node: items, lookups: self.lookups, out: self.out })?.is_none() {
                 if !first {
                     // Undo the separator written before the end was seen.
                     self.out.truncate(len - 1);
@@ -437,10 +543,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         };
         self.out.push('{');
         let mut first = true;
+        let mut at = 0;
+        let table = children.map(|c| self.lookups.table(c));
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            let k = key.as_str();
-            push_key(self.out, &mut first, k);
-            map.next_value_seed(ValueSeed { node: children.and_then(|c| c.get(k)), out: self.out })?;
+            push_key(self.out, &mut first, &key);
+            let node = table.and_then(|t| self.lookups.get(t, at, key.as_str()));
+            at += 1;
+            map.next_value_seed(ValueSeed { node, lookups: self.lookups, out: self.out })?;
         }
         self.out.push('}');
         Ok(())
@@ -479,6 +588,23 @@ mod tests {
         let p = check(body, &rules);
         assert_eq!(p.next.as_deref(), Some("https://g/next?after=x"));
         assert!(!p.error);
+    }
+
+    #[test]
+    fn rows_whose_keys_change_order_or_escapes_agree_with_the_value_path() {
+        // The lookups remember each key by position: rows that reorder, add or drop keys (and
+        // nested objects that do) must still find each key's own type.
+        let props = schema::properties("ads_insights");
+        let rules = RowRules { props, required: &[], object_breakdowns: &[], account_id: "9", rename_results: false };
+        let body = json!({"data": [
+            {"impressions": "1", "spend": "2.50", "ad_name": "a", "actions": [{"action_type": "x", "value": "3"}]},
+            {"spend": "2.50", "impressions": "1", "ad_name": "tab\there", "actions": [{"value": "3", "action_type": "x"}, {"1d_click": "4"}]},
+            {"ad_name": "7", "impressions": "1", "clicks": "5"},
+            {"impressions": "1", "spend": "2.50", "ad_name": "a", "actions": [{"action_type": "x", "value": "3"}]}
+        ]});
+        let p = check(body, &rules);
+        assert_eq!(p.rows.len(), 4);
+        assert_eq!(p.read, 4);
     }
 
     #[test]

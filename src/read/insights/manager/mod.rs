@@ -53,8 +53,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
 use std::time::Duration;
 
-/// 100: report runs in flight per stream (Airbyte's cap); their polls go 50 to a batch.
+/// 100: report runs in flight per ad account and stream (Airbyte's cap, which is per account
+/// too); their polls go 50 to a batch. Graph's bounds on report runs are per account (its
+/// insights load and business-use-case budget) and per app (the app's insights load, which
+/// holds every account's new jobs when high).
 pub const MAX_IN_FLIGHT: usize = 100;
+/// 1,000: report runs in flight per stream in all: what a stream holds of them stays under a
+/// megabyte, however many accounts it reads (ten at once for each of a hundred accounts).
+pub const MAX_IN_FLIGHT_IN_ALL: usize = 1_000;
 /// 5 s: the first poll after a job starts, and the shortest interval.
 pub const MIN_POLL: Duration = Duration::from_secs(5);
 /// 1 s: the shortest interval when a job's reported pace says it is about to finish.
@@ -66,10 +72,19 @@ pub const THROTTLE_RECHECK: Duration = Duration::from_secs(60);
 /// 5: attempts of an id-listing report (skipped, stuck or failed) before its report is split
 /// by fields instead.
 pub const MAX_ID_LISTING_ATTEMPTS: u32 = 5;
-/// 500: rows per result page. Graph documents no maximum; a result page of 500 rows of the
-/// widest stream is a few MiB, and a page Graph finds too large is halved ("reduce the amount of
-/// data"), as listings are. Five times fewer requests than Airbyte's 100 for large reports.
+/// 500: the most rows per result page. Graph documents no maximum; a page Graph finds too large
+/// is halved ("reduce the amount of data"), as listings are. Five times fewer requests than
+/// Airbyte's 100 for large reports of narrow rows.
 pub const RESULT_PAGE_SIZE: u32 = 500;
+/// 512 KiB: the size a page of stream rows aims at. A page is held whole twice on its way in
+/// (the host's buffer, then the guest's copy), so its size, not the number of pages in flight,
+/// sets a sync's memory: rows of the widest reports are 4 to 9 KiB, and 500 of them were a
+/// 4 MiB page (DESIGN.md, "Memory").
+pub const RESULT_PAGE_BYTES: u64 = 1 << 20;
+/// 100: rows asked for in a stream's first result page, before any row's size is known.
+pub const FIRST_RESULT_PAGE_ROWS: u32 = 100;
+/// 25: the fewest rows a page is sized to, however wide its rows.
+pub const MIN_RESULT_PAGE_ROWS: u32 = 25;
 /// 1 s: poll deadlines are rounded up to whole seconds, so that streams whose jobs run side by
 /// side poll at the same instant and share their batch requests.
 pub const POLL_GRID: Duration = Duration::from_secs(1);
@@ -154,6 +169,9 @@ pub struct JobManager {
     stopped: bool,
     /// Runs an earlier read of the sync left were taken on: poll them at once.
     poll_soon: bool,
+    /// The bytes of a stream row as Graph sends it, from the last page read: result pages are
+    /// sized to [`RESULT_PAGE_BYTES`] by it.
+    row_bytes: Option<u64>,
     stats: JobStats,
 }
 
@@ -173,6 +191,7 @@ impl JobManager {
             next_group: 0,
             stopped: false,
             poll_soon: false,
+            row_bytes: None,
             stats: JobStats::default(),
         }
     }
@@ -521,7 +540,7 @@ mod tests {
         assert_eq!(r.mgr.poll_timeout(), None, "nothing runs: no poll is due");
         let results =
             r.answer(200, json!({"data": [{"ad_id": "9", "date_start": "2026-06-14", "impressions": "3"}]})).unwrap();
-        assert!(results.url.contains("/r1/insights?limit=500"), "{}", results.url);
+        assert!(results.url.contains(&format!("/r1/insights?limit={FIRST_RESULT_PAGE_ROWS}")), "{}", results.url);
         let events = r.events();
         assert_eq!(events.len(), 3, "{events:?}");
         assert_eq!(events[0], JobEvent::Covered { account: 0, slices: 0..1 });

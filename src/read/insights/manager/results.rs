@@ -3,15 +3,31 @@
 
 use super::*;
 
+/// Rows per result page: as many as make [`RESULT_PAGE_BYTES`] at `row_bytes` a row, within
+/// [`MIN_RESULT_PAGE_ROWS`] and [`RESULT_PAGE_SIZE`]; [`FIRST_RESULT_PAGE_ROWS`] while no row has
+/// been read.
+fn page_rows(row_bytes: Option<u64>) -> u32 {
+    match row_bytes {
+        Some(b) => {
+            (RESULT_PAGE_BYTES / b.max(1)).clamp(u64::from(MIN_RESULT_PAGE_ROWS), u64::from(RESULT_PAGE_SIZE)) as u32
+        }
+        None => FIRST_RESULT_PAGE_ROWS,
+    }
+}
+
 impl JobManager {
     pub(super) fn start_reading(&mut self, id: JobId, cx: &mut Turn) {
         let Some(job) = self.jobs.get_mut(&id) else { return };
         let JobState::Running { run_id, created_at, .. } = &job.state else { return };
         let (run_id, created_at) = (run_id.clone(), *created_at);
+        let rows = match job.spec.purpose {
+            Purpose::ChildIds { .. } => RESULT_PAGE_SIZE,
+            Purpose::Rows { .. } => page_rows(self.row_bytes),
+        };
         let url = format!(
             "{}?{}",
             graph_url(&cx.config.api_version, &format!("{run_id}/insights")),
-            encode_query(&[("limit", RESULT_PAGE_SIZE.to_string())])
+            encode_query(&[("limit", rows.to_string())])
         );
         // Stream rows, the bulk of a sync, are transcoded from the page's bytes
         // (`on_raw_outcome`); the rest is taken item by item (`on_outcome`).
@@ -46,13 +62,26 @@ impl JobManager {
         let purpose = job.spec.purpose.clone();
         if purpose == (Purpose::Rows { group: None }) {
             let rules = self.params.row_rules(&account_id);
+            let mut row_bytes = None;
             let read = |bytes: &[u8]| match transcode::page(bytes, &rules) {
-                Ok(p) if !p.error => Ok((p.rows, Paging { next: p.next, after: p.after })),
+                Ok(p) if !p.error => {
+                    if p.read > 0 {
+                        row_bytes = Some(bytes.len() as u64 / p.read as u64);
+                    }
+                    Ok((p.rows, Paging { next: p.next, after: p.after }))
+                }
                 Ok(_) => Err(ConnectorError::misbehaving("a result page held an error instead of rows", String::new())),
                 Err(e) => Err(ConnectorError::misbehaving("a result page could not be read", e.to_string())),
             };
             let step = paginator.on_raw_outcome(call, outcome, cx.out, read);
+            if row_bytes.is_some() {
+                self.row_bytes = row_bytes;
+            }
             let Some(rows) = self.page_items(id, step, cx)? else { return Ok(()) };
+            let limit = page_rows(self.row_bytes);
+            if let Some(JobState::Reading { paginator, .. }) = self.jobs.get_mut(&id).map(|j| &mut j.state) {
+                paginator.set_next_limit(limit);
+            }
             let next = self.request_next_page(id, cx);
             if !rows.is_empty() {
                 self.events.push_back(JobEvent::Rows { account, rows: rows.into_iter().map(Row::Encoded).collect() });

@@ -17,7 +17,7 @@ impl JobManager {
         }
         let mut held: Option<(AccountId, f64)> = None;
         let mut i = 0;
-        while i < self.queue.len() && self.jobs.in_flight() < MAX_IN_FLIGHT {
+        while i < self.queue.len() && self.jobs.in_flight() < MAX_IN_FLIGHT_IN_ALL {
             let id = self.queue[i];
             let Some(job) = self.jobs.get(&id) else {
                 self.queue.remove(i);
@@ -26,6 +26,10 @@ impl JobManager {
             let account = job.spec.account;
             if self.failed.contains(&account) || job.is_settled() {
                 self.queue.remove(i);
+                continue;
+            }
+            if self.jobs.in_flight_for(account) >= MAX_IN_FLIGHT {
+                i += 1;
                 continue;
             }
             let load = cx.throttle.insights_load(Some(&job.spec.account_id));

@@ -37,7 +37,15 @@ impl Core {
     /// Marks the machine finished: `Done` follows once the outbox is empty.
     pub fn finish(&mut self) {
         if self.lifecycle == Lifecycle::Running {
+            self.take_logs();
             self.lifecycle = Lifecycle::Finishing;
+        }
+    }
+
+    /// The client's logs so far, into the outbox behind what is there.
+    pub fn take_logs(&mut self) {
+        while let Some(log) = self.api.poll_log() {
+            self.outbox.push_back(log);
         }
     }
 
@@ -46,9 +54,12 @@ impl Core {
     }
 
     /// Messages first, then fetches, then `Done` (once).
+    /// Once finishing, the client's later logs are not handed over: they tell of retries and
+    /// waits that will not happen (answers that came in after a time box ended the read), and
+    /// the read's last messages are its states and closing line.
     pub fn poll_action(&mut self) -> Option<Action> {
-        while let Some(log) = self.api.poll_log() {
-            self.outbox.push_back(log);
+        if self.lifecycle == Lifecycle::Running {
+            self.take_logs();
         }
         if let Some(m) = self.outbox.pop_front() {
             return Some(Action::Emit(m));

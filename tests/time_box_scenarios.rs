@@ -196,8 +196,15 @@ fn report_jobs_that_fail_and_split_and_answers_that_fail_are_cut_without_losing_
             assert!(chained.reads >= 2, "{preset}: budget {budget} s cut the sync");
             assert_same(&whole, &chained, budget);
             // A run carries its job's failed attempts: a job that keeps failing is split as in
-            // one read, not retried afresh by every read.
-            assert_eq!(chained.jobs_started, whole.jobs_started, "{preset}: budget {budget} s: report jobs created");
+            // one read, not retried afresh by every read. (In `flaky` faults fall at random on
+            // requests, and each read sizes its result pages afresh from the rows it reads, so
+            // its faults land elsewhere: there only what is read is compared.)
+            if preset == "failing_jobs" {
+                assert_eq!(
+                    chained.jobs_started, whole.jobs_started,
+                    "{preset}: budget {budget} s: report jobs created"
+                );
+            }
             eprintln!(
                 "{preset}, sync of {length_s} s cut at {budget} s: {} reads, {} duplicates, {} jobs (whole: {})",
                 chained.reads,

@@ -509,6 +509,9 @@ fn suspend(core: &mut Core, sync: &mut Sync, now: Timestamp) {
     if core.is_finished() {
         return;
     }
+    // What the client has to say so far goes before the states: they and the closing line end
+    // the read.
+    core.take_logs();
     let started = sync.sync_started;
     let mut unfinished = Vec::new();
     for active in sync.active.drain(..) {

@@ -290,6 +290,28 @@ def num(x, digits=2):
     return f"{x:.{digits}f}"
 
 
+def cmd_brief(args):
+    """Our run alone (OURS_ONLY=1): the table's rows for ours, '-' where theirs would be."""
+    d = args.dir
+    t = parse_time_v(os.path.join(d, "ours.time"))
+    with open(os.path.join(d, "ours.counters.json"), encoding="utf-8") as f:
+        counters = json.load(f)
+    records = 0
+    with open(os.path.join(d, "ours.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            records += '"type":"RECORD"' in line
+    rows = [("exit status", t.get("exit")), ("wall s", t["wall"]), ("CPU s (user+sys)", t["cpu"]),
+            ("CPU ms per record", 1000 * t["cpu"] / max(records, 1)), ("peak RSS MiB", t["rss_mib"]),
+            ("records", records), ("HTTP requests (total)", counters["http_requests"])]
+    rows += [(f"  requests: {k}", v) for k, v in sorted(counters["requests"].items())]
+    rows.append(("report jobs created", counters["jobs_created"]))
+    w = max(len(r[0]) for r in rows) + 2
+    print(f"{'metric':<{w}} {'ours':>12} {'theirs':>12} {'ratio':>9}")
+    for name, value in rows:
+        print(f"{name:<{w}} {num(value):>12} {'-':>12} {'-':>9}")
+    print("ours only (OURS_ONLY=1): Airbyte's connector was not run")
+
+
 def cmd_table(args):
     d = args.dir
     with open(os.path.join(d, "compare.json"), encoding="utf-8") as f:
@@ -381,6 +403,9 @@ def main():
     c = sub.add_parser("table")
     c.add_argument("--dir", required=True)
     c.set_defaults(func=cmd_table)
+    c = sub.add_parser("brief")
+    c.add_argument("--dir", required=True)
+    c.set_defaults(func=cmd_brief)
     args = p.parse_args()
     args.func(args)
 

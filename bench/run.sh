@@ -15,7 +15,8 @@
 #           agency case, where round trips dominate. Also prints the physical floor: the job
 #           time plus the longest chain of dependent round trips (ad account, job creation,
 #           status poll, result page).
-# Environment: LATENCY_MS (50; 300 for accounts), JOB_MS (20000), SEED (1), ACCOUNTS (50),
+# Environment: OURS_ONLY (1: our connector alone, for sizes Airbyte's would take hours on),
+#              LATENCY_MS (50; 300 for accounts), JOB_MS (20000), SEED (1), ACCOUNTS (50),
 #              OUT (bench/out/<size>, bench/out/accounts-<n> for accounts), COMPONENT (the
 #              component OURS runs, e.g. another commit's build, to compare before and after;
 #              default: the one just built).
@@ -198,6 +199,18 @@ run_one() { # $1: ours|wheel|theirs
 
 # Ours first: the shorter runs, so that Airbyte's simulator starts soonest after the world start.
 run_one ours
+if [[ ${OURS_ONLY:-0} == 1 ]]; then
+  {
+    echo "bench/run.sh $size: $accounts account(s), $((accounts * campaigns * adsets * ads)) ads, $days days from $start_date"
+    echo "simulator: seed $seed, latency ${latency_ms} ms, report jobs ${job_ms} ms, clock wall, world start $start_ms"
+    echo "streams: $streams"
+    echo "physical floor: $(python3 -c "print(f'{($job_ms + 4 * $latency_ms) / 1000:.2f}')") s (report job ${job_ms} ms + 4 dependent round trips of ${latency_ms} ms)"
+    cat "$out/build.txt"
+    echo
+    python3 bench/bench.py brief --dir "$out"
+  } | tee "$out/report.txt"
+  exit 0
+fi
 run_one wheel
 run_one theirs
 

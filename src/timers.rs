@@ -31,6 +31,13 @@ impl<K: Ord + Clone> Timers<K> {
         self.at.insert(key, (at, reason));
     }
 
+    /// Sets the deadline of `key` to `at` unless it is set sooner already.
+    pub fn set_no_later(&mut self, key: K, at: Timestamp, reason: TimeoutReason) {
+        if self.at.get(&key).is_none_or(|(set, _)| *set > at) {
+            self.at.insert(key, (at, reason));
+        }
+    }
+
     pub fn cancel(&mut self, key: &K) {
         self.at.remove(key);
     }

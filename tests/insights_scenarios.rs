@@ -119,11 +119,27 @@ fn huge_account_jobs_are_split_until_they_succeed() {
 }
 
 #[test]
-fn huge_account_splits_by_days_then_by_objects() {
+fn huge_account_splits_by_objects_before_days() {
+    // Too large by rows: a job per campaign over the same days divides the rows by the
+    // campaigns, where halving the days took two generations a halving and never reached a
+    // day Graph could build at account level.
     let out = equals_ground_truth("huge_account", "ads_insights", &[], 2);
     let splits = out.jobs("ads_insights").splits;
-    assert!(splits.by_days > 0, "day split: {splits:?}");
     assert!(splits.account_to_campaigns > 0, "object split: {splits:?}");
+    assert!(splits.campaign_to_adsets > 0, "and again below: {splits:?}");
+    assert_eq!(splits.by_days, 0, "no day split above the stream's level: {splits:?}");
+}
+
+#[test]
+fn account_jobs_that_always_fail_are_restarted_once_then_split_into_campaigns() {
+    // Every whole-account report fails, however few its days: the fewest generations are the
+    // job, its restart, the campaign id listing and the campaign jobs.
+    let out = equals_ground_truth("failing_account_jobs", "ads_insights", &[], 9);
+    let jobs = out.jobs("ads_insights");
+    assert_eq!(jobs.splits.by_days, 0, "{jobs:?}");
+    assert!(jobs.splits.account_to_campaigns > 0, "{jobs:?}");
+    assert_eq!(jobs.retried, jobs.splits.account_to_campaigns, "one restart per account job, then its split: {jobs:?}");
+    assert_eq!(jobs.split, jobs.splits.account_to_campaigns, "no split below the campaigns: {jobs:?}");
 }
 
 /// The field names of each record, by primary key.

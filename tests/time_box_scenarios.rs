@@ -34,6 +34,11 @@ fn world(preset: &str) -> SimConfig {
     c.images_per_account = 60;
     c.activities_per_account = 60;
     c.latency_ms = 300;
+    // Every report fails once and then finishes: no report is skipped at random, since a skip
+    // falls on a job by the order of creation (which a chain of reads changes) and a skipped
+    // restart splits its account into ten campaigns, so counts of jobs created would differ
+    // for no fault of the chain.
+    c.faults.job_skipped = 0.0;
     c
 }
 

@@ -39,6 +39,9 @@ pub struct Faults {
     pub empty_middle_pages: bool,
     /// Each new report run for the same (object, range, level) fails this many times first.
     pub job_fail_first_attempts: u32,
+    /// Every report run on a whole ad account fails (`Job Failed`), except one that only lists
+    /// ids (all its fields end in `_id`); runs on campaigns and below do not.
+    pub account_jobs_fail: bool,
     /// Fraction of report runs that stay `Job Running` at 100 % forever.
     pub stuck_jobs: f64,
     /// Fraction of report runs that end `Job Skipped`.
@@ -241,8 +244,17 @@ impl Default for SimConfig {
 }
 
 /// Names accepted by [`SimConfig::preset`].
-const PRESET_NAMES: &[&str] =
-    &["calm", "flaky", "throttled", "failing_jobs", "stuck_jobs", "huge_account", "token_expired", "hostile"];
+const PRESET_NAMES: &[&str] = &[
+    "calm",
+    "flaky",
+    "throttled",
+    "failing_jobs",
+    "failing_account_jobs",
+    "stuck_jobs",
+    "huge_account",
+    "token_expired",
+    "hostile",
+];
 
 impl SimConfig {
     /// The named preset, or `None` for an unknown name. See [`SimConfig::preset_names`].
@@ -272,6 +284,9 @@ impl SimConfig {
                 c.faults.job_fail_first_attempts = 1;
                 c.faults.job_skipped = 0.1;
             }
+            // Every whole-account report fails however often it is started again or however few
+            // its days: only jobs on campaigns (or below) finish.
+            "failing_account_jobs" => c.faults.account_jobs_fail = true,
             "stuck_jobs" => c.faults.stuck_jobs = 0.3,
             "huge_account" => {
                 c.accounts = 1;

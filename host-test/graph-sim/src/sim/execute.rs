@@ -217,7 +217,9 @@ impl Simulator {
         let u = unit(mix(self.cfg.seed, &[701, seq]));
         let outcome = if rows.len() as u64 * spec.field_count() > self.cfg.max_job_cells {
             Outcome::TooLarge
-        } else if before < f.job_fail_first_attempts {
+        } else if before < f.job_fail_first_attempts
+            || (f.account_jobs_fail && spec.object.is_none() && !spec.fields.iter().all(|f| f.ends_with("_id")))
+        {
             Outcome::Failed
         } else if u < f.stuck_jobs {
             Outcome::Stuck

@@ -63,13 +63,16 @@ impl JobManager {
         }
         let running = self.jobs.any_running();
         let polling = self.polls_out > 0;
-        if running && !polling && !self.timers.is_set(&Timer::Poll) {
+        if running && !polling {
+            // A new generation of jobs (restarted, split) is polled on its own schedule: the
+            // poll set for older jobs, half their age away, is brought forward to the new
+            // jobs' first poll, never pushed back.
             let at = if std::mem::take(&mut self.poll_soon) {
                 cx.now
             } else {
                 cx.now.plus(self.poll_interval(cx.now)).round_up(POLL_GRID)
             };
-            self.timers.set(Timer::Poll, at, TimeoutReason::JobPoll);
+            self.timers.set_no_later(Timer::Poll, at, TimeoutReason::JobPoll);
         }
         if !running {
             self.timers.cancel(&Timer::Poll);

@@ -1,5 +1,7 @@
-//! A job that fails: started again once, then split, by days first, then into the objects
-//! below it (found by an id-listing job), then by fields, whose halves are merged by key.
+//! A job that fails: started again once, then split into the objects below it (found by an
+//! id-listing job) over the same days, down to the stream's level; then by days; then by
+//! fields, whose halves are merged by key (DESIGN.md, "Why 7-day report jobs, split by objects
+//! before days?").
 
 use super::*;
 
@@ -88,6 +90,9 @@ impl JobManager {
             Purpose::Rows { group: Some(_) } => return self.split_fields(id),
             Purpose::ChildIds { .. } => return,
         }
+        if let Some(child) = spec.object_level.child().filter(|_| spec.object_level < self.params.level) {
+            return self.split_objects(id, &spec, child, cx);
+        }
         if spec.slices.len() > 1 {
             let half = spec.slices.len() / 2;
             let mid = spec.slices.start + half;
@@ -102,26 +107,28 @@ impl JobManager {
             self.stats.splits.by_days += 1;
             return self.uncover(id);
         }
-        if let Some(child) = spec.object_level.child().filter(|_| spec.object_level < self.params.level) {
-            let earliest = cx.now.date_utc() - Days::days(RETENTION_DAYS - 1);
-            let lister = JobSpec {
-                slices: spec.slices.start..spec.slices.start,
-                spans: Vec::new(),
-                since: (spec.since - Days::days(CHILD_ID_LOOKBACK_DAYS)).max(earliest),
-                fields: vec![child.id_field().unwrap_or("id").to_string()],
-                purpose: Purpose::ChildIds { child, parent: id },
-                ..spec.clone()
-            };
-            let splits = &mut self.stats.splits;
-            match child {
-                Level::Campaign => splits.account_to_campaigns += 1,
-                Level::AdSet => splits.campaign_to_adsets += 1,
-                Level::Ad | Level::Account => splits.adset_to_ads += 1,
-            }
-            self.add_job(lister);
-            return;
-        }
         self.split_fields(id);
+    }
+
+    /// Splits job `id` into the objects one level below it, over the same days: an id-listing
+    /// job finds them (those with data in the 29 days before), and one job per object follows.
+    fn split_objects(&mut self, id: JobId, spec: &JobSpec, child: Level, cx: &Turn) {
+        let earliest = cx.now.date_utc() - Days::days(RETENTION_DAYS - 1);
+        let lister = JobSpec {
+            slices: spec.slices.start..spec.slices.start,
+            spans: Vec::new(),
+            since: (spec.since - Days::days(CHILD_ID_LOOKBACK_DAYS)).max(earliest),
+            fields: vec![child.id_field().unwrap_or("id").to_string()],
+            purpose: Purpose::ChildIds { child, parent: id },
+            ..spec.clone()
+        };
+        let splits = &mut self.stats.splits;
+        match child {
+            Level::Campaign => splits.account_to_campaigns += 1,
+            Level::AdSet => splits.campaign_to_adsets += 1,
+            Level::Ad | Level::Account => splits.adset_to_ads += 1,
+        }
+        self.add_job(lister);
     }
 
     /// Replaces a failing job by two with half of its non-key fields each, merged on the key;

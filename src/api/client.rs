@@ -91,6 +91,11 @@ impl Api {
     }
 
     /// Requests in flight now.
+    /// The answer bytes that may be expected in flight now (see [`Scheduler::answer_budget`]).
+    pub fn answer_budget(&self) -> u64 {
+        self.schedule.answer_budget()
+    }
+
     pub fn in_flight(&self) -> usize {
         self.schedule.in_flight()
     }
@@ -190,7 +195,7 @@ impl Api {
         self.now = self.now.max(now);
         let mut entry = self.take(id)?;
         let mut response = response;
-        self.schedule.observe_answer(&entry.call, response.body.len());
+        self.schedule.observe_answer(&entry, response.body.len(), now);
         self.note_version(&entry.call, &response.headers);
         if entry.call.shape != Shape::External {
             self.repair_text(&mut response.body);

@@ -31,12 +31,23 @@ pub const IN_FLIGHT_BYTES: u64 = 192 << 20;
 /// `response_size_limit_mb`.
 pub const TREE_ANSWER_BYTES: u64 = 4 << 20;
 
-/// 2 MiB: the answer bytes expected from the listings and result pages in flight (read item by
-/// item, they are the large answers). A sync's memory is what it holds at once: the host's
-/// buffers of the answers arriving and the guest's copies of those it reads, so concurrency
-/// is bounded by expected bytes as well as by count (DESIGN.md, "Memory"). Answers parsed whole
-/// are kilobytes and flow freely; one large answer may always go.
+/// 4 MiB: the least answer bytes expected from the listings and result pages in flight (read
+/// item by item, they are the large answers). A sync's memory is what it holds at once: the
+/// host's buffers of the answers arriving and the guest's copies of those it reads, so
+/// concurrency is bounded by expected bytes as well as by count (DESIGN.md, "Memory"). Answers
+/// parsed whole are kilobytes and flow freely; one large answer may always go.
 pub const ANSWER_BYTES_IN_FLIGHT: u64 = 4 << 20;
+
+/// 32 MiB: the most answer bytes expected in flight, however long the round trips.
+pub const MAX_ANSWER_BYTES_IN_FLIGHT: u64 = 32 << 20;
+
+/// 16: the round trips of large answers the budget is judged by.
+const ROUND_TRIPS_KEPT: usize = 16;
+
+/// 64 MB/s: what the guest transcodes, about. The bytes in flight follow the round trip (the
+/// bandwidth-delay product): at 50 ms 4 MiB keep it busy, at 300 ms it takes 19 MB; fewer, and
+/// a sync of many accounts waits on its pages (200 accounts: 35 s where one takes 22).
+const ANSWER_BYTES_PER_SECOND: u64 = 64_000_000;
 
 /// 256 KiB: what a listing or result page is expected to weigh before one of its kind came back.
 const FIRST_ANSWER_ESTIMATE: u64 = 256 << 10;
@@ -71,14 +82,16 @@ pub struct Entry {
     pub large: bool,
     /// The response-size cap it was sent with (counted against the budget while in flight).
     pub cap: u64,
-    /// The answer bytes it was expected to bring when sent (counted against
-    /// [`ANSWER_BYTES_IN_FLIGHT`] while in flight; 0 for answers parsed whole).
+    /// The answer bytes it was expected to bring when sent (counted against the answer budget
+    /// while in flight; 0 for answers parsed whole).
     pub expect: u64,
+    /// When its request went.
+    pub sent_at: Timestamp,
 }
 
 impl Entry {
     pub fn new(id: CallId, call: Call) -> Self {
-        Entry { id, call, failures: 0, malformed: None, large: false, cap: 0, expect: 0 }
+        Entry { id, call, failures: 0, malformed: None, large: false, cap: 0, expect: 0, sent_at: Timestamp(0) }
     }
 }
 
@@ -103,6 +116,9 @@ pub struct Scheduler {
     estimates: BTreeMap<CallKind, u64>,
     /// The sum of the expected bytes of the requests in flight.
     expected: u64,
+    /// The round trips of the last large answers (milliseconds): the least of them is the
+    /// network's; the others include the time answers waited for the guest to take them.
+    round_trips_ms: VecDeque<u64>,
 }
 
 impl Scheduler {
@@ -120,6 +136,7 @@ impl Scheduler {
             reserved: 0,
             estimates: BTreeMap::new(),
             expected: 0,
+            round_trips_ms: VecDeque::new(),
         }
     }
 
@@ -176,6 +193,7 @@ impl Scheduler {
         entry.cap = self.cap_of(&entry);
         self.reserved += entry.cap;
         entry.expect = self.estimate(&entry);
+        entry.sent_at = now;
         self.expected += entry.expect;
         self.next_request += 1;
         let id = RequestId(self.next_request);
@@ -192,7 +210,7 @@ impl Scheduler {
                 continue;
             }
             let expect = self.estimate(entry);
-            if expect > 0 && self.expected > 0 && self.expected + expect > ANSWER_BYTES_IN_FLIGHT {
+            if expect > 0 && self.expected > 0 && self.expected + expect > self.answer_budget() {
                 continue;
             }
             if self.reserved + self.cap_of(entry) > IN_FLIGHT_BYTES {
@@ -240,13 +258,27 @@ impl Scheduler {
         }
     }
 
-    /// An answer of `bytes` came back for `call`: the estimate of its kind moves halfway to it.
-    pub fn observe_answer(&mut self, call: &Call, bytes: usize) {
-        if call.shape == Shape::GraphRaw {
+    /// An answer of `bytes` came back at `now` for `entry`: the estimate of its kind moves
+    /// halfway to it, and its round trip joins the last ones.
+    pub fn observe_answer(&mut self, entry: &Entry, bytes: usize, now: Timestamp) {
+        if entry.call.shape == Shape::GraphRaw {
             let bytes = bytes as u64;
-            let e = self.estimates.entry(call.kind).or_insert(bytes);
+            let e = self.estimates.entry(entry.call.kind).or_insert(bytes);
             *e = (*e + bytes).div_ceil(2);
+            if self.round_trips_ms.len() == ROUND_TRIPS_KEPT {
+                self.round_trips_ms.pop_front();
+            }
+            self.round_trips_ms.push_back(now.since(entry.sent_at).as_millis() as u64);
         }
+    }
+
+    /// The answer bytes expected in flight at most: what the guest transcodes in one round trip
+    /// of the network (the least of the last ones: a longer one waited for the guest, and more
+    /// in flight would only wait longer), within [`ANSWER_BYTES_IN_FLIGHT`] and
+    /// [`MAX_ANSWER_BYTES_IN_FLIGHT`].
+    pub fn answer_budget(&self) -> u64 {
+        let round_trip = self.round_trips_ms.iter().copied().min().unwrap_or(0);
+        (ANSWER_BYTES_PER_SECOND * round_trip / 1000).clamp(ANSWER_BYTES_IN_FLIGHT, MAX_ANSWER_BYTES_IN_FLIGHT)
     }
 
     /// The most an answer of this shape may have: listings and result pages (read item by
@@ -332,6 +364,29 @@ mod tests {
         assert_eq!(std::iter::from_fn(|| a.poll_transmit()).count(), 1, "3 MiB + a half: one more goes");
         a.handle_response(pages.remove(0), small(), Timestamp(0)).unwrap();
         assert_eq!(std::iter::from_fn(|| a.poll_transmit()).count(), 5, "2.5 MiB + 5 x a quarter");
+    }
+
+    #[test]
+    fn the_answer_budget_follows_the_round_trip_within_its_bounds() {
+        let mut a = api();
+        assert_eq!(a.answer_budget(), ANSWER_BYTES_IN_FLIGHT, "no round trip seen yet");
+        let mut now = 0;
+        for n in 0..20 {
+            a.submit(Call::graph_raw(Request::get(format!("https://g/v25.0/{n}/insights")), CallKind::JobResults));
+            let (id, _) = a.poll_transmit().unwrap();
+            now += 300;
+            a.handle_response(id, ok(json!({"data": []})), Timestamp(now)).unwrap();
+        }
+        // 300 ms a page: what 64 MB/s fill in a round trip.
+        let budget = a.answer_budget();
+        assert!((18_000_000..=19_200_000).contains(&budget), "{budget}");
+        for n in 0..40 {
+            a.submit(Call::graph_raw(Request::get(format!("https://g/v25.0/s{n}/insights")), CallKind::JobResults));
+            let (id, _) = a.poll_transmit().unwrap();
+            now += 5_000;
+            a.handle_response(id, ok(json!({"data": []})), Timestamp(now)).unwrap();
+        }
+        assert_eq!(a.answer_budget(), MAX_ANSWER_BYTES_IN_FLIGHT, "slow round trips: the most");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The wasmtime embedding: engine, component cache, sandbox limits, and calls into the guest.
 
-use crate::backend::{Backend, HostFetchError, HostRequest, HostResponse};
+use crate::backend::{Backend, HostCompletion, HostFetchError, HostRequest, HostResponse};
 use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -168,7 +168,15 @@ pub struct HostState {
     pub peak_in_flight: usize,
     /// What was denied, for tests of the sandbox.
     pub denied: Vec<String>,
+    /// Answers in, not yet handed to the guest (see [`HANDOVER_BYTES`]).
+    held: std::collections::VecDeque<HostCompletion>,
 }
+
+/// 1 MiB: the answer bytes handed to the guest by one `http-fetch` (at least one answer). What
+/// is handed over is copied into the guest's memory, which never shrinks, while the host frees
+/// each answer once handed over: so answers that came in together (several result pages) wait
+/// here and go one call after another, and the guest's memory holds about one page at a time.
+pub const HANDOVER_BYTES: usize = 1 << 20;
 
 impl HostState {
     /// The guest's stderr on one line, without the hint about `RUST_BACKTRACE`.
@@ -244,11 +252,23 @@ impl wit_host::Host for HostState {
                 Err(e) => done.push(wit_host::Completion { id: outgoing.id, outcome: to_wit(Err(e)) }),
             }
         }
-        // A refusal is an answer already: only what else is ready goes with it.
-        let wait = if done.is_empty() { wait_ms } else { Some(0) };
-        let answered = self.backend.wait(wait);
-        self.in_flight = self.in_flight.saturating_sub(answered.len());
-        done.extend(answered.into_iter().map(|(id, outcome)| wit_host::Completion { id, outcome: to_wit(outcome) }));
+        // A refusal is an answer already: only what else is ready goes with it. Answers held
+        // from an earlier call go before any wait.
+        if self.held.is_empty() {
+            let wait = if done.is_empty() { wait_ms } else { Some(0) };
+            self.held.extend(self.backend.wait(wait));
+        }
+        let mut bytes = 0;
+        while let Some((_, outcome)) = self.held.front() {
+            let size = outcome.as_ref().map_or(0, |r| r.body.len());
+            if bytes > 0 && bytes + size > HANDOVER_BYTES {
+                break;
+            }
+            bytes += size;
+            let Some((id, outcome)) = self.held.pop_front() else { break };
+            self.in_flight = self.in_flight.saturating_sub(1);
+            done.push(wit_host::Completion { id, outcome: to_wit(outcome) });
+        }
         self.last_host_return = Instant::now();
         done
     }
@@ -360,6 +380,7 @@ impl Runtime {
             in_flight: 0,
             peak_in_flight: 0,
             denied: Vec::new(),
+            held: std::collections::VecDeque::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

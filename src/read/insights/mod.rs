@@ -41,7 +41,7 @@ pub const RETENTION_DAYS: i64 = 1123;
 /// 730 days: how far back insights start when no start date is configured (Airbyte's default).
 pub const DEFAULT_HISTORY_DAYS: i64 = 730;
 /// 7 days: consecutive daily slices one report job covers at first; a job that proves too
-/// large is split by days before it is split by objects.
+/// large is split into objects over the same days, and by days only at the stream's level.
 pub const WINDOW_DAYS: usize = 7;
 /// 28 + 1 days: how far before a slice the id-listing job looks for objects with data.
 pub const CHILD_ID_LOOKBACK_DAYS: i64 = 29;

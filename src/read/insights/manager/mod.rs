@@ -5,11 +5,11 @@
 //! fail. It hands its reader [`JobEvent`]s: rows to emit, slices a job
 //! starts or stops covering, an account or the stream failed.
 //!
-//! Split order: a job covering several days is split by days; a one-day job above the stream's
-//! level is split into its child objects (found by a small id-listing job over the 29 days
-//! before the slice); a one-day job at the stream's level, or one whose id listing failed
-//! [`MAX_ID_LISTING_ATTEMPTS`] times, is split into two halves of its fields, whose rows are
-//! merged by primary key. A single field that still fails ends the stream with a config error
+//! Split order: a job above the stream's level is split into its child objects over the same
+//! days (found by a small id-listing job over the 29 days before the slice); a job at the
+//! stream's level covering several days is split by days; a one-day job at the stream's level,
+//! or one whose id listing failed [`MAX_ID_LISTING_ATTEMPTS`] times, is split into two halves
+//! of its fields, whose rows are merged by primary key. A single field that still fails ends the stream with a config error
 //! naming it.
 //!
 //! A running job times out only when a poll answers (or fails) after the timeout has passed.

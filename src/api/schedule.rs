@@ -1,6 +1,8 @@
 //! The client's scheduler: the calls waiting to go (ready, or delayed by a backoff on the
 //! [`Timers`] table), the requests in flight, and the bounds on them: how many in all and per
-//! ad account, and how many answer bytes (the sum of their response-size caps).
+//! ad account, how many answer bytes at worst (the sum of their response-size caps), and how
+//! many expected (listings and result pages, by what the last ones of their kind weighed,
+//! within what the guest transcodes in one round trip).
 //!
 //! It decides which call goes next and with which cap; the client decides what a call is and
 //! what its answer means.

@@ -197,16 +197,23 @@ run_one() { # $1: ours|wheel|theirs
   stop_sim "$name"
 }
 
+# The report's first lines: the world, and what was measured.
+report_head() {
+  echo "bench/run.sh $size: $accounts account(s), $((accounts * campaigns * adsets * ads)) ads, $days days from $start_date"
+  echo "simulator: seed $seed, latency ${latency_ms} ms, report jobs ${job_ms} ms, clock wall, world start $start_ms"
+  echo "streams: $streams"
+  # Nothing can end sooner than a report job plus the round trips that must follow each other:
+  # the ad account (its time zone), the job's creation, the poll that sees it done, a result page.
+  echo "physical floor: $(python3 -c "print(f'{($job_ms + 4 * $latency_ms) / 1000:.2f}')") s (report job ${job_ms} ms + 4 dependent round trips of ${latency_ms} ms)"
+  cat "$out/build.txt"
+  echo
+}
+
 # Ours first: the shorter runs, so that Airbyte's simulator starts soonest after the world start.
 run_one ours
 if [[ ${OURS_ONLY:-0} == 1 ]]; then
   {
-    echo "bench/run.sh $size: $accounts account(s), $((accounts * campaigns * adsets * ads)) ads, $days days from $start_date"
-    echo "simulator: seed $seed, latency ${latency_ms} ms, report jobs ${job_ms} ms, clock wall, world start $start_ms"
-    echo "streams: $streams"
-    echo "physical floor: $(python3 -c "print(f'{($job_ms + 4 * $latency_ms) / 1000:.2f}')") s (report job ${job_ms} ms + 4 dependent round trips of ${latency_ms} ms)"
-    cat "$out/build.txt"
-    echo
+    report_head
     python3 bench/bench.py brief --dir "$out"
   } | tee "$out/report.txt"
   exit 0
@@ -220,14 +227,7 @@ python3 bench/bench.py compare --catalog "$out/catalog.json" --ours "$out/ours.j
 python3 bench/bench.py compare --catalog "$out/catalog.json" --ours "$out/ours.jsonl" --theirs "$out/wheel.jsonl" \
   --labels host-test,wheel --out "$out/compare-wheel.json" >"$out/compare-wheel.txt"
 {
-  echo "bench/run.sh $size: $accounts account(s), $((accounts * campaigns * adsets * ads)) ads, $days days from $start_date"
-  echo "simulator: seed $seed, latency ${latency_ms} ms, report jobs ${job_ms} ms, clock wall, world start $start_ms"
-  echo "streams: $streams"
-  # Nothing can end sooner than a report job plus the round trips that must follow each other:
-  # the ad account (its time zone), the job's creation, the poll that sees it done, a result page.
-  echo "physical floor: $(python3 -c "print(f'{($job_ms + 4 * $latency_ms) / 1000:.2f}')") s (report job ${job_ms} ms + 4 dependent round trips of ${latency_ms} ms)"
-  cat "$out/build.txt"
-  echo
+  report_head
   python3 bench/bench.py table --dir "$out"
   echo
   echo "record-set differences (RECORD messages only, keyed by primary key):"

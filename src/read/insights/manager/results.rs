@@ -78,11 +78,7 @@ impl JobManager {
                 self.row_bytes = row_bytes;
             }
             let Some(rows) = self.page_items(id, step, cx)? else { return Ok(()) };
-            let limit = page_rows(self.row_bytes);
-            if let Some(JobState::Reading { paginator, .. }) = self.jobs.get_mut(&id).map(|j| &mut j.state) {
-                paginator.set_next_limit(limit);
-            }
-            let next = self.request_next_page(id, cx);
+            let next = self.request_next_page(id, Some(page_rows(self.row_bytes)), cx);
             if !rows.is_empty() {
                 self.events.push_back(JobEvent::Rows { account, rows: rows.into_iter().map(Row::Encoded).collect() });
             }
@@ -91,7 +87,7 @@ impl JobManager {
         }
         let step = paginator.on_outcome(call, outcome, cx.out);
         let Some(items) = self.page_items(id, step, cx)? else { return Ok(()) };
-        let next = self.request_next_page(id, cx);
+        let next = self.request_next_page(id, None, cx);
         match &purpose {
             Purpose::ChildIds { child, .. } => {
                 let field = child.id_field().unwrap_or("id");
@@ -152,10 +148,15 @@ impl JobManager {
         }
     }
 
-    /// Asks for the next result page of job `id`, if there is one.
-    fn request_next_page(&mut self, id: JobId, cx: &mut Turn) -> Option<CallId> {
+    /// Asks for the next result page of job `id`, if there is one (of `limit` rows, when given).
+    fn request_next_page(&mut self, id: JobId, limit: Option<u32>, cx: &mut Turn) -> Option<CallId> {
         match self.jobs.get_mut(&id).map(|j| &mut j.state) {
-            Some(JobState::Reading { paginator, .. }) => paginator.request_next(cx.out),
+            Some(JobState::Reading { paginator, .. }) => {
+                if let Some(limit) = limit {
+                    paginator.set_next_limit(limit);
+                }
+                paginator.request_next(cx.out)
+            }
             _ => None,
         }
     }

@@ -1,6 +1,8 @@
-//! `check`: validates the config, then proves each ad account readable with the token and
-//! each custom insight's breakdowns acceptable to Meta.
+//! `check`: validates the config, then proves each ad account readable with the token (or,
+//! without `account_ids`, lists the accounts the token reaches and says which would be read)
+//! and each custom insight's breakdowns acceptable to Meta.
 
+use crate::accounts::Discovery;
 use crate::api::classify::GraphError;
 use crate::api::client::{Api, Call, CallFailure, CallId, CallKind, CallOutcome};
 use crate::commands::graph_url;
@@ -18,8 +20,15 @@ use serde_json::{Value, json};
 /// One probe of the API.
 #[derive(Clone, Debug)]
 enum Probe {
-    Account { account: crate::model::AccountId },
-    Breakdowns { insight: usize, today_only: bool },
+    /// The accounts the token reaches (a config without `account_ids`).
+    Accounts,
+    Account {
+        account: crate::model::AccountId,
+    },
+    Breakdowns {
+        insight: usize,
+        today_only: bool,
+    },
 }
 
 /// The check machine. See [`Machine`] for the calling contract.
@@ -38,6 +47,8 @@ enum Phase {
         probes: Vec<Probe>,
         /// The probe in flight.
         awaiting: Option<(CallId, Probe)>,
+        /// The account listing, while it runs.
+        discovery: Option<Discovery>,
     },
 }
 
@@ -50,11 +61,14 @@ impl CheckMachine {
                 probes.extend(
                     (0..config.custom_insights.len()).map(|i| Probe::Breakdowns { insight: i, today_only: false }),
                 );
+                if config.discovers_accounts {
+                    probes.insert(0, Probe::Accounts);
+                }
                 probes.reverse();
                 // Rate-limit pauses are off: a check must answer within minutes.
                 let api = Api::new(config.access_token.clone(), seed, now, false)
                     .with_max_response_bytes(config.max_response_bytes);
-                let phase = Phase::Probing { config: Box::new(config), probes, awaiting: None };
+                let phase = Phase::Probing { config: Box::new(config), probes, awaiting: None, discovery: None };
                 let mut m = CheckMachine { core: Core::new(api), phase };
                 m.next_probe();
                 m
@@ -69,13 +83,19 @@ impl CheckMachine {
     }
 
     fn next_probe(&mut self) {
-        let Phase::Probing { config, probes, awaiting } = &mut self.phase else { return };
+        let Phase::Probing { config, probes, awaiting, discovery } = &mut self.phase else { return };
         let Some(probe) = probes.pop() else {
             self.core.emit(Message::ConnectionStatus { succeeded: true, message: None });
             self.core.finish();
             return;
         };
         let url = match &probe {
+            Probe::Accounts => {
+                let listing = Discovery::start(&config.api_version, &mut self.core.api);
+                *awaiting = Some((listing.awaiting(), probe));
+                *discovery = Some(listing);
+                return;
+            }
             Probe::Account { account } => format!(
                 "{}?{}",
                 graph_url(&config.api_version, &format!("act_{account}")),
@@ -115,7 +135,7 @@ impl CheckMachine {
         while let Some((call, outcome)) = self.core.api.poll_completion() {
             let Phase::Probing { awaiting, .. } = &mut self.phase else { return Ok(()) };
             match awaiting.take() {
-                Some((expected, probe)) if expected == call => self.on_outcome(probe, outcome),
+                Some((expected, probe)) if expected == call => self.on_outcome(call, probe, outcome),
                 _ => {
                     return Err(ConnectorError::contract(
                         "an answer reached the check for a probe it was not waiting for; this is a bug, please report it",
@@ -127,9 +147,29 @@ impl CheckMachine {
         Ok(())
     }
 
-    fn on_outcome(&mut self, probe: Probe, outcome: CallOutcome) {
-        let Phase::Probing { config, probes, .. } = &mut self.phase else { return };
+    fn on_outcome(&mut self, call: CallId, probe: Probe, outcome: CallOutcome) {
+        let Phase::Probing { config, probes, awaiting, discovery } = &mut self.phase else { return };
         match (probe, outcome) {
+            (Probe::Accounts, outcome) => {
+                let Some(listing) = discovery.as_mut() else { return };
+                match listing.on_outcome(call, outcome, &mut self.core.api) {
+                    Ok(None) => *awaiting = Some((listing.awaiting(), Probe::Accounts)),
+                    Ok(Some(found)) => {
+                        *discovery = None;
+                        self.core.emit(Message::log(LogLevel::Info, found.summary()));
+                        config.account_ids = found.active();
+                        if config.account_ids.is_empty() {
+                            let e = ConnectorError::config(
+                                "account_ids: the token reaches no active ad account; give the token's user or system user access to one, or list account_ids",
+                            );
+                            self.fail(e, None);
+                        } else {
+                            self.next_probe();
+                        }
+                    }
+                    Err(e) => self.fail(e.error.context("account discovery (/me/adaccounts)"), e.graph.as_deref()),
+                }
+            }
             (_, Ok(_)) => self.next_probe(),
             (Probe::Account { account }, Err(e)) => {
                 self.fail(e.error.context(&format!("account_ids: ad account {account}")), e.graph.as_deref())

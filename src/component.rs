@@ -202,7 +202,11 @@ impl wit::Guest for Component {
     }
 
     fn discover(config: String) -> Vec<wit::Message> {
-        convert(crate::commands::discover(&config, now()))
+        let at = now();
+        let mut driver = Driver::new(crate::commands::DiscoverMachine::new(&config, seed(at), at));
+        let mut out = Vec::new();
+        driver.run_to_end(&mut HostIo::new(), |m| out.push(m));
+        convert(out)
     }
 }
 

@@ -7,8 +7,9 @@
 //! Where things are:
 //! - the machines' contract and the one loop that runs them: [`driver::Machine`],
 //!   [`driver::Driver`]; their shared front (client + outbox): [`machine::Core`];
-//! - the commands: [`commands`] (`spec`, `discover`), [`check::CheckMachine`],
-//!   [`read::ReadMachine`];
+//! - the commands: [`commands`] (`spec`, `discover`, [`commands::DiscoverMachine`]),
+//!   [`check::CheckMachine`], [`read::ReadMachine`]; the accounts of a config without
+//!   `account_ids`: [`accounts`];
 //! - every Graph call: [`api::client::Api`] (retries, quota waits, page-size halving, usage
 //!   headers), classified once by [`api::classify`]; paging ([`api::paginator::Paginator`]) and
 //!   batches ([`api::batch::BatchSender`]) on top;
@@ -20,6 +21,7 @@
 // No unwrap or expect in connector code: errors are data (STYLE.md). Tests may.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
 pub mod api;
 pub mod catalog;
 pub mod check;

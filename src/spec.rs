@@ -55,13 +55,13 @@ pub fn spec() -> Value {
             "title": "Source Facebook Marketing",
             "description": "Meta Marketing API source: ad accounts, campaigns, ad sets, ads, creatives, activities, images, videos, custom conversions, custom audiences and insights.",
             "type": "object",
-            "required": ["account_ids", "credentials"],
+            "required": ["credentials"],
             "properties": {
                 "account_ids": {
                     "title": "Ad Account ID(s)", "order": 0,
-                    "description": "The Facebook Ad account ID(s) to pull data from. The Ad account ID number is in the account dropdown menu or in your browser's address bar of your Meta Ads Manager.",
+                    "description": "The Facebook Ad account ID(s) to pull data from. The Ad account ID number is in the account dropdown menu or in your browser's address bar of your Meta Ads Manager. Leave empty to read every active ad account the token reaches (listed through /me/adaccounts at each sync; an account the token can no longer read is skipped with a warning).",
                     "pattern_descriptor": "The Ad Account ID must be a number.",
-                    "examples": ["111111111111111"], "minItems": 1, "type": "array", "uniqueItems": true,
+                    "examples": ["111111111111111"], "type": "array", "uniqueItems": true,
                     "items": {"pattern": "^[0-9]+$", "type": "string"},
                 },
                 "access_token": {"title": "Access Token", "description": "The value of the generated access token. Legacy field, moved into credentials.", "airbyte_secret": true, "airbyte_hidden": true, "type": "string"},
@@ -125,7 +125,8 @@ mod tests {
     fn required_fields_and_secrets_match_airbyte() {
         let s = spec();
         let cs = &s["connectionSpecification"];
-        assert_eq!(cs["required"], json!(["account_ids", "credentials"]));
+        // account_ids is optional, as in Airbyte's 6.2.0: without it the accounts are discovered.
+        assert_eq!(cs["required"], json!(["credentials"]));
         assert_eq!(cs["properties"]["access_token"]["airbyte_secret"], true);
         assert_eq!(cs["properties"]["credentials"]["oneOf"][1]["properties"]["access_token"]["airbyte_secret"], true);
         assert_eq!(cs["properties"]["page_size"]["default"], 100);

@@ -11,7 +11,12 @@
 //!   is `{"config": {...}, "catalog": {...}, "read_start_ms": N}` (`read_start_ms`, when the
 //!   read started, defaults to now); the answer is `{"now_ms": N, "read_start_ms": N,
 //!   "streams": {"<stream>": ["<primary key>", ...]}}`, keys as [`crate::truth::record_key`]
-//!   writes them. A config option the truth does not model is a 400 naming it.
+//!   writes them. A config option the truth does not model is a 400 naming it. A config
+//!   without `account_ids` reads the accounts `/me/adaccounts` lists as active that the token
+//!   may read;
+//! - `POST /__sim/revoke`: takes the token's access to an ad account away, or gives it back,
+//!   from now on (a client removing an agency's access). The body is `{"account": "<id>",
+//!   "revoked": true|false}`; the answer is `{"revoked": [ids]}`.
 
 pub use crate::http1::Server;
 use crate::http1::{Incoming, Reply};
@@ -162,6 +167,20 @@ const COUNTERS_PATH: &str = "/__sim/counters";
 /// Path of the ground-truth endpoint.
 const TRUTH_PATH: &str = "/__sim/truth";
 
+/// Path of the endpoint that takes access to an account away or gives it back.
+const REVOKE_PATH: &str = "/__sim/revoke";
+
+/// Applies `POST /__sim/revoke` with `body` to `sim`.
+fn revoke_json(sim: &mut Simulator, body: &[u8]) -> Result<Value> {
+    let req: Value = serde_json::from_slice(body).context("the body is not JSON")?;
+    let id = req["account"].as_str().context("account: expected the ad account id as a string")?;
+    let id = id.strip_prefix("act_").unwrap_or(id);
+    anyhow::ensure!(sim.account_ids().iter().any(|a| a == id), "account: {id} is not an account of this world");
+    let revoked = req["revoked"].as_bool().context("revoked: expected true or false")?;
+    sim.set_revoked(id, revoked);
+    Ok(json!({"revoked": sim.config().faults.revoked_accounts}))
+}
+
 /// The answer to `POST /__sim/truth` with `body`, at `sim`'s current time.
 fn truth_json(sim: &Simulator, body: &[u8]) -> Result<Value> {
     let req: Value = serde_json::from_slice(body).context("the body is not JSON")?;
@@ -260,6 +279,14 @@ fn serve_one(shared: &Shared, request: Incoming) -> Result<Reply> {
     }
     if request.method == "POST" && path == TRUTH_PATH {
         let answer = truth_json(&sim, &request.body);
+        drop(sim);
+        return Ok(match answer {
+            Ok(v) => json_reply(200, &v),
+            Err(e) => json_reply(400, &json!({"error": format!("{e:#}")})),
+        });
+    }
+    if request.method == "POST" && path == REVOKE_PATH {
+        let answer = revoke_json(&mut sim, &request.body);
         drop(sim);
         return Ok(match answer {
             Ok(v) => json_reply(200, &v),

@@ -202,7 +202,8 @@ impl SyncConfig {
         unmodelled(map, &MODELLED_OPTIONS, "")?;
         let listed: Vec<&Value> = match (map.get("account_ids"), map.get("account_id")) {
             (Some(Value::Array(ids)), _) => ids.iter().collect(),
-            (None, Some(id)) => vec![id],
+            (None | Some(Value::Null), Some(id)) => vec![id],
+            (None | Some(Value::Null), None) => Vec::new(),
             _ => bail!("account_ids: expected a list of ad account ids"),
         };
         let mut account_ids = Vec::new();
@@ -237,6 +238,12 @@ impl SyncConfig {
         Ok(SyncConfig { account_ids, start_date, custom })
     }
 
+    /// The accounts read: those named, or with none named, those discovered (listed as active,
+    /// and readable by the token).
+    fn accounts(&self, truth: &Simulator) -> Vec<String> {
+        if self.account_ids.is_empty() { truth.discoverable_account_ids() } else { self.account_ids.clone() }
+    }
+
     /// Ground truth of `stream` (primary key `pk`) at `truth`'s clock, for a first sync of this
     /// config that started at `read_start_ms`.
     pub fn stream_keys(&self, truth: &Simulator, stream: &str, pk: &[String], read_start_ms: i64) -> Result<Keys> {
@@ -253,7 +260,7 @@ impl SyncConfig {
             let filtered = matches!(stream, "campaigns" | "ad_sets" | "ads" | "activities");
             TruthQuery {
                 stream: stream.to_string(),
-                account_ids: self.account_ids.clone(),
+                account_ids: self.accounts(truth),
                 updated_since: if filtered { self.start_date.map(|d| d.timestamp() - 1) } else { None },
                 ..TruthQuery::default()
             }
@@ -283,7 +290,7 @@ impl SyncConfig {
             .max(earliest);
         TruthQuery {
             stream: "insights".into(),
-            account_ids: self.account_ids.clone(),
+            account_ids: self.accounts(truth),
             insights: Some(InsightsQuery {
                 level: level.to_string(),
                 breakdowns: breakdowns_of(pk),

@@ -95,8 +95,9 @@ fn cases() -> Vec<Case> {
         raw_config("config is a string", "\"hello\"", "config: expected a JSON object"),
         raw_config("config is null", "null", "config: expected a JSON object"),
         raw_config("config is empty", "", "config: not valid JSON"),
-        with_config("account_ids missing", |c| remove(c, "account_ids"), "account_ids: missing"),
-        with_config("account_ids empty", |c| c["account_ids"] = json!([]), "account_ids: empty"),
+        // A config without account_ids (or with an empty list) discovers its accounts: not bad.
+        with_config("account_ids a number", |c| c["account_ids"] = json!(123), "account_ids: expected a list"),
+        with_config("account_ids holds a bad id", |c| c["account_ids"] = json!(["12a"]), "account_ids[0]"),
         with_config(
             "account_ids a string",
             |c| c["account_ids"] = json!("123"),
@@ -370,7 +371,7 @@ fn the_cli_exits_1_with_one_config_error_line_for_bad_input() {
     let dir = tempfile::tempdir().expect("temp dir");
     let picks = [
         "config is not JSON",
-        "account_ids missing",
+        "account_ids holds a bad id",
         "start_date not a date",
         "catalog names an unknown stream",
         "catalog lists a stream twice",

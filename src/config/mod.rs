@@ -84,7 +84,11 @@ pub fn camel_to_snake(s: &str) -> String {
 /// A validated config.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// The accounts read: those the config names, or, when it names none, those discovered
+    /// through the token (empty until the discovery is done; see [`Config::discovers_accounts`]).
     pub account_ids: Vec<crate::model::AccountId>,
+    /// Whether the accounts are discovered (`account_ids` missing or empty), not named.
+    pub discovers_accounts: bool,
     pub access_token: String,
     pub start_date: Option<DateTime<Utc>>,
     pub end_date: Option<DateTime<Utc>>,
@@ -127,6 +131,7 @@ impl Config {
         let root = Obj { map: &map, path: String::new() };
 
         let account_ids = parse_account_ids(&root)?;
+        let discovers_accounts = account_ids.is_empty();
         let access_token = parse_token(&root)?;
         let start_date = root.date_time("start_date")?;
         let end_date = root.date_time("end_date")?;
@@ -177,6 +182,7 @@ impl Config {
         let custom_insights = parse_custom_insights(&root)?;
         Ok(Config {
             account_ids,
+            discovers_accounts,
             access_token,
             start_date,
             end_date,
@@ -253,6 +259,19 @@ mod tests {
     }
 
     #[test]
+    fn no_account_ids_means_the_accounts_are_discovered() {
+        for v in [
+            json!({"credentials": {"access_token": "t"}}),
+            json!({"account_ids": [], "credentials": {"access_token": "t"}}),
+            json!({"account_ids": null, "credentials": {"access_token": "t"}}),
+        ] {
+            let c = parse(v).unwrap();
+            assert!(c.discovers_accounts && c.account_ids.is_empty());
+        }
+        assert!(!parse(minimal()).unwrap().discovers_accounts);
+    }
+
+    #[test]
     fn act_prefix_is_stripped_and_duplicates_dropped() {
         let mut v = minimal();
         v["account_ids"] = json!(["act_111", "111", "222"]);
@@ -270,7 +289,6 @@ mod tests {
     fn bad_values_name_their_field() {
         let cases: Vec<(Value, &str)> = vec![
             (json!({"account_ids": ["12a"], "credentials": {"access_token": "t"}}), "account_ids[0]"),
-            (json!({"credentials": {"access_token": "t"}}), "account_ids"),
             (json!({"account_ids": ["1"]}), "credentials"),
             (json!({"account_ids": ["1"], "credentials": {"access_token": ""}}), "credentials.access_token"),
             (

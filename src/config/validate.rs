@@ -37,25 +37,20 @@ pub(super) fn is_api_version(v: &str) -> bool {
         if !a.is_empty() && !b.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) && b.bytes().all(|c| c.is_ascii_digit()))
 }
 
+/// The accounts the config names; none (the key missing, null or an empty list) means the
+/// accounts are discovered through the token.
 pub(super) fn parse_account_ids(root: &Obj) -> Result<Vec<AccountId>, ConnectorError> {
     let ids = match root.get("account_ids") {
-        None => {
-            return Err(ConnectorError::config(
-                "account_ids: missing; list the numeric ad account ids to read, e.g. [\"1234567890\"]",
-            ));
-        }
+        None | Some(Value::Null) => return Ok(Vec::new()),
         Some(_) => root.string_list("account_ids")?,
     };
-    if ids.is_empty() {
-        return Err(ConnectorError::config("account_ids: empty; list at least one numeric ad account id"));
-    }
     let mut out: Vec<AccountId> = Vec::with_capacity(ids.len());
     for (i, raw) in ids.iter().enumerate() {
         let id = raw.trim();
         let id = id.strip_prefix("act_").unwrap_or(id);
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConnectorError::config(format!(
-                "account_ids[{i}]: '{raw}' is not an ad account id; use the number shown in Ads Manager, e.g. 1234567890"
+                "account_ids[{i}]: '{raw}' is not an ad account id; use the number shown in Ads Manager, e.g. 1234567890, or leave account_ids empty to read every active account the token reaches"
             )));
         }
         if !out.iter().any(|o| o == id) {

@@ -208,6 +208,10 @@ impl CreativesFromAdsReader {
     /// Opens accounts until [`accounts_at_once`] are being read or none is left.
     fn open_accounts(&mut self, cx: &mut Turn) {
         while let Some(i) = self.pool.next_to_open() {
+            if cx.accounts.is_skipped(self.pool.id(i)) {
+                self.pool.close(i);
+                continue;
+            }
             self.start_account(i, cx);
         }
     }
@@ -465,7 +469,7 @@ impl CreativesFromAdsReader {
         if acct.failed.is_none() {
             self.pool.progress.set_done(&id);
         }
-        if let Some(e) = acct.failed {
+        if let Some(e) = acct.failed.filter(|_| !cx.accounts.is_skipped(&id)) {
             let e = e.context(&format!("{} of ad account {id}", self.def.name));
             cx.log(LogLevel::Error, e.message().to_string());
             self.pool.failures.push(e);

@@ -169,6 +169,10 @@ impl EntityReader {
     /// Opens accounts until [`accounts_at_once`] are being read or none is left.
     fn open_accounts(&mut self, cx: &mut Turn) {
         while let Some(i) = self.pool.next_to_open() {
+            if cx.accounts.is_skipped(self.pool.id(i)) {
+                self.pool.close(i);
+                continue;
+            }
             self.start_account(i, cx, false);
         }
     }
@@ -233,6 +237,7 @@ impl EntityReader {
         let Some(&Listing { without_privileged, .. }) = self.pool.open.get(&account) else { return };
         let account_id = self.pool.id(account).to_string();
         match outcome {
+            Err(e) if cx.accounts.is_skipped(&account_id) => self.fail_account(account, e.error, cx),
             Err(e) if self.drop_refused(account, &e, cx) => {}
             Ok(reply) => {
                 // The insights streams after this one need not look the account up again.
@@ -424,8 +429,14 @@ impl EntityReader {
         self.incremental.then(|| self.states.snapshot(top))
     }
 
+    /// Account `account` failed: the stream will be INCOMPLETE; or it is skipped (a discovered
+    /// account the token may not read, which the sync has said once): closed quietly.
     fn fail_account(&mut self, account: usize, e: ConnectorError, cx: &mut Turn) {
         let id = self.pool.id(account).to_string();
+        if cx.accounts.is_skipped(&id) {
+            self.close_account(account, cx);
+            return;
+        }
         let e = e.context(&format!("{} of ad account {id}", self.def.name));
         cx.log(LogLevel::Error, e.message().to_string());
         self.pool.failures.push(e);

@@ -22,7 +22,7 @@ pub use crate::read::resume::Suspended;
 use crate::time::Timestamp;
 use crate::timers::Deadline;
 use serde_json::Value;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// One report job of an insights stream, within its stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,10 +62,14 @@ impl TimeZone {
     }
 }
 
-/// Ad account id (without `act_`) → the account's time zone as far as the sync has read it, so
-/// that the insights streams of a sync look each account up once between them.
+/// What the sync knows of its ad accounts (ids without `act_`): each one's time zone as far as
+/// it has read it, so that the insights streams of a sync look each account up once between
+/// them; and the discovered accounts it skips because the token cannot read them.
 #[derive(Debug, Default)]
-pub struct AccountFacts(BTreeMap<AccountId, TimeZone>);
+pub struct AccountFacts {
+    zones: BTreeMap<AccountId, TimeZone>,
+    skipped: BTreeSet<AccountId>,
+}
 
 impl AccountFacts {
     pub fn new() -> Self {
@@ -74,11 +78,26 @@ impl AccountFacts {
 
     /// The zone of `account`, once its offset is known.
     pub fn zone(&self, account: &str) -> Option<&TimeZone> {
-        self.0.get(account).filter(|z| z.offset_hours.is_some())
+        self.zones.get(account).filter(|z| z.offset_hours.is_some())
     }
 
     pub fn learn(&mut self, account: AccountId, zone: TimeZone) {
-        self.0.entry(account).or_default().learn(zone);
+        self.zones.entry(account).or_default().learn(zone);
+    }
+
+    /// Skips `account` for the rest of the sync; false if it was skipped already.
+    pub fn skip(&mut self, account: AccountId) -> bool {
+        self.skipped.insert(account)
+    }
+
+    /// Whether `account` is skipped: a reader closes it without a failure, its state kept.
+    pub fn is_skipped(&self, account: &str) -> bool {
+        self.skipped.contains(account)
+    }
+
+    /// The skipped accounts, in id order.
+    pub fn skipped(&self) -> impl Iterator<Item = &AccountId> {
+        self.skipped.iter()
     }
 }
 

@@ -6,7 +6,10 @@ use super::insights::polls::PollHub;
 use super::reader::{AccountFacts, JobStats, Outbox, Output, Snapshot, StreamReader, Suspended, Turn};
 use super::resume::{self, Mark, Resume};
 use super::{creatives_from_ads, entity, fields, insights};
+use crate::accounts::Discovery;
 use crate::api::Calls;
+use crate::api::call::CallError;
+use crate::api::classify::CallFailure;
 use crate::api::client::{Api, CallId, Concurrency, MAX_IN_FLIGHT_PER_ACCOUNT};
 use crate::catalog::{self, Selected};
 use crate::config::Config;
@@ -14,7 +17,7 @@ use crate::driver::{Action, Machine, TimeoutReason};
 use crate::error::{ConnectorError, FailureType};
 use crate::http::{FetchError, RequestId, Response};
 use crate::machine::Core;
-use crate::model::Incremental;
+use crate::model::{AccountId, Incremental};
 use crate::protocol::{LogLevel, Message, StreamStatus};
 use crate::state::{self, StreamStates};
 use crate::streams::Stream;
@@ -36,6 +39,15 @@ const POLLS: Owner = Owner(0);
 /// route table under the client's id, with its owner and the owner's own id for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Owner(u32);
+
+/// A call in flight: its owner, the owner's id for it, and the ad account whose quota it uses
+/// (a discovered account that answers a permission error is skipped).
+#[derive(Debug)]
+struct Route {
+    owner: Owner,
+    theirs: CallId,
+    account: Option<AccountId>,
+}
 
 /// The three readers, each a machine of the [`StreamReader`] contract, with the outbox it
 /// hands its outputs back in.
@@ -122,7 +134,9 @@ struct Sync {
     /// The status polls' calls not yet handed to the client.
     poll_out: Outbox,
     /// Every call in flight: the client's id → its owner, and the owner's id for it.
-    routes: BTreeMap<CallId, (Owner, CallId)>,
+    routes: BTreeMap<CallId, Route>,
+    /// The account listing of a config without `account_ids`; no stream starts before it ends.
+    discovery: Option<Discovery>,
     failed_streams: Vec<(String, ConnectorError)>,
     /// Streams in catalog order with their record counts so far.
     streams: Vec<StreamProgress>,
@@ -203,7 +217,7 @@ fn dispatch(
     out: &mut Outbox,
     owner: Owner,
     core: &mut Core,
-    routes: &mut BTreeMap<CallId, (Owner, CallId)>,
+    routes: &mut BTreeMap<CallId, Route>,
     accounts: &mut AccountFacts,
     polls: &mut PollHub<Owner>,
 ) -> bool {
@@ -211,7 +225,8 @@ fn dispatch(
     while let Some(output) = out.pop() {
         match output {
             Output::Submit(theirs, call) => {
-                routes.insert(core.api.submit(call), (owner, theirs));
+                let account = call.account.clone();
+                routes.insert(core.api.submit(call), Route { owner, theirs, account });
             }
             Output::Emit(m) => {
                 records |= matches!(m, Message::Record { .. });
@@ -268,6 +283,7 @@ impl ReadMachine {
                     polls,
                     poll_out: Outbox::default(),
                     routes: BTreeMap::new(),
+                    discovery: None,
                     failed_streams: Vec::new(),
                     streams,
                     jobs_done: BTreeMap::new(),
@@ -280,7 +296,12 @@ impl ReadMachine {
                     done: BTreeMap::new(),
                     done_earlier: Vec::new(),
                 };
-                let mut m = ReadMachine { core: Core::new(api), phase: Phase::Reading(Box::new(sync)) };
+                let mut core = Core::new(api);
+                let mut sync = Box::new(sync);
+                if sync.config.discovers_accounts {
+                    sync.discovery = Some(Discovery::start(&sync.config.api_version, &mut core.api));
+                }
+                let mut m = ReadMachine { core, phase: Phase::Reading(sync) };
                 m.advance(now);
                 m
             }
@@ -350,7 +371,7 @@ impl ReadMachine {
     fn advance(&mut self, now: Timestamp) {
         let Phase::Reading(sync) = &mut self.phase else { return };
         let core = &mut self.core;
-        if core.is_finished() {
+        if core.is_finished() || sync.discovery.is_some() {
             return;
         }
         loop {
@@ -419,13 +440,19 @@ impl ReadMachine {
             suspend(core, sync, now);
             return Ok(());
         }
+        if sync.discovery.is_some() {
+            discover(core, sync)?;
+        }
         while let Some((call, outcome)) = core.api.poll_completion() {
-            let Some((owner, theirs)) = sync.routes.remove(&call) else {
+            let Some(Route { owner, theirs, account }) = sync.routes.remove(&call) else {
                 return Err(ConnectorError::contract(
                     "an answer arrived for a call no part of the sync made; this is a bug, please report it",
                     format!("call {}", call.0),
                 ));
             };
+            if let (Err(e), Some(account)) = (&outcome, account) {
+                skip_if_unreadable(core, sync, account, e);
+            }
             if owner == POLLS {
                 sync.polls.on_outcome(theirs, outcome, &mut sync.poll_out)?;
                 dispatch(&mut sync.poll_out, POLLS, core, &mut sync.routes, &mut sync.accounts, &mut sync.polls);
@@ -456,6 +483,57 @@ impl ReadMachine {
         }
         self.advance(now);
         Ok(())
+    }
+}
+
+/// Takes the account listing's answers; once it has them all, the active accounts are the
+/// sync's (and none is a config error).
+fn discover(core: &mut Core, sync: &mut Sync) -> Result<(), ConnectorError> {
+    while let Some(listing) = &mut sync.discovery {
+        let Some((call, outcome)) = core.api.poll_completion() else { return Ok(()) };
+        if call != listing.awaiting() {
+            return Err(ConnectorError::contract(
+                "an answer arrived for a call the account discovery did not make; this is a bug, please report it",
+                format!("call {}", call.0),
+            ));
+        }
+        match listing.on_outcome(call, outcome, &mut core.api) {
+            Ok(None) => {}
+            Ok(Some(found)) => {
+                sync.discovery = None;
+                core.emit(Message::log(LogLevel::Info, found.summary()));
+                sync.config.account_ids = found.active();
+                if sync.config.account_ids.is_empty() {
+                    core.fail(&ConnectorError::config(
+                        "account_ids: the token reaches no active ad account; give the token's user or system user access to one, or list account_ids",
+                    ));
+                }
+            }
+            Err(e) => {
+                sync.discovery = None;
+                core.fail(&e.error.context("account discovery (/me/adaccounts)"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A discovered account that answers a permission error is skipped for the rest of the sync,
+/// with one WARN: the token lists it but may no longer read it (a client removed an agency's
+/// access). Its state is kept. A named account's failure fails its stream, as it always did.
+fn skip_if_unreadable(core: &mut Core, sync: &mut Sync, account: AccountId, e: &CallError) {
+    if !sync.config.discovers_accounts || e.failure != CallFailure::PermissionDenied {
+        return;
+    }
+    let graph = e.graph.as_ref().map(|g| format!(" (facebook: {})", g.message)).unwrap_or_default();
+    let id = account.to_string();
+    if sync.accounts.skip(account) {
+        core.emit(Message::log(
+            LogLevel::Warn,
+            format!(
+                "ad account {id}: the token lists it but may not read it{graph}; skipped for this sync, its state kept (it was discovered, not named in account_ids)"
+            ),
+        ));
     }
 }
 
@@ -608,6 +686,17 @@ fn finish(core: &mut Core, sync: &Sync, now: Timestamp) {
                 "fields meta refused in api {} and this sync dropped: {}",
                 sync.config.api_version,
                 by_stream.join("; ")
+            ),
+        ));
+    }
+    let skipped: Vec<String> = sync.accounts.skipped().map(ToString::to_string).collect();
+    if !skipped.is_empty() {
+        core.emit(Message::log(
+            LogLevel::Info,
+            format!(
+                "skipped {} discovered ad account(s) the token may not read: {}; their state is kept",
+                skipped.len(),
+                skipped.join(", ")
             ),
         ));
     }

@@ -81,6 +81,10 @@ pub struct Faults {
     pub removed_action_breakdowns: Vec<String>,
     /// Insights breakdowns Meta removed: a request naming one is refused.
     pub removed_breakdowns: Vec<String>,
+    /// Accounts (bare ids) the token still lists in `/me/adaccounts` but may no longer read (a
+    /// client removed an agency's access): every call concerning one answers `(#200) Ad account
+    /// owner has NOT grant ads_management or ads_read permission`, HTTP 403.
+    pub revoked_accounts: Vec<String>,
 }
 
 /// A field Meta no longer serves on one node type.
@@ -212,6 +216,8 @@ pub struct SimConfig {
     pub api_versions: Vec<String>,
     /// Quotas of the rate-limit model (ignored in favour of [`RateLimits::tight`] when `faults.throttled`).
     pub limits: RateLimits,
+    /// Accounts (bare ids) listed with `account_status` 101 (CLOSED); their data is still served.
+    pub closed_accounts: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -239,6 +245,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             api_versions: vec![String::from("v25.0"), String::from("v26.0")],
             limits: RateLimits::default(),
+            closed_accounts: Vec::new(),
         }
     }
 }
@@ -254,6 +261,7 @@ const PRESET_NAMES: &[&str] = &[
     "huge_account",
     "token_expired",
     "hostile",
+    "agency",
 ];
 
 impl SimConfig {
@@ -305,6 +313,13 @@ impl SimConfig {
                 // origin; and half the answers hold names that are not valid Unicode.
                 c.faults.redirected_listings = vec![("1000000000000002".into(), "campaigns".into())];
                 c.faults.bad_text = 0.5;
+            }
+            // An agency's token: four accounts listed, of which the third no longer lets the
+            // token read it and the fourth is closed.
+            "agency" => {
+                c.accounts = 4;
+                c.faults.revoked_accounts = vec!["1000000000000003".into()];
+                c.closed_accounts = vec!["1000000000000004".into()];
             }
             _ => return None,
         }

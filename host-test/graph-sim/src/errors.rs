@@ -136,6 +136,11 @@ impl ApiError {
     }
 
     /// `(#100)` invalid parameter with a custom message.
+    /// `(#200)`: the account's owner took the token's access away (HTTP 403).
+    pub fn account_permission() -> Self {
+        ApiError::new(403, 200, "(#200) Ad account owner has NOT grant ads_management or ads_read permission")
+    }
+
     pub fn invalid_param(msg: impl Into<String>) -> Self {
         ApiError::new(400, 100, format!("(#100) {}", msg.into()))
     }

@@ -110,7 +110,7 @@ pub fn render_account(world: &World, a: usize, t_s: i64) -> Map<String, Value> {
         "id": format!("act_{}", acc.id),
         "account_id": acc.id,
         "name": acc.name,
-        "account_status": 1,
+        "account_status": acc.status,
         "age": ((t_s - acc.created_s) as f64 / 86_400.0 * 100.0).round() / 100.0,
         "amount_spent": range(h, 100_000, 9_000_000).to_string(),
         "balance": "0",

@@ -64,6 +64,8 @@ pub(crate) enum Route {
     ReportResults(String),
     /// A fixed answer (the token's user and its businesses).
     Static(Value),
+    /// `GET /me/adaccounts`: every account the token reaches, paged.
+    AdAccounts,
     Error(ApiError),
 }
 
@@ -155,6 +157,22 @@ impl Simulator {
     /// Bare numeric ids of the accounts.
     pub fn account_ids(&self) -> Vec<String> {
         self.world.accounts.iter().map(|a| a.id.clone()).collect()
+    }
+
+    /// The accounts a config without `account_ids` reads: those `/me/adaccounts` lists as
+    /// active (status 1) that the token may read.
+    pub fn discoverable_account_ids(&self) -> Vec<String> {
+        let revoked = &self.cfg.faults.revoked_accounts;
+        self.world.accounts.iter().filter(|a| a.status == 1 && !revoked.contains(&a.id)).map(|a| a.id.clone()).collect()
+    }
+
+    /// Takes the token's access to account `id` away (`true`) or gives it back, from now on.
+    pub fn set_revoked(&mut self, id: &str, revoked: bool) {
+        let list = &mut self.cfg.faults.revoked_accounts;
+        list.retain(|a| a != id);
+        if revoked {
+            list.push(id.to_string());
+        }
     }
 
     /// The last `n` log lines, one call per line, for test failure messages.
@@ -395,6 +413,9 @@ impl Simulator {
             [] => (Route::Error(ApiError::unknown_path("")), RequestKind::Unknown, None),
             [first, ..] if first == "sim-cdn" => (Route::Thumbnail, RequestKind::Thumbnail, None),
             [me] if me == "me" && !post => (Route::Static(self.me()), RequestKind::ObjectRead, None),
+            [me, e] if me == "me" && e == "adaccounts" && !post => {
+                (Route::AdAccounts, RequestKind::EdgeList(e.clone()), None)
+            }
             [me, e] if me == "me" && e == "business_users" && !post => {
                 (Route::Static(self.business_users()), RequestKind::EdgeList(e.clone()), None)
             }
@@ -520,6 +541,12 @@ impl Simulator {
         };
         if let Err(e) = auth {
             return self.error(e, kind, class, op);
+        }
+        if let Some(a) = account
+            && self.cfg.faults.revoked_accounts.contains(&self.world.accounts[a].id)
+        {
+            self.counters.fault("revoked_account");
+            return self.error(ApiError::account_permission(), kind, class, op);
         }
         if let Some(v) = version
             && !self.cfg.api_versions.iter().any(|x| x == v)

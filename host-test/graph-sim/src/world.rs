@@ -94,6 +94,8 @@ pub struct Account {
     pub currency: &'static str,
     /// Account creation, epoch s.
     pub created_s: i64,
+    /// Graph's `account_status`: 1 (ACTIVE), or 101 (CLOSED) for the config's closed accounts.
+    pub status: i64,
     /// Objects of the account by kind, in creation order.
     pub objects: BTreeMap<Kind, Vec<usize>>,
     /// Activities of the account, oldest first.
@@ -236,9 +238,13 @@ impl World {
                 offset_s,
                 currency,
                 created_s: start_s - history_s - 400 * DAY_S - (h % 1000) as i64 * 3600,
+                status: 1,
                 objects: BTreeMap::new(),
                 activities: Vec::new(),
             });
+            if cfg.closed_accounts.contains(&w.accounts[a].id) {
+                w.accounts[a].status = 101;
+            }
             // Objects are created within the history window, spread from oldest to newest.
             let mut counter = 0usize;
             let mut created = |w: &World, i: usize| -> i64 {

@@ -327,9 +327,13 @@ impl InsightsReader {
             return;
         }
         acct.phase = AccountPhase::Failed;
-        let e = e.context(&format!("{} of ad account {}", self.manager.params().name, acct.id));
-        cx.log(LogLevel::Error, e.message().to_string());
-        self.failures.push(e);
+        // A skipped account (discovered, and the token may not read it) fails nothing: the sync
+        // has said so once.
+        if !cx.accounts.is_skipped(&acct.id) {
+            let e = e.context(&format!("{} of ad account {}", self.manager.params().name, acct.id));
+            cx.log(LogLevel::Error, e.message().to_string());
+            self.failures.push(e);
+        }
         self.manager.drop_account(i);
     }
 
@@ -471,6 +475,10 @@ impl StreamReader for InsightsReader {
                 continue;
             }
             let id = self.accounts[i].id.clone();
+            if cx.accounts.is_skipped(&id) {
+                self.accounts[i].phase = AccountPhase::Failed;
+                continue;
+            }
             // Another stream of this sync has looked the account up already.
             if let Some(known) = cx.accounts.zone(&id).cloned() {
                 self.plan_account(i, &known, cx);

@@ -17,6 +17,19 @@ impl Simulator {
         match route {
             Route::Error(e) => Err(e),
             Route::Static(v) => Ok(v),
+            Route::AdAccounts => {
+                let specs = fields_or(params, &["id"])?;
+                check_fields(&specs, ACCOUNT_NODE)?;
+                let lst = Listing {
+                    seed: self.cfg.seed,
+                    version,
+                    path: &path,
+                    params,
+                    empty_middle_pages: self.cfg.faults.empty_middle_pages,
+                };
+                let w = &self.world;
+                lst.page(w.accounts.len(), |a| select(w, render_account(w, a, t_s), &specs, t_s))
+            }
             Route::Batch | Route::Thumbnail => Err(ApiError::unknown_path(&path)),
             Route::Account(a) => {
                 let specs = fields_or(params, &["id", "account_id"])?;

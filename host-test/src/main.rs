@@ -86,6 +86,38 @@ enum Command {
         after_help = "Examples:\n  host-test soak --seeds 1..=1000\n  host-test soak --seeds 17..=17 --verbose   # reproduce one seed"
     )]
     Soak(host_test::soak::SoakArgs),
+    /// Split a sync's state by ad account for shards, or merge the shards' states back.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  host-test state split state.json --accounts 111,222 > shard-1.json\n  host-test state merge shard-1.json shard-2.json shard-3.json > state.json"
+    )]
+    State(StateCommand),
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// The state of a shard that reads ACCOUNTS: their entries and every stream-level key
+    /// (a list of STREAM state messages on stdout).
+    Split {
+        /// The state to split (any form `read --state` takes).
+        state: PathBuf,
+        /// The shard's ad account ids, comma-separated (repeatable).
+        #[arg(long, required = true, value_delimiter = ',')]
+        accounts: Vec<String>,
+        /// Write the state to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// The states of shards as one; an account found in several keeps the later cursor, and
+    /// each such choice is said on stderr.
+    Merge {
+        /// The shards' states, in order (a later one wins a tie).
+        #[arg(required = true)]
+        states: Vec<PathBuf>,
+        /// Write the state to this file instead of stdout.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -123,6 +155,41 @@ struct ReplayArgs {
     output: Option<PathBuf>,
 }
 
+/// `host-test state split|merge`: a bad state is exit 1 with the reason on stderr.
+fn state_command(command: &StateCommand) -> Result<ExitCode> {
+    use sfm_host::state;
+    let parse = |path: &PathBuf| -> Result<state::Streams> {
+        state::parse(&read_file(path, "state")?).with_context(|| format!("{}", path.display()))
+    };
+    let result = match command {
+        StateCommand::Split { state: path, accounts, output } => {
+            parse(path).and_then(|s| state::split(&s, accounts)).map(|v| (v, output))
+        }
+        StateCommand::Merge { states, output } => {
+            states.iter().map(|p| Ok((p.display().to_string(), parse(p)?))).collect::<Result<Vec<_>>>().map(|named| {
+                let merged = state::merge(&named);
+                for note in &merged.notes {
+                    eprintln!("{note}");
+                }
+                (merged.state, output)
+            })
+        }
+    };
+    let (value, output) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let text = format!("{value}\n");
+    match output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn read_file(path: &PathBuf, what: &str) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))
 }
@@ -150,6 +217,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Demo(args) => return host_test::demo::run(cli.component.as_deref(), args),
         Command::Soak(args) => return host_test::soak::run(cli.component.as_deref(), args),
         Command::Replay(args) => return replay(&cli, args),
+        Command::State(command) => return state_command(command),
         _ => {}
     }
     let runtime = host_test::runtime::locate(cli.component.as_deref())?;
@@ -259,7 +327,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("guest memory: peak {:.1} MiB", guest.memory_peak() as f64 / (1024.0 * 1024.0));
             r.and(write_err.map_or(Ok(()), Err))
         }
-        Command::Simulate(_) | Command::Demo(_) | Command::Soak(_) | Command::Replay(_) => Ok(()),
+        Command::Simulate(_) | Command::Demo(_) | Command::Soak(_) | Command::Replay(_) | Command::State(_) => Ok(()),
     };
     if let Some(rec) = &recorder
         && let Ok(mut r) = rec.lock()

@@ -37,3 +37,4 @@
 pub mod backend;
 pub mod output;
 pub mod runtime;
+pub mod state;

@@ -48,7 +48,7 @@ enum Phase {
         /// The probe in flight.
         awaiting: Option<(CallId, Probe)>,
         /// The account listing, while it runs.
-        discovery: Option<Discovery>,
+        discovery: Option<Box<Discovery>>,
     },
 }
 
@@ -93,7 +93,7 @@ impl CheckMachine {
             Probe::Accounts => {
                 let listing = Discovery::start(&config.api_version, &mut self.core.api);
                 *awaiting = Some((listing.awaiting(), probe));
-                *discovery = Some(listing);
+                *discovery = Some(Box::new(listing));
                 return;
             }
             Probe::Account { account } => format!(

@@ -5,7 +5,8 @@
 # (the CLI's protocol output, validated with Airbyte's models, and a PyAirbyte sync into DuckDB
 # from the wheel, checked against the simulator's ground truth), the Python wheel in a fresh venv
 # (scripts/test-wheel.sh: its console script against host-test, its API, a hostile server), the
-# composed command under jco in Node.js
+# Dagster integration with Dagster's multiprocess executor into DuckDB (scripts/test-dagster.sh),
+# the composed command under jco in Node.js
 # (scripts/test-jco.sh; installs pinned npm packages into .jco/), and the wasi:http function under
 # `wasmtime serve` and jco serve (scripts/test-serve.sh; the pinned wasmtime CLI is built into
 # .tools/ the first time, about 10 minutes). Runnable from any directory.
@@ -43,6 +44,9 @@ cargo test -q -p source-facebook-marketing --test corpus -- --nocapture every_re
 
 echo "==> scripts/test-wheel.sh (the Python wheel in a fresh venv: console script, API, hostile server)"
 bash scripts/test-wheel.sh || failed+=("wheel")
+
+echo "==> scripts/test-dagster.sh (Dagster assets partitioned by ad account: pools, reruns, a failing partition)"
+bash scripts/test-dagster.sh || failed+=("dagster")
 
 echo "==> pytest tests/python"
 .venv/bin/python -m pytest tests/python || failed+=("pytest")

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -87,6 +88,29 @@ def configured_catalog(catalog: dict[str, Any], names: list[str]) -> dict[str, A
     if len(streams) != len(names):
         raise ValueError(f"discover offered {len(streams)} of the {len(names)} streams asked for: {names}")
     return {"streams": streams}
+
+
+def truth_problems(stream: str, got: list[str], before: list[str], after: list[str]) -> list[str]:
+    """Soak's rule, stated as problems: exact equality (keys and how often each comes, which
+    catches a row stored twice) when the truth held still."""
+    if before == after:
+        if sorted(got) == sorted(before):
+            return []
+        lost, extra = Counter(before) - Counter(got), Counter(got) - Counter(before)
+        return [
+            f"{stream}: {len(got)} rows, {len(before)} in ground truth; "
+            f"missing {sorted(lost)[:5]}, not in truth or more than once {sorted(extra)[:5]}"
+        ]
+    must, allowed, have = set(before) & set(after), set(before) | set(after), Counter(got)
+    problems = []
+    if lost := sorted(must - set(have)):
+        problems.append(f"{stream}: lost {len(lost)} key(s) of ground truth: {lost[:5]}")
+    if extra := sorted(set(have) - allowed):
+        problems.append(f"{stream}: {len(extra)} key(s) not in ground truth: {extra[:5]}")
+    most = Counter(before) | Counter(after)
+    if dupes := sorted(k for k, n in have.items() if n > most[k]):
+        problems.append(f"{stream}: {len(dupes)} key(s) stored more often than ground truth has them: {dupes[:5]}")
+    return problems
 
 
 def _is_loopback(host: Any) -> bool:

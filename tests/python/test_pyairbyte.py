@@ -33,12 +33,11 @@ import importlib.util
 import json
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sfm_testkit import HOST_TEST, ROOT, Simulator
+from sfm_testkit import HOST_TEST, ROOT, Simulator, truth_problems
 from sfm_testkit import loopback_only as keep_to_loopback
 
 WHEELS = sorted((ROOT / "dist").glob("source_facebook_marketing_wasm-*-py3-none-any.whl"))
@@ -161,27 +160,6 @@ def table_keys(dataset, pk: list[str]) -> list[str]:
     return sorted("|".join(key_text(row[f]) for f in pk) for _, row in frame.iterrows())
 
 
-def compare(stream: str, got: list[str], before: list[str], after: list[str]) -> list[str]:
-    """Soak's rule, stated as problems: exact equality when the truth held still."""
-    if before == after:
-        if got == before:
-            return []
-        lost, extra = Counter(before) - Counter(got), Counter(got) - Counter(before)
-        return [
-            f"{stream}: {len(got)} rows, {len(before)} in ground truth; "
-            f"missing {sorted(lost)[:5]}, not in truth {sorted(extra)[:5]}"
-        ]
-    must, allowed, have = set(before) & set(after), set(before) | set(after), set(got)
-    problems = []
-    if lost := sorted(must - have):
-        problems.append(f"{stream}: lost {len(lost)} key(s) of ground truth: {lost[:5]}")
-    if extra := sorted(have - allowed):
-        problems.append(f"{stream}: {len(extra)} key(s) not in ground truth: {extra[:5]}")
-    if len(got) != len(have):
-        problems.append(f"{stream}: {len(got) - len(have)} duplicate row(s)")
-    return problems
-
-
 def config_for(start_date: str | None) -> dict[str, Any]:
     config: dict[str, Any] = {
         "account_ids": ACCOUNT_IDS,
@@ -212,7 +190,7 @@ def sync_and_check(ab, simulator: Simulator, cache, config: dict, streams: list[
     problems, counts = [], {}
     for stream in streams:
         got = table_keys(cache[stream], pks[stream])
-        problems += compare(stream, got, before["streams"][stream], after["streams"][stream])
+        problems += truth_problems(stream, got, before["streams"][stream], after["streams"][stream])
         counts[stream] = (len(got), len(before["streams"][stream]))
     emitted = sum(len(before["streams"][s]) for s in streams)
     if before["streams"] == after["streams"] and result.processed_records != emitted:

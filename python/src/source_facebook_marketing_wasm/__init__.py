@@ -12,6 +12,11 @@ wasmtime-py, for pipelines that speak Python rather than the Airbyte protocol.
         elif isinstance(m, fb.State):
             save(m.state)                  # what the next read starts from
 
+The state is kept per ad account; `split(state, accounts)` takes out some accounts' part of it
+and `merge(states)` puts such parts back together (module `state`), for syncs that read each
+account on its own. The module `dagster` (`pip install source-facebook-marketing-wasm[dagster]`)
+makes the streams Dagster assets with one partition per ad account.
+
 The console script `source-facebook-marketing` is the same connector as an Airbyte source
 (`spec | check | discover | read`).
 """
@@ -24,12 +29,14 @@ from typing import Any, Iterator, Optional, Union
 from ._fetch import GRAPH_ORIGIN, Allowlist, url_host
 from ._guest import Guest, HostError, Limits
 from .messages import Catalog, ConnectionStatus, Log, Message, Record, Spec, State, Trace
+from .state import Merged, merge, split
 
 __all__ = [
     "Catalog",
     "ConnectionStatus",
     "HostError",
     "Log",
+    "Merged",
     "Message",
     "Record",
     "Spec",
@@ -37,8 +44,10 @@ __all__ = [
     "Trace",
     "check",
     "discover",
+    "merge",
     "read",
     "spec",
+    "split",
 ]
 
 __version__ = "0.1.0"

@@ -73,7 +73,7 @@ if mode == "api":
     status, _, body = call("/discover", {"config": config})
     if status != 200 or lines(body) != [type_line(f"{work}/discover.jsonl", "CATALOG")]:
         fail(f"/discover answered {status} and differs from host-test discover: {body[:300]}")
-    bad = {k: v for k, v in config.items() if k != "account_ids"}
+    bad = {**config, "account_ids": ["12a"]}
     for path, payload, method, want, says in [
         ("/read", {"config": config}, "POST", 400, "catalog"),
         ("/read", {"config": bad, "catalog": catalog}, "POST", 400, "account_ids"),

@@ -150,6 +150,15 @@ def test_check_succeeds_with_a_valid_custom_insight(run):
     assert the_connection_status(result).status == Status.SUCCEEDED, result.describe()
 
 
+@pytest.mark.parametrize("account_ids", [..., []], ids=["missing", "empty"])
+def test_check_without_account_ids_lists_the_accounts_the_token_reaches(run, account_ids):
+    result = run("check", config_with(account_ids=account_ids))
+    assert result.returncode == 0, result.describe()
+    assert the_connection_status(result).status == Status.SUCCEEDED, result.describe()
+    logs = [m.log.message for m in result.of_type(Type.LOG)]
+    assert any(line.startswith("account discovery: the token reaches") for line in logs), logs
+
+
 def test_check_fails_naming_account_ids_when_the_account_is_unknown(run):
     result = run("check", config_with(account_ids=["4242424242"]))
     assert result.returncode == 0, result.describe()
@@ -182,8 +191,7 @@ BAD_CONFIGS = [
     pytest.param(config_with(account_ids=["abc"]), "account_ids[0]", id="non-numeric account id"),
     pytest.param(config_with(account_ids=[SIM_ACCOUNT_IDS[0], "12-34"]), "account_ids[1]", id="second account id non-numeric"),
     pytest.param(config_with(account_ids=[1000000000000001]), "account_ids[0]", id="account id as a number"),
-    pytest.param(config_with(account_ids=[]), "account_ids", id="empty account_ids"),
-    pytest.param(config_with(account_ids=...), "account_ids", id="missing account_ids"),
+    pytest.param(config_with(account_ids="1000000000000001"), "account_ids", id="account_ids a string"),
     pytest.param(config_with(credentials=...), "credentials", id="missing credentials"),
     pytest.param(config_with(credentials="sim-token"), "credentials", id="credentials that are a string"),
     pytest.param(

@@ -10,6 +10,7 @@ use crate::api::Calls;
 use crate::api::call::{CallError, CallId, CallKind, CallOutcome};
 use crate::api::paginator::{Paginator, Step};
 use crate::commands::graph_url;
+use crate::error::ConnectorError;
 use crate::http::encode_query;
 use crate::model::AccountId;
 use serde_json::Value;
@@ -26,6 +27,9 @@ pub const ACTIVE: i64 = 1;
 
 /// At most this many account ids are named in a log line; the rest are counted.
 const NAMED_IN_A_LINE: usize = 100;
+
+/// What a failed listing's error is prefixed with.
+pub const LISTING: &str = "account discovery (/me/adaccounts)";
 
 /// One ad account the token reaches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +71,17 @@ impl Discovered {
     /// The accounts a sync reads: the active ones.
     pub fn active(&self) -> Vec<AccountId> {
         self.accounts.iter().filter(|a| a.is_active()).map(|a| a.id.clone()).collect()
+    }
+
+    /// The active accounts, or the config error of a token that reaches none.
+    pub fn to_read(&self) -> Result<Vec<AccountId>, ConnectorError> {
+        let active = self.active();
+        if active.is_empty() {
+            return Err(ConnectorError::config(
+                "account_ids: the token reaches no active ad account; give the token's user or system user access to one, or list account_ids",
+            ));
+        }
+        Ok(active)
     }
 
     /// One line saying how many accounts the token reaches, which are read, and which are not

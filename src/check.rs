@@ -2,7 +2,7 @@
 //! without `account_ids`, lists the accounts the token reaches and says which would be read)
 //! and each custom insight's breakdowns acceptable to Meta.
 
-use crate::accounts::Discovery;
+use crate::accounts::{self, Discovery};
 use crate::api::classify::GraphError;
 use crate::api::client::{Api, Call, CallFailure, CallId, CallKind, CallOutcome};
 use crate::commands::graph_url;
@@ -157,17 +157,15 @@ impl CheckMachine {
                     Ok(Some(found)) => {
                         *discovery = None;
                         self.core.emit(Message::log(LogLevel::Info, found.summary()));
-                        config.account_ids = found.active();
-                        if config.account_ids.is_empty() {
-                            let e = ConnectorError::config(
-                                "account_ids: the token reaches no active ad account; give the token's user or system user access to one, or list account_ids",
-                            );
-                            self.fail(e, None);
-                        } else {
-                            self.next_probe();
+                        match found.to_read() {
+                            Ok(accounts) => {
+                                config.account_ids = accounts;
+                                self.next_probe();
+                            }
+                            Err(e) => self.fail(e, None),
                         }
                     }
-                    Err(e) => self.fail(e.error.context("account discovery (/me/adaccounts)"), e.graph.as_deref()),
+                    Err(e) => self.fail(e.error.context(accounts::LISTING), e.graph.as_deref()),
                 }
             }
             (_, Ok(_)) => self.next_probe(),

@@ -184,6 +184,13 @@ fn seed(at: Timestamp) -> u64 {
     at.as_millis() as u64
 }
 
+/// Runs a command's machine to its end on the host's imports: all its messages.
+fn run_to_end(machine: impl crate::driver::Machine) -> Vec<wit::Message> {
+    let mut out = Vec::new();
+    Driver::new(machine).run_to_end(&mut HostIo::new(), |m| out.push(m));
+    convert(out)
+}
+
 struct Component;
 
 impl wit::Guest for Component {
@@ -195,18 +202,12 @@ impl wit::Guest for Component {
 
     fn check(config: String) -> Vec<wit::Message> {
         let at = now();
-        let mut driver = Driver::new(crate::check::CheckMachine::new(&config, seed(at), at));
-        let mut out = Vec::new();
-        driver.run_to_end(&mut HostIo::new(), |m| out.push(m));
-        convert(out)
+        run_to_end(crate::check::CheckMachine::new(&config, seed(at), at))
     }
 
     fn discover(config: String) -> Vec<wit::Message> {
         let at = now();
-        let mut driver = Driver::new(crate::commands::DiscoverMachine::new(&config, seed(at), at));
-        let mut out = Vec::new();
-        driver.run_to_end(&mut HostIo::new(), |m| out.push(m));
-        convert(out)
+        run_to_end(crate::commands::DiscoverMachine::new(&config, seed(at), at))
     }
 }
 

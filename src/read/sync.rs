@@ -6,7 +6,7 @@ use super::insights::polls::PollHub;
 use super::reader::{AccountFacts, JobStats, Outbox, Output, Snapshot, StreamReader, Suspended, Turn};
 use super::resume::{self, Mark, Resume};
 use super::{creatives_from_ads, entity, fields, insights};
-use crate::accounts::Discovery;
+use crate::accounts::{self, Discovery};
 use crate::api::Calls;
 use crate::api::call::CallError;
 use crate::api::classify::CallFailure;
@@ -502,16 +502,14 @@ fn discover(core: &mut Core, sync: &mut Sync) -> Result<(), ConnectorError> {
             Ok(Some(found)) => {
                 sync.discovery = None;
                 core.emit(Message::log(LogLevel::Info, found.summary()));
-                sync.config.account_ids = found.active();
-                if sync.config.account_ids.is_empty() {
-                    core.fail(&ConnectorError::config(
-                        "account_ids: the token reaches no active ad account; give the token's user or system user access to one, or list account_ids",
-                    ));
+                match found.to_read() {
+                    Ok(accounts) => sync.config.account_ids = accounts,
+                    Err(e) => core.fail(&e),
                 }
             }
             Err(e) => {
                 sync.discovery = None;
-                core.fail(&e.error.context("account discovery (/me/adaccounts)"));
+                core.fail(&e.error.context(accounts::LISTING));
             }
         }
     }
@@ -525,16 +523,17 @@ fn skip_if_unreadable(core: &mut Core, sync: &mut Sync, account: AccountId, e: &
     if !sync.config.discovers_accounts || e.failure != CallFailure::PermissionDenied {
         return;
     }
-    let graph = e.graph.as_ref().map(|g| format!(" (facebook: {})", g.message)).unwrap_or_default();
     let id = account.to_string();
-    if sync.accounts.skip(account) {
-        core.emit(Message::log(
-            LogLevel::Warn,
-            format!(
-                "ad account {id}: the token lists it but may not read it{graph}; skipped for this sync, its state kept (it was discovered, not named in account_ids)"
-            ),
-        ));
+    if !sync.accounts.skip(account) {
+        return;
     }
+    let graph = e.graph.as_ref().map(|g| format!(" (facebook: {})", g.message)).unwrap_or_default();
+    core.emit(Message::log(
+        LogLevel::Warn,
+        format!(
+            "ad account {id}: the token lists it but may not read it{graph}; skipped for this sync, its state kept (it was discovered, not named in account_ids)"
+        ),
+    ));
 }
 
 /// Sends the status polls the streams handed over during this input, as the hub's calls.

@@ -78,7 +78,7 @@ pub fn streams_of(v: &Value) -> Result<Streams> {
                 check_stream(&name, &m)?;
                 out.insert(name, m);
             }
-            other => bail!("stream {name}: its state is {}, not an object", kind_of(&other)),
+            other => bail!("stream {name}: its state is {other}, not an object"),
         }
     }
     Ok(out)
@@ -107,17 +107,6 @@ fn take_message(item: &Value, out: &mut Vec<(String, Value)>) -> Result<()> {
         other => bail!("state message type '{other}' is not one the connector writes"),
     }
     Ok(())
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Whether `key` is an ad account id with an entry under it.

@@ -20,13 +20,7 @@ impl Simulator {
             Route::AdAccounts => {
                 let specs = fields_or(params, &["id"])?;
                 check_fields(&specs, ACCOUNT_NODE)?;
-                let lst = Listing {
-                    seed: self.cfg.seed,
-                    version,
-                    path: &path,
-                    params,
-                    empty_middle_pages: self.cfg.faults.empty_middle_pages,
-                };
+                let lst = self.listing(version, &path, params);
                 let w = &self.world;
                 lst.page(w.accounts.len(), |a| select(w, render_account(w, a, t_s), &specs, t_s))
             }
@@ -63,13 +57,7 @@ impl Simulator {
                     cycle = 0;
                     params
                 };
-                let lst = Listing {
-                    seed: self.cfg.seed,
-                    version,
-                    path: &path,
-                    params,
-                    empty_middle_pages: self.cfg.faults.empty_middle_pages,
-                };
+                let lst = self.listing(version, &path, params);
                 let specs = fields_or(params, &["id"])?;
                 let node = match ed {
                     Edge::Objects(k) => k.node_type(),
@@ -132,13 +120,7 @@ impl Simulator {
                 if rows.len() as u64 * spec.field_count() > self.cfg.max_job_cells {
                     return Err(ApiError::too_many_rows());
                 }
-                let lst = Listing {
-                    seed: self.cfg.seed,
-                    version,
-                    path: &path,
-                    params,
-                    empty_middle_pages: self.cfg.faults.empty_middle_pages,
-                };
+                let lst = self.listing(version, &path, params);
                 self.page_guard(lst.limit()?, spec.fields.len())?;
                 lst.page(rows.len(), |i| rows[i].clone())
             }
@@ -163,13 +145,7 @@ impl Simulator {
                 {
                     return Err(ApiError::reduce_data());
                 }
-                let lst = Listing {
-                    seed: self.cfg.seed,
-                    version,
-                    path: &path,
-                    params,
-                    empty_middle_pages: self.cfg.faults.empty_middle_pages,
-                };
+                let lst = self.listing(version, &path, params);
                 self.page_guard(lst.limit()?, run.spec.fields.len())?;
                 let acc = &self.world.accounts[run.account].id;
                 if !self.cfg.faults.cycling_results.contains(acc) {
@@ -192,6 +168,11 @@ impl Simulator {
 
     /// Meta's refusal of the removed fields among `specs` on `node` (the churn knob), for a
     /// request (`at_results` false) or for reading a report's results (true).
+    /// The paging of the listing at `path` (without its version) asked for with `params`.
+    fn listing<'a>(&self, version: &'a str, path: &'a str, params: &'a Params) -> Listing<'a> {
+        Listing { seed: self.cfg.seed, version, path, params, empty_middle_pages: self.cfg.faults.empty_middle_pages }
+    }
+
     fn refuse_removed(&self, specs: &[FieldSpec], node: &str, version: &str, at_results: bool) -> Result<(), ApiError> {
         let removed: Vec<&crate::RemovedField> = self
             .cfg

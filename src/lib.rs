@@ -35,6 +35,7 @@ pub mod model;
 pub mod protocol;
 pub mod read;
 pub mod rng;
+pub mod scan;
 pub mod schema;
 pub mod spec;
 pub mod state;

@@ -197,7 +197,16 @@ impl Api {
         let mut response = response;
         self.schedule.observe_answer(&entry, response.body.len(), now);
         self.note_version(&entry.call, &response.headers);
-        if entry.call.shape != Shape::External {
+        // A result page is scanned once, and that scan tells whether it needs repairing (rare);
+        // any other body is repaired first, then parsed.
+        let mut raw_check = None;
+        if entry.call.shape == Shape::GraphRaw
+            && let Ok(Ok(checked)) = std::str::from_utf8(&response.body).map(crate::scan::check_object)
+            && !checked.surrogates
+        {
+            raw_check = Some(checked.error);
+        }
+        if entry.call.shape != Shape::External && raw_check.is_none() {
             self.repair_text(&mut response.body);
         }
         if (300..400).contains(&response.status) {
@@ -217,10 +226,18 @@ impl Api {
         }
         let mut json = Value::Null;
         if verdict == Verdict::Success && entry.call.shape == Shape::GraphRaw {
-            // One pass that allocates nothing: well-formed, and not an error in disguise.
-            match serde_json::from_slice::<TopLevel>(&response.body) {
-                Ok(TopLevel { error: None }) => {}
-                Ok(_) => {
+            // One pass that allocates nothing: well-formed, and not an error in disguise. The
+            // scanner says so for nearly every page; what it refuses, serde_json names.
+            let has_error = match raw_check {
+                Some(error) => Ok(error),
+                None => match std::str::from_utf8(&response.body).map(crate::scan::check_object) {
+                    Ok(Ok(checked)) => Ok(checked.error),
+                    _ => serde_json::from_slice::<TopLevel>(&response.body).map(|t| t.error.is_some()),
+                },
+            };
+            match has_error {
+                Ok(false) => {}
+                Ok(true) => {
                     verdict = match GraphError::parse(&response.body) {
                         Some(g) => classify_graph_error(response.status, &g),
                         None => Verdict::Transient("a 200 answer held a malformed error".into()),

@@ -7,10 +7,9 @@
 //! breakdowns get their `<name>_id`, and (custom insights) `results` is renamed
 //! `objective_results` when the latter is absent.
 
+use crate::scan::{Kind, Malformed, Scanner, Str, same_bytes};
 use crate::schema::{Node, Properties};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use std::cell::RefCell;
-use std::fmt::{self, Write};
+use std::fmt::Write;
 
 /// What to do with each row.
 pub struct RowRules<'a> {
@@ -63,238 +62,206 @@ pub fn row_record(row: serde_json::Value, rules: &RowRules) -> Option<serde_json
 }
 
 /// Transcodes a whole page body (`{"data": [...], "paging": {...}}`).
-pub fn page(body: &[u8], rules: &RowRules) -> Result<Page, serde_json::Error> {
+pub fn page(body: &[u8], rules: &RowRules) -> Result<Page, Malformed> {
+    // The client made the body valid UTF-8 already; a body that is not is refused whole.
+    let text = std::str::from_utf8(body).map_err(|e| Malformed { at: e.valid_up_to(), what: "invalid UTF-8" })?;
     let mut out = Page::default();
-    let lookups = Lookups::default();
-    let seed = PageSeed { rules, lookups: &lookups, out: &mut out };
-    // The client made the body valid UTF-8 already: checked once here, its strings are not
-    // checked again one by one.
-    match std::str::from_utf8(body) {
-        Ok(text) => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            seed.deserialize(&mut de)?;
-            de.end()?;
-        }
-        Err(_) => {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            seed.deserialize(&mut de)?;
-            de.end()?;
+    let mut t = Transcoder { sc: Scanner::new(text), rules, lookups: Lookups::default(), last_row: 0 };
+    t.sc.begin_object()?;
+    let mut first = true;
+    while let Some(key) = t.sc.next_key(first)? {
+        first = false;
+        match &*key.value()? {
+            "data" => t.rows(&mut out)?,
+            "paging" => {
+                let paging: serde_json::Value = serde_json::from_str(t.sc.value_text()?)
+                    .map_err(|_| Malformed { at: 0, what: "a malformed paging object" })?;
+                out.next = paging.get("next").and_then(|n| n.as_str()).map(str::to_string);
+                out.after = crate::api::paginator::after_cursor(&paging);
+            }
+            "error" => {
+                out.error = true;
+                t.sc.skip()?;
+            }
+            _ => t.sc.skip()?,
         }
     }
+    t.sc.end()?;
     Ok(out)
 }
 
-/// Schema nodes by key, remembered by where the key stood in its object: Graph writes every row
-/// of a page with the same keys in the same order, so after the first row a lookup is one
-/// comparison instead of a walk down the schema's tree.
+/// Schema nodes by key, with the order keys came in: Graph writes every row of a page with the
+/// same keys in the same order (a list's objects sometimes lack one), so the next key is
+/// predicted from the one before it, checked with one comparison where it stands in the text
+/// rather than searched for its end, and its node is known without a walk down the schema.
 #[derive(Default)]
-struct Lookups<'a> {
-    /// Per object schema: the key at each position last seen, and its node.
-    tables: RefCell<Vec<(&'a Properties, Vec<Slot<'a>>)>>,
-    /// The length of the last row written, to size the next one's buffer.
-    last_row: std::cell::Cell<usize>,
+struct Lookups<'a, 't> {
+    /// Per object schema: the keys seen in its objects.
+    tables: Vec<(&'a Properties, Vec<Seen<'a, 't>>)>,
 }
 
-/// A key seen at one position of an object, and its schema node.
-type Slot<'a> = (Box<str>, Option<&'a Node>);
+/// A key seen in an object (a plain one: no escape), its node, and the key that followed it last.
+struct Seen<'a, 't> {
+    key: &'t str,
+    node: Option<&'a Node>,
+    /// Index of the key that came after it last time, if any did.
+    next: Option<usize>,
+}
 
-impl<'a> Lookups<'a> {
+/// Where an object's reading stands: the index of the key read last (or `FIRST` before any).
+const FIRST: usize = usize::MAX;
+
+impl<'a, 't> Lookups<'a, 't> {
     /// The table of `props`' keys (found once per object, not once per key).
-    fn table(&self, props: &'a Properties) -> usize {
-        let mut tables = self.tables.borrow_mut();
-        match tables.iter().position(|(p, _)| std::ptr::eq(*p, props)) {
+    fn table(&mut self, props: &'a Properties) -> usize {
+        match self.tables.iter().position(|(p, _)| std::ptr::eq(*p, props)) {
             Some(i) => i,
             None => {
-                tables.push((props, Vec::new()));
-                tables.len() - 1
+                self.tables.push((props, Vec::new()));
+                self.tables.len() - 1
             }
         }
     }
 
-    /// The node of `key`, the `at`th key of an object of table `table`'s schema.
-    fn get(&self, table: usize, at: usize, key: &str) -> Option<&'a Node> {
-        let mut tables = self.tables.borrow_mut();
-        let (props, slots) = &mut tables[table];
-        if let Some((k, node)) = slots.get(at)
-            && **k == *key
-        {
-            return *node;
+    /// The key expected after `last` (the index of the key before, or `FIRST`).
+    #[inline]
+    fn hint(&self, table: usize, last: usize) -> Option<(usize, &'t str)> {
+        let seen = &self.tables[table].1;
+        let i = match last {
+            FIRST => 0,
+            _ => seen.get(last)?.next?,
+        };
+        seen.get(i).map(|s| (i, s.key))
+    }
+
+    /// The index and node of `key`, which came after the key at `last`.
+    #[inline]
+    fn get(&mut self, table: usize, last: usize, key: &'t str) -> (usize, Option<&'a Node>) {
+        let (props, seen) = &mut self.tables[table];
+        let i = match seen.iter().position(|s| same_bytes(s.key.as_bytes(), key.as_bytes())) {
+            Some(i) => i,
+            None => {
+                seen.push(Seen { key, node: props.get(key), next: None });
+                seen.len() - 1
+            }
+        };
+        if let Some(before) = seen.get_mut(last) {
+            before.next = Some(i);
         }
-        let node = props.get(key);
-        if at < slots.len() {
-            slots[at] = (key.into(), node);
-        } else if at == slots.len() {
-            slots.push((key.into(), node));
-        }
-        node
+        (i, seen[i].node)
+    }
+
+    /// The node of the key at index `i`.
+    #[inline]
+    fn node(&self, table: usize, i: usize) -> Option<&'a Node> {
+        self.tables[table].1[i].node
     }
 }
 
-struct PageSeed<'r, 'a> {
+struct Transcoder<'r, 'a, 't> {
+    sc: Scanner<'t>,
     rules: &'r RowRules<'a>,
-    lookups: &'r Lookups<'a>,
-    out: &'r mut Page,
+    lookups: Lookups<'a, 't>,
+    /// The length of the last row written, to size the next one's buffer.
+    last_row: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for PageSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
+impl<'a, 't> Transcoder<'_, 'a, 't> {
+    /// The next key of an object of schema table `table` and its node, or `None` at the
+    /// object's end; `last` is the index of the key before it (`FIRST` at the start), and moves
+    /// to this one.
+    #[inline]
+    fn key(
+        &mut self,
+        table: Option<usize>,
+        last: &mut usize,
+        first: bool,
+    ) -> Result<Option<(Str<'t>, Option<&'a Node>)>, Malformed> {
+        let Some(t) = table else { return Ok(self.sc.next_key(first)?.map(|k| (k, None))) };
+        let key = match self.lookups.hint(t, *last) {
+            Some((i, hint)) => match self.sc.next_key_hinted(first, hint)? {
+                Some((key, true)) => {
+                    *last = i;
+                    return Ok(Some((key, self.lookups.node(t, i))));
+                }
+                Some((key, false)) => key,
+                None => return Ok(None),
+            },
+            None => match self.sc.next_key(first)? {
+                Some(key) => key,
+                None => return Ok(None),
+            },
+        };
+        if key.escaped {
+            // Rare: looked up, not remembered.
+            let node = self.lookups.tables[t].0.get(&*key.value()?);
+            return Ok(Some((key, node)));
+        }
+        let (i, node) = self.lookups.get(t, *last, key.raw());
+        *last = i;
+        Ok(Some((key, node)))
     }
-}
 
-impl<'de> Visitor<'de> for PageSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Graph listing object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            match key.as_str() {
-                "data" => map.next_value_seed(RowsSeed {
-                    rules: self.rules,
-                    lookups: self.lookups,
-                    rows: &mut self.out.rows,
-                    read: &mut self.out.read,
-                })?,
-                "paging" => {
-                    let paging: serde_json::Value = map.next_value()?;
-                    self.out.next = paging.get("next").and_then(|n| n.as_str()).map(str::to_string);
-                    self.out.after = crate::api::paginator::after_cursor(&paging);
+    /// The `data` list (or `null`).
+    fn rows(&mut self, out: &mut Page) -> Result<(), Malformed> {
+        match self.sc.kind()? {
+            Kind::Literal if self.sc.literal()? == "null" => return Ok(()),
+            Kind::Array => {}
+            _ => return Err(Malformed { at: 0, what: "data is not a list" }),
+        }
+        self.sc.begin_array()?;
+        let mut first = true;
+        while self.sc.next_element(first)? {
+            first = false;
+            out.read += 1;
+            // A row that is not an object is skipped, as the `Value` path does.
+            if self.sc.kind()? == Kind::Object {
+                if let Some(row) = self.row()? {
+                    out.rows.push(row);
                 }
-                "error" => {
-                    self.out.error = true;
-                    map.next_value::<IgnoredAny>()?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+            } else {
+                self.sc.skip()?;
             }
         }
         Ok(())
     }
-}
 
-struct RowsSeed<'r, 'a> {
-    rules: &'r RowRules<'a>,
-    lookups: &'r Lookups<'a>,
-    rows: &'r mut Vec<String>,
-    read: &'r mut usize,
-}
-
-impl<'de> DeserializeSeed<'de> for RowsSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RowsSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of rows")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(row) = seq.next_element_seed(RowSeed { rules: self.rules, lookups: self.lookups })? {
-            *self.read += 1;
-            if let Some(row) = row {
-                self.rows.push(row);
-            }
-        }
-        Ok(())
-    }
-}
-
-struct RowSeed<'r, 'a> {
-    rules: &'r RowRules<'a>,
-    lookups: &'r Lookups<'a>,
-}
-
-impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_> {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RowSeed<'_, '_> {
-    type Value = Option<String>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a row object")
-    }
-
-    /// A row that is not an object is skipped, as the `Value` path does.
-    fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
-        Ok(None)
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Option<String>, E> {
-        Ok(None)
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<String>, E> {
-        Ok(None)
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<String>, E> {
-        Ok(None)
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<String>, E> {
-        Ok(None)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<String>, E> {
-        Ok(None)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<String>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+    fn row(&mut self) -> Result<Option<String>, Malformed> {
         let r = self.rules;
-        let last = self.lookups.last_row.get();
+        let last = self.last_row;
         let mut out = String::with_capacity(if last == 0 { 4096 } else { last + last / 8 });
         let table = self.lookups.table(r.props);
         out.push('{');
-        let mut first = true;
         let (mut has_account, mut has_objective, mut required_seen) = (false, false, 0usize);
         let mut results: Option<String> = None;
         let mut object_ids: Vec<(String, String)> = Vec::new();
-        let mut at = 0;
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            let k = key.as_str();
-            at += 1;
-            if r.object_breakdowns.iter().any(|b| b == k) {
-                // Rare: keep the object and copy its id out.
-                let v: serde_json::Value = map.next_value()?;
+        self.sc.begin_object()?;
+        let mut last = FIRST;
+        let mut first = true;
+        while let Some((key, node)) = self.key(Some(table), &mut last, first)? {
+            first = false;
+            let k = key.value()?;
+            if r.object_breakdowns.iter().any(|b| *b == *k) {
+                // Rare: keep the object as it came and copy its id out.
+                let v: serde_json::Value = serde_json::from_str(self.sc.value_text()?)
+                    .map_err(|_| Malformed { at: 0, what: "a malformed breakdown object" })?;
                 if let Some(id) = v.get("id") {
                     object_ids.push((format!("{k}_id"), id.to_string()));
                 }
-                push_key(&mut out, &mut first, &key);
+                push_key(&mut out, &key);
                 out.push_str(&v.to_string());
             } else if r.rename_results && k == "results" {
                 let mut buf = String::new();
-                let node = r.props.get("objective_results");
-                map.next_value_seed(ValueSeed { node, lookups: self.lookups, out: &mut buf })?;
+                self.value(r.props.get("objective_results"), &mut buf)?;
                 results = Some(buf);
                 continue;
             } else {
-                push_key(&mut out, &mut first, &key);
-                let node = self.lookups.get(table, at - 1, k);
-                map.next_value_seed(ValueSeed { node, lookups: self.lookups, out: &mut out })?;
+                push_key(&mut out, &key);
+                self.value(node, &mut out)?;
             }
             has_account |= k == "account_id";
             has_objective |= k == "objective_results";
-            if r.required.iter().any(|b| b == k) {
+            if r.required.iter().any(|b| *b == *k) {
                 required_seen += 1;
             }
         }
@@ -302,19 +269,19 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_> {
             return Ok(None);
         }
         if let Some(buf) = results {
-            push_key(&mut out, &mut first, &Key::Borrowed(if has_objective { "results" } else { "objective_results" }));
+            push_plain(&mut out, if has_objective { "results" } else { "objective_results" });
             out.push_str(&buf);
         }
         if !has_account {
-            push_key(&mut out, &mut first, &Key::Borrowed("account_id"));
+            push_plain(&mut out, "account_id");
             push_string(&mut out, r.account_id);
         }
         for (k, id) in object_ids {
-            push_key(&mut out, &mut first, &Key::Owned(k));
+            push_escaped_key(&mut out, &k);
             out.push_str(&id);
         }
         out.push('}');
-        self.lookups.last_row.set(out.len());
+        self.last_row = out.len();
         // A page's rows wait in the outbox until the host takes them: give back the slack of
         // doubling (a 8.6 KiB row sat in a 16 KiB buffer) where there is much of it.
         if out.capacity() > out.len() + out.len() / 4 {
@@ -322,61 +289,108 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_> {
         }
         Ok(Some(out))
     }
-}
 
-/// An object key, borrowed from the input when it has no escapes (so it holds nothing JSON
-/// must escape: a quote, a backslash or a control character would have been one).
-enum Key<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl Key<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Key::Borrowed(s) => s,
-            Key::Owned(s) => s,
+    /// Writes one value, coerced to `node`'s type where Graph sent a string.
+    fn value(&mut self, node: Option<&'a Node>, out: &mut String) -> Result<(), Malformed> {
+        let kind = self.sc.kind()?;
+        // Most of a report's values: a count Graph sent as a string, where the schema wants a number.
+        if kind == Kind::String
+            && matches!(node, Some(Node::Number | Node::Integer))
+            && let Some(digits) = self.sc.quoted_integer()
+        {
+            out.push_str(digits);
+            return Ok(());
         }
+        match kind {
+            Kind::String => {
+                let s = self.sc.string()?;
+                match node {
+                    Some(Node::Number | Node::Integer | Node::Boolean) => coerce(&s.value()?, node, out),
+                    // A string with no escapes holds nothing JSON must escape: copied as it is
+                    // (most of a page's bytes).
+                    _ if !s.escaped => out.push_str(s.quoted),
+                    _ => push_string(out, &s.value()?),
+                }
+            }
+            Kind::Number => number(self.sc.number()?, node, out),
+            Kind::Literal => out.push_str(self.sc.literal()?),
+            Kind::Array => {
+                let items = match node {
+                    Some(Node::Array(items)) => Some(&**items),
+                    _ => None,
+                };
+                self.sc.begin_array()?;
+                out.push('[');
+                let mut first = true;
+                while self.sc.next_element(first)? {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    self.value(items, out)?;
+                }
+                out.push(']');
+            }
+            Kind::Object => {
+                let table = match node {
+                    Some(Node::Object(c)) => Some(self.lookups.table(c)),
+                    _ => None,
+                };
+                self.sc.begin_object()?;
+                out.push('{');
+                let (mut last, mut first) = (FIRST, true);
+                while let Some((key, node)) = self.key(table, &mut last, first)? {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    match key.escaped {
+                        false => out.push_str(key.quoted),
+                        true => push_string(out, &key.value()?),
+                    }
+                    out.push(':');
+                    self.value(node, out)?;
+                }
+                out.push('}');
+            }
+        }
+        Ok(())
     }
 }
 
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key::Borrowed(s))
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(s.to_string()))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-fn push_key(out: &mut String, first: &mut bool, key: &Key) {
-    if !*first {
+/// Writes a row's key (and its colon), with the comma that ends the value before it: the
+/// row's closing brace takes back a trailing one.
+fn push_key(out: &mut String, key: &Str) {
+    if out.len() > 1 {
         out.push(',');
     }
-    *first = false;
-    match key {
-        Key::Borrowed(k) => push_plain(out, k),
-        Key::Owned(k) => push_string(out, k),
+    match key.escaped {
+        false => out.push_str(key.quoted),
+        true => match key.value() {
+            Ok(k) => push_string(out, &k),
+            Err(_) => out.push_str(key.quoted),
+        },
     }
     out.push(':');
 }
 
-/// Writes `s`, which needs no escape, as a JSON string.
-fn push_plain(out: &mut String, s: &str) {
-    out.reserve(s.len() + 2);
+/// A key that needs no escape, with its comma and colon.
+fn push_plain(out: &mut String, key: &str) {
+    if out.len() > 1 {
+        out.push(',');
+    }
     out.push('"');
-    out.push_str(s);
-    out.push('"');
+    out.push_str(key);
+    out.push_str("\":");
+}
+
+/// A key that may need escapes, with its comma and colon.
+fn push_escaped_key(out: &mut String, key: &str) {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    push_string(out, key);
+    out.push(':');
 }
 
 /// `-?[1-9][0-9]*` or `0`, short enough for an i64: the same text a parse and print would give.
@@ -387,6 +401,74 @@ fn is_plain_integer(s: &str) -> bool {
         && digits.bytes().all(|b| b.is_ascii_digit())
         && (digits == "0" || !digits.starts_with('0'))
         && s != "-0"
+}
+
+/// A decimal that parsing to `f64` and printing again gives back unchanged: `-?(0|[1-9]d*).d*[1-9]`
+/// with at most 15 significant digits (so it is the shortest text of its `f64`), under 10^15
+/// and, below 1, with at most three zeros after the point (printed without an exponent).
+fn is_plain_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let Some((int, frac)) = digits.split_once('.') else { return false };
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || frac.is_empty() || !all_digits(int) || !all_digits(frac) || frac.ends_with('0') {
+        return false;
+    }
+    if int == "0" {
+        let zeros = frac.len() - frac.trim_start_matches('0').len();
+        zeros <= 3 && frac.len() - zeros <= 15
+    } else {
+        !int.starts_with('0') && int.len() + frac.len() <= 15
+    }
+}
+
+/// A string Graph sent where the schema wants a number, an integer or a boolean.
+fn coerce(s: &str, node: Option<&Node>, out: &mut String) {
+    match node {
+        // Most of Graph's numbers are plain integers and short decimals: copied as they are.
+        Some(Node::Number | Node::Integer) if is_plain_integer(s) => out.push_str(s),
+        Some(Node::Number) if is_plain_decimal(s) => out.push_str(s),
+        Some(Node::Number) => match crate::schema::parse_number(s) {
+            Some(n) => {
+                let _ = write!(out, "{n}");
+            }
+            None => push_string(out, s),
+        },
+        Some(Node::Integer) => match s.trim().parse::<i64>() {
+            Ok(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Err(_) => push_string(out, s),
+        },
+        Some(Node::Boolean) if s == "true" || s == "false" => out.push_str(s),
+        _ => push_string(out, s),
+    }
+}
+
+/// A JSON number as `serde_json` reads and prints it: integers as they are (quoted where the
+/// schema says string), other numbers through `f64`.
+fn number(text: &str, node: Option<&Node>, out: &mut String) {
+    let quoted = matches!(node, Some(Node::String { .. }));
+    if is_plain_integer(text) {
+        if quoted {
+            out.push('"');
+            out.push_str(text);
+            out.push('"');
+        } else {
+            out.push_str(text);
+        }
+        return;
+    }
+    let printed = match serde_json::from_str::<serde_json::Number>(text) {
+        Ok(n) if n.is_u64() || n.is_i64() => n.to_string(),
+        Ok(n) => {
+            n.as_f64().and_then(serde_json::Number::from_f64).map_or_else(|| "null".to_string(), |n| n.to_string())
+        }
+        Err(_) => "null".to_string(),
+    };
+    match quoted && printed != "null" {
+        true => push_string(out, &printed),
+        false => out.push_str(&printed),
+    }
 }
 
 /// Writes `s` as a JSON string.
@@ -416,144 +498,6 @@ fn push_string(out: &mut String, s: &str) {
     }
     out.push_str(&s[start..]);
     out.push('"');
-}
-
-/// Writes one value, coerced to `node`'s type where Graph sent a string.
-struct ValueSeed<'r, 'a> {
-    node: Option<&'a Node>,
-    lookups: &'r Lookups<'a>,
-    out: &'r mut String,
-}
-
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl ValueSeed<'_, '_> {
-    /// An integer as Graph sent it: quoted where the schema says string.
-    fn integer(self, n: impl fmt::Display) {
-        let _ = match self.node {
-            Some(Node::String { .. }) => write!(self.out, "\"{n}\""),
-            _ => write!(self.out, "{n}"),
-        };
-    }
-}
-
-impl<'de> Visitor<'de> for ValueSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.out.push_str("null");
-        Ok(())
-    }
-
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
-        self.out.push_str(if b { "true" } else { "false" });
-        Ok(())
-    }
-
-    fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
-        self.integer(n);
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
-        self.integer(n);
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, f: f64) -> Result<(), E> {
-        let text = serde_json::Number::from_f64(f).map_or_else(|| "null".to_string(), |n| n.to_string());
-        match self.node {
-            Some(Node::String { .. }) if text != "null" => push_string(self.out, &text),
-            _ => self.out.push_str(&text),
-        }
-        Ok(())
-    }
-
-    /// A string with no escapes in the input: it holds nothing JSON must escape, so it is
-    /// copied as it is (most of a page's bytes).
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<(), E> {
-        match self.node {
-            Some(Node::Number | Node::Integer | Node::Boolean) => self.visit_str(s),
-            _ => {
-                push_plain(self.out, s);
-                Ok(())
-            }
-        }
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
-        match self.node {
-            // Most of Graph's numbers are plain integers: copied as they are.
-            Some(Node::Number | Node::Integer) if is_plain_integer(s) => self.out.push_str(s),
-            Some(Node::Number) => match crate::schema::parse_number(s) {
-                Some(n) => {
-                    let _ = write!(self.out, "{n}");
-                }
-                None => push_string(self.out, s),
-            },
-            Some(Node::Integer) => match s.trim().parse::<i64>() {
-                Ok(i) => {
-                    let _ = write!(self.out, "{i}");
-                }
-                Err(_) => push_string(self.out, s),
-            },
-            Some(Node::Boolean) if s == "true" || s == "false" => self.out.push_str(s),
-            _ => push_string(self.out, s),
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let items = match self.node {
-            Some(Node::Array(items)) => Some(&**items),
-            _ => None,
-        };
-        self.out.push('[');
-        let mut first = true;
-        loop {
-            if !first {
-                self.out.push(',');
-            }
-            let len = self.out.len();
-            if seq.next_element_seed(ValueSeed { node: items, lookups: self.lookups, out: self.out })?.is_none() {
-                if !first {
-                    // Undo the separator written before the end was seen.
-                    self.out.truncate(len - 1);
-                }
-                break;
-            }
-            first = false;
-        }
-        self.out.push(']');
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let children = match self.node {
-            Some(Node::Object(c)) => Some(c),
-            _ => None,
-        };
-        self.out.push('{');
-        let mut first = true;
-        let mut at = 0;
-        let table = children.map(|c| self.lookups.table(c));
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            push_key(self.out, &mut first, &key);
-            let node = table.and_then(|t| self.lookups.get(t, at, key.as_str()));
-            at += 1;
-            map.next_value_seed(ValueSeed { node, lookups: self.lookups, out: self.out })?;
-        }
-        self.out.push('}');
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -629,6 +573,146 @@ mod tests {
         let p = check(body, &rules);
         assert_eq!(p.rows.len(), 2);
         assert_eq!(p.next, None);
+    }
+
+    #[test]
+    fn plain_decimals_print_as_a_parse_and_print_would() {
+        // The fast path copies these as they are; the slow path parses to f64 and prints.
+        let mut rng = crate::rng::Rng::new(7);
+        let mut texts: Vec<String> = [
+            "0.5",
+            "-0.5",
+            "0.0001",
+            "0.00012",
+            "0.00001",
+            "0.000123",
+            "1.25",
+            "345.2",
+            "99999999999999.9",
+            "123456789012345.6",
+            "0.123456789012345",
+            "0.1234567890123456",
+            "1.10",
+            "01.5",
+            "1.",
+            ".5",
+            "-0.0",
+            "12345678901234.5",
+            "1e5",
+            "0.1",
+            "0.30000000000000004",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for _ in 0..20_000 {
+            let int_len = (rng.next_u64() % 16) as usize;
+            let frac_len = 1 + (rng.next_u64() % 16) as usize;
+            let digit = |r: &mut crate::rng::Rng| char::from(b'0' + (r.next_u64() % 10) as u8);
+            let mut t = String::new();
+            if rng.next_u64() % 4 == 0 {
+                t.push('-');
+            }
+            if int_len == 0 {
+                t.push('0');
+            } else {
+                t.push(char::from(b'1' + (rng.next_u64() % 9) as u8));
+                (1..int_len).for_each(|_| t.push(digit(&mut rng)));
+            }
+            t.push('.');
+            let zeros = (rng.next_u64() % 6) as usize;
+            (0..zeros.min(frac_len - 1)).for_each(|_| t.push('0'));
+            (zeros.min(frac_len - 1)..frac_len).for_each(|_| t.push(digit(&mut rng)));
+            texts.push(t);
+        }
+        let mut fast = 0;
+        for t in &texts {
+            if is_plain_decimal(t) {
+                fast += 1;
+                let printed = crate::schema::parse_number(t).unwrap().to_string();
+                assert_eq!(&printed, t, "the fast path would change {t}");
+            }
+        }
+        assert!(fast > 5_000, "{fast}");
+    }
+
+    #[test]
+    fn generated_pages_agree_with_the_value_path() {
+        // Rows with every kind of value where the schema wants a string, a number, an
+        // integer, a boolean, a list of objects or nothing, keys moving between rows, escapes,
+        // whitespace: the transcoder's rows must equal the Value path's, number types included.
+        let props = schema::properties("ads_insights");
+        let rules = RowRules { props, required: &[], object_breakdowns: &[], account_id: "9", rename_results: false };
+        let mut rng = crate::rng::Rng::new(11);
+        let values = [
+            r#""12""#,
+            r#""-3""#,
+            r#""0""#,
+            r#""-0""#,
+            r#""-""#,
+            r#""007""#,
+            r#""1234567890123456789""#,
+            r#""1.50""#,
+            r#""2.25""#,
+            r#""0.00001""#,
+            r#""1e3""#,
+            r#"" 4 ""#,
+            r#""x""#,
+            r#""tab\there""#,
+            r#""\u00e9\/ \ud83d\ude00""#,
+            r#""true""#,
+            "12",
+            "-0",
+            "1.0",
+            "2.5e3",
+            "18446744073709551616",
+            "-9223372036854775809",
+            "true",
+            "null",
+            "[]",
+            "{}",
+            r#"["1", 2, {"a": "3"}]"#,
+        ];
+        let keys = [
+            "impressions",
+            "spend",
+            "ad_name",
+            "clicks",
+            "ctr",
+            "date_start",
+            "unknown",
+            "quality_ranking",
+            "tab\\tkey",
+        ];
+        for _ in 0..300 {
+            let mut row = Vec::new();
+            for k in keys {
+                if rng.next_u64() % 3 == 0 {
+                    continue;
+                }
+                let v = values[(rng.next_u64() % values.len() as u64) as usize];
+                row.push(format!("\"{k}\" : {v}"));
+            }
+            let mut actions = Vec::new();
+            for _ in 0..(rng.next_u64() % 4) {
+                let mut a = Vec::new();
+                for k in ["action_type", "value", "1d_click", "1d_view", "28d_click"] {
+                    if rng.next_u64() % 4 != 0 {
+                        let v = values[(rng.next_u64() % values.len() as u64) as usize];
+                        a.push(format!("\"{k}\":{v}"));
+                    }
+                }
+                actions.push(format!("{{{}}}", a.join(",")));
+            }
+            row.push(format!("\"actions\": [{}]", actions.join(" , ")));
+            let body = format!("{{\"data\": [{{{}}}, {{{}}}]}}", row.join(","), row.join(","));
+            let page = page(body.as_bytes(), &rules).unwrap_or_else(|e| panic!("{e}: {body}"));
+            let value: Value = serde_json::from_str(&body).unwrap();
+            let expected: Vec<Value> =
+                value["data"].as_array().unwrap().iter().filter_map(|r| reference(r, &rules)).collect();
+            let got: Vec<Value> = page.rows.iter().map(|r| serde_json::from_str(r).unwrap()).collect();
+            assert_eq!(got, expected, "{body}");
+        }
     }
 
     #[test]

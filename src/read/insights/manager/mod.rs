@@ -76,7 +76,7 @@ pub const MAX_ID_LISTING_ATTEMPTS: u32 = 5;
 /// is halved ("reduce the amount of data"), as listings are. Five times fewer requests than
 /// Airbyte's 100 for large reports of narrow rows.
 pub const RESULT_PAGE_SIZE: u32 = 500;
-/// 512 KiB: the size a page of stream rows aims at. A page is held whole twice on its way in
+/// 1 MiB: the size a page of stream rows aims at. A page is held whole twice on its way in
 /// (the host's buffer, then the guest's copy), so its size, not the number of pages in flight,
 /// sets a sync's memory: rows of the widest reports are 4 to 9 KiB, and 500 of them were a
 /// 4 MiB page (DESIGN.md, "Memory").

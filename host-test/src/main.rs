@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use graph_sim::{SimConfig, Simulator};
 use host_test::backend::{Backend, NetBackend, SimBackend};
-use host_test::output::{Redactor, config_secrets, host_error_line, is_error_trace, to_line};
+use host_test::output::{Redactor, config_secrets, host_error_line, is_error_trace, to_line, write_line};
 use host_test::runtime::{Allowlist, Limits, Message};
 use std::io::Write;
 use std::path::PathBuf;
@@ -291,13 +291,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 view.borrow_mut().clear();
                 eprintln!("{}", redactor.redact(l.message.clone()));
             }
-            let line = redactor.redact(to_line(m));
-            if let Some(rec) = &recorder
-                && let Ok(mut r) = rec.lock()
-            {
-                r.output(&line);
+            match &recorder {
+                Some(rec) => {
+                    let line = redactor.redact(to_line(m));
+                    if let Ok(mut r) = rec.lock() {
+                        r.output(&line);
+                    }
+                    writeln!(out, "{line}")?;
+                }
+                None => write_line(m, &redactor, out)?,
             }
-            writeln!(out, "{line}")?;
         }
         Ok(())
     };

@@ -199,35 +199,48 @@ fn map_ureq_error(e: ureq::Error) -> HostFetchError {
     }
 }
 
-/// 64 KiB: one read of a body.
-const READ_CHUNK: usize = 64 << 10;
-
 /// Reads a body of at most `cap` bytes, never holding more; stops with a timeout once
 /// `overdue()` says the whole-body deadline passed, however steadily the bytes trickle in
-/// (each read may return a byte just inside the transport's own per-read timeout).
-pub fn read_body(mut reader: impl Read, cap: u64, overdue: impl Fn() -> bool) -> Result<Vec<u8>, HostFetchError> {
-    let mut body = Vec::new();
-    let mut chunk = vec![0u8; READ_CHUNK];
-    loop {
-        if overdue() {
-            return Err(HostFetchError::Timeout);
+/// (each read may return a byte just inside the transport's own per-read timeout). The body is
+/// read straight into its buffer, sized from `declared` (its Content-Length, when it is not
+/// compressed): no copy through a chunk, no doubling of a large page.
+pub fn read_body(
+    reader: impl Read,
+    cap: u64,
+    declared: Option<u64>,
+    overdue: impl Fn() -> bool,
+) -> Result<Vec<u8>, HostFetchError> {
+    /// A reader that fails once the deadline has passed, and says it did.
+    struct Deadline<R, F> {
+        inner: R,
+        overdue: F,
+        passed: bool,
+    }
+    impl<R: Read, F: Fn() -> bool> Read for Deadline<R, F> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if (self.overdue)() {
+                self.passed = true;
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the body's deadline passed"));
+            }
+            self.inner.read(buf)
         }
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(body),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(map_ureq_error(ureq::Error::Io(e))),
-        };
-        let needed = body.len() + n;
-        if needed as u64 > cap {
-            return Err(HostFetchError::TooLarge(cap));
-        }
-        if needed > body.capacity() {
-            // Grow by doubling, but never past the cap: at most `cap` bytes are ever held.
-            let target = (body.capacity() * 2).max(needed).min(usize::try_from(cap).unwrap_or(usize::MAX));
-            body.reserve_exact(target - body.len());
-        }
-        body.extend_from_slice(&chunk[..n]);
+    }
+    let room = usize::try_from(declared.unwrap_or(0).min(cap)).unwrap_or(0);
+    let mut body = Vec::with_capacity(room);
+    let mut limited = Deadline { inner: reader, overdue, passed: false }.take(cap);
+    let read = limited.read_to_end(&mut body);
+    let mut rest = limited.into_inner();
+    let more = match read {
+        // At the cap: one byte more means the body is larger.
+        Ok(_) if body.len() as u64 == cap => rest.read(&mut [0u8; 1]),
+        Ok(_) => Ok(0),
+        Err(e) => Err(e),
+    };
+    match more {
+        Ok(0) => Ok(body),
+        Ok(_) => Err(HostFetchError::TooLarge(cap)),
+        Err(_) if rest.passed => Err(HostFetchError::Timeout),
+        Err(e) => Err(map_ureq_error(ureq::Error::Io(e))),
     }
 }
 
@@ -256,7 +269,9 @@ fn fetch_blocking(agent: &ureq::Agent, req: &HostRequest) -> Result<HostResponse
     // The whole body must be in within the request's timeout, however it trickles.
     let started = std::time::Instant::now();
     let limit = Duration::from_millis(u64::from(req.timeout_ms.max(1)));
-    let body = read_body(response.into_body().into_reader(), req.max_response_bytes, || started.elapsed() > limit)?;
+    let declared = if gzipped { None } else { declared };
+    let body =
+        read_body(response.into_body().into_reader(), req.max_response_bytes, declared, || started.elapsed() > limit)?;
     Ok(HostResponse { status, headers, body })
 }
 

@@ -224,7 +224,15 @@ impl HostState {
 
 fn to_wit(outcome: Result<HostResponse, HostFetchError>) -> Result<wit_host::Response, wit_host::FetchError> {
     outcome
-        .map(|r| wit_host::Response { status: r.status, headers: r.headers, body: wit_host::Body::Bytes(r.body) })
+        .map(|r| {
+            // A body that is UTF-8 (nearly every one) goes over as text: a string is copied into
+            // the guest in one move, where a byte list is lowered byte by byte.
+            let body = match String::from_utf8(r.body) {
+                Ok(text) => wit_host::Body::Text(text),
+                Err(e) => wit_host::Body::Bytes(e.into_bytes()),
+            };
+            wit_host::Response { status: r.status, headers: r.headers, body }
+        })
         .map_err(|e| match e {
             HostFetchError::Timeout => wit_host::FetchError::Timeout,
             HostFetchError::ConnectionRefused => wit_host::FetchError::ConnectionRefused,

@@ -7,19 +7,26 @@ use serde_json::{Value, json};
 
 /// One RECORD line (no newline).
 pub fn record(stream: &str, namespace: Option<&str>, data: &str, emitted_at: i64) -> String {
-    let mut s = String::with_capacity(data.len() + stream.len() + 64);
-    s.push_str("{\"type\":\"RECORD\",\"record\":{\"stream\":");
-    s.push_str(&Value::from(stream).to_string());
-    if let Some(ns) = namespace {
-        s.push_str(",\"namespace\":");
-        s.push_str(&Value::from(ns).to_string());
-    }
-    s.push_str(",\"data\":");
+    let (head, tail) = record_around(stream, namespace, emitted_at);
+    let mut s = String::with_capacity(head.len() + data.len() + tail.len());
+    s.push_str(&head);
     s.push_str(data);
-    s.push_str(",\"emitted_at\":");
-    s.push_str(&emitted_at.to_string());
-    s.push_str("}}");
+    s.push_str(&tail);
     s
+}
+
+/// What a RECORD line holds before its data and after it, so that a host can write a large
+/// record's data where it lies instead of building the line around it.
+pub fn record_around(stream: &str, namespace: Option<&str>, emitted_at: i64) -> (String, String) {
+    let mut head = String::with_capacity(stream.len() + 48);
+    head.push_str("{\"type\":\"RECORD\",\"record\":{\"stream\":");
+    head.push_str(&Value::from(stream).to_string());
+    if let Some(ns) = namespace {
+        head.push_str(",\"namespace\":");
+        head.push_str(&Value::from(ns).to_string());
+    }
+    head.push_str(",\"data\":");
+    (head, format!(",\"emitted_at\":{emitted_at}}}}}"))
 }
 
 pub fn state(state: &str) -> String {

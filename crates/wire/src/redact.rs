@@ -15,6 +15,11 @@ impl Redactor {
         Redactor { secrets: secrets.into_iter().filter(|s| s.len() >= 4).collect() }
     }
 
+    /// Whether `text` holds a secret.
+    pub fn finds_in(&self, text: &str) -> bool {
+        self.secrets.iter().any(|s| text.contains(s.as_str()))
+    }
+
     pub fn redact(&self, mut text: String) -> String {
         for s in &self.secrets {
             if text.contains(s.as_str()) {

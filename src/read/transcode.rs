@@ -610,7 +610,7 @@ mod tests {
             let frac_len = 1 + (rng.next_u64() % 16) as usize;
             let digit = |r: &mut crate::rng::Rng| char::from(b'0' + (r.next_u64() % 10) as u8);
             let mut t = String::new();
-            if rng.next_u64() % 4 == 0 {
+            if rng.next_u64().is_multiple_of(4) {
                 t.push('-');
             }
             if int_len == 0 {
@@ -687,7 +687,7 @@ mod tests {
         for _ in 0..300 {
             let mut row = Vec::new();
             for k in keys {
-                if rng.next_u64() % 3 == 0 {
+                if rng.next_u64().is_multiple_of(3) {
                     continue;
                 }
                 let v = values[(rng.next_u64() % values.len() as u64) as usize];
@@ -697,7 +697,7 @@ mod tests {
             for _ in 0..(rng.next_u64() % 4) {
                 let mut a = Vec::new();
                 for k in ["action_type", "value", "1d_click", "1d_view", "28d_click"] {
-                    if rng.next_u64() % 4 != 0 {
+                    if !rng.next_u64().is_multiple_of(4) {
                         let v = values[(rng.next_u64() % values.len() as u64) as usize];
                         a.push(format!("\"{k}\":{v}"));
                     }

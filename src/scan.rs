@@ -195,23 +195,30 @@ impl<'a> Scanner<'a> {
     #[inline]
     pub fn next_key(&mut self, first: bool) -> Result<Option<Str<'a>>> {
         match self.peek() {
-            Some(b'}') if first => return self.close(),
-            Some(b',') if !first => {
-                self.pos += 1;
-                if self.peek() != Some(b'"') {
-                    return self.fail("a key expected after a comma");
-                }
-            }
             Some(b'}') => return self.close(),
+            Some(b',') if !first => self.pos += 1,
             Some(b'"') if first => {}
             _ => return self.fail(if first { "a key expected" } else { "a comma or } expected" }),
         }
+        self.key_and_colon().map(Some)
+    }
+
+    /// A key after its comma (or the object's brace) and the colon after it.
+    fn key_and_colon(&mut self) -> Result<Str<'a>> {
+        if self.peek() != Some(b'"') {
+            return self.fail("a key expected after a comma");
+        }
         let key = self.string()?;
+        self.colon()?;
+        Ok(key)
+    }
+
+    fn colon(&mut self) -> Result<()> {
         if self.peek() != Some(b':') {
             return self.fail("a colon expected");
         }
         self.pos += 1;
-        Ok(Some(key))
+        Ok(())
     }
 
     /// [`Scanner::next_key`] when the key is likely `hint` (a plain key: no escape, no quote):
@@ -235,21 +242,10 @@ impl<'a> Scanner<'a> {
             && b.get(at + 1..end).is_some_and(|k| same_bytes(k, hint.as_bytes()))
         {
             self.pos = end + 1;
-            if self.peek() != Some(b':') {
-                return self.fail("a colon expected");
-            }
-            self.pos += 1;
+            self.colon()?;
             return Ok(Some((Str { quoted: &self.text[at..end + 1], escaped: false }, true)));
         }
-        if self.peek() != Some(b'"') {
-            return self.fail("a key expected after a comma");
-        }
-        let key = self.string()?;
-        if self.peek() != Some(b':') {
-            return self.fail("a colon expected");
-        }
-        self.pos += 1;
-        Ok(Some((key, false)))
+        Ok(Some((self.key_and_colon()?, false)))
     }
 
     /// The digits of a string that holds a plain integer (`"-?[1-9][0-9]*"` or `"0"`, at most
@@ -257,25 +253,20 @@ impl<'a> Scanner<'a> {
     #[inline]
     pub fn quoted_integer(&mut self) -> Option<&'a str> {
         let b = self.bytes();
-        let start = self.pos + 1;
         if b.get(self.pos) != Some(&b'"') {
             return None;
         }
-        let digits = start + usize::from(b.get(start) == Some(&b'-'));
-        let mut i = digits;
+        let start = self.pos + 1;
+        let mut i = start + usize::from(b.get(start) == Some(&b'-'));
         while b.get(i).is_some_and(u8::is_ascii_digit) {
             i += 1;
         }
-        let n = i - digits;
-        let plain = match b.get(digits) {
-            Some(b'0') => n == 1 && digits == start,
-            _ => (1..=18).contains(&n),
-        };
-        if !plain || b.get(i) != Some(&b'"') {
+        let text = &self.text[start..i];
+        if b.get(i) != Some(&b'"') || !is_plain_integer(text) {
             return None;
         }
         self.pos = i + 1;
-        Some(&self.text[start..i])
+        Some(text)
     }
 
     fn close<T>(&mut self) -> Result<Option<T>> {
@@ -456,6 +447,16 @@ impl<'a> Scanner<'a> {
         self.skip()?;
         Ok(&self.text[start..self.pos])
     }
+}
+
+/// `-?[1-9][0-9]*` or `0`, short enough for an i64: the same text a parse and print would give.
+pub fn is_plain_integer(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty()
+        && digits.len() <= 18
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+        && s != "-0"
 }
 
 /// What [`check_object`] found.

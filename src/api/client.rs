@@ -201,7 +201,7 @@ impl Api {
         // any other body is repaired first, then parsed.
         let mut raw_check = None;
         if entry.call.shape == Shape::GraphRaw
-            && let Ok(Ok(checked)) = std::str::from_utf8(&response.body).map(crate::scan::check_object)
+            && let Some(checked) = check_page(&response.body)
             && !checked.surrogates
         {
             raw_check = Some(checked.error);
@@ -230,9 +230,9 @@ impl Api {
             // scanner says so for nearly every page; what it refuses, serde_json names.
             let has_error = match raw_check {
                 Some(error) => Ok(error),
-                None => match std::str::from_utf8(&response.body).map(crate::scan::check_object) {
-                    Ok(Ok(checked)) => Ok(checked.error),
-                    _ => serde_json::from_slice::<TopLevel>(&response.body).map(|t| t.error.is_some()),
+                None => match check_page(&response.body) {
+                    Some(checked) => Ok(checked.error),
+                    None => serde_json::from_slice::<TopLevel>(&response.body).map(|t| t.error.is_some()),
                 },
             };
             match has_error {
@@ -533,6 +533,12 @@ fn redirect_error(request: &Request, status: u16, location: Option<&str>) -> Con
         ),
         String::new(),
     )
+}
+
+/// A result page's scan: one JSON object, whether it holds an error, whether it needs repairing;
+/// `None` when the scanner refuses it (serde_json then names what is wrong).
+fn check_page(body: &[u8]) -> Option<crate::scan::Checked> {
+    std::str::from_utf8(body).ok().and_then(|text| crate::scan::check_object(text).ok())
 }
 
 /// The top level of a JSON object, values skipped: enough to tell a Graph error from data.

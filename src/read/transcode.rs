@@ -7,7 +7,7 @@
 //! breakdowns get their `<name>_id`, and (custom insights) `results` is renamed
 //! `objective_results` when the latter is absent.
 
-use crate::scan::{Kind, Malformed, Scanner, Str, same_bytes};
+use crate::scan::{Kind, Malformed, Scanner, Str, is_plain_integer, same_bytes};
 use crate::schema::{Node, Properties};
 use std::fmt::Write;
 
@@ -358,12 +358,17 @@ impl<'a, 't> Transcoder<'_, 'a, 't> {
     }
 }
 
-/// Writes a row's key (and its colon), with the comma that ends the value before it: the
-/// row's closing brace takes back a trailing one.
-fn push_key(out: &mut String, key: &Str) {
+/// The comma that ends the value before a key (none after the row's opening brace).
+fn comma(out: &mut String) {
     if out.len() > 1 {
         out.push(',');
     }
+}
+
+/// Writes a row's key (and its colon), with the comma that ends the value before it: the
+/// row's closing brace takes back a trailing one.
+fn push_key(out: &mut String, key: &Str) {
+    comma(out);
     match key.escaped {
         false => out.push_str(key.quoted),
         true => match key.value() {
@@ -376,9 +381,7 @@ fn push_key(out: &mut String, key: &Str) {
 
 /// A key that needs no escape, with its comma and colon.
 fn push_plain(out: &mut String, key: &str) {
-    if out.len() > 1 {
-        out.push(',');
-    }
+    comma(out);
     out.push('"');
     out.push_str(key);
     out.push_str("\":");
@@ -386,21 +389,9 @@ fn push_plain(out: &mut String, key: &str) {
 
 /// A key that may need escapes, with its comma and colon.
 fn push_escaped_key(out: &mut String, key: &str) {
-    if out.len() > 1 {
-        out.push(',');
-    }
+    comma(out);
     push_string(out, key);
     out.push(':');
-}
-
-/// `-?[1-9][0-9]*` or `0`, short enough for an i64: the same text a parse and print would give.
-fn is_plain_integer(s: &str) -> bool {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    !digits.is_empty()
-        && digits.len() <= 18
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'))
-        && s != "-0"
 }
 
 /// A decimal that parsing to `f64` and printing again gives back unchanged: `-?(0|[1-9]d*).d*[1-9]`
